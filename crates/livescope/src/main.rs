@@ -1,3 +1,44 @@
-fn main() {
-    println!("Hello, world!");
+//! The `livescope` command: `serve` runs the server; `loadgen` measures any RTMP server.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use livescope::config::{Config, Settings};
+
+#[derive(Parser)]
+#[command(name = "livescope", version, about = "Self-hosted personal livestreaming")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: RTMP and HTTP ingest, RTMP and HTTP-FLV delivery, the API.
+    Serve {
+        /// A TOML file with the same settings as the flags; flags win.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Publish a generated clip and open many viewers against any RTMP server; report
+    /// delivery latency, throughput, stalls and the server's CPU and memory.
+    Loadgen(livescope::loadgen::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match Cli::parse().command {
+        Command::Serve { config, settings } => {
+            let file = config.as_deref().map(Settings::from_file).transpose()?.unwrap_or_default();
+            let config = Config::from(settings.over(file));
+            tokio::runtime::Runtime::new()?.block_on(livescope::server::run(config))
+        }
+        Command::Loadgen(args) => livescope::loadgen::run(args),
+    }
 }

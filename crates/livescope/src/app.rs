@@ -1,0 +1,121 @@
+//! The shared state of a running server, and the one way into publishing: checking a
+//! stream key, opening the broadcast's stream, and validating every frame a publisher
+//! sends, whatever the ingest protocol.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use flv::{AudioSpecificConfig, AudioTag, AvcConfig, VideoCodec, VideoPacket, VideoTag};
+use rtmp::MediaKind;
+
+use crate::config::Config;
+use crate::hub::{Frame, HeaderKind, Hub, OpenError, Stream};
+use crate::store::{State, Store};
+
+/// Everything a request or connection handler needs.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub hub: Hub,
+    /// Addresses actually bound (ports may have been chosen by the OS).
+    pub rtmp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+}
+
+/// Why a publisher was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("unknown stream key")]
+    UnknownKey,
+    #[error("the broadcast already has a publisher")]
+    AlreadyLive,
+    #[error("the broadcast has ended and cannot be published to again")]
+    Ended,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// A publisher's hold on its broadcast. Dropping it ends the broadcast.
+pub struct Publishing {
+    app: Arc<App>,
+    pub stream: Arc<Stream>,
+    pub broadcast_id: String,
+    has_video: bool,
+    pub frames: u64,
+}
+
+impl Publishing {
+    /// Checks the key and takes the broadcast live.
+    pub fn begin(app: &Arc<App>, stream_key: &str) -> Result<Publishing, PublishError> {
+        let broadcast = app.store.by_stream_key(stream_key)?.ok_or(PublishError::UnknownKey)?;
+        match broadcast.state {
+            State::Created => {}
+            State::Live => return Err(PublishError::AlreadyLive),
+            State::Ended => return Err(PublishError::Ended),
+        }
+        let stream = app.hub.open(&broadcast.id).map_err(|OpenError::AlreadyLive| PublishError::AlreadyLive)?;
+        let started = app.store.start(&broadcast.id);
+        if !matches!(started, Ok(true)) {
+            app.hub.close(&stream);
+            return Err(match started {
+                Err(e) => PublishError::Internal(e),
+                _ => PublishError::AlreadyLive,
+            });
+        }
+        tracing::info!(broadcast = %broadcast.id, "broadcast is live");
+        Ok(Publishing { app: app.clone(), stream, broadcast_id: broadcast.id, has_video: false, frames: 0 })
+    }
+
+    /// Validates one message and hands it to the viewers. An error means the publisher sent
+    /// something we will not relay (an unknown codec, a corrupt configuration).
+    pub fn push(&mut self, kind: MediaKind, timestamp: u32, payload: Bytes) -> Result<(), flv::Error> {
+        if payload.is_empty() {
+            return Ok(());
+        }
+        let (sync_point, header) = match kind {
+            MediaKind::Video => {
+                let tag = VideoTag::parse(&payload)?;
+                self.has_video = true;
+                match tag.packet {
+                    VideoPacket::SequenceHeader => {
+                        if tag.codec == VideoCodec::Avc {
+                            let config = AvcConfig::parse(&payload.slice(tag.header_len..))?;
+                            tracing::info!(broadcast = %self.broadcast_id, codec = %config.codec_string(), "video configuration");
+                        }
+                        (false, Some(HeaderKind::VideoConfig))
+                    }
+                    VideoPacket::Frame => (tag.keyframe, None),
+                    VideoPacket::EndOfSequence | VideoPacket::Other => (false, None),
+                }
+            }
+            MediaKind::Audio => {
+                let tag = AudioTag::parse(&payload)?;
+                if tag.sequence_header {
+                    let config = AudioSpecificConfig::parse(&payload[tag.header_len..])?;
+                    tracing::info!(broadcast = %self.broadcast_id, rate = config.sample_rate, channels = config.channels, "audio configuration");
+                    (false, Some(HeaderKind::AudioConfig))
+                } else {
+                    (!self.has_video, None)
+                }
+            }
+            MediaKind::Data => {
+                let is_metadata = matches!(rtmp::amf0::decode_one(&payload), Ok((rtmp::amf0::Value::String(name), _)) if name == "onMetaData");
+                (false, is_metadata.then_some(HeaderKind::Metadata))
+            }
+        };
+        self.frames += 1;
+        self.stream.push(Frame::new(kind, timestamp, sync_point, header, payload));
+        Ok(())
+    }
+}
+
+impl Drop for Publishing {
+    fn drop(&mut self) {
+        self.app.hub.close(&self.stream);
+        if let Err(e) = self.app.store.end(&self.broadcast_id) {
+            tracing::error!(broadcast = %self.broadcast_id, "could not mark the broadcast ended: {e:#}");
+        }
+        tracing::info!(broadcast = %self.broadcast_id, frames = self.frames, "broadcast ended");
+    }
+}

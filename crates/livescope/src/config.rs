@@ -1,0 +1,99 @@
+//! Server configuration: one shape for the TOML file and the command-line flags, where a
+//! flag overrides the file and the file overrides the defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+
+/// Settings of `livescope serve`. Every field is optional here; [`Config`] fills defaults.
+#[derive(Debug, Clone, Default, Args, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address of the RTMP listener (publish and play) [default: 127.0.0.1:1935]
+    #[arg(long, value_name = "ADDR")]
+    pub rtmp: Option<SocketAddr>,
+    /// Address of the HTTP listener (API, HTTP-FLV, HTTP ingest) [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Folder for the database and recordings [default: ./livescope-data]
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Host name put in the publish and watch URLs the API hands out
+    /// [default: the Host header of the request]
+    #[arg(long, value_name = "HOST")]
+    pub public_host: Option<String>,
+    /// Most RTMP connections at once; more wait to be accepted [default: 20000]
+    #[arg(long, value_name = "N")]
+    pub max_rtmp_connections: Option<usize>,
+}
+
+impl Settings {
+    /// Reads a TOML file of settings.
+    pub fn from_file(path: &Path) -> anyhow::Result<Settings> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// Settings in `self` win over those in `base`.
+    pub fn over(self, base: Settings) -> Settings {
+        Settings {
+            rtmp: self.rtmp.or(base.rtmp),
+            http: self.http.or(base.http),
+            data: self.data.or(base.data),
+            public_host: self.public_host.or(base.public_host),
+            max_rtmp_connections: self.max_rtmp_connections.or(base.max_rtmp_connections),
+        }
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub rtmp: SocketAddr,
+    pub http: SocketAddr,
+    pub data: PathBuf,
+    pub public_host: Option<String>,
+    pub max_rtmp_connections: usize,
+}
+
+impl From<Settings> for Config {
+    fn from(s: Settings) -> Config {
+        Config {
+            rtmp: s.rtmp.unwrap_or_else(|| "127.0.0.1:1935".parse().expect("valid address")),
+            http: s.http.unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid address")),
+            data: s.data.unwrap_or_else(|| PathBuf::from("livescope-data")),
+            public_host: s.public_host,
+            max_rtmp_connections: s.max_rtmp_connections.unwrap_or(20_000),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    #[test]
+    fn a_flag_overrides_the_file_which_overrides_the_default() {
+        let file: Settings = toml::from_str("rtmp = \"0.0.0.0:1936\"\nhttp = \"0.0.0.0:8081\"").unwrap();
+        let flags = Cli::parse_from(["livescope", "--http", "127.0.0.1:9000"]).settings;
+        let config = Config::from(flags.over(file));
+        assert_eq!(config.rtmp, "0.0.0.0:1936".parse().unwrap());
+        assert_eq!(config.http, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(config.data, PathBuf::from("livescope-data"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        assert!(toml::from_str::<Settings>("rmtp = \"0.0.0.0:1\"").is_err());
+    }
+}

@@ -1,0 +1,128 @@
+//! The HTTP side: the router, HTTP-FLV delivery (`GET /live/<id>.flv`) and HTTP ingest
+//! (`POST /ingest/<key>.flv`, one long chunked FLV upload, as Meerkat did).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use rtmp::MediaKind;
+
+use crate::api::{self, ApiError};
+use crate::app::{App, PublishError, Publishing};
+use crate::hub::{Frame, Next, Subscription};
+
+/// Largest FLV tag accepted from an HTTP publisher, as for RTMP.
+const MAX_TAG_BYTES: u32 = 16 << 20;
+/// A publisher silent this long is gone.
+pub const INGEST_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// API request bodies are small JSON documents.
+const API_BODY_LIMIT: usize = 64 << 10;
+/// Bytes a viewer takes from the ring per wake-up.
+const VIEWER_BATCH_BYTES: usize = 256 << 10;
+
+pub fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/broadcasts", post(api::create_broadcast))
+        .route("/broadcasts/{id}", get(api::get_broadcast))
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+    Router::new()
+        .nest("/api", api)
+        .route("/live/{file}", get(watch_flv))
+        .route("/ingest/{file}", post(ingest_flv).layer(DefaultBodyLimit::disable()))
+        .with_state(app)
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        match e {
+            PublishError::UnknownKey => ApiError::new(StatusCode::NOT_FOUND, "unknown_stream_key", e.to_string()),
+            PublishError::AlreadyLive => ApiError::new(StatusCode::CONFLICT, "already_live", e.to_string()),
+            PublishError::Ended => ApiError::new(StatusCode::GONE, "broadcast_ended", e.to_string()),
+            PublishError::Internal(e) => e.into(),
+        }
+    }
+}
+
+async fn watch_flv(State(app): State<Arc<App>>, Path(file): Path<String>) -> Result<Response, ApiError> {
+    let id = file.strip_suffix(".flv").ok_or_else(|| ApiError::not_found("stream"))?;
+    let stream = app.hub.get(id).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_live", "the broadcast is not live"))?;
+    let (headers, sub) = stream.subscribe();
+    let mut pending: VecDeque<Bytes> = VecDeque::new();
+    pending.push_back(flv::encode_header(headers.has_audio, headers.has_video || !headers.has_audio));
+    pending.extend(headers.frames.iter().map(|f| f.flv_tag().clone()));
+    let body = futures_util::stream::unfold((sub, pending, Vec::new()), next_flv_bytes);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "video/x-flv"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+type FlvState = (Subscription, VecDeque<Bytes>, Vec<Arc<Frame>>);
+
+/// Yields the viewer's FLV one shared tag at a time; hyper gathers ready tags into one write.
+async fn next_flv_bytes((mut sub, mut pending, mut batch): FlvState) -> Option<(Result<Bytes, std::io::Error>, FlvState)> {
+    loop {
+        if let Some(bytes) = pending.pop_front() {
+            return Some((Ok(bytes), (sub, pending, batch)));
+        }
+        batch.clear();
+        match sub.next_batch(&mut batch, VIEWER_BATCH_BYTES).await {
+            Next::Frames => pending.extend(batch.iter().map(|f| f.flv_tag().clone())),
+            Next::Ended => return None,
+        }
+    }
+}
+
+async fn ingest_flv(State(app): State<Arc<App>>, Path(file): Path<String>, body: Body) -> Result<Response, ApiError> {
+    let key = file.strip_suffix(".flv").ok_or_else(|| ApiError::not_found("ingest endpoint"))?;
+    let mut publishing = Publishing::begin(&app, key)?;
+    let id = publishing.broadcast_id.clone();
+    let mut demuxer = flv::Demuxer::new(MAX_TAG_BYTES);
+    let mut data = body.into_data_stream();
+    let outcome: Result<(), String> = loop {
+        let chunk = match tokio::time::timeout(INGEST_IDLE_TIMEOUT, data.next()).await {
+            Err(_) => break Err("publisher idle".into()),
+            Ok(None) => break Ok(()),
+            Ok(Some(Err(e))) => break Err(format!("upload broke: {e}")),
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        demuxer.push(&chunk);
+        let pushed = (|| {
+            while let Some(tag) = demuxer.next_tag()? {
+                let kind = match tag.kind {
+                    flv::TagKind::Audio => MediaKind::Audio,
+                    flv::TagKind::Video => MediaKind::Video,
+                    flv::TagKind::Script => MediaKind::Data,
+                };
+                publishing.push(kind, tag.timestamp, tag.body)?;
+            }
+            Ok::<_, flv::Error>(())
+        })();
+        if let Err(e) = pushed {
+            break Err(e.to_string());
+        }
+    };
+    let frames = publishing.frames;
+    drop(publishing);
+    match outcome {
+        Ok(()) => Ok(Json(serde_json::json!({ "id": id, "state": "ended", "frames": frames })).into_response()),
+        Err(reason) => {
+            tracing::warn!(broadcast = %id, "HTTP ingest closed: {reason}");
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_stream", reason))
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! The hub: one [`Stream`] per live broadcast, fanning frames out from the publisher to
+//! every viewer.
+//!
+//! Fan-out uses one shared ring per stream instead of a queue per viewer: the publisher
+//! appends a frame once (O(1), never blocking), and each viewer keeps a cursor into the
+//! ring. The ring is bounded by bytes, so a viewer's backlog is bounded by the same
+//! budget however many viewers there are; a viewer whose cursor falls off the ring's start
+//! has lagged and skips to the oldest keyframe still held. The ring always keeps the
+//! current GOP (from the latest keyframe), which is what a new viewer starts with.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use flv::TagKind;
+use rtmp::MediaKind;
+use tokio::sync::Notify;
+
+/// Bytes of frames a stream keeps beyond the current GOP, and so the furthest a viewer
+/// may lag before it skips ahead. 4 MiB is 8 s of a 4 Mbit/s stream: room for a viewer on
+/// a briefly congested link to catch up, small enough that 10,000 streams fit in memory.
+pub const RING_BYTES: usize = 4 << 20;
+
+/// The current GOP is kept whole up to this size (a 20 Mbit/s stream with 6 s GOPs);
+/// beyond it the oldest frames go and new viewers wait for the next keyframe.
+pub const MAX_GOP_BYTES: usize = 16 << 20;
+
+/// The chunk size of every RTMP viewer session, so one encoding of a frame serves all.
+pub const RTMP_CHUNK_SIZE: u32 = 4096;
+
+/// One audio, video or data message, parsed once and serialized once per output format.
+#[derive(Debug)]
+pub struct Frame {
+    pub kind: MediaKind,
+    /// Decode timestamp in milliseconds, as the publisher sent it.
+    pub timestamp: u32,
+    /// A point a viewer can start from: a video keyframe, or any audio frame of a stream
+    /// without video.
+    pub sync_point: bool,
+    /// A codec configuration or metadata, which every viewer needs before frames.
+    pub header: Option<HeaderKind>,
+    /// The FLV tag body: the same bytes RTMP carries in a media message.
+    pub payload: Bytes,
+    /// When the frame reached the server.
+    pub received: Instant,
+    rtmp: OnceLock<Bytes>,
+    flv: OnceLock<Bytes>,
+}
+
+/// Which stream header a frame replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderKind {
+    Metadata,
+    VideoConfig,
+    AudioConfig,
+}
+
+impl Frame {
+    pub fn new(kind: MediaKind, timestamp: u32, sync_point: bool, header: Option<HeaderKind>, payload: Bytes) -> Self {
+        Self {
+            kind,
+            timestamp,
+            sync_point,
+            header,
+            payload,
+            received: Instant::now(),
+            rtmp: OnceLock::new(),
+            flv: OnceLock::new(),
+        }
+    }
+
+    /// The frame as RTMP chunks for a viewer session with [`RTMP_CHUNK_SIZE`]; encoded on
+    /// first use and shared by every RTMP viewer.
+    pub fn rtmp_chunks(&self) -> &Bytes {
+        self.rtmp.get_or_init(|| rtmp::message::encode_media(RTMP_CHUNK_SIZE, self.kind, self.timestamp, &self.payload))
+    }
+
+    /// The frame as an FLV tag; encoded on first use and shared by every HTTP-FLV viewer.
+    pub fn flv_tag(&self) -> &Bytes {
+        self.flv.get_or_init(|| {
+            let kind = match self.kind {
+                MediaKind::Audio => TagKind::Audio,
+                MediaKind::Video => TagKind::Video,
+                MediaKind::Data => TagKind::Script,
+            };
+            flv::encode_tag(kind, self.timestamp, &self.payload)
+        })
+    }
+
+    fn size(&self) -> usize {
+        self.payload.len()
+    }
+}
+
+/// The live broadcasts of this process.
+#[derive(Debug, Default)]
+pub struct Hub {
+    streams: Mutex<HashMap<String, Arc<Stream>>>,
+}
+
+/// Why a stream cannot be opened.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("broadcast already has a publisher")]
+    AlreadyLive,
+}
+
+impl Hub {
+    /// Opens the stream of a broadcast for its one publisher.
+    pub fn open(&self, id: &str) -> Result<Arc<Stream>, OpenError> {
+        let mut streams = self.streams.lock().expect("hub lock");
+        if streams.contains_key(id) {
+            return Err(OpenError::AlreadyLive);
+        }
+        let stream = Arc::new(Stream::new(id.to_owned()));
+        streams.insert(id.to_owned(), stream.clone());
+        Ok(stream)
+    }
+
+    /// Ends a stream: viewers drain what they have and see the end.
+    pub fn close(&self, stream: &Stream) {
+        stream.end();
+        let mut streams = self.streams.lock().expect("hub lock");
+        if streams.get(&stream.id).is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), stream)) {
+            streams.remove(&stream.id);
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Stream>> {
+        self.streams.lock().expect("hub lock").get(id).cloned()
+    }
+}
+
+/// One live broadcast's media.
+#[derive(Debug)]
+pub struct Stream {
+    pub id: String,
+    ring: Mutex<Ring>,
+    /// Woken when frames arrive or the stream ends.
+    changed: Notify,
+    viewers: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    frames: VecDeque<Arc<Frame>>,
+    /// Sequence number of `frames[0]`.
+    first_seq: u64,
+    bytes: usize,
+    /// Sequence number of the latest sync point, if the ring still holds it.
+    last_sync: Option<u64>,
+    metadata: Option<Arc<Frame>>,
+    video_config: Option<Arc<Frame>>,
+    audio_config: Option<Arc<Frame>>,
+    has_video: bool,
+    has_audio: bool,
+    ended: bool,
+}
+
+impl Ring {
+    fn next_seq(&self) -> u64 {
+        self.first_seq + self.frames.len() as u64
+    }
+
+    fn get(&self, seq: u64) -> Option<&Arc<Frame>> {
+        self.frames.get(seq.checked_sub(self.first_seq)? as usize)
+    }
+
+    /// The first sync point at or after `seq`.
+    fn sync_at_or_after(&self, seq: u64) -> Option<u64> {
+        let start = seq.saturating_sub(self.first_seq) as usize;
+        self.frames.iter().skip(start).position(|f| f.sync_point).map(|i| self.first_seq + (start + i) as u64)
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(f) = self.frames.pop_front() {
+            self.bytes -= f.size();
+            self.first_seq += 1;
+            if self.last_sync.is_some_and(|s| s < self.first_seq) {
+                self.last_sync = None;
+            }
+        }
+    }
+}
+
+/// What the headers of a stream are when a viewer joins.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    pub has_video: bool,
+    pub has_audio: bool,
+    /// Metadata and codec configurations, to send before any frame.
+    pub frames: Vec<Arc<Frame>>,
+}
+
+impl Stream {
+    fn new(id: String) -> Self {
+        Self { id, ring: Mutex::new(Ring::default()), changed: Notify::new(), viewers: AtomicUsize::new(0) }
+    }
+
+    /// Appends a frame and wakes the viewers. Never waits for any viewer.
+    pub fn push(&self, frame: Frame) {
+        let frame = Arc::new(frame);
+        {
+            let mut ring = self.ring.lock().expect("ring lock");
+            match frame.header {
+                Some(HeaderKind::Metadata) => ring.metadata = Some(frame.clone()),
+                Some(HeaderKind::VideoConfig) => ring.video_config = Some(frame.clone()),
+                Some(HeaderKind::AudioConfig) => ring.audio_config = Some(frame.clone()),
+                None => {}
+            }
+            match frame.kind {
+                MediaKind::Video => ring.has_video = true,
+                MediaKind::Audio => ring.has_audio = true,
+                MediaKind::Data => {}
+            }
+            if frame.sync_point {
+                ring.last_sync = Some(ring.next_seq());
+            }
+            ring.bytes += frame.size();
+            ring.frames.push_back(frame);
+            // Trim old frames beyond the budget, but never the current GOP unless it is
+            // itself over its own cap.
+            while ring.bytes > RING_BYTES && ring.frames.len() > 1 {
+                let protects_gop = ring.last_sync == Some(ring.first_seq);
+                if protects_gop && ring.bytes <= MAX_GOP_BYTES {
+                    break;
+                }
+                ring.pop_front();
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Whether the stream has video (a viewer joining a stream without video needs no keyframe).
+    pub fn has_video(&self) -> bool {
+        self.ring.lock().expect("ring lock").has_video
+    }
+
+    fn end(&self) {
+        self.ring.lock().expect("ring lock").ended = true;
+        self.changed.notify_waiters();
+    }
+
+    pub fn viewers(&self) -> usize {
+        self.viewers.load(Ordering::Relaxed)
+    }
+
+    /// Joins as a viewer, starting at the current GOP.
+    pub fn subscribe(self: &Arc<Self>) -> (Headers, Subscription) {
+        let ring = self.ring.lock().expect("ring lock");
+        let mut headers = Headers { has_video: ring.has_video, has_audio: ring.has_audio, frames: Vec::new() };
+        headers.frames.extend(ring.metadata.iter().chain(&ring.video_config).chain(&ring.audio_config).cloned());
+        let (cursor, need_sync) = match ring.last_sync {
+            Some(seq) => (seq, false),
+            None => (ring.next_seq(), true),
+        };
+        drop(ring);
+        self.viewers.fetch_add(1, Ordering::Relaxed);
+        (headers, Subscription { stream: self.clone(), cursor, need_sync, skipped: 0 })
+    }
+}
+
+/// A viewer's position in a stream. Dropping it leaves the stream.
+#[derive(Debug)]
+pub struct Subscription {
+    stream: Arc<Stream>,
+    cursor: u64,
+    /// Waiting for a sync point before sending frames (joined before one, or lagged).
+    need_sync: bool,
+    /// Frames this viewer skipped because it lagged.
+    pub skipped: u64,
+}
+
+/// What [`Subscription::next_batch`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Frames were added to the batch.
+    Frames,
+    /// The stream ended and everything was delivered.
+    Ended,
+}
+
+impl Subscription {
+    /// Waits until frames after the cursor exist and appends them to `batch`, up to about
+    /// `max_bytes`.
+    pub async fn next_batch(&mut self, batch: &mut Vec<Arc<Frame>>, max_bytes: usize) -> Next {
+        let stream = self.stream.clone();
+        loop {
+            let changed = stream.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(next) = self.try_batch(batch, max_bytes) {
+                return next;
+            }
+            changed.await;
+        }
+    }
+
+    /// Takes what is available now; `None` when nothing is.
+    pub fn try_batch(&mut self, batch: &mut Vec<Arc<Frame>>, max_bytes: usize) -> Option<Next> {
+        let ring = self.stream.ring.lock().expect("ring lock");
+        if self.cursor < ring.first_seq {
+            // Lagged off the ring: skip to the oldest sync point still held.
+            let to = ring.sync_at_or_after(ring.first_seq);
+            let target = to.unwrap_or(ring.next_seq());
+            self.skipped += target - self.cursor;
+            self.cursor = target;
+            self.need_sync = to.is_none();
+        }
+        if self.need_sync {
+            match ring.sync_at_or_after(self.cursor) {
+                Some(seq) => {
+                    self.cursor = seq;
+                    self.need_sync = false;
+                }
+                None => {
+                    self.cursor = ring.next_seq();
+                    return ring.ended.then_some(Next::Ended);
+                }
+            }
+        }
+        let mut bytes = 0;
+        let before = batch.len();
+        while let Some(frame) = ring.get(self.cursor) {
+            if bytes > 0 && bytes + frame.size() > max_bytes {
+                break;
+            }
+            bytes += frame.size();
+            batch.push(frame.clone());
+            self.cursor += 1;
+        }
+        if batch.len() > before {
+            Some(Next::Frames)
+        } else if ring.ended {
+            Some(Next::Ended)
+        } else {
+            None
+        }
+    }
+
+    pub fn stream(&self) -> &Arc<Stream> {
+        &self.stream
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.stream.viewers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(ts: u32, key: bool, size: usize) -> Frame {
+        Frame::new(MediaKind::Video, ts, key, None, Bytes::from(vec![if key { 0x17 } else { 0x27 }; size]))
+    }
+
+    #[tokio::test]
+    async fn a_new_viewer_starts_at_the_last_keyframe_with_headers() {
+        let hub = Hub::default();
+        let stream = hub.open("b").unwrap();
+        assert_eq!(hub.open("b").unwrap_err(), OpenError::AlreadyLive);
+        stream.push(Frame::new(MediaKind::Video, 0, false, Some(HeaderKind::VideoConfig), Bytes::from_static(b"\x17\x00cfg")));
+        for i in 0..10 {
+            stream.push(video(i * 33, i % 4 == 0, 100));
+        }
+        let (headers, mut sub) = stream.subscribe();
+        assert_eq!(headers.frames.len(), 1);
+        assert_eq!(stream.viewers(), 1);
+        let mut batch = Vec::new();
+        assert_eq!(sub.next_batch(&mut batch, usize::MAX).await, Next::Frames);
+        let ts: Vec<u32> = batch.iter().map(|f| f.timestamp).collect();
+        assert_eq!(ts, vec![8 * 33, 9 * 33], "starts at the keyframe of frame 8");
+        hub.close(&stream);
+        batch.clear();
+        assert_eq!(sub.next_batch(&mut batch, usize::MAX).await, Next::Ended);
+        drop(sub);
+        assert_eq!(stream.viewers(), 0);
+        assert!(hub.get("b").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stalled_viewer_costs_bounded_memory_and_skips_to_a_keyframe() {
+        let stream = Hub::default().open("b").unwrap();
+        stream.push(video(0, true, 1000));
+        let (_, mut slow) = stream.subscribe();
+        // 40 MiB pass while the slow viewer reads nothing.
+        let frame_size = 64 << 10;
+        for i in 1..=640u32 {
+            stream.push(video(i * 33, i % 30 == 0, frame_size));
+            let ring = stream.ring.lock().unwrap();
+            assert!(ring.bytes <= RING_BYTES + frame_size * 30, "ring holds {} bytes", ring.bytes);
+        }
+        let mut batch = Vec::new();
+        assert_eq!(slow.next_batch(&mut batch, usize::MAX).await, Next::Frames);
+        assert!(batch[0].sync_point, "resumes on a keyframe");
+        assert!(slow.skipped > 500, "skipped {}", slow.skipped);
+        assert_eq!(batch.last().unwrap().timestamp, 640 * 33, "and is live again");
+    }
+
+    #[test]
+    fn frames_are_serialized_once_per_format() {
+        let f = video(5, true, 10);
+        assert!(std::ptr::eq(f.flv_tag().as_ptr(), f.flv_tag().as_ptr()));
+        assert!(std::ptr::eq(f.rtmp_chunks().as_ptr(), f.rtmp_chunks().as_ptr()));
+        assert_eq!(f.flv_tag().len(), 11 + 10 + 4);
+    }
+}

@@ -1,0 +1,12 @@
+//! livescope: a self-hosted personal livestreaming server. Publish over RTMP or a chunked
+//! HTTP POST of FLV; watch over RTMP or HTTP-FLV; manage broadcasts over a JSON API.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod loadgen;
+pub mod rtmp_server;
+pub mod server;
+pub mod store;

@@ -1,0 +1,221 @@
+//! The RTMP listener: drives one [`rtmp::ServerSession`] per connection over tokio,
+//! publishing into the hub (`rtmp://host/live/<stream_key>`) or playing from it
+//! (`rtmp://host/live/<id>`).
+
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use rtmp::{ServerEvent, ServerSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use crate::app::{App, PublishError, Publishing};
+use crate::hub::{self, Next};
+
+/// The only RTMP application name: URLs are `rtmp://host/live/<name>`.
+pub const APP_NAME: &str = "live";
+/// A connection must reach `publish` or `play` within this time.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// A publisher silent this long is gone.
+const PUBLISH_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A viewer that accepts no bytes for this long is disconnected, freeing its ring cursor.
+const VIEWER_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes a viewer takes from the ring per wake-up.
+const VIEWER_BATCH_BYTES: usize = 256 << 10;
+
+fn session_config() -> rtmp::Config {
+    rtmp::Config { out_chunk_size: hub::RTMP_CHUNK_SIZE, ..rtmp::Config::default() }
+}
+
+/// Accepts connections until the process ends. Accept errors (out of descriptors) back off
+/// instead of spinning.
+pub async fn serve(app: Arc<App>, listener: TcpListener) {
+    let permits = Arc::new(Semaphore::new(app.config.max_rtmp_connections));
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let permit = permits.clone().acquire_owned().await.expect("semaphore is never closed");
+        let (socket, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!("RTMP accept failed: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(10);
+        let _ = socket.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(app, socket, peer).await {
+                tracing::info!(%peer, "RTMP connection closed: {e:#}");
+            }
+            drop(permit);
+        });
+    }
+}
+
+struct Conn {
+    socket: TcpStream,
+    session: ServerSession,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    /// Reads once and feeds the session; false at end of stream.
+    async fn read(&mut self) -> anyhow::Result<bool> {
+        let n = self.socket.read(&mut self.buf).await.context("read")?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.session.handle_input(&self.buf[..n]).context("malformed RTMP")?;
+        self.flush().await?;
+        Ok(true)
+    }
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        while let Some(bytes) = self.session.poll_transmit() {
+            self.socket.write_all(&bytes).await.context("write")?;
+        }
+        Ok(())
+    }
+}
+
+async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr) -> anyhow::Result<()> {
+    let mut random = [0u8; rtmp::handshake::BLOCK];
+    getrandom::fill(&mut random).context("random")?;
+    let mut conn = Conn { socket, session: ServerSession::new(session_config(), random), buf: vec![0; 64 << 10] };
+    let mut app_name = String::new();
+    let request = tokio::time::timeout(SETUP_TIMEOUT, async {
+        loop {
+            if !conn.read().await? {
+                bail!("closed before publish or play");
+            }
+            while let Some(event) = conn.session.poll_event() {
+                match event {
+                    ServerEvent::Connect { app } => app_name = app,
+                    request @ (ServerEvent::Publish { .. } | ServerEvent::Play { .. }) => return Ok(request),
+                    _ => {}
+                }
+            }
+        }
+    })
+    .await
+    .context("setup timed out")??;
+    match request {
+        ServerEvent::Publish { name } => publish(app, conn, &app_name, strip_query(&name), peer).await,
+        ServerEvent::Play { name } => play(app, conn, &app_name, strip_query(&name)).await,
+        _ => unreachable!("only publish and play end the setup"),
+    }
+}
+
+/// `key?token=...`: clients put query strings in stream names; the name is before `?`.
+fn strip_query(name: &str) -> &str {
+    name.split('?').next().unwrap_or_default()
+}
+
+async fn publish(app: Arc<App>, mut conn: Conn, app_name: &str, key: &str, peer: SocketAddr) -> anyhow::Result<()> {
+    let refused = if app_name != APP_NAME {
+        Err(("NetStream.Publish.BadName", format!("unknown application {app_name:?}; publish to /{APP_NAME}/<stream key>")))
+    } else {
+        Publishing::begin(&app, key).map_err(|e| {
+            let code = match e {
+                PublishError::AlreadyLive => "NetStream.Publish.BadName",
+                PublishError::Internal(_) => "NetStream.Publish.Failed",
+                _ => "NetStream.Publish.BadName",
+            };
+            (code, e.to_string())
+        })
+    };
+    let mut publishing = match refused {
+        Ok(p) => p,
+        Err((code, reason)) => {
+            conn.session.reject_publish(code, &reason)?;
+            conn.flush().await?;
+            let _ = conn.socket.shutdown().await;
+            bail!("publish refused: {reason}");
+        }
+    };
+    tracing::info!(broadcast = %publishing.broadcast_id, %peer, "RTMP publisher connected");
+    conn.session.accept_publish()?;
+    conn.flush().await?;
+    loop {
+        while let Some(event) = conn.session.poll_event() {
+            match event {
+                ServerEvent::Media(m) => {
+                    publishing.push(m.kind, m.timestamp, m.payload).context("refusing the stream")?;
+                }
+                ServerEvent::Unpublish => return Ok(()),
+                _ => {}
+            }
+        }
+        match tokio::time::timeout(PUBLISH_IDLE_TIMEOUT, conn.read()).await {
+            Err(_) => bail!("publisher idle for {PUBLISH_IDLE_TIMEOUT:?}"),
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return Ok(()),
+            Ok(Err(e)) => return Err(e),
+        }
+    }
+}
+
+async fn play(app: Arc<App>, mut conn: Conn, app_name: &str, id: &str) -> anyhow::Result<()> {
+    let stream = if app_name == APP_NAME { app.hub.get(id) } else { None };
+    let Some(stream) = stream else {
+        conn.session.reject_play("NetStream.Play.StreamNotFound", "no live broadcast with this id")?;
+        conn.flush().await?;
+        let _ = conn.socket.shutdown().await;
+        bail!("play refused: {id:?} is not live");
+    };
+    conn.session.accept_play()?;
+    conn.flush().await?;
+    let (headers, mut sub) = stream.subscribe();
+    let mut out: Vec<Bytes> = headers.frames.iter().map(|f| f.rtmp_chunks().clone()).collect();
+    let mut batch = Vec::new();
+    loop {
+        write_all(&mut conn.socket, &mut out).await?;
+        batch.clear();
+        tokio::select! {
+            next = sub.next_batch(&mut batch, VIEWER_BATCH_BYTES) => match next {
+                Next::Frames => out.extend(batch.iter().map(|f| f.rtmp_chunks().clone())),
+                Next::Ended => break,
+            },
+            read = conn.read() => if !read? { return Ok(()) },
+        }
+    }
+    conn.session.end_play();
+    conn.flush().await?;
+    let _ = conn.socket.shutdown().await;
+    Ok(())
+}
+
+/// Writes shared buffers with vectored writes (no copy into a per-viewer buffer).
+async fn write_all(socket: &mut TcpStream, bufs: &mut Vec<Bytes>) -> anyhow::Result<()> {
+    let mut first = 0;
+    while first < bufs.len() {
+        let slices: Vec<IoSlice> = bufs[first..].iter().take(64).map(|b| IoSlice::new(b)).collect();
+        let mut n = tokio::time::timeout(VIEWER_WRITE_TIMEOUT, socket.write_vectored(&slices))
+            .await
+            .context("viewer stopped reading")?
+            .context("write")?;
+        if n == 0 {
+            bail!("viewer closed");
+        }
+        while n > 0 {
+            let len = bufs[first].len();
+            if n >= len {
+                n -= len;
+                first += 1;
+            } else {
+                bufs[first] = bufs[first].slice(n..);
+                n = 0;
+            }
+        }
+    }
+    bufs.clear();
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! `livescope serve`: opens the store, binds the listeners and runs until interrupted.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::store::Store;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = Store::open(&config.data)?;
+    let rtmp = TcpListener::bind(config.rtmp).await.with_context(|| format!("binding RTMP on {}", config.rtmp))?;
+    let http = TcpListener::bind(config.http).await.with_context(|| format!("binding HTTP on {}", config.http))?;
+    let app = Arc::new(App { rtmp_addr: rtmp.local_addr()?, http_addr: http.local_addr()?, config, store, hub: Hub::default() });
+    // One line on stdout for scripts and tests that start the server on port 0.
+    println!("livescope ready rtmp={} http={}", app.rtmp_addr, app.http_addr);
+    tracing::info!("RTMP on rtmp://{}/live, HTTP on http://{}", app.rtmp_addr, app.http_addr);
+    tokio::spawn(crate::rtmp_server::serve(app.clone(), rtmp));
+    axum::serve(http, crate::http::router(app))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("HTTP server")
+}
