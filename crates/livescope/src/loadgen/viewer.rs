@@ -1,0 +1,203 @@
+//! Load generator viewers: RTMP players and HTTP-FLV readers that time every frame they
+//! receive. They run on one thread and read through one shared buffer, so each costs a
+//! socket and a little state, which keeps the generator much cheaper than the server.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rtmp::{ClientEvent, ClientSession};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::net::{self, Chunked, RtmpUrl};
+use super::probe::{self, SendTimes};
+use super::stats::Latencies;
+
+/// A gap this long between two video frames while the publisher sends counts as a stall.
+pub const STALL_GAP: Duration = Duration::from_secs(1);
+
+/// What all viewers add to.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub measuring: bool,
+    pub latencies: Latencies,
+    pub video_latencies: Latencies,
+    pub bytes: u64,
+    pub messages: u64,
+    pub unmatched: u64,
+    pub stalls: u64,
+    pub playing: usize,
+    pub failed: usize,
+    pub first_errors: Vec<String>,
+    /// Last video arrival per viewer, for stalls at the end of the run.
+    pub last_video: Vec<Option<Instant>>,
+}
+
+thread_local! {
+    /// One read buffer for all viewers of the thread.
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; 256 << 10]);
+}
+
+pub struct Viewer {
+    pub index: usize,
+    pub tally: Rc<RefCell<Tally>>,
+    pub sent: Arc<SendTimes>,
+}
+
+impl Viewer {
+    pub async fn run(self, target: Target) {
+        let result = match &target {
+            Target::Rtmp(url) => self.rtmp(url).await,
+            Target::Flv(url) => self.flv(url).await,
+        };
+        let mut tally = self.tally.borrow_mut();
+        tally.failed += 1;
+        let reason = match result {
+            Ok(()) => "stream ended".to_owned(),
+            Err(e) => format!("{e:#}"),
+        };
+        if tally.first_errors.len() < 5 {
+            tally.first_errors.push(reason);
+        }
+    }
+
+    fn on_media(&self, type_id: u8, body: &[u8], size: usize) {
+        let now = Instant::now();
+        let mut tally = self.tally.borrow_mut();
+        if !tally.measuring {
+            if type_id == 9 {
+                tally.last_video[self.index] = Some(now);
+            }
+            return;
+        }
+        tally.messages += 1;
+        tally.bytes += size as u64;
+        if type_id == 9 {
+            if let Some(last) = tally.last_video[self.index] {
+                if now.duration_since(last) > STALL_GAP {
+                    tally.stalls += 1;
+                }
+            }
+            tally.last_video[self.index] = Some(now);
+        }
+        if type_id == 18 {
+            return;
+        }
+        match self.sent.get(probe::key(type_id, body)) {
+            Some(at) => {
+                let latency = now.saturating_duration_since(at);
+                tally.latencies.record(latency);
+                if type_id == 9 {
+                    tally.video_latencies.record(latency);
+                }
+            }
+            None => tally.unmatched += 1,
+        }
+    }
+
+    async fn rtmp(&self, url: &RtmpUrl) -> anyhow::Result<()> {
+        let mut socket = TcpStream::connect(&url.addr).await.with_context(|| format!("connecting to {}", url.addr))?;
+        socket.set_nodelay(true)?;
+        let mut session = ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0x5a; 1536]);
+        loop {
+            while let Some(out) = session.poll_transmit() {
+                socket.write_all(&out).await?;
+            }
+            let n = read_shared(&socket, |bytes| session.handle_input(bytes).map_err(anyhow::Error::from)).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            while let Some(event) = session.poll_event() {
+                match event {
+                    ClientEvent::Connected => session.play(&url.name),
+                    ClientEvent::PlayStarted => self.tally.borrow_mut().playing += 1,
+                    ClientEvent::Media(m) => self.on_media(m.kind.type_id(), &m.payload, m.payload.len()),
+                    ClientEvent::Status { level, code, description } if level == "error" => {
+                        bail!("server refused: {code} {description}")
+                    }
+                    ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify" => return Ok(()),
+                    ClientEvent::CommandError { command, description } => bail!("{command} failed: {description}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    async fn flv(&self, url: &str) -> anyhow::Result<()> {
+        let (addr, path) = net::parse_http(url)?;
+        let mut socket = TcpStream::connect(&addr).await.with_context(|| format!("connecting to {addr}"))?;
+        socket.set_nodelay(true)?;
+        socket.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+        let mut head: Vec<u8> = Vec::new();
+        let mut chunked: Option<Chunked> = None;
+        let mut body = Vec::new();
+        let mut demuxer = flv::Demuxer::new(16 << 20);
+        loop {
+            body.clear();
+            let n = read_shared(&socket, |bytes| {
+                match &mut chunked {
+                    Some(c) => c.decode(bytes, &mut body),
+                    None => {
+                        head.extend_from_slice(bytes);
+                        let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else { return Ok(()) };
+                        let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+                        let status = net::parse_status(&text)?;
+                        if status != 200 {
+                            bail!("HTTP status {status}");
+                        }
+                        let mut c = Chunked::default();
+                        let rest = head[end + 4..].to_vec();
+                        if text.contains("transfer-encoding: chunked") {
+                            c.decode(&rest, &mut body)?;
+                        } else {
+                            // Not chunked: the body runs to the end of the connection.
+                            c.done = false;
+                            body.extend_from_slice(&rest);
+                        }
+                        chunked = Some(c);
+                        self.tally.borrow_mut().playing += 1;
+                        Ok(())
+                    }
+                }
+            })
+            .await?;
+            if n == 0 {
+                return Ok(());
+            }
+            demuxer.push(&body);
+            while let Some(tag) = demuxer.next_tag()? {
+                self.on_media(tag.kind as u8, &tag.body, tag.body.len() + 15);
+            }
+        }
+    }
+}
+
+/// What a viewer connects to.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Rtmp(RtmpUrl),
+    Flv(String),
+}
+
+/// Waits until the socket is readable and reads into the thread's shared buffer, handing
+/// the bytes to `f`. Returns the byte count (0 at end of stream).
+async fn read_shared(socket: &TcpStream, mut f: impl FnMut(&[u8]) -> anyhow::Result<()>) -> anyhow::Result<usize> {
+    loop {
+        socket.readable().await?;
+        let result = READ_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            match socket.try_read(&mut buf) {
+                Ok(0) => Ok(Some(0)),
+                Ok(n) => f(&buf[..n]).map(|()| Some(n)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })?;
+        if let Some(n) = result {
+            return Ok(n);
+        }
+    }
+}
