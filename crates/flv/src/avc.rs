@@ -34,7 +34,10 @@ impl AvcConfig {
         let read_sets = |count: usize, pos: &mut usize| -> Result<Vec<Bytes>, Error> {
             let mut sets = Vec::with_capacity(count);
             for _ in 0..count {
-                let len = r.get(*pos..*pos + 2).map(|b| u16::from_be_bytes([b[0], b[1]]) as usize).ok_or(Error::Malformed(WHAT))?;
+                let len = r
+                    .get(*pos..*pos + 2)
+                    .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+                    .ok_or(Error::Malformed(WHAT))?;
                 *pos += 2;
                 if *pos + len > r.len() {
                     return Err(Error::Malformed(WHAT));
@@ -53,12 +56,22 @@ impl AvcConfig {
         if sps.is_empty() {
             return Err(Error::Malformed(WHAT));
         }
-        Ok(AvcConfig { profile: r[1], compatibility: r[2], level: r[3], nal_length_size, sps, pps })
+        Ok(AvcConfig {
+            profile: r[1],
+            compatibility: r[2],
+            level: r[3],
+            nal_length_size,
+            sps,
+            pps,
+        })
     }
 
     /// The RFC 6381 codec string, for example `avc1.64001f`.
     pub fn codec_string(&self) -> String {
-        format!("avc1.{:02x}{:02x}{:02x}", self.profile, self.compatibility, self.level)
+        format!(
+            "avc1.{:02x}{:02x}{:02x}",
+            self.profile, self.compatibility, self.level
+        )
     }
 }
 
@@ -70,7 +83,9 @@ pub struct AudioSpecificConfig {
     pub channels: u8,
 }
 
-const SAMPLE_RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+const SAMPLE_RATES: [u32; 13] = [
+    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+];
 
 impl AudioSpecificConfig {
     /// Parses the config (the tag body after the 2-byte audio header).
@@ -101,7 +116,11 @@ impl AudioSpecificConfig {
         if object_type == 0 {
             return Err(Error::Malformed(WHAT));
         }
-        Ok(AudioSpecificConfig { object_type, sample_rate, channels })
+        Ok(AudioSpecificConfig {
+            object_type,
+            sample_rate,
+            channels,
+        })
     }
 }
 
@@ -111,7 +130,9 @@ mod tests {
 
     #[test]
     fn parses_what_x264_and_the_aac_encoder_write() {
-        let record = Bytes::from_static(&[1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f, 1, 0, 2, 0x68, 0xee]);
+        let record = Bytes::from_static(&[
+            1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f, 1, 0, 2, 0x68, 0xee,
+        ]);
         let c = AvcConfig::parse(&record).unwrap();
         assert_eq!(c.codec_string(), "avc1.64001f");
         assert_eq!((c.nal_length_size, c.sps.len(), c.pps.len()), (4, 1, 1));
@@ -120,7 +141,14 @@ mod tests {
         }
         // AAC-LC, 44.1 kHz, stereo.
         let asc = AudioSpecificConfig::parse(&[0x12, 0x10]).unwrap();
-        assert_eq!(asc, AudioSpecificConfig { object_type: 2, sample_rate: 44100, channels: 2 });
+        assert_eq!(
+            asc,
+            AudioSpecificConfig {
+                object_type: 2,
+                sample_rate: 44100,
+                channels: 2
+            }
+        );
         assert!(AudioSpecificConfig::parse(&[0x12]).is_err());
     }
 }

@@ -11,7 +11,7 @@ mod tag;
 
 pub use avc::{AudioSpecificConfig, AvcConfig};
 pub use media::{AudioCodec, AudioTag, VideoCodec, VideoPacket, VideoTag};
-pub use tag::{Demuxer, Tag, TagKind, encode_header, encode_tag, FILE_HEADER_LEN};
+pub use tag::{Demuxer, FILE_HEADER_LEN, Tag, TagKind, encode_header, encode_tag};
 
 /// Why bytes are not valid FLV. One error ends one stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

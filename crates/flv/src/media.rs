@@ -49,22 +49,40 @@ impl VideoTag {
                 b"avc1" => VideoCodec::Avc,
                 b"hvc1" => VideoCodec::Hevc,
                 other => {
-                    return Err(Error::UnsupportedCodec { kind: "video", name: String::from_utf8_lossy(other).into_owned() });
+                    return Err(Error::UnsupportedCodec {
+                        kind: "video",
+                        name: String::from_utf8_lossy(other).into_owned(),
+                    });
                 }
             };
             let (packet, composition_time, header_len) = match first & 0x0f {
                 0 => (VideoPacket::SequenceHeader, 0, 5),
-                1 => (VideoPacket::Frame, cts(body.get(5..8).ok_or(Error::Truncated("video"))?), 8),
+                1 => (
+                    VideoPacket::Frame,
+                    cts(body.get(5..8).ok_or(Error::Truncated("video"))?),
+                    8,
+                ),
                 2 => (VideoPacket::EndOfSequence, 0, 5),
                 3 => (VideoPacket::Frame, 0, 5),
                 _ => (VideoPacket::Other, 0, 5),
             };
-            return Ok(VideoTag { codec, keyframe, packet, composition_time, header_len });
+            return Ok(VideoTag {
+                codec,
+                keyframe,
+                packet,
+                composition_time,
+                header_len,
+            });
         }
         let codec = match first & 0x0f {
             7 => VideoCodec::Avc,
             12 => VideoCodec::Hevc,
-            id => return Err(Error::UnsupportedCodec { kind: "video", name: legacy_video_name(id).to_owned() }),
+            id => {
+                return Err(Error::UnsupportedCodec {
+                    kind: "video",
+                    name: legacy_video_name(id).to_owned(),
+                });
+            }
         };
         let header = body.get(1..5).ok_or(Error::Truncated("video"))?;
         let packet = match header[0] {
@@ -73,7 +91,13 @@ impl VideoTag {
             2 => VideoPacket::EndOfSequence,
             _ => VideoPacket::Other,
         };
-        Ok(VideoTag { codec, keyframe, packet, composition_time: cts(&header[1..4]), header_len: 5 })
+        Ok(VideoTag {
+            codec,
+            keyframe,
+            packet,
+            composition_time: cts(&header[1..4]),
+            header_len: 5,
+        })
     }
 }
 
@@ -115,9 +139,16 @@ impl AudioTag {
         match first >> 4 {
             10 => {
                 let packet_type = *body.get(1).ok_or(Error::Truncated("audio"))?;
-                Ok(AudioTag { codec: AudioCodec::Aac, sequence_header: packet_type == 0, header_len: 2 })
+                Ok(AudioTag {
+                    codec: AudioCodec::Aac,
+                    sequence_header: packet_type == 0,
+                    header_len: 2,
+                })
             }
-            id => Err(Error::UnsupportedCodec { kind: "audio", name: legacy_audio_name(id).to_owned() }),
+            id => Err(Error::UnsupportedCodec {
+                kind: "audio",
+                name: legacy_audio_name(id).to_owned(),
+            }),
         }
     }
 }
@@ -142,9 +173,15 @@ mod tests {
     #[test]
     fn reads_avc_keyframes_configs_and_negative_composition_times() {
         let config = VideoTag::parse(&[0x17, 0, 0, 0, 0, 1, 0x64]).unwrap();
-        assert_eq!((config.codec, config.keyframe, config.packet), (VideoCodec::Avc, true, VideoPacket::SequenceHeader));
+        assert_eq!(
+            (config.codec, config.keyframe, config.packet),
+            (VideoCodec::Avc, true, VideoPacket::SequenceHeader)
+        );
         let b_frame = VideoTag::parse(&[0x27, 1, 0xff, 0xff, 0xdf, 0, 0, 0, 1]).unwrap();
-        assert_eq!((b_frame.keyframe, b_frame.packet, b_frame.composition_time), (false, VideoPacket::Frame, -33));
+        assert_eq!(
+            (b_frame.keyframe, b_frame.packet, b_frame.composition_time),
+            (false, VideoPacket::Frame, -33)
+        );
         let p = VideoTag::parse(&[0x27, 1, 0, 0, 67]).unwrap();
         assert_eq!(p.composition_time, 67);
     }
@@ -152,16 +189,33 @@ mod tests {
     #[test]
     fn reads_enhanced_hevc_and_refuses_unknown_codecs() {
         let hevc = VideoTag::parse(b"\x91hvc1\x00\x00\x21").unwrap();
-        assert_eq!((hevc.codec, hevc.keyframe, hevc.packet, hevc.composition_time), (VideoCodec::Hevc, true, VideoPacket::Frame, 33));
+        assert_eq!(
+            (
+                hevc.codec,
+                hevc.keyframe,
+                hevc.packet,
+                hevc.composition_time
+            ),
+            (VideoCodec::Hevc, true, VideoPacket::Frame, 33)
+        );
         assert_eq!(
             VideoTag::parse(b"\x90av01").unwrap_err(),
-            Error::UnsupportedCodec { kind: "video", name: "av01".into() }
+            Error::UnsupportedCodec {
+                kind: "video",
+                name: "av01".into()
+            }
         );
         assert!(VideoTag::parse(&[0x12, 0]).is_err());
         assert!(VideoTag::parse(&[]).is_err());
         assert!(VideoTag::parse(&[0x17]).is_err());
         let aac = AudioTag::parse(&[0xaf, 0, 0x12, 0x10]).unwrap();
         assert!(aac.sequence_header);
-        assert_eq!(AudioTag::parse(&[0x2f]).unwrap_err(), Error::UnsupportedCodec { kind: "audio", name: "MP3".into() });
+        assert_eq!(
+            AudioTag::parse(&[0x2f]).unwrap_err(),
+            Error::UnsupportedCodec {
+                kind: "audio",
+                name: "MP3".into()
+            }
+        );
     }
 }

@@ -38,7 +38,12 @@ pub struct Demuxer {
 impl Demuxer {
     /// `max_tag_size` bounds one tag body; a 20 Mbit/s keyframe is under 2 MiB.
     pub fn new(max_tag_size: u32) -> Self {
-        Self { buf: BytesMut::new(), header_done: false, max_tag_size, offset: 0 }
+        Self {
+            buf: BytesMut::new(),
+            header_done: false,
+            max_tag_size,
+            offset: 0,
+        }
     }
 
     pub fn push(&mut self, input: &[u8]) {
@@ -59,7 +64,8 @@ impl Demuxer {
             if self.buf.len() < 9 {
                 return Ok(None);
             }
-            let data_offset = u32::from_be_bytes([self.buf[5], self.buf[6], self.buf[7], self.buf[8]]) as usize;
+            let data_offset =
+                u32::from_be_bytes([self.buf[5], self.buf[6], self.buf[7], self.buf[8]]) as usize;
             // The header is 9 bytes in every version; a larger offset skips unknown extensions.
             let skip = data_offset.max(9) + 4;
             if skip > 1024 {
@@ -82,11 +88,20 @@ impl Demuxer {
             8 => TagKind::Audio,
             9 => TagKind::Video,
             18 => TagKind::Script,
-            tag_type => return Err(Error::UnknownTagType { tag_type, offset: self.offset }),
+            tag_type => {
+                return Err(Error::UnknownTagType {
+                    tag_type,
+                    offset: self.offset,
+                });
+            }
         };
         let size = u32::from_be_bytes([0, h[1], h[2], h[3]]);
         if size > self.max_tag_size {
-            return Err(Error::TagTooLarge { size, limit: self.max_tag_size, offset: self.offset });
+            return Err(Error::TagTooLarge {
+                size,
+                limit: self.max_tag_size,
+                offset: self.offset,
+            });
         }
         let timestamp = u32::from_be_bytes([h[7], h[4], h[5], h[6]]);
         let total = TAG_HEADER_LEN + size as usize + 4;
@@ -97,7 +112,11 @@ impl Demuxer {
         let body = self.buf.split_to(size as usize).freeze();
         self.buf.advance(4); // PreviousTagSize: redundant, not trusted.
         self.offset += total as u64;
-        Ok(Some(Tag { kind, timestamp, body }))
+        Ok(Some(Tag {
+            kind,
+            timestamp,
+            body,
+        }))
     }
 }
 
@@ -130,9 +149,21 @@ mod tests {
         let mut stream = BytesMut::new();
         stream.put_slice(&encode_header(true, true));
         let tags = vec![
-            Tag { kind: TagKind::Script, timestamp: 0, body: Bytes::from_static(b"\x02\x00\x0aonMetaData") },
-            Tag { kind: TagKind::Video, timestamp: 0x1234_5678, body: Bytes::from(vec![0x17; 300]) },
-            Tag { kind: TagKind::Audio, timestamp: 23, body: Bytes::from_static(b"\xaf\x01") },
+            Tag {
+                kind: TagKind::Script,
+                timestamp: 0,
+                body: Bytes::from_static(b"\x02\x00\x0aonMetaData"),
+            },
+            Tag {
+                kind: TagKind::Video,
+                timestamp: 0x1234_5678,
+                body: Bytes::from(vec![0x17; 300]),
+            },
+            Tag {
+                kind: TagKind::Audio,
+                timestamp: 23,
+                body: Bytes::from_static(b"\xaf\x01"),
+            },
         ];
         for t in &tags {
             stream.put_slice(&encode_tag(t.kind, t.timestamp, &t.body));
@@ -160,11 +191,20 @@ mod tests {
         let mut d = Demuxer::new(100);
         d.push(&encode_header(false, true));
         d.push(&[7, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12]);
-        assert!(matches!(d.next_tag(), Err(Error::UnknownTagType { tag_type: 7, offset: 13 })));
+        assert!(matches!(
+            d.next_tag(),
+            Err(Error::UnknownTagType {
+                tag_type: 7,
+                offset: 13
+            })
+        ));
 
         let mut d = Demuxer::new(100);
         d.push(&encode_header(false, true));
         d.push(&encode_tag(TagKind::Video, 0, &[0; 101]));
-        assert!(matches!(d.next_tag(), Err(Error::TagTooLarge { size: 101, .. })));
+        assert!(matches!(
+            d.next_tag(),
+            Err(Error::TagTooLarge { size: 101, .. })
+        ));
     }
 }

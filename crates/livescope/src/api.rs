@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -23,18 +23,30 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such {what}"),
+        )
     }
 }
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         tracing::error!("internal error: {e:#}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
     }
 }
 
@@ -93,16 +105,25 @@ fn authorize_create(_headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn create_broadcast(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create_broadcast(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     authorize_create(&headers)?;
     let request: CreateBroadcast = if body.iter().all(u8::is_ascii_whitespace) {
         CreateBroadcast::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
     };
     let title = request.title.unwrap_or_default();
     if title.chars().count() > MAX_TITLE_CHARS {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "title_too_long", format!("title is longer than {MAX_TITLE_CHARS} characters")));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title_too_long",
+            format!("title is longer than {MAX_TITLE_CHARS} characters"),
+        ));
     }
     let id = random_token(12);
     let stream_key = format!("live_{}", random_token(32));
@@ -112,15 +133,25 @@ pub async fn create_broadcast(State(app): State<Arc<App>>, headers: HeaderMap, b
         broadcast: view(&app, &broadcast, &host),
         publish: PublishUrls {
             rtmp: format!("rtmp://{host}:{}/live/{stream_key}", app.rtmp_addr.port()),
-            http: format!("http://{host}:{}/ingest/{stream_key}.flv", app.http_addr.port()),
+            http: format!(
+                "http://{host}:{}/ingest/{stream_key}.flv",
+                app.http_addr.port()
+            ),
         },
         stream_key,
     };
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-pub async fn get_broadcast(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<BroadcastView>, ApiError> {
-    let broadcast = app.store.get(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+pub async fn get_broadcast(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<BroadcastView>, ApiError> {
+    let broadcast = app
+        .store
+        .get(&id)?
+        .ok_or_else(|| ApiError::not_found("broadcast"))?;
     Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
 }
 
@@ -155,15 +186,22 @@ fn public_host(app: &App, headers: &HeaderMap) -> String {
     if let Some(host) = &app.config.public_host {
         return host.clone();
     }
-    let from_header = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(|h| {
-        match h.rsplit_once(':') {
-            // Keep IPv6 literals whole: "[::1]:8080" -> "[::1]".
-            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host.to_owned(),
-            _ => h.to_owned(),
-        }
-    });
+    let from_header = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| {
+            match h.rsplit_once(':') {
+                // Keep IPv6 literals whole: "[::1]:8080" -> "[::1]".
+                Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host.to_owned(),
+                _ => h.to_owned(),
+            }
+        });
     from_header
-        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c)))
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c))
+        })
         .unwrap_or_else(|| app.http_addr.ip().to_string())
 }
 

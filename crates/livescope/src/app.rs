@@ -48,13 +48,19 @@ pub struct Publishing {
 impl Publishing {
     /// Checks the key and takes the broadcast live.
     pub fn begin(app: &Arc<App>, stream_key: &str) -> Result<Publishing, PublishError> {
-        let broadcast = app.store.by_stream_key(stream_key)?.ok_or(PublishError::UnknownKey)?;
+        let broadcast = app
+            .store
+            .by_stream_key(stream_key)?
+            .ok_or(PublishError::UnknownKey)?;
         match broadcast.state {
             State::Created => {}
             State::Live => return Err(PublishError::AlreadyLive),
             State::Ended => return Err(PublishError::Ended),
         }
-        let stream = app.hub.open(&broadcast.id).map_err(|OpenError::AlreadyLive| PublishError::AlreadyLive)?;
+        let stream = app
+            .hub
+            .open(&broadcast.id)
+            .map_err(|OpenError::AlreadyLive| PublishError::AlreadyLive)?;
         let started = app.store.start(&broadcast.id);
         if !matches!(started, Ok(true)) {
             app.hub.close(&stream);
@@ -64,12 +70,23 @@ impl Publishing {
             });
         }
         tracing::info!(broadcast = %broadcast.id, "broadcast is live");
-        Ok(Publishing { app: app.clone(), stream, broadcast_id: broadcast.id, has_video: false, frames: 0 })
+        Ok(Publishing {
+            app: app.clone(),
+            stream,
+            broadcast_id: broadcast.id,
+            has_video: false,
+            frames: 0,
+        })
     }
 
     /// Validates one message and hands it to the viewers. An error means the publisher sent
     /// something we will not relay (an unknown codec, a corrupt configuration).
-    pub fn push(&mut self, kind: MediaKind, timestamp: u32, payload: Bytes) -> Result<(), flv::Error> {
+    pub fn push(
+        &mut self,
+        kind: MediaKind,
+        timestamp: u32,
+        payload: Bytes,
+    ) -> Result<(), flv::Error> {
         if payload.is_empty() {
             return Ok(());
         }
@@ -105,7 +122,8 @@ impl Publishing {
             }
         };
         self.frames += 1;
-        self.stream.push(Frame::new(kind, timestamp, sync_point, header, payload));
+        self.stream
+            .push(Frame::new(kind, timestamp, sync_point, header, payload));
         Ok(())
     }
 }

@@ -33,7 +33,8 @@ pub struct Settings {
 impl Settings {
     /// Reads a TOML file of settings.
     pub fn from_file(path: &Path) -> anyhow::Result<Settings> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
@@ -62,8 +63,12 @@ pub struct Config {
 impl From<Settings> for Config {
     fn from(s: Settings) -> Config {
         Config {
-            rtmp: s.rtmp.unwrap_or_else(|| "127.0.0.1:1935".parse().expect("valid address")),
-            http: s.http.unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid address")),
+            rtmp: s
+                .rtmp
+                .unwrap_or_else(|| "127.0.0.1:1935".parse().expect("valid address")),
+            http: s
+                .http
+                .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid address")),
             data: s.data.unwrap_or_else(|| PathBuf::from("livescope-data")),
             public_host: s.public_host,
             max_rtmp_connections: s.max_rtmp_connections.unwrap_or(20_000),
@@ -84,7 +89,8 @@ mod tests {
 
     #[test]
     fn a_flag_overrides_the_file_which_overrides_the_default() {
-        let file: Settings = toml::from_str("rtmp = \"0.0.0.0:1936\"\nhttp = \"0.0.0.0:8081\"").unwrap();
+        let file: Settings =
+            toml::from_str("rtmp = \"0.0.0.0:1936\"\nhttp = \"0.0.0.0:8081\"").unwrap();
         let flags = Cli::parse_from(["livescope", "--http", "127.0.0.1:9000"]).settings;
         let config = Config::from(flags.over(file));
         assert_eq!(config.rtmp, "0.0.0.0:1936".parse().unwrap());

@@ -37,27 +37,50 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .nest("/api", api)
         .route("/live/{file}", get(watch_flv))
-        .route("/ingest/{file}", post(ingest_flv).layer(DefaultBodyLimit::disable()))
+        .route(
+            "/ingest/{file}",
+            post(ingest_flv).layer(DefaultBodyLimit::disable()),
+        )
         .with_state(app)
 }
 
 impl From<PublishError> for ApiError {
     fn from(e: PublishError) -> Self {
         match e {
-            PublishError::UnknownKey => ApiError::new(StatusCode::NOT_FOUND, "unknown_stream_key", e.to_string()),
-            PublishError::AlreadyLive => ApiError::new(StatusCode::CONFLICT, "already_live", e.to_string()),
-            PublishError::Ended => ApiError::new(StatusCode::GONE, "broadcast_ended", e.to_string()),
+            PublishError::UnknownKey => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_stream_key", e.to_string())
+            }
+            PublishError::AlreadyLive => {
+                ApiError::new(StatusCode::CONFLICT, "already_live", e.to_string())
+            }
+            PublishError::Ended => {
+                ApiError::new(StatusCode::GONE, "broadcast_ended", e.to_string())
+            }
             PublishError::Internal(e) => e.into(),
         }
     }
 }
 
-async fn watch_flv(State(app): State<Arc<App>>, Path(file): Path<String>) -> Result<Response, ApiError> {
-    let id = file.strip_suffix(".flv").ok_or_else(|| ApiError::not_found("stream"))?;
-    let stream = app.hub.get(id).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_live", "the broadcast is not live"))?;
+async fn watch_flv(
+    State(app): State<Arc<App>>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = file
+        .strip_suffix(".flv")
+        .ok_or_else(|| ApiError::not_found("stream"))?;
+    let stream = app.hub.get(id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_live",
+            "the broadcast is not live",
+        )
+    })?;
     let (headers, sub) = stream.subscribe();
     let mut pending: VecDeque<Bytes> = VecDeque::new();
-    pending.push_back(flv::encode_header(headers.has_audio, headers.has_video || !headers.has_audio));
+    pending.push_back(flv::encode_header(
+        headers.has_audio,
+        headers.has_video || !headers.has_audio,
+    ));
     pending.extend(headers.frames.iter().map(|f| f.flv_tag().clone()));
     let body = futures_util::stream::unfold((sub, pending, Vec::new()), next_flv_bytes);
     Ok((
@@ -74,7 +97,9 @@ async fn watch_flv(State(app): State<Arc<App>>, Path(file): Path<String>) -> Res
 type FlvState = (Subscription, VecDeque<Bytes>, Vec<Arc<Frame>>);
 
 /// Yields the viewer's FLV one shared tag at a time; hyper gathers ready tags into one write.
-async fn next_flv_bytes((mut sub, mut pending, mut batch): FlvState) -> Option<(Result<Bytes, std::io::Error>, FlvState)> {
+async fn next_flv_bytes(
+    (mut sub, mut pending, mut batch): FlvState,
+) -> Option<(Result<Bytes, std::io::Error>, FlvState)> {
     loop {
         if let Some(bytes) = pending.pop_front() {
             return Some((Ok(bytes), (sub, pending, batch)));
@@ -87,8 +112,14 @@ async fn next_flv_bytes((mut sub, mut pending, mut batch): FlvState) -> Option<(
     }
 }
 
-async fn ingest_flv(State(app): State<Arc<App>>, Path(file): Path<String>, body: Body) -> Result<Response, ApiError> {
-    let key = file.strip_suffix(".flv").ok_or_else(|| ApiError::not_found("ingest endpoint"))?;
+async fn ingest_flv(
+    State(app): State<Arc<App>>,
+    Path(file): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let key = file
+        .strip_suffix(".flv")
+        .ok_or_else(|| ApiError::not_found("ingest endpoint"))?;
     let mut publishing = Publishing::begin(&app, key)?;
     let id = publishing.broadcast_id.clone();
     let mut demuxer = flv::Demuxer::new(MAX_TAG_BYTES);
@@ -119,7 +150,10 @@ async fn ingest_flv(State(app): State<Arc<App>>, Path(file): Path<String>, body:
     let frames = publishing.frames;
     drop(publishing);
     match outcome {
-        Ok(()) => Ok(Json(serde_json::json!({ "id": id, "state": "ended", "frames": frames })).into_response()),
+        Ok(()) => Ok(
+            Json(serde_json::json!({ "id": id, "state": "ended", "frames": frames }))
+                .into_response(),
+        ),
         Err(reason) => {
             tracing::warn!(broadcast = %id, "HTTP ingest closed: {reason}");
             Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_stream", reason))

@@ -58,7 +58,13 @@ pub enum HeaderKind {
 }
 
 impl Frame {
-    pub fn new(kind: MediaKind, timestamp: u32, sync_point: bool, header: Option<HeaderKind>, payload: Bytes) -> Self {
+    pub fn new(
+        kind: MediaKind,
+        timestamp: u32,
+        sync_point: bool,
+        header: Option<HeaderKind>,
+        payload: Bytes,
+    ) -> Self {
         Self {
             kind,
             timestamp,
@@ -74,7 +80,9 @@ impl Frame {
     /// The frame as RTMP chunks for a viewer session with [`RTMP_CHUNK_SIZE`]; encoded on
     /// first use and shared by every RTMP viewer.
     pub fn rtmp_chunks(&self) -> &Bytes {
-        self.rtmp.get_or_init(|| rtmp::message::encode_media(RTMP_CHUNK_SIZE, self.kind, self.timestamp, &self.payload))
+        self.rtmp.get_or_init(|| {
+            rtmp::message::encode_media(RTMP_CHUNK_SIZE, self.kind, self.timestamp, &self.payload)
+        })
     }
 
     /// The frame as an FLV tag; encoded on first use and shared by every HTTP-FLV viewer.
@@ -123,7 +131,10 @@ impl Hub {
     pub fn close(&self, stream: &Stream) {
         stream.end();
         let mut streams = self.streams.lock().expect("hub lock");
-        if streams.get(&stream.id).is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), stream)) {
+        if streams
+            .get(&stream.id)
+            .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), stream))
+        {
             streams.remove(&stream.id);
         }
     }
@@ -171,7 +182,11 @@ impl Ring {
     /// The first sync point at or after `seq`.
     fn sync_at_or_after(&self, seq: u64) -> Option<u64> {
         let start = seq.saturating_sub(self.first_seq) as usize;
-        self.frames.iter().skip(start).position(|f| f.sync_point).map(|i| self.first_seq + (start + i) as u64)
+        self.frames
+            .iter()
+            .skip(start)
+            .position(|f| f.sync_point)
+            .map(|i| self.first_seq + (start + i) as u64)
     }
 
     fn pop_front(&mut self) {
@@ -196,7 +211,12 @@ pub struct Headers {
 
 impl Stream {
     fn new(id: String) -> Self {
-        Self { id, ring: Mutex::new(Ring::default()), changed: Notify::new(), viewers: AtomicUsize::new(0) }
+        Self {
+            id,
+            ring: Mutex::new(Ring::default()),
+            changed: Notify::new(),
+            viewers: AtomicUsize::new(0),
+        }
     }
 
     /// Appends a frame and wakes the viewers. Never waits for any viewer.
@@ -250,15 +270,33 @@ impl Stream {
     /// Joins as a viewer, starting at the current GOP.
     pub fn subscribe(self: &Arc<Self>) -> (Headers, Subscription) {
         let ring = self.ring.lock().expect("ring lock");
-        let mut headers = Headers { has_video: ring.has_video, has_audio: ring.has_audio, frames: Vec::new() };
-        headers.frames.extend(ring.metadata.iter().chain(&ring.video_config).chain(&ring.audio_config).cloned());
+        let mut headers = Headers {
+            has_video: ring.has_video,
+            has_audio: ring.has_audio,
+            frames: Vec::new(),
+        };
+        headers.frames.extend(
+            ring.metadata
+                .iter()
+                .chain(&ring.video_config)
+                .chain(&ring.audio_config)
+                .cloned(),
+        );
         let (cursor, need_sync) = match ring.last_sync {
             Some(seq) => (seq, false),
             None => (ring.next_seq(), true),
         };
         drop(ring);
         self.viewers.fetch_add(1, Ordering::Relaxed);
-        (headers, Subscription { stream: self.clone(), cursor, need_sync, skipped: 0 })
+        (
+            headers,
+            Subscription {
+                stream: self.clone(),
+                cursor,
+                need_sync,
+                skipped: 0,
+            },
+        )
     }
 }
 
@@ -356,7 +394,13 @@ mod tests {
     use super::*;
 
     fn video(ts: u32, key: bool, size: usize) -> Frame {
-        Frame::new(MediaKind::Video, ts, key, None, Bytes::from(vec![if key { 0x17 } else { 0x27 }; size]))
+        Frame::new(
+            MediaKind::Video,
+            ts,
+            key,
+            None,
+            Bytes::from(vec![if key { 0x17 } else { 0x27 }; size]),
+        )
     }
 
     #[tokio::test]
@@ -364,7 +408,13 @@ mod tests {
         let hub = Hub::default();
         let stream = hub.open("b").unwrap();
         assert_eq!(hub.open("b").unwrap_err(), OpenError::AlreadyLive);
-        stream.push(Frame::new(MediaKind::Video, 0, false, Some(HeaderKind::VideoConfig), Bytes::from_static(b"\x17\x00cfg")));
+        stream.push(Frame::new(
+            MediaKind::Video,
+            0,
+            false,
+            Some(HeaderKind::VideoConfig),
+            Bytes::from_static(b"\x17\x00cfg"),
+        ));
         for i in 0..10 {
             stream.push(video(i * 33, i % 4 == 0, 100));
         }
@@ -374,7 +424,11 @@ mod tests {
         let mut batch = Vec::new();
         assert_eq!(sub.next_batch(&mut batch, usize::MAX).await, Next::Frames);
         let ts: Vec<u32> = batch.iter().map(|f| f.timestamp).collect();
-        assert_eq!(ts, vec![8 * 33, 9 * 33], "starts at the keyframe of frame 8");
+        assert_eq!(
+            ts,
+            vec![8 * 33, 9 * 33],
+            "starts at the keyframe of frame 8"
+        );
         hub.close(&stream);
         batch.clear();
         assert_eq!(sub.next_batch(&mut batch, usize::MAX).await, Next::Ended);
@@ -393,20 +447,31 @@ mod tests {
         for i in 1..=640u32 {
             stream.push(video(i * 33, i % 30 == 0, frame_size));
             let ring = stream.ring.lock().unwrap();
-            assert!(ring.bytes <= RING_BYTES + frame_size * 30, "ring holds {} bytes", ring.bytes);
+            assert!(
+                ring.bytes <= RING_BYTES + frame_size * 30,
+                "ring holds {} bytes",
+                ring.bytes
+            );
         }
         let mut batch = Vec::new();
         assert_eq!(slow.next_batch(&mut batch, usize::MAX).await, Next::Frames);
         assert!(batch[0].sync_point, "resumes on a keyframe");
         assert!(slow.skipped > 500, "skipped {}", slow.skipped);
-        assert_eq!(batch.last().unwrap().timestamp, 640 * 33, "and is live again");
+        assert_eq!(
+            batch.last().unwrap().timestamp,
+            640 * 33,
+            "and is live again"
+        );
     }
 
     #[test]
     fn frames_are_serialized_once_per_format() {
         let f = video(5, true, 10);
         assert!(std::ptr::eq(f.flv_tag().as_ptr(), f.flv_tag().as_ptr()));
-        assert!(std::ptr::eq(f.rtmp_chunks().as_ptr(), f.rtmp_chunks().as_ptr()));
+        assert!(std::ptr::eq(
+            f.rtmp_chunks().as_ptr(),
+            f.rtmp_chunks().as_ptr()
+        ));
         assert_eq!(f.flv_tag().len(), 11 + 10 + 4);
     }
 }

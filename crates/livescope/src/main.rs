@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use livescope::config::{Config, Settings};
 
 #[derive(Parser)]
-#[command(name = "livescope", version, about = "Self-hosted personal livestreaming")]
+#[command(
+    name = "livescope",
+    version,
+    about = "Self-hosted personal livestreaming"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,13 +33,19 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Serve { config, settings } => {
-            let file = config.as_deref().map(Settings::from_file).transpose()?.unwrap_or_default();
+            let file = config
+                .as_deref()
+                .map(Settings::from_file)
+                .transpose()?
+                .unwrap_or_default();
             let config = Config::from(settings.over(file));
             tokio::runtime::Runtime::new()?.block_on(livescope::server::run(config))
         }

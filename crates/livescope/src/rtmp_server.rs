@@ -25,11 +25,18 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 const PUBLISH_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A viewer that accepts no bytes for this long is disconnected, freeing its ring cursor.
 const VIEWER_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Read buffer until publish or play: commands are small, and viewers keep this size,
+/// since they only send acknowledgements. Publishers grow theirs to [`PUBLISH_READ_BYTES`].
+const SETUP_READ_BYTES: usize = 4 << 10;
+const PUBLISH_READ_BYTES: usize = 64 << 10;
 /// Bytes a viewer takes from the ring per wake-up.
 const VIEWER_BATCH_BYTES: usize = 256 << 10;
 
 fn session_config() -> rtmp::Config {
-    rtmp::Config { out_chunk_size: hub::RTMP_CHUNK_SIZE, ..rtmp::Config::default() }
+    rtmp::Config {
+        out_chunk_size: hub::RTMP_CHUNK_SIZE,
+        ..rtmp::Config::default()
+    }
 }
 
 /// Accepts connections until the process ends. Accept errors (out of descriptors) back off
@@ -38,7 +45,11 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
     let permits = Arc::new(Semaphore::new(app.config.max_rtmp_connections));
     let mut backoff = Duration::from_millis(10);
     loop {
-        let permit = permits.clone().acquire_owned().await.expect("semaphore is never closed");
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore is never closed");
         let (socket, peer) = match listener.accept().await {
             Ok(conn) => conn,
             Err(e) => {
@@ -73,7 +84,9 @@ impl Conn {
         if n == 0 {
             return Ok(false);
         }
-        self.session.handle_input(&self.buf[..n]).context("malformed RTMP")?;
+        self.session
+            .handle_input(&self.buf[..n])
+            .context("malformed RTMP")?;
         self.flush().await?;
         Ok(true)
     }
@@ -89,7 +102,11 @@ impl Conn {
 async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr) -> anyhow::Result<()> {
     let mut random = [0u8; rtmp::handshake::BLOCK];
     getrandom::fill(&mut random).context("random")?;
-    let mut conn = Conn { socket, session: ServerSession::new(session_config(), random), buf: vec![0; 64 << 10] };
+    let mut conn = Conn {
+        socket,
+        session: ServerSession::new(session_config(), random),
+        buf: vec![0; SETUP_READ_BYTES],
+    };
     let mut app_name = String::new();
     let request = tokio::time::timeout(SETUP_TIMEOUT, async {
         loop {
@@ -99,7 +116,9 @@ async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr) -> anyho
             while let Some(event) = conn.session.poll_event() {
                 match event {
                     ServerEvent::Connect { app } => app_name = app,
-                    request @ (ServerEvent::Publish { .. } | ServerEvent::Play { .. }) => return Ok(request),
+                    request @ (ServerEvent::Publish { .. } | ServerEvent::Play { .. }) => {
+                        return Ok(request);
+                    }
                     _ => {}
                 }
             }
@@ -108,7 +127,9 @@ async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr) -> anyho
     .await
     .context("setup timed out")??;
     match request {
-        ServerEvent::Publish { name } => publish(app, conn, &app_name, strip_query(&name), peer).await,
+        ServerEvent::Publish { name } => {
+            publish(app, conn, &app_name, strip_query(&name), peer).await
+        }
         ServerEvent::Play { name } => play(app, conn, &app_name, strip_query(&name)).await,
         _ => unreachable!("only publish and play end the setup"),
     }
@@ -119,9 +140,18 @@ fn strip_query(name: &str) -> &str {
     name.split('?').next().unwrap_or_default()
 }
 
-async fn publish(app: Arc<App>, mut conn: Conn, app_name: &str, key: &str, peer: SocketAddr) -> anyhow::Result<()> {
+async fn publish(
+    app: Arc<App>,
+    mut conn: Conn,
+    app_name: &str,
+    key: &str,
+    peer: SocketAddr,
+) -> anyhow::Result<()> {
     let refused = if app_name != APP_NAME {
-        Err(("NetStream.Publish.BadName", format!("unknown application {app_name:?}; publish to /{APP_NAME}/<stream key>")))
+        Err((
+            "NetStream.Publish.BadName",
+            format!("unknown application {app_name:?}; publish to /{APP_NAME}/<stream key>"),
+        ))
     } else {
         Publishing::begin(&app, key).map_err(|e| {
             let code = match e {
@@ -144,11 +174,14 @@ async fn publish(app: Arc<App>, mut conn: Conn, app_name: &str, key: &str, peer:
     tracing::info!(broadcast = %publishing.broadcast_id, %peer, "RTMP publisher connected");
     conn.session.accept_publish()?;
     conn.flush().await?;
+    conn.buf.resize(PUBLISH_READ_BYTES, 0);
     loop {
         while let Some(event) = conn.session.poll_event() {
             match event {
                 ServerEvent::Media(m) => {
-                    publishing.push(m.kind, m.timestamp, m.payload).context("refusing the stream")?;
+                    publishing
+                        .push(m.kind, m.timestamp, m.payload)
+                        .context("refusing the stream")?;
                 }
                 ServerEvent::Unpublish => return Ok(()),
                 _ => {}
@@ -164,9 +197,16 @@ async fn publish(app: Arc<App>, mut conn: Conn, app_name: &str, key: &str, peer:
 }
 
 async fn play(app: Arc<App>, mut conn: Conn, app_name: &str, id: &str) -> anyhow::Result<()> {
-    let stream = if app_name == APP_NAME { app.hub.get(id) } else { None };
+    let stream = if app_name == APP_NAME {
+        app.hub.get(id)
+    } else {
+        None
+    };
     let Some(stream) = stream else {
-        conn.session.reject_play("NetStream.Play.StreamNotFound", "no live broadcast with this id")?;
+        conn.session.reject_play(
+            "NetStream.Play.StreamNotFound",
+            "no live broadcast with this id",
+        )?;
         conn.flush().await?;
         let _ = conn.socket.shutdown().await;
         bail!("play refused: {id:?} is not live");
@@ -174,7 +214,11 @@ async fn play(app: Arc<App>, mut conn: Conn, app_name: &str, id: &str) -> anyhow
     conn.session.accept_play()?;
     conn.flush().await?;
     let (headers, mut sub) = stream.subscribe();
-    let mut out: Vec<Bytes> = headers.frames.iter().map(|f| f.rtmp_chunks().clone()).collect();
+    let mut out: Vec<Bytes> = headers
+        .frames
+        .iter()
+        .map(|f| f.rtmp_chunks().clone())
+        .collect();
     let mut batch = Vec::new();
     loop {
         write_all(&mut conn.socket, &mut out).await?;
@@ -197,7 +241,11 @@ async fn play(app: Arc<App>, mut conn: Conn, app_name: &str, id: &str) -> anyhow
 async fn write_all(socket: &mut TcpStream, bufs: &mut Vec<Bytes>) -> anyhow::Result<()> {
     let mut first = 0;
     while first < bufs.len() {
-        let slices: Vec<IoSlice> = bufs[first..].iter().take(64).map(|b| IoSlice::new(b)).collect();
+        let slices: Vec<IoSlice> = bufs[first..]
+            .iter()
+            .take(64)
+            .map(|b| IoSlice::new(b))
+            .collect();
         let mut n = tokio::time::timeout(VIEWER_WRITE_TIMEOUT, socket.write_vectored(&slices))
             .await
             .context("viewer stopped reading")?

@@ -12,12 +12,29 @@ use crate::store::Store;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.data)?;
-    let rtmp = TcpListener::bind(config.rtmp).await.with_context(|| format!("binding RTMP on {}", config.rtmp))?;
-    let http = TcpListener::bind(config.http).await.with_context(|| format!("binding HTTP on {}", config.http))?;
-    let app = Arc::new(App { rtmp_addr: rtmp.local_addr()?, http_addr: http.local_addr()?, config, store, hub: Hub::default() });
+    let rtmp = TcpListener::bind(config.rtmp)
+        .await
+        .with_context(|| format!("binding RTMP on {}", config.rtmp))?;
+    let http = TcpListener::bind(config.http)
+        .await
+        .with_context(|| format!("binding HTTP on {}", config.http))?;
+    let app = Arc::new(App {
+        rtmp_addr: rtmp.local_addr()?,
+        http_addr: http.local_addr()?,
+        config,
+        store,
+        hub: Hub::default(),
+    });
     // One line on stdout for scripts and tests that start the server on port 0.
-    println!("livescope ready rtmp={} http={}", app.rtmp_addr, app.http_addr);
-    tracing::info!("RTMP on rtmp://{}/live, HTTP on http://{}", app.rtmp_addr, app.http_addr);
+    println!(
+        "livescope ready rtmp={} http={}",
+        app.rtmp_addr, app.http_addr
+    );
+    tracing::info!(
+        "RTMP on rtmp://{}/live, HTTP on http://{}",
+        app.rtmp_addr,
+        app.http_addr
+    );
     tokio::spawn(crate::rtmp_server::serve(app.clone(), rtmp));
     axum::serve(http, crate::http::router(app))
         .with_graceful_shutdown(async {

@@ -311,7 +311,7 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(decode_all(&bytes[..cut]).is_err() || cut == 0);
         }
-        let deep = vec![OBJECT, 0, 1, b'a'].repeat(MAX_DEPTH + 2);
+        let deep = [OBJECT, 0, 1, b'a'].repeat(MAX_DEPTH + 2);
         assert!(matches!(decode_all(&deep), Err(DecodeError::TooDeep(_))));
         // A strict array claiming four billion elements in a few bytes.
         assert!(decode_all(&[STRICT_ARRAY, 0xff, 0xff, 0xff, 0xff, NULL]).is_err());

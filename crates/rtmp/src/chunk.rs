@@ -36,7 +36,8 @@ pub struct Message {
 /// Limits applied by [`Decoder`].
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Largest message accepted. A 20 Mbit/s keyframe is under 2 MiB.
+    /// Largest message accepted. A 20 Mbit/s keyframe is under 2 MiB; the header field
+    /// allows 16 MiB.
     pub max_message_size: u32,
     /// Most chunk streams with state at once. Real peers use fewer than ten.
     pub max_chunk_streams: usize,
@@ -46,7 +47,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_message_size: 16 << 20, max_chunk_streams: 64, max_partial_bytes: 32 << 20 }
+        Self {
+            max_message_size: 8 << 20,
+            max_chunk_streams: 64,
+            max_partial_bytes: 32 << 20,
+        }
     }
 }
 
@@ -128,7 +133,9 @@ impl Decoder {
 
     fn next_chunk(&mut self) -> Result<Chunk, Error> {
         let buf = &self.buf[..];
-        let Some(&first) = buf.first() else { return Ok(Chunk::NeedMore) };
+        let Some(&first) = buf.first() else {
+            return Ok(Chunk::NeedMore);
+        };
         let fmt = first >> 6;
         let (csid, mut pos) = match first & 0x3f {
             0 => match buf.get(1) {
@@ -142,10 +149,13 @@ impl Decoder {
             id => (u32::from(id), 1),
         };
         let header_len = [11, 7, 3, 0][fmt as usize];
-        let Some(header) = buf.get(pos..pos + header_len) else { return Ok(Chunk::NeedMore) };
+        let Some(header) = buf.get(pos..pos + header_len) else {
+            return Ok(Chunk::NeedMore);
+        };
         pos += header_len;
 
-        if !self.streams.contains_key(&csid) && self.streams.len() >= self.limits.max_chunk_streams {
+        if !self.streams.contains_key(&csid) && self.streams.len() >= self.limits.max_chunk_streams
+        {
             return Err(Error::TooManyChunkStreams(self.limits.max_chunk_streams));
         }
         let at = self.offset;
@@ -173,7 +183,9 @@ impl Decoder {
             stream_id = u32::from_le_bytes([header[7], header[8], header[9], header[10]]);
         }
         if extended {
-            let Some(ext) = buf.get(pos..pos + 4) else { return Ok(Chunk::NeedMore) };
+            let Some(ext) = buf.get(pos..pos + 4) else {
+                return Ok(Chunk::NeedMore);
+            };
             pos += 4;
             if fmt <= 2 || starts_message {
                 ts_field = u32::from_be_bytes([ext[0], ext[1], ext[2], ext[3]]);
@@ -184,7 +196,11 @@ impl Decoder {
             return Err(Error::InterruptedMessage { csid, offset: at });
         }
         if length > self.limits.max_message_size {
-            return Err(Error::MessageTooLarge { size: length, limit: self.limits.max_message_size, offset: at });
+            return Err(Error::MessageTooLarge {
+                size: length,
+                limit: self.limits.max_message_size,
+                offset: at,
+            });
         }
         let remaining = length as usize - state.partial.len();
         let take = remaining.min(self.chunk_size as usize);
@@ -192,11 +208,17 @@ impl Decoder {
             return Ok(Chunk::NeedMore);
         }
         if self.partial_bytes + take > self.limits.max_partial_bytes && take < remaining {
-            return Err(Error::TooMuchBuffered { limit: self.limits.max_partial_bytes });
+            return Err(Error::TooMuchBuffered {
+                limit: self.limits.max_partial_bytes,
+            });
         }
 
         if starts_message {
-            state.timestamp = if fmt == 0 { ts_field } else { state.timestamp.wrapping_add(ts_field) };
+            state.timestamp = if fmt == 0 {
+                ts_field
+            } else {
+                state.timestamp.wrapping_add(ts_field)
+            };
         }
         state.ts_field = ts_field;
         state.length = length;
@@ -226,7 +248,13 @@ impl Decoder {
         }
         let payload = std::mem::take(&mut state.partial).freeze();
         self.partial_bytes -= payload.len();
-        Ok(Chunk::Complete(Message { csid, timestamp: state.timestamp, type_id, stream_id, payload }))
+        Ok(Chunk::Complete(Message {
+            csid,
+            timestamp: state.timestamp,
+            type_id,
+            stream_id,
+            payload,
+        }))
     }
 }
 
@@ -245,7 +273,15 @@ fn u24(b: &[u8]) -> u32 {
 /// Every message starts with a full (fmt 0) header, so the bytes depend only on the
 /// arguments, never on what was sent before: one encoding of a media message can be
 /// shared by every viewer that uses the same chunk size.
-pub fn encode(out: &mut BytesMut, chunk_size: u32, csid: u32, timestamp: u32, type_id: u8, stream_id: u32, payload: &[u8]) {
+pub fn encode(
+    out: &mut BytesMut,
+    chunk_size: u32,
+    csid: u32,
+    timestamp: u32,
+    type_id: u8,
+    stream_id: u32,
+    payload: &[u8],
+) {
     let extended = timestamp >= EXTENDED;
     let ts_field = if extended { EXTENDED } else { timestamp };
     let chunks = payload.len().div_ceil(chunk_size as usize).max(1);
@@ -310,10 +346,34 @@ mod tests {
         encode(&mut wire, 128, 400, 7, 20, 0, &big[..300]);
         encode(&mut wire, 128, 3, 0, 20, 0, b"");
         let expected = vec![
-            Message { csid: 6, timestamp: 40, type_id: 9, stream_id: 1, payload: Bytes::from(big.clone()) },
-            Message { csid: 4, timestamp: 0x0100_0000, type_id: 8, stream_id: 1, payload: Bytes::from_static(b"audio") },
-            Message { csid: 400, timestamp: 7, type_id: 20, stream_id: 0, payload: Bytes::copy_from_slice(&big[..300]) },
-            Message { csid: 3, timestamp: 0, type_id: 20, stream_id: 0, payload: Bytes::new() },
+            Message {
+                csid: 6,
+                timestamp: 40,
+                type_id: 9,
+                stream_id: 1,
+                payload: Bytes::from(big.clone()),
+            },
+            Message {
+                csid: 4,
+                timestamp: 0x0100_0000,
+                type_id: 8,
+                stream_id: 1,
+                payload: Bytes::from_static(b"audio"),
+            },
+            Message {
+                csid: 400,
+                timestamp: 7,
+                type_id: 20,
+                stream_id: 0,
+                payload: Bytes::copy_from_slice(&big[..300]),
+            },
+            Message {
+                csid: 3,
+                timestamp: 0,
+                type_id: 20,
+                stream_id: 0,
+                payload: Bytes::new(),
+            },
         ];
         // Whole, and split at every offset: partial reads must never change the result.
         for split in 0..wire.len() {
@@ -344,23 +404,38 @@ mod tests {
 
     #[test]
     fn enforces_limits() {
-        let mut d = Decoder::new(Limits { max_message_size: 10, ..Limits::default() });
+        let mut d = Decoder::new(Limits {
+            max_message_size: 10,
+            ..Limits::default()
+        });
         let mut wire = BytesMut::new();
         encode(&mut wire, 128, 6, 0, 9, 1, &[0; 11]);
         d.push(&wire);
-        assert!(matches!(d.next_message(), Err(Error::MessageTooLarge { size: 11, .. })));
+        assert!(matches!(
+            d.next_message(),
+            Err(Error::MessageTooLarge { size: 11, .. })
+        ));
 
         let mut d = Decoder::new(Limits::default());
         d.push(&[0xc7, 1, 2, 3]);
-        assert!(matches!(d.next_message(), Err(Error::NoPreviousHeader { csid: 7, .. })));
+        assert!(matches!(
+            d.next_message(),
+            Err(Error::NoPreviousHeader { csid: 7, .. })
+        ));
 
-        let mut d = Decoder::new(Limits { max_chunk_streams: 2, ..Limits::default() });
+        let mut d = Decoder::new(Limits {
+            max_chunk_streams: 2,
+            ..Limits::default()
+        });
         for csid in 3..6 {
             let mut wire = BytesMut::new();
             encode(&mut wire, 128, csid, 0, 9, 1, &[0; 200]);
             d.push(&wire[..140]); // the first chunk only
         }
-        assert!(matches!(d.next_message(), Err(Error::TooManyChunkStreams(2))));
+        assert!(matches!(
+            d.next_message(),
+            Err(Error::TooManyChunkStreams(2))
+        ));
         assert!(Decoder::new(Limits::default()).set_chunk_size(0).is_err());
     }
 }

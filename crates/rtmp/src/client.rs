@@ -5,12 +5,12 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use crate::Error;
 use crate::amf0::Value;
 use crate::chunk;
 use crate::handshake::{self, Progress};
 use crate::message::{self, Media, MediaKind};
 use crate::session::{Config, Core, Incoming};
-use crate::Error;
 
 /// What the server answered or sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,9 +24,16 @@ pub enum ClientEvent {
     /// A media message from the server.
     Media(Media),
     /// Any other status; `level` is `"error"` for refusals.
-    Status { level: String, code: String, description: String },
+    Status {
+        level: String,
+        code: String,
+        description: String,
+    },
     /// The server refused a command (`_error`).
-    CommandError { command: &'static str, description: String },
+    CommandError {
+        command: &'static str,
+        description: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +105,28 @@ impl ClientSession {
     pub fn publish(&mut self, name: &str) {
         let cs = self.core.out_chunk_size;
         let out = &mut self.core.out;
-        message::command(out, cs, 0, &[Value::string("releaseStream"), Value::Number(2.0), Value::Null, Value::string(name)]);
-        message::command(out, cs, 0, &[Value::string("FCPublish"), Value::Number(3.0), Value::Null, Value::string(name)]);
+        message::command(
+            out,
+            cs,
+            0,
+            &[
+                Value::string("releaseStream"),
+                Value::Number(2.0),
+                Value::Null,
+                Value::string(name),
+            ],
+        );
+        message::command(
+            out,
+            cs,
+            0,
+            &[
+                Value::string("FCPublish"),
+                Value::Number(3.0),
+                Value::Null,
+                Value::string(name),
+            ],
+        );
         self.create_stream(Want::Publish, name);
     }
 
@@ -116,21 +143,58 @@ impl ClientSession {
             MediaKind::Video => message::CSID_VIDEO,
             MediaKind::Data => message::CSID_DATA,
         };
-        chunk::encode(&mut self.core.out, cs, csid, timestamp, kind.type_id(), self.stream_id, payload);
+        chunk::encode(
+            &mut self.core.out,
+            cs,
+            csid,
+            timestamp,
+            kind.type_id(),
+            self.stream_id,
+            payload,
+        );
     }
 
     /// Queues `FCUnpublish` and `deleteStream`, the polite end of a publish.
     pub fn unpublish(&mut self, name: &str) {
         let cs = self.core.out_chunk_size;
         let out = &mut self.core.out;
-        message::command(out, cs, 0, &[Value::string("FCUnpublish"), Value::Number(0.0), Value::Null, Value::string(name)]);
-        message::command(out, cs, 0, &[Value::string("deleteStream"), Value::Number(0.0), Value::Null, Value::Number(f64::from(self.stream_id))]);
+        message::command(
+            out,
+            cs,
+            0,
+            &[
+                Value::string("FCUnpublish"),
+                Value::Number(0.0),
+                Value::Null,
+                Value::string(name),
+            ],
+        );
+        message::command(
+            out,
+            cs,
+            0,
+            &[
+                Value::string("deleteStream"),
+                Value::Number(0.0),
+                Value::Null,
+                Value::Number(f64::from(self.stream_id)),
+            ],
+        );
     }
 
     fn create_stream(&mut self, want: Want, name: &str) {
         self.want = Some((want, name.to_owned()));
         let cs = self.core.out_chunk_size;
-        message::command(&mut self.core.out, cs, 0, &[Value::string("createStream"), Value::Number(TXN_CREATE_STREAM), Value::Null]);
+        message::command(
+            &mut self.core.out,
+            cs,
+            0,
+            &[
+                Value::string("createStream"),
+                Value::Number(TXN_CREATE_STREAM),
+                Value::Null,
+            ],
+        );
     }
 
     fn send_connect(&mut self) {
@@ -139,19 +203,41 @@ impl ClientSession {
         let command_object = Value::object([
             ("app", Value::string(self.app.clone())),
             ("type", Value::string("nonprivate")),
-            ("flashVer", Value::string("FMLE/3.0 (compatible; livescope)")),
+            (
+                "flashVer",
+                Value::string("FMLE/3.0 (compatible; livescope)"),
+            ),
             ("tcUrl", Value::string(self.tc_url.clone())),
         ]);
-        message::command(&mut self.core.out, cs, 0, &[Value::string("connect"), Value::Number(TXN_CONNECT), command_object]);
+        message::command(
+            &mut self.core.out,
+            cs,
+            0,
+            &[
+                Value::string("connect"),
+                Value::Number(TXN_CONNECT),
+                command_object,
+            ],
+        );
     }
 
     fn handle(&mut self, incoming: Incoming) -> Result<(), Error> {
         match incoming {
             Incoming::Media(media) => self.events.push_back(ClientEvent::Media(media)),
-            Incoming::Command { name, transaction, args, .. } => match name.as_str() {
-                "_result" if transaction == TXN_CONNECT => self.events.push_back(ClientEvent::Connected),
+            Incoming::Command {
+                name,
+                transaction,
+                args,
+                ..
+            } => match name.as_str() {
+                "_result" if transaction == TXN_CONNECT => {
+                    self.events.push_back(ClientEvent::Connected)
+                }
                 "_result" if transaction == TXN_CREATE_STREAM => {
-                    let id = args.get(1).and_then(Value::as_f64).ok_or(Error::Malformed("createStream result"))?;
+                    let id = args
+                        .get(1)
+                        .and_then(Value::as_f64)
+                        .ok_or(Error::Malformed("createStream result"))?;
                     self.stream_id = id as u32;
                     self.start();
                 }
@@ -162,7 +248,10 @@ impl ClientSession {
                         _ => "command",
                     };
                     let description = status_field(&args, "description");
-                    self.events.push_back(ClientEvent::CommandError { command, description });
+                    self.events.push_back(ClientEvent::CommandError {
+                        command,
+                        description,
+                    });
                 }
                 "onStatus" => {
                     let level = status_field(&args, "level");
@@ -171,7 +260,11 @@ impl ClientSession {
                     let event = match code.as_str() {
                         "NetStream.Publish.Start" => ClientEvent::PublishStarted,
                         "NetStream.Play.Start" => ClientEvent::PlayStarted,
-                        _ => ClientEvent::Status { level, code, description },
+                        _ => ClientEvent::Status {
+                            level,
+                            code,
+                            description,
+                        },
                     };
                     self.events.push_back(event);
                 }
@@ -182,16 +275,35 @@ impl ClientSession {
     }
 
     fn start(&mut self) {
-        let Some((want, name)) = self.want.clone() else { return };
+        let Some((want, name)) = self.want.clone() else {
+            return;
+        };
         let cs = self.core.out_chunk_size;
         let sid = self.stream_id;
         let out = &mut self.core.out;
         match want {
             Want::Publish => {
-                message::command(out, cs, sid, &[Value::string("publish"), Value::Number(5.0), Value::Null, Value::string(name), Value::string("live")]);
+                message::command(
+                    out,
+                    cs,
+                    sid,
+                    &[
+                        Value::string("publish"),
+                        Value::Number(5.0),
+                        Value::Null,
+                        Value::string(name),
+                        Value::string("live"),
+                    ],
+                );
             }
             Want::Play => {
-                let play = [Value::string("play"), Value::Number(5.0), Value::Null, Value::string(name), Value::Number(-1000.0)];
+                let play = [
+                    Value::string("play"),
+                    Value::Number(5.0),
+                    Value::Null,
+                    Value::string(name),
+                    Value::Number(-1000.0),
+                ];
                 message::command(out, cs, sid, &play);
                 let mut data = sid.to_be_bytes().to_vec();
                 data.extend_from_slice(&1000u32.to_be_bytes());
@@ -202,5 +314,9 @@ impl ClientSession {
 }
 
 fn status_field(args: &[Value], key: &str) -> String {
-    args.iter().find_map(|a| a.get(key)).and_then(Value::as_str).unwrap_or_default().to_owned()
+    args.iter()
+        .find_map(|a| a.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -47,7 +47,10 @@ pub enum Error {
     TooMuchBuffered { limit: usize },
     /// A command or data message is not valid AMF0.
     #[error("bad AMF0 in {context}: {source}")]
-    Amf0 { context: &'static str, source: amf0::DecodeError },
+    Amf0 {
+        context: &'static str,
+        source: amf0::DecodeError,
+    },
     /// A message is too short or otherwise malformed for its type.
     #[error("malformed {0} message")]
     Malformed(&'static str),

@@ -76,7 +76,15 @@ pub struct Media {
 /// outgoing chunk size is `chunk_size`.
 pub fn encode_media(chunk_size: u32, kind: MediaKind, timestamp: u32, payload: &[u8]) -> Bytes {
     let mut out = BytesMut::new();
-    chunk::encode(&mut out, chunk_size, kind.csid(), timestamp, kind.type_id(), MEDIA_STREAM_ID, payload);
+    chunk::encode(
+        &mut out,
+        chunk_size,
+        kind.csid(),
+        timestamp,
+        kind.type_id(),
+        MEDIA_STREAM_ID,
+        payload,
+    );
     out.freeze()
 }
 
@@ -111,7 +119,15 @@ pub(crate) fn user_control(out: &mut BytesMut, chunk_size: u32, event: u16, data
 
 pub(crate) fn command(out: &mut BytesMut, chunk_size: u32, stream_id: u32, values: &[Value]) {
     let body = amf0::encode_all(values);
-    chunk::encode(out, chunk_size, CSID_COMMAND, 0, COMMAND_AMF0, stream_id, &body);
+    chunk::encode(
+        out,
+        chunk_size,
+        CSID_COMMAND,
+        0,
+        COMMAND_AMF0,
+        stream_id,
+        &body,
+    );
 }
 
 pub(crate) fn data(out: &mut BytesMut, chunk_size: u32, stream_id: u32, values: &[Value]) {
@@ -120,7 +136,14 @@ pub(crate) fn data(out: &mut BytesMut, chunk_size: u32, stream_id: u32, values: 
 }
 
 /// An `onStatus` command (spec section 7.2.2).
-pub(crate) fn on_status(out: &mut BytesMut, chunk_size: u32, stream_id: u32, level: &str, code: &str, description: &str) {
+pub(crate) fn on_status(
+    out: &mut BytesMut,
+    chunk_size: u32,
+    stream_id: u32,
+    level: &str,
+    code: &str,
+    description: &str,
+) {
     command(
         out,
         chunk_size,

@@ -5,11 +5,11 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use crate::Error;
 use crate::amf0::Value;
 use crate::handshake::{self, Progress};
-use crate::message::{self, Media, MEDIA_STREAM_ID};
+use crate::message::{self, MEDIA_STREAM_ID, Media};
 use crate::session::{Config, Core, Incoming};
-use crate::Error;
 
 /// What the peer asked for or sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +39,8 @@ enum Mode {
 #[derive(Debug)]
 pub struct ServerSession {
     handshake: Option<handshake::Server>,
-    random: Box<[u8; handshake::BLOCK]>,
+    /// S1's random block, dropped once the handshake is done.
+    random: Option<Box<[u8; handshake::BLOCK]>>,
     core: Core,
     events: VecDeque<ServerEvent>,
     mode: Mode,
@@ -50,7 +51,7 @@ impl ServerSession {
     pub fn new(config: Config, random: [u8; handshake::BLOCK]) -> Self {
         Self {
             handshake: Some(handshake::Server::new()),
-            random: Box::new(random),
+            random: Some(Box::new(random)),
             core: Core::new(config),
             events: VecDeque::new(),
             mode: Mode::Idle,
@@ -60,10 +61,15 @@ impl ServerSession {
     /// Feeds bytes read from the peer. An error means the connection must be closed.
     pub fn handle_input(&mut self, input: &[u8]) -> Result<(), Error> {
         if let Some(hs) = &mut self.handshake {
-            match hs.handle_input(input, &mut self.core.out, &self.random)? {
+            let random = self
+                .random
+                .as_deref()
+                .expect("kept until the handshake is done");
+            match hs.handle_input(input, &mut self.core.out, random)? {
                 Progress::Pending => return Ok(()),
                 Progress::Done(rest) => {
                     self.handshake = None;
+                    self.random = None;
                     self.core.decoder.push(&rest);
                 }
             }
@@ -95,8 +101,20 @@ impl ServerSession {
         self.expect(Mode::PublishRequested)?;
         self.mode = Mode::Publishing;
         let cs = self.core.out_chunk_size;
-        message::user_control(&mut self.core.out, cs, message::STREAM_BEGIN, &MEDIA_STREAM_ID.to_be_bytes());
-        message::on_status(&mut self.core.out, cs, MEDIA_STREAM_ID, "status", "NetStream.Publish.Start", "Publishing");
+        message::user_control(
+            &mut self.core.out,
+            cs,
+            message::STREAM_BEGIN,
+            &MEDIA_STREAM_ID.to_be_bytes(),
+        );
+        message::on_status(
+            &mut self.core.out,
+            cs,
+            MEDIA_STREAM_ID,
+            "status",
+            "NetStream.Publish.Start",
+            "Publishing",
+        );
         Ok(())
     }
 
@@ -106,7 +124,14 @@ impl ServerSession {
         self.expect(Mode::PublishRequested)?;
         self.mode = Mode::Idle;
         let cs = self.core.out_chunk_size;
-        message::on_status(&mut self.core.out, cs, MEDIA_STREAM_ID, "error", code, description);
+        message::on_status(
+            &mut self.core.out,
+            cs,
+            MEDIA_STREAM_ID,
+            "error",
+            code,
+            description,
+        );
         Ok(())
     }
 
@@ -116,10 +141,38 @@ impl ServerSession {
         self.mode = Mode::Playing;
         let cs = self.core.out_chunk_size;
         let out = &mut self.core.out;
-        message::user_control(out, cs, message::STREAM_BEGIN, &MEDIA_STREAM_ID.to_be_bytes());
-        message::on_status(out, cs, MEDIA_STREAM_ID, "status", "NetStream.Play.Reset", "Playing and resetting");
-        message::on_status(out, cs, MEDIA_STREAM_ID, "status", "NetStream.Play.Start", "Started playing");
-        message::data(out, cs, MEDIA_STREAM_ID, &[Value::string("|RtmpSampleAccess"), Value::Boolean(true), Value::Boolean(true)]);
+        message::user_control(
+            out,
+            cs,
+            message::STREAM_BEGIN,
+            &MEDIA_STREAM_ID.to_be_bytes(),
+        );
+        message::on_status(
+            out,
+            cs,
+            MEDIA_STREAM_ID,
+            "status",
+            "NetStream.Play.Reset",
+            "Playing and resetting",
+        );
+        message::on_status(
+            out,
+            cs,
+            MEDIA_STREAM_ID,
+            "status",
+            "NetStream.Play.Start",
+            "Started playing",
+        );
+        message::data(
+            out,
+            cs,
+            MEDIA_STREAM_ID,
+            &[
+                Value::string("|RtmpSampleAccess"),
+                Value::Boolean(true),
+                Value::Boolean(true),
+            ],
+        );
         Ok(())
     }
 
@@ -128,7 +181,14 @@ impl ServerSession {
         self.expect(Mode::PlayRequested)?;
         self.mode = Mode::Idle;
         let cs = self.core.out_chunk_size;
-        message::on_status(&mut self.core.out, cs, MEDIA_STREAM_ID, "error", code, description);
+        message::on_status(
+            &mut self.core.out,
+            cs,
+            MEDIA_STREAM_ID,
+            "error",
+            code,
+            description,
+        );
         Ok(())
     }
 
@@ -137,13 +197,31 @@ impl ServerSession {
         let cs = self.core.out_chunk_size;
         let out = &mut self.core.out;
         message::user_control(out, cs, message::STREAM_EOF, &MEDIA_STREAM_ID.to_be_bytes());
-        message::on_status(out, cs, MEDIA_STREAM_ID, "status", "NetStream.Play.UnpublishNotify", "Stream ended");
-        message::on_status(out, cs, MEDIA_STREAM_ID, "status", "NetStream.Play.Stop", "Stopped playing");
+        message::on_status(
+            out,
+            cs,
+            MEDIA_STREAM_ID,
+            "status",
+            "NetStream.Play.UnpublishNotify",
+            "Stream ended",
+        );
+        message::on_status(
+            out,
+            cs,
+            MEDIA_STREAM_ID,
+            "status",
+            "NetStream.Play.Stop",
+            "Stopped playing",
+        );
         self.mode = Mode::Idle;
     }
 
     fn expect(&self, mode: Mode) -> Result<(), Error> {
-        if self.mode == mode { Ok(()) } else { Err(Error::Protocol("no such request pending")) }
+        if self.mode == mode {
+            Ok(())
+        } else {
+            Err(Error::Protocol("no such request pending"))
+        }
     }
 
     fn handle(&mut self, incoming: Incoming) -> Result<(), Error> {
@@ -155,14 +233,25 @@ impl ServerSession {
                 }
                 self.events.push_back(ServerEvent::Media(media));
             }
-            Incoming::Command { stream_id, name, transaction, args } => {
+            Incoming::Command {
+                stream_id,
+                name,
+                transaction,
+                args,
+            } => {
                 self.command(stream_id, &name, transaction, &args)?;
             }
         }
         Ok(())
     }
 
-    fn command(&mut self, _stream_id: u32, name: &str, transaction: f64, args: &[Value]) -> Result<(), Error> {
+    fn command(
+        &mut self,
+        _stream_id: u32,
+        name: &str,
+        transaction: f64,
+        args: &[Value],
+    ) -> Result<(), Error> {
         let cs = self.core.out_chunk_size;
         match name {
             "connect" => {
@@ -185,7 +274,10 @@ impl ServerSession {
                     &[
                         Value::string("_result"),
                         Value::Number(transaction),
-                        Value::object([("fmsVer", Value::string("FMS/3,0,1,123")), ("capabilities", Value::Number(31.0))]),
+                        Value::object([
+                            ("fmsVer", Value::string("FMS/3,0,1,123")),
+                            ("capabilities", Value::Number(31.0)),
+                        ]),
                         Value::object([
                             ("level", Value::string("status")),
                             ("code", Value::string("NetConnection.Connect.Success")),
@@ -197,34 +289,47 @@ impl ServerSession {
                 self.events.push_back(ServerEvent::Connect { app });
             }
             "createStream" => {
-                let reply = [Value::string("_result"), Value::Number(transaction), Value::Null, Value::Number(f64::from(MEDIA_STREAM_ID))];
+                let reply = [
+                    Value::string("_result"),
+                    Value::Number(transaction),
+                    Value::Null,
+                    Value::Number(f64::from(MEDIA_STREAM_ID)),
+                ];
                 message::command(&mut self.core.out, cs, 0, &reply);
             }
-            "releaseStream" | "FCPublish" => {
-                if transaction != 0.0 {
-                    let reply = [Value::string("_result"), Value::Number(transaction), Value::Null, Value::Undefined];
-                    message::command(&mut self.core.out, cs, 0, &reply);
-                }
+            "releaseStream" | "FCPublish" if transaction != 0.0 => {
+                let reply = [
+                    Value::string("_result"),
+                    Value::Number(transaction),
+                    Value::Null,
+                    Value::Undefined,
+                ];
+                message::command(&mut self.core.out, cs, 0, &reply);
             }
             "publish" | "play" => {
                 if self.mode != Mode::Idle {
-                    return Err(Error::Protocol("publish or play while already publishing or playing"));
+                    return Err(Error::Protocol(
+                        "publish or play while already publishing or playing",
+                    ));
                 }
-                let stream_name = args.get(1).and_then(Value::as_str).ok_or(Error::Malformed("publish/play without a name"))?;
+                let stream_name = args
+                    .get(1)
+                    .and_then(Value::as_str)
+                    .ok_or(Error::Malformed("publish/play without a name"))?;
                 let stream_name = stream_name.to_owned();
                 if name == "publish" {
                     self.mode = Mode::PublishRequested;
-                    self.events.push_back(ServerEvent::Publish { name: stream_name });
+                    self.events
+                        .push_back(ServerEvent::Publish { name: stream_name });
                 } else {
                     self.mode = Mode::PlayRequested;
-                    self.events.push_back(ServerEvent::Play { name: stream_name });
+                    self.events
+                        .push_back(ServerEvent::Play { name: stream_name });
                 }
             }
-            "FCUnpublish" | "deleteStream" | "closeStream" => {
-                if self.mode == Mode::Publishing {
-                    self.mode = Mode::Idle;
-                    self.events.push_back(ServerEvent::Unpublish);
-                }
+            "FCUnpublish" | "deleteStream" | "closeStream" if self.mode == Mode::Publishing => {
+                self.mode = Mode::Idle;
+                self.events.push_back(ServerEvent::Unpublish);
             }
             // getStreamLength, FCSubscribe, _checkbw and others need no answer from a live server.
             _ => {}

@@ -4,10 +4,10 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::Error;
 use crate::amf0::{self, Value};
 use crate::chunk::{self, Decoder, Limits, Message};
 use crate::message::{self, Media, MediaKind};
-use crate::Error;
 
 /// Settings of one session.
 #[derive(Debug, Clone, Copy)]
@@ -22,13 +22,22 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { limits: Limits::default(), out_chunk_size: 4096, window_ack_size: 5_000_000 }
+        Self {
+            limits: Limits::default(),
+            out_chunk_size: 4096,
+            window_ack_size: 5_000_000,
+        }
     }
 }
 
 /// A decoded message that is not handled here.
 pub(crate) enum Incoming {
-    Command { stream_id: u32, name: String, transaction: f64, args: Vec<Value> },
+    Command {
+        stream_id: u32,
+        name: String,
+        transaction: f64,
+        args: Vec<Value>,
+    },
     Media(Media),
 }
 
@@ -58,7 +67,11 @@ impl Core {
 
     /// Announces and switches to the configured outgoing chunk size.
     pub fn announce_chunk_size(&mut self) {
-        message::set_chunk_size(&mut self.out, self.out_chunk_size, self.config.out_chunk_size);
+        message::set_chunk_size(
+            &mut self.out,
+            self.out_chunk_size,
+            self.config.out_chunk_size,
+        );
         self.out_chunk_size = self.config.out_chunk_size;
     }
 
@@ -96,7 +109,9 @@ impl Core {
             }
             message::ABORT => self.decoder.abort(be_u32(&body, "Abort")?),
             message::ACKNOWLEDGEMENT => {}
-            message::WINDOW_ACK_SIZE => self.peer_window = be_u32(&body, "Window Acknowledgement Size")?,
+            message::WINDOW_ACK_SIZE => {
+                self.peer_window = be_u32(&body, "Window Acknowledgement Size")?
+            }
             message::SET_PEER_BANDWIDTH => {
                 // We do not throttle our output; the announcement is informative only.
             }
@@ -106,7 +121,12 @@ impl Core {
                 }
                 let event = body.get_u16();
                 if event == message::PING_REQUEST {
-                    message::user_control(&mut self.out, self.out_chunk_size, message::PING_RESPONSE, &body);
+                    message::user_control(
+                        &mut self.out,
+                        self.out_chunk_size,
+                        message::PING_RESPONSE,
+                        &body,
+                    );
                 }
             }
             message::AUDIO | message::VIDEO | message::DATA_AMF0 | message::DATA_AMF3 => {
@@ -122,21 +142,33 @@ impl Core {
                 if kind == MediaKind::Data {
                     body = strip_set_data_frame(body);
                 }
-                return Ok(Some(Incoming::Media(Media { kind, timestamp: msg.timestamp, payload: body })));
+                return Ok(Some(Incoming::Media(Media {
+                    kind,
+                    timestamp: msg.timestamp,
+                    payload: body,
+                })));
             }
             message::COMMAND_AMF0 | message::COMMAND_AMF3 => {
                 if msg.type_id == message::COMMAND_AMF3 {
                     skip_one(&mut body, "AMF3 command")?;
                 }
                 let mut values = amf0::decode_all(&body)
-                    .map_err(|source| Error::Amf0 { context: "command", source })?
+                    .map_err(|source| Error::Amf0 {
+                        context: "command",
+                        source,
+                    })?
                     .into_iter();
                 let name = match values.next() {
                     Some(Value::String(name)) => name,
                     _ => return Err(Error::Malformed("command without a name")),
                 };
                 let transaction = values.next().and_then(|v| v.as_f64()).unwrap_or(0.0);
-                return Ok(Some(Incoming::Command { stream_id: msg.stream_id, name, transaction, args: values.collect() }));
+                return Ok(Some(Incoming::Command {
+                    stream_id: msg.stream_id,
+                    name,
+                    transaction,
+                    args: values.collect(),
+                }));
             }
             _ => {} // Shared object, aggregate and unknown messages are ignored.
         }
@@ -145,7 +177,9 @@ impl Core {
 }
 
 fn be_u32(body: &[u8], what: &'static str) -> Result<u32, Error> {
-    body.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok_or(Error::Malformed(what))
+    body.get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or(Error::Malformed(what))
 }
 
 fn skip_one(body: &mut Bytes, what: &'static str) -> Result<(), Error> {

@@ -23,10 +23,18 @@ fn pump(client: &mut ClientSession, server: &mut ServerSession) {
 }
 
 fn connect() -> (ClientSession, ServerSession) {
-    let mut client = ClientSession::new(Config::default(), "live", "rtmp://127.0.0.1/live", [1; 1536]);
+    let mut client = ClientSession::new(
+        Config::default(),
+        "live",
+        "rtmp://127.0.0.1/live",
+        [1; 1536],
+    );
     let mut server = ServerSession::new(Config::default(), [2; 1536]);
     pump(&mut client, &mut server);
-    assert_eq!(server.poll_event(), Some(ServerEvent::Connect { app: "live".into() }));
+    assert_eq!(
+        server.poll_event(),
+        Some(ServerEvent::Connect { app: "live".into() })
+    );
     assert_eq!(client.poll_event(), Some(ClientEvent::Connected));
     (client, server)
 }
@@ -36,22 +44,40 @@ fn publish_is_accepted_and_media_arrives_with_metadata_unwrapped() {
     let (mut client, mut server) = connect();
     client.publish("key");
     pump(&mut client, &mut server);
-    assert_eq!(server.poll_event(), Some(ServerEvent::Publish { name: "key".into() }));
+    assert_eq!(
+        server.poll_event(),
+        Some(ServerEvent::Publish { name: "key".into() })
+    );
     server.accept_publish().unwrap();
     pump(&mut client, &mut server);
     assert_eq!(client.poll_event(), Some(ClientEvent::PublishStarted));
 
-    let meta = amf0::encode_all(&[Value::string("@setDataFrame"), Value::string("onMetaData"), Value::Null]);
+    let meta = amf0::encode_all(&[
+        Value::string("@setDataFrame"),
+        Value::string("onMetaData"),
+        Value::Null,
+    ]);
     client.send_media(MediaKind::Data, 0, &meta);
     let frame = vec![0x17; 10_000];
     client.send_media(MediaKind::Video, 0x0123_4567, &frame);
     client.unpublish("key");
     pump(&mut client, &mut server);
     let meta_out = amf0::encode_all(&[Value::string("onMetaData"), Value::Null]).freeze();
-    assert_eq!(server.poll_event(), Some(ServerEvent::Media(Media { kind: MediaKind::Data, timestamp: 0, payload: meta_out })));
     assert_eq!(
         server.poll_event(),
-        Some(ServerEvent::Media(Media { kind: MediaKind::Video, timestamp: 0x0123_4567, payload: Bytes::from(frame) }))
+        Some(ServerEvent::Media(Media {
+            kind: MediaKind::Data,
+            timestamp: 0,
+            payload: meta_out
+        }))
+    );
+    assert_eq!(
+        server.poll_event(),
+        Some(ServerEvent::Media(Media {
+            kind: MediaKind::Video,
+            timestamp: 0x0123_4567,
+            payload: Bytes::from(frame)
+        }))
     );
     assert_eq!(server.poll_event(), Some(ServerEvent::Unpublish));
 }
@@ -61,8 +87,13 @@ fn refused_publish_reaches_the_client_as_an_error_status() {
     let (mut client, mut server) = connect();
     client.publish("wrong");
     pump(&mut client, &mut server);
-    assert!(matches!(server.poll_event(), Some(ServerEvent::Publish { .. })));
-    server.reject_publish("NetStream.Publish.BadName", "unknown stream key").unwrap();
+    assert!(matches!(
+        server.poll_event(),
+        Some(ServerEvent::Publish { .. })
+    ));
+    server
+        .reject_publish("NetStream.Publish.BadName", "unknown stream key")
+        .unwrap();
     pump(&mut client, &mut server);
     match client.poll_event() {
         Some(ClientEvent::Status { level, code, .. }) => {
@@ -78,25 +109,47 @@ fn a_player_receives_shared_media_encodings_and_the_end() {
     let (mut client, mut server) = connect();
     client.play("abc");
     pump(&mut client, &mut server);
-    assert_eq!(server.poll_event(), Some(ServerEvent::Play { name: "abc".into() }));
+    assert_eq!(
+        server.poll_event(),
+        Some(ServerEvent::Play { name: "abc".into() })
+    );
     server.accept_play().unwrap();
     pump(&mut client, &mut server);
-    assert!(matches!(client.poll_event(), Some(ClientEvent::Status { code, .. }) if code == "NetStream.Play.Reset"));
+    assert!(
+        matches!(client.poll_event(), Some(ClientEvent::Status { code, .. }) if code == "NetStream.Play.Reset")
+    );
     assert_eq!(client.poll_event(), Some(ClientEvent::PlayStarted));
     // The data message |RtmpSampleAccess comes as media.
-    assert!(matches!(client.poll_event(), Some(ClientEvent::Media(Media { kind: MediaKind::Data, .. }))));
+    assert!(matches!(
+        client.poll_event(),
+        Some(ClientEvent::Media(Media {
+            kind: MediaKind::Data,
+            ..
+        }))
+    ));
 
     // The server writes pre-encoded media straight to the socket.
-    let shared = rtmp::message::encode_media(server.out_chunk_size(), MediaKind::Audio, 40, b"\xaf\x01aac");
+    let shared = rtmp::message::encode_media(
+        server.out_chunk_size(),
+        MediaKind::Audio,
+        40,
+        b"\xaf\x01aac",
+    );
     client.handle_input(&shared).unwrap();
     assert_eq!(
         client.poll_event(),
-        Some(ClientEvent::Media(Media { kind: MediaKind::Audio, timestamp: 40, payload: Bytes::from_static(b"\xaf\x01aac") }))
+        Some(ClientEvent::Media(Media {
+            kind: MediaKind::Audio,
+            timestamp: 40,
+            payload: Bytes::from_static(b"\xaf\x01aac")
+        }))
     );
     server.end_play();
     pump(&mut client, &mut server);
     match client.poll_event() {
-        Some(ClientEvent::Status { code, .. }) => assert_eq!(code, "NetStream.Play.UnpublishNotify"),
+        Some(ClientEvent::Status { code, .. }) => {
+            assert_eq!(code, "NetStream.Play.UnpublishNotify")
+        }
         other => panic!("expected the end of the stream, got {other:?}"),
     }
 }
@@ -105,6 +158,8 @@ fn a_player_receives_shared_media_encodings_and_the_end() {
 fn garbage_after_the_handshake_is_an_error_not_a_panic() {
     let (_client, mut server) = connect();
     // A fmt 0 header claiming a command of 3 bytes that are not AMF0.
-    let err = server.handle_input(&[0x03, 0, 0, 0, 0, 0, 3, 20, 0, 0, 0, 0, 0xff, 0xff, 0xff]).unwrap_err();
+    let err = server
+        .handle_input(&[0x03, 0, 0, 0, 0, 0, 3, 20, 0, 0, 0, 0, 0xff, 0xff, 0xff])
+        .unwrap_err();
     assert!(err.to_string().contains("AMF0"), "{err}");
 }

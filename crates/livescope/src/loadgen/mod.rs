@@ -120,7 +120,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let publisher = {
         let (tags, sent, stop) = (tags.clone(), sent.clone(), stop.clone());
         std::thread::spawn(move || -> anyhow::Result<()> {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(publisher::run(publish, tags, sent, stop, started_tx))
         })
     };
@@ -135,20 +137,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_secs(1));
     let before = sample_server(&args.server_pids);
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let local = tokio::task::LocalSet::new();
     let report = local.block_on(&rt, measure(&args, target, sent, before));
     stop.store(true, Ordering::Relaxed);
     drop(local);
-    if publisher.is_finished() {
-        if let Ok(Err(e)) = publisher.join() {
-            eprintln!("publisher: {e:#}");
-        }
+    if publisher.is_finished()
+        && let Ok(Err(e)) = publisher.join()
+    {
+        eprintln!("publisher: {e:#}");
     }
     let report = report?;
     print_report(&report);
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
@@ -156,14 +161,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn resolve_urls(args: &Args) -> anyhow::Result<(RtmpUrl, Target)> {
     let (publish, play) = match &args.api {
         Some(api) => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let url = format!("{}/api/broadcasts", api.trim_end_matches('/'));
             let (status, body) = rt.block_on(net::post_json(&url, r#"{"title":"loadgen"}"#))?;
             if status != 201 {
                 bail!("creating a broadcast at {url} answered {status}: {body}");
             }
             let created: serde_json::Value = serde_json::from_str(&body)?;
-            let field = |a: &str, b: &str| created[a][b].as_str().map(str::to_owned).with_context(|| format!("no {a}.{b} in {body}"));
+            let field = |a: &str, b: &str| {
+                created[a][b]
+                    .as_str()
+                    .map(str::to_owned)
+                    .with_context(|| format!("no {a}.{b} in {body}"))
+            };
             let play = match args.protocol {
                 Protocol::Rtmp => field("watch", "rtmp")?,
                 Protocol::Flv => field("watch", "flv")?,
@@ -171,12 +183,19 @@ fn resolve_urls(args: &Args) -> anyhow::Result<(RtmpUrl, Target)> {
             (field("publish", "rtmp")?, play)
         }
         None => {
-            let publish = args.publish.clone().context("give --api, or --publish and --play")?;
+            let publish = args
+                .publish
+                .clone()
+                .context("give --api, or --publish and --play")?;
             let play = args.play.clone().context("give --play with --publish")?;
             (publish, play)
         }
     };
-    let target = if play.starts_with("rtmp://") { Target::Rtmp(RtmpUrl::parse(&play)?) } else { Target::Flv(play) };
+    let target = if play.starts_with("rtmp://") {
+        Target::Rtmp(RtmpUrl::parse(&play)?)
+    } else {
+        Target::Flv(play)
+    };
     Ok((RtmpUrl::parse(&publish)?, target))
 }
 
@@ -193,10 +212,20 @@ fn sample_server(pids: &[u32]) -> Option<stats::ProcSample> {
     }
 }
 
-async fn measure(args: &Args, target: Target, sent: Arc<SendTimes>, before: Option<stats::ProcSample>) -> anyhow::Result<Report> {
-    let tally = Rc::new(RefCell::new(Tally { last_video: vec![None; args.viewers], ..Tally::default() }));
+async fn measure(
+    args: &Args,
+    target: Target,
+    sent: Arc<SendTimes>,
+    before: Option<stats::ProcSample>,
+) -> anyhow::Result<Report> {
+    let tally = Rc::new(RefCell::new(Tally {
+        last_video: vec![None; args.viewers],
+        ..Tally::default()
+    }));
     let bar = ProgressBar::new(args.viewers as u64).with_style(
-        ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "),
+        ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     bar.set_prefix("connecting");
     let ramp = Duration::from_secs_f64(args.ramp);
@@ -204,7 +233,11 @@ async fn measure(args: &Args, target: Target, sent: Arc<SendTimes>, before: Opti
     for index in 0..args.viewers {
         let due = start + ramp.mul_f64(index as f64 / args.viewers.max(1) as f64);
         tokio::time::sleep_until(due).await;
-        let viewer = Viewer { index, tally: tally.clone(), sent: sent.clone() };
+        let viewer = Viewer {
+            index,
+            tally: tally.clone(),
+            sent: sent.clone(),
+        };
         tokio::task::spawn_local(viewer.run(target.clone()));
         if index % 50 == 0 {
             let t = tally.borrow();
@@ -227,7 +260,10 @@ async fn measure(args: &Args, target: Target, sent: Arc<SendTimes>, before: Opti
         tokio::time::sleep(Duration::from_millis(250)).await;
         let t = tally.borrow();
         bar.set_position(tick + 1);
-        bar.set_message(format!("playing {} failed {} frames {}", t.playing, t.failed, t.messages));
+        bar.set_message(format!(
+            "playing {} failed {} frames {}",
+            t.playing, t.failed, t.messages
+        ));
     }
     bar.finish_and_clear();
     let elapsed = began.elapsed().as_secs_f64();
@@ -236,7 +272,11 @@ async fn measure(args: &Args, target: Target, sent: Arc<SendTimes>, before: Opti
     let mut t = tally.borrow_mut();
     t.measuring = false;
     let now = Instant::now();
-    let stalled_at_end = t.last_video.iter().filter(|last| last.is_none_or(|l| now.duration_since(l) > viewer::STALL_GAP)).count();
+    let stalled_at_end = t
+        .last_video
+        .iter()
+        .filter(|last| last.is_none_or(|l| now.duration_since(l) > viewer::STALL_GAP))
+        .count();
     let summary = t.latencies.summary();
     let video = t.video_latencies.summary();
     let mib = |kib: u64| kib as f64 / 1024.0;
@@ -259,7 +299,9 @@ async fn measure(args: &Args, target: Target, sent: Arc<SendTimes>, before: Opti
         video_latency_p99_ms: video.map(|s| s.1),
         stalls: t.stalls,
         stalled_at_end,
-        server_cpu_percent: server_start.zip(server_end).map(|(a, b)| (b.cpu_seconds - a.cpu_seconds) / elapsed * 100.0),
+        server_cpu_percent: server_start
+            .zip(server_end)
+            .map(|(a, b)| (b.cpu_seconds - a.cpu_seconds) / elapsed * 100.0),
         server_rss_before_mib: before.map(|b| mib(b.rss_kib)),
         server_rss_mib: server_end.map(|s| mib(s.rss_kib)),
         server_peak_rss_mib: server_end.map(|s| mib(s.peak_rss_kib)),
@@ -274,7 +316,10 @@ async fn measure(args: &Args, target: Target, sent: Arc<SendTimes>, before: Opti
 
 fn print_report(r: &Report) {
     let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
-    println!("{} ({:?}): {} viewers, {} playing, {} failed, {:.1} s", r.label, r.protocol, r.viewers, r.playing, r.failed, r.seconds);
+    println!(
+        "{} ({:?}): {} viewers, {} playing, {} failed, {:.1} s",
+        r.label, r.protocol, r.viewers, r.playing, r.failed, r.seconds
+    );
     println!(
         "  latency ms p50 {} p99 {} max {} (video p99 {}); frames {} ({} unmatched); {:.1} Mbit/s",
         opt(r.latency_p50_ms),
@@ -285,7 +330,10 @@ fn print_report(r: &Report) {
         r.unmatched_frames,
         r.throughput_mbit_s
     );
-    println!("  stalls {} (viewers without video at the end: {})", r.stalls, r.stalled_at_end);
+    println!(
+        "  stalls {} (viewers without video at the end: {})",
+        r.stalls, r.stalled_at_end
+    );
     println!(
         "  server cpu {}% rss {} MiB (before {} MiB, peak {} MiB, {} KiB/viewer); loadgen cpu {:.1}%",
         opt(r.server_cpu_percent),

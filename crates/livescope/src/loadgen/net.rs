@@ -17,26 +17,49 @@ pub struct RtmpUrl {
 
 impl RtmpUrl {
     pub fn parse(url: &str) -> anyhow::Result<RtmpUrl> {
-        let rest = url.strip_prefix("rtmp://").with_context(|| format!("{url} is not an rtmp:// URL"))?;
-        let (host, path) = rest.split_once('/').with_context(|| format!("{url} has no /app/name path"))?;
-        let (app, name) = path.split_once('/').with_context(|| format!("{url} has no stream name"))?;
-        let addr = if host.contains(':') { host.to_owned() } else { format!("{host}:1935") };
-        Ok(RtmpUrl { addr, app: app.to_owned(), name: name.to_owned(), tc_url: format!("rtmp://{host}/{app}") })
+        let rest = url
+            .strip_prefix("rtmp://")
+            .with_context(|| format!("{url} is not an rtmp:// URL"))?;
+        let (host, path) = rest
+            .split_once('/')
+            .with_context(|| format!("{url} has no /app/name path"))?;
+        let (app, name) = path
+            .split_once('/')
+            .with_context(|| format!("{url} has no stream name"))?;
+        let addr = if host.contains(':') {
+            host.to_owned()
+        } else {
+            format!("{host}:1935")
+        };
+        Ok(RtmpUrl {
+            addr,
+            app: app.to_owned(),
+            name: name.to_owned(),
+            tc_url: format!("rtmp://{host}/{app}"),
+        })
     }
 }
 
 /// `http://host:port/path` split into address and path.
 pub fn parse_http(url: &str) -> anyhow::Result<(String, String)> {
-    let rest = url.strip_prefix("http://").with_context(|| format!("{url} is not an http:// URL"))?;
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("{url} is not an http:// URL"))?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let addr = if host.contains(':') { host.to_owned() } else { format!("{host}:80") };
+    let addr = if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:80")
+    };
     Ok((addr, format!("/{path}")))
 }
 
 /// POSTs a JSON body and returns the status and the response body.
 pub async fn post_json(url: &str, body: &str) -> anyhow::Result<(u16, String)> {
     let (addr, path) = parse_http(url)?;
-    let mut socket = TcpStream::connect(&addr).await.with_context(|| format!("connecting to {addr}"))?;
+    let mut socket = TcpStream::connect(&addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -45,9 +68,14 @@ pub async fn post_json(url: &str, body: &str) -> anyhow::Result<(u16, String)> {
     let mut response = Vec::new();
     socket.read_to_end(&mut response).await?;
     let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").context("response without a header end")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("response without a header end")?;
     let status = parse_status(head)?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut decoder = Chunked::default();
         let mut out = Vec::new();
         decoder.decode(body.as_bytes(), &mut out)?;
@@ -60,7 +88,10 @@ pub async fn post_json(url: &str, body: &str) -> anyhow::Result<(u16, String)> {
 
 pub fn parse_status(head: &str) -> anyhow::Result<u16> {
     let line = head.lines().next().unwrap_or_default();
-    line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).with_context(|| format!("bad status line {line:?}"))
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("bad status line {line:?}"))
 }
 
 /// An incremental decoder of `Transfer-Encoding: chunked` bodies.
@@ -108,7 +139,8 @@ impl Chunked {
                 continue;
             }
             let size = line.split(';').next().unwrap_or_default();
-            let size = usize::from_str_radix(size.trim(), 16).with_context(|| format!("bad chunk size {line:?}"))?;
+            let size = usize::from_str_radix(size.trim(), 16)
+                .with_context(|| format!("bad chunk size {line:?}"))?;
             if size == 0 {
                 self.done = true;
             }
@@ -125,11 +157,17 @@ mod tests {
     #[test]
     fn parses_urls() {
         let u = RtmpUrl::parse("rtmp://127.0.0.1:1936/live/abc?x=1").unwrap();
-        assert_eq!((u.addr.as_str(), u.app.as_str(), u.name.as_str()), ("127.0.0.1:1936", "live", "abc?x=1"));
+        assert_eq!(
+            (u.addr.as_str(), u.app.as_str(), u.name.as_str()),
+            ("127.0.0.1:1936", "live", "abc?x=1")
+        );
         assert_eq!(u.tc_url, "rtmp://127.0.0.1:1936/live");
         assert_eq!(RtmpUrl::parse("rtmp://h/live/k").unwrap().addr, "h:1935");
         assert!(RtmpUrl::parse("http://h/live/k").is_err());
-        assert_eq!(parse_http("http://h:8/live/x.flv").unwrap(), ("h:8".into(), "/live/x.flv".into()));
+        assert_eq!(
+            parse_http("http://h:8/live/x.flv").unwrap(),
+            ("h:8".into(), "/live/x.flv".into())
+        );
     }
 
     #[test]

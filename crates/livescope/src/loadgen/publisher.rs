@@ -22,16 +22,21 @@ pub async fn run(
     stop: Arc<AtomicBool>,
     started: std::sync::mpsc::Sender<()>,
 ) -> anyhow::Result<()> {
-    let mut socket = TcpStream::connect(&url.addr).await.with_context(|| format!("connecting to {}", url.addr))?;
+    let mut socket = TcpStream::connect(&url.addr)
+        .await
+        .with_context(|| format!("connecting to {}", url.addr))?;
     socket.set_nodelay(true)?;
-    let mut session = ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0xa5; 1536]);
+    let mut session =
+        ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0xa5; 1536]);
     let mut buf = vec![0; 64 << 10];
     // Set up: connect, publish, wait for the server's yes.
     loop {
         while let Some(out) = session.poll_transmit() {
             socket.write_all(&out).await?;
         }
-        let n = tokio::time::timeout(Duration::from_secs(10), read(&mut socket, &mut buf)).await.context("publish setup timed out")??;
+        let n = tokio::time::timeout(Duration::from_secs(10), read(&mut socket, &mut buf))
+            .await
+            .context("publish setup timed out")??;
         if n == 0 {
             bail!("server closed the connection during setup");
         }
@@ -41,8 +46,15 @@ pub async fn run(
             match event {
                 ClientEvent::Connected => session.publish(&url.name),
                 ClientEvent::PublishStarted => go = true,
-                ClientEvent::Status { level, code, description } if level == "error" => bail!("publish refused: {code} {description}"),
-                ClientEvent::CommandError { command, description } => bail!("{command} failed: {description}"),
+                ClientEvent::Status {
+                    level,
+                    code,
+                    description,
+                } if level == "error" => bail!("publish refused: {code} {description}"),
+                ClientEvent::CommandError {
+                    command,
+                    description,
+                } => bail!("{command} failed: {description}"),
                 _ => {}
             }
         }

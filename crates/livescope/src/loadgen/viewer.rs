@@ -76,10 +76,9 @@ impl Viewer {
         tally.messages += 1;
         tally.bytes += size as u64;
         if type_id == 9 {
-            if let Some(last) = tally.last_video[self.index] {
-                if now.duration_since(last) > STALL_GAP {
-                    tally.stalls += 1;
-                }
+            if tally.last_video[self.index].is_some_and(|last| now.duration_since(last) > STALL_GAP)
+            {
+                tally.stalls += 1;
             }
             tally.last_video[self.index] = Some(now);
         }
@@ -99,14 +98,20 @@ impl Viewer {
     }
 
     async fn rtmp(&self, url: &RtmpUrl) -> anyhow::Result<()> {
-        let mut socket = TcpStream::connect(&url.addr).await.with_context(|| format!("connecting to {}", url.addr))?;
+        let mut socket = TcpStream::connect(&url.addr)
+            .await
+            .with_context(|| format!("connecting to {}", url.addr))?;
         socket.set_nodelay(true)?;
-        let mut session = ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0x5a; 1536]);
+        let mut session =
+            ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0x5a; 1536]);
         loop {
             while let Some(out) = session.poll_transmit() {
                 socket.write_all(&out).await?;
             }
-            let n = read_shared(&socket, |bytes| session.handle_input(bytes).map_err(anyhow::Error::from)).await?;
+            let n = read_shared(&socket, |bytes| {
+                session.handle_input(bytes).map_err(anyhow::Error::from)
+            })
+            .await?;
             if n == 0 {
                 return Ok(());
             }
@@ -114,12 +119,25 @@ impl Viewer {
                 match event {
                     ClientEvent::Connected => session.play(&url.name),
                     ClientEvent::PlayStarted => self.tally.borrow_mut().playing += 1,
-                    ClientEvent::Media(m) => self.on_media(m.kind.type_id(), &m.payload, m.payload.len()),
-                    ClientEvent::Status { level, code, description } if level == "error" => {
+                    ClientEvent::Media(m) => {
+                        self.on_media(m.kind.type_id(), &m.payload, m.payload.len())
+                    }
+                    ClientEvent::Status {
+                        level,
+                        code,
+                        description,
+                    } if level == "error" => {
                         bail!("server refused: {code} {description}")
                     }
-                    ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify" => return Ok(()),
-                    ClientEvent::CommandError { command, description } => bail!("{command} failed: {description}"),
+                    ClientEvent::Status { code, .. }
+                        if code == "NetStream.Play.UnpublishNotify" =>
+                    {
+                        return Ok(());
+                    }
+                    ClientEvent::CommandError {
+                        command,
+                        description,
+                    } => bail!("{command} failed: {description}"),
                     _ => {}
                 }
             }
@@ -128,9 +146,16 @@ impl Viewer {
 
     async fn flv(&self, url: &str) -> anyhow::Result<()> {
         let (addr, path) = net::parse_http(url)?;
-        let mut socket = TcpStream::connect(&addr).await.with_context(|| format!("connecting to {addr}"))?;
+        let mut socket = TcpStream::connect(&addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
         socket.set_nodelay(true)?;
-        socket.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+        socket
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await?;
         let mut head: Vec<u8> = Vec::new();
         let mut chunked: Option<Chunked> = None;
         let mut body = Vec::new();
@@ -142,7 +167,9 @@ impl Viewer {
                     Some(c) => c.decode(bytes, &mut body),
                     None => {
                         head.extend_from_slice(bytes);
-                        let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else { return Ok(()) };
+                        let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            return Ok(());
+                        };
                         let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
                         let status = net::parse_status(&text)?;
                         if status != 200 {
@@ -184,7 +211,10 @@ pub enum Target {
 
 /// Waits until the socket is readable and reads into the thread's shared buffer, handing
 /// the bytes to `f`. Returns the byte count (0 at end of stream).
-async fn read_shared(socket: &TcpStream, mut f: impl FnMut(&[u8]) -> anyhow::Result<()>) -> anyhow::Result<usize> {
+async fn read_shared(
+    socket: &TcpStream,
+    mut f: impl FnMut(&[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
     loop {
         socket.readable().await?;
         let result = READ_BUF.with(|buf| {

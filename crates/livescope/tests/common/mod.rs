@@ -1,0 +1,366 @@
+//! Test harness: a real livescope server on free loopback ports, real ffmpeg clips and
+//! clients, and a small blocking HTTP client.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    child: Child,
+    pub rtmp: String,
+    pub http: String,
+    pub data: PathBuf,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let data = temp_dir("data");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_livescope"))
+            .args([
+                "serve",
+                "--rtmp",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--data",
+            ])
+            .arg(&data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start livescope");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+                .to_owned()
+        };
+        Server {
+            rtmp: field("rtmp="),
+            http: field("http="),
+            child,
+            data,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Creates a broadcast; returns (id, stream_key, the whole answer).
+    pub fn create_broadcast(&self) -> (String, String, serde_json::Value) {
+        let (status, body) = http(
+            &self.http,
+            "POST",
+            "/api/broadcasts",
+            br#"{"title":"test"}"#,
+        );
+        assert_eq!(status, 201, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["stream_key"].as_str().unwrap().to_owned(),
+            v,
+        )
+    }
+
+    pub fn broadcast(&self, id: &str) -> serde_json::Value {
+        let (status, body) = http(&self.http, "GET", &format!("/api/broadcasts/{id}"), b"");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub fn rtmp_url(&self, name: &str) -> String {
+        format!("rtmp://{}/live/{name}", self.rtmp)
+    }
+
+    pub fn flv_url(&self, id: &str) -> String {
+        format!("http://{}/live/{id}.flv", self.http)
+    }
+
+    /// Resident memory of the server in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Waits until the broadcast reaches `state`.
+    pub fn wait_state(&self, id: &str, state: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let b = self.broadcast(id);
+            if b["state"] == state {
+                return b;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "broadcast never became {state}: {b}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+pub fn temp_dir(what: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("livescope-test-{}-{what}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A blocking HTTP/1.1 request; returns status and body (chunked bodies decoded).
+pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut response = Vec::new();
+    let _ = s.read_to_end(&mut response);
+    parse_response(&response)
+}
+
+pub fn parse_response(response: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {text:?}"));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if size == 0 {
+                break;
+            }
+            out.push_str(&after[..size]);
+            rest = &after[size + 2..];
+        }
+        out
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+/// Which streams a generated clip has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tracks {
+    AudioVideo,
+    VideoOnly,
+    AudioOnly,
+}
+
+/// A real H.264 (with B-frames) / AAC clip made by ffmpeg, cached per test process.
+pub fn clip(tracks: Tracks, seconds: u32, kbps: u32) -> PathBuf {
+    // Cached across test runs in cargo's scratch folder for tests.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("clips");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{tracks:?}-{seconds}s-{kbps}k.flv"));
+    if path.exists() {
+        return path;
+    }
+    let partial = dir.join(format!(
+        "{}.{}.partial.flv",
+        path.file_stem().unwrap().to_string_lossy(),
+        std::process::id()
+    ));
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y"]);
+    if tracks != Tracks::AudioOnly {
+        cmd.args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"]);
+    }
+    if tracks != Tracks::VideoOnly {
+        cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
+    }
+    cmd.args(["-t", &seconds.to_string()]);
+    if tracks != Tracks::AudioOnly {
+        let rate = format!("{kbps}k");
+        // Constant bitrate (filler included), so a clip's size is what its name says.
+        cmd.args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            &rate,
+            "-minrate",
+            &rate,
+            "-maxrate",
+            &rate,
+        ]);
+        cmd.args(["-bufsize", &rate, "-g", "30", "-pix_fmt", "yuv420p"]);
+        // B-frames, so composition time offsets are exercised end to end.
+        cmd.args(["-x264-params", "nal-hrd=cbr:bframes=2:b-adapt=0"]);
+    }
+    if tracks != Tracks::VideoOnly {
+        cmd.args(["-c:a", "aac", "-b:a", "64k"]);
+    }
+    let status = cmd
+        .args(["-f", "flv"])
+        .arg(&partial)
+        .status()
+        .expect("ffmpeg is installed");
+    assert!(status.success(), "ffmpeg could not make the clip");
+    std::fs::rename(&partial, &path).unwrap();
+    path
+}
+
+/// Starts ffmpeg publishing `clip` in real time to `url` (RTMP, or HTTP POST for http://).
+pub fn publish(clip: &Path, url: &str) -> Child {
+    publish_at(clip, url, 1.0)
+}
+
+/// Starts ffmpeg publishing at `rate` times real time.
+pub fn publish_at(clip: &Path, url: &str, rate: f64) -> Child {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args([
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-readrate",
+        &rate.to_string(),
+    ]);
+    cmd.arg("-i").arg(clip).args(["-c", "copy", "-f", "flv"]);
+    if url.starts_with("http://") {
+        cmd.args(["-method", "POST"]);
+    }
+    cmd.arg(url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ffmpeg")
+}
+
+/// Starts ffmpeg watching `url`, copying what it receives into an FLV file.
+pub fn watch(url: &str, out: &Path) -> Child {
+    Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-y",
+            "-i",
+            url,
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+        ])
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ffmpeg")
+}
+
+/// Waits for a child with a deadline; returns (success, stderr).
+pub fn finish(mut child: Child, within: Duration) -> (bool, String) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            return (status.success(), err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process did not finish within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What ffprobe sees in a file.
+#[derive(Debug)]
+pub struct Probe {
+    pub codecs: Vec<String>,
+    pub width: Option<u64>,
+    pub height: Option<u64>,
+    pub duration: f64,
+    pub video_packets: usize,
+    pub first_video_is_key: bool,
+}
+
+pub fn probe(path: &Path) -> Probe {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_format",
+            "-show_packets",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe is installed");
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = v["streams"].as_array().cloned().unwrap_or_default();
+    let video = streams.iter().find(|s| s["codec_type"] == "video");
+    let video_index = video.and_then(|s| s["index"].as_u64());
+    let packets = v["packets"].as_array().cloned().unwrap_or_default();
+    let video_packets: Vec<_> = packets
+        .iter()
+        .filter(|p| p["stream_index"].as_u64() == video_index && video_index.is_some())
+        .collect();
+    Probe {
+        codecs: streams
+            .iter()
+            .map(|s| s["codec_name"].as_str().unwrap_or("?").to_owned())
+            .collect(),
+        width: video.and_then(|s| s["width"].as_u64()),
+        height: video.and_then(|s| s["height"].as_u64()),
+        duration: v["format"]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0.0),
+        video_packets: video_packets.len(),
+        first_video_is_key: video_packets
+            .first()
+            .is_some_and(|p| p["flags"].as_str().unwrap_or("").starts_with('K')),
+    }
+}
