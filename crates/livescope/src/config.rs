@@ -28,6 +28,11 @@ pub struct Settings {
     /// Most RTMP connections at once; more wait to be accepted [default: 20000]
     #[arg(long, value_name = "N")]
     pub max_rtmp_connections: Option<usize>,
+    /// Milliseconds a frame may wait for the next ones so that each viewer gets them in
+    /// one write: less CPU per viewer for at most this much more delay; 0 writes every
+    /// frame at once [default: 0]
+    #[arg(long, value_name = "MS")]
+    pub push_batch_ms: Option<u64>,
 }
 
 impl Settings {
@@ -46,6 +51,7 @@ impl Settings {
             data: self.data.or(base.data),
             public_host: self.public_host.or(base.public_host),
             max_rtmp_connections: self.max_rtmp_connections.or(base.max_rtmp_connections),
+            push_batch_ms: self.push_batch_ms.or(base.push_batch_ms),
         }
     }
 }
@@ -58,6 +64,7 @@ pub struct Config {
     pub data: PathBuf,
     pub public_host: Option<String>,
     pub max_rtmp_connections: usize,
+    pub push_batch: std::time::Duration,
 }
 
 impl From<Settings> for Config {
@@ -72,6 +79,7 @@ impl From<Settings> for Config {
             data: s.data.unwrap_or_else(|| PathBuf::from("livescope-data")),
             public_host: s.public_host,
             max_rtmp_connections: s.max_rtmp_connections.unwrap_or(20_000),
+            push_batch: std::time::Duration::from_millis(s.push_batch_ms.unwrap_or(0)),
         }
     }
 }

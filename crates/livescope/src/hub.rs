@@ -9,9 +9,9 @@
 //! current GOP (from the latest keyframe), which is what a new viewer starts with.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use flv::TagKind;
@@ -106,6 +106,8 @@ impl Frame {
 #[derive(Debug, Default)]
 pub struct Hub {
     streams: Mutex<HashMap<String, Arc<Stream>>>,
+    /// How long frames may wait so that viewers get several in one write (see [`Stream`]).
+    batch: Duration,
 }
 
 /// Why a stream cannot be opened.
@@ -116,13 +118,25 @@ pub enum OpenError {
 }
 
 impl Hub {
-    /// Opens the stream of a broadcast for its one publisher.
+    /// A hub whose streams wake viewers at most once per `batch` (zero: at every frame).
+    pub fn new(batch: Duration) -> Hub {
+        Hub {
+            streams: Mutex::default(),
+            batch,
+        }
+    }
+
+    /// Opens the stream of a broadcast for its one publisher. With a batch window, this
+    /// starts the stream's flusher task, so it must run inside a tokio runtime.
     pub fn open(&self, id: &str) -> Result<Arc<Stream>, OpenError> {
         let mut streams = self.streams.lock().expect("hub lock");
         if streams.contains_key(id) {
             return Err(OpenError::AlreadyLive);
         }
-        let stream = Arc::new(Stream::new(id.to_owned()));
+        let stream = Arc::new(Stream::new(id.to_owned(), self.batch));
+        if !self.batch.is_zero() {
+            tokio::spawn(flusher(stream.clone()));
+        }
         streams.insert(id.to_owned(), stream.clone());
         Ok(stream)
     }
@@ -145,13 +159,35 @@ impl Hub {
 }
 
 /// One live broadcast's media.
+///
+/// Waking a viewer costs one write to its socket, and on loopback most of a server's CPU
+/// is those writes. With a batch window, a frame waits up to that long for the frames
+/// after it, and each viewer writes them together: fewer writes, a bounded extra delay.
 #[derive(Debug)]
 pub struct Stream {
     pub id: String,
     ring: Mutex<Ring>,
-    /// Woken when frames arrive or the stream ends.
+    /// Woken when frames are released to viewers or the stream ends.
     changed: Notify,
     viewers: AtomicUsize,
+    batch: Duration,
+    /// Frames are waiting for the flusher.
+    pending: AtomicBool,
+    /// Tells the flusher a batch window has opened.
+    flush: Notify,
+}
+
+/// Releases each batch of frames to viewers when its window closes.
+async fn flusher(stream: Arc<Stream>) {
+    loop {
+        stream.flush.notified().await;
+        tokio::time::sleep(stream.batch).await;
+        stream.pending.store(false, Ordering::Release);
+        stream.changed.notify_waiters();
+        if stream.ring.lock().expect("ring lock").ended {
+            return;
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -210,12 +246,15 @@ pub struct Headers {
 }
 
 impl Stream {
-    fn new(id: String) -> Self {
+    fn new(id: String, batch: Duration) -> Self {
         Self {
             id,
             ring: Mutex::new(Ring::default()),
             changed: Notify::new(),
             viewers: AtomicUsize::new(0),
+            batch,
+            pending: AtomicBool::new(false),
+            flush: Notify::new(),
         }
     }
 
@@ -250,7 +289,11 @@ impl Stream {
                 ring.pop_front();
             }
         }
-        self.changed.notify_waiters();
+        if self.batch.is_zero() {
+            self.changed.notify_waiters();
+        } else if !self.pending.swap(true, Ordering::AcqRel) {
+            self.flush.notify_one();
+        }
     }
 
     /// Whether the stream has video (a viewer joining a stream without video needs no keyframe).
@@ -261,6 +304,8 @@ impl Stream {
     fn end(&self) {
         self.ring.lock().expect("ring lock").ended = true;
         self.changed.notify_waiters();
+        // Let the flusher see the end and exit.
+        self.flush.notify_one();
     }
 
     pub fn viewers(&self) -> usize {
@@ -405,7 +450,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_viewer_starts_at_the_last_keyframe_with_headers() {
-        let hub = Hub::default();
+        let hub = Hub::new(Duration::ZERO);
         let stream = hub.open("b").unwrap();
         assert_eq!(hub.open("b").unwrap_err(), OpenError::AlreadyLive);
         stream.push(Frame::new(
@@ -439,7 +484,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stalled_viewer_costs_bounded_memory_and_skips_to_a_keyframe() {
-        let stream = Hub::default().open("b").unwrap();
+        let stream = Hub::new(Duration::ZERO).open("b").unwrap();
         stream.push(video(0, true, 1000));
         let (_, mut slow) = stream.subscribe();
         // 40 MiB pass while the slow viewer reads nothing.
@@ -462,6 +507,38 @@ mod tests {
             640 * 33,
             "and is live again"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_window_releases_frames_together_and_no_later() {
+        let hub = Hub::new(Duration::from_millis(20));
+        let stream = hub.open("b").unwrap();
+        stream.push(video(0, true, 10));
+        let (_, mut sub) = stream.subscribe();
+        let mut batch = Vec::new();
+        assert_eq!(
+            sub.next_batch(&mut batch, usize::MAX).await,
+            Next::Frames,
+            "what is there is taken at once"
+        );
+        batch.clear();
+        let started = tokio::time::Instant::now();
+        let publish = async {
+            stream.push(video(33, false, 10));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            stream.push(video(66, false, 10));
+        };
+        let (next, ()) = tokio::join!(sub.next_batch(&mut batch, usize::MAX), publish);
+        assert_eq!(next, Next::Frames);
+        assert_eq!(batch.len(), 2, "frames of one window come together");
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(20),
+            "after exactly one window"
+        );
+        hub.close(&stream);
+        batch.clear();
+        assert_eq!(sub.next_batch(&mut batch, usize::MAX).await, Next::Ended);
     }
 
     #[test]

@@ -21,9 +21,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = Arc::new(App {
         rtmp_addr: rtmp.local_addr()?,
         http_addr: http.local_addr()?,
+        hub: Hub::new(config.push_batch),
         config,
         store,
-        hub: Hub::default(),
     });
     // One line on stdout for scripts and tests that start the server on port 0.
     println!(
