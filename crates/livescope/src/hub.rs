@@ -18,9 +18,13 @@ use flv::TagKind;
 use rtmp::MediaKind;
 use tokio::sync::Notify;
 
-/// Bytes of frames a stream keeps beyond the current GOP, and so the furthest a viewer
-/// may lag before it skips ahead. 4 MiB is 8 s of a 4 Mbit/s stream: room for a viewer on
-/// a briefly congested link to catch up, small enough that 10,000 streams fit in memory.
+/// How far behind the current GOP a viewer may fall before it skips ahead: frames older
+/// than this (and not in the current GOP) leave the ring. Two seconds ride out a congested
+/// link; a viewer further behind than that is better served by the live edge.
+pub const RING_AGE: Duration = Duration::from_secs(2);
+
+/// Bytes a stream keeps beyond the current GOP, whatever their age: 4 MiB is 8 s of a
+/// 4 Mbit/s stream, and bounds the ring of a high-bitrate stream.
 pub const RING_BYTES: usize = 4 << 20;
 
 /// The current GOP is kept whole up to this size (a 20 Mbit/s stream with 6 s GOPs);
@@ -279,11 +283,17 @@ impl Stream {
             }
             ring.bytes += frame.size();
             ring.frames.push_back(frame);
-            // Trim old frames beyond the budget, but never the current GOP unless it is
-            // itself over its own cap.
-            while ring.bytes > RING_BYTES && ring.frames.len() > 1 {
-                let protects_gop = ring.last_sync == Some(ring.first_seq);
-                if protects_gop && ring.bytes <= MAX_GOP_BYTES {
+            // Trim frames that are too old or over the budget, but never the current GOP
+            // unless it is itself over its own cap.
+            let now = Instant::now();
+            while let Some(front) = ring.frames.front() {
+                let in_current_gop = ring.last_sync.is_some_and(|sync| sync <= ring.first_seq);
+                let trim = if in_current_gop {
+                    ring.bytes > MAX_GOP_BYTES
+                } else {
+                    ring.bytes > RING_BYTES || now.duration_since(front.received) > RING_AGE
+                };
+                if !trim || ring.frames.len() == 1 {
                     break;
                 }
                 ring.pop_front();
@@ -385,8 +395,10 @@ impl Subscription {
     pub fn try_batch(&mut self, batch: &mut Vec<Arc<Frame>>, max_bytes: usize) -> Option<Next> {
         let ring = self.stream.ring.lock().expect("ring lock");
         if self.cursor < ring.first_seq {
-            // Lagged off the ring: skip to the oldest sync point still held.
-            let to = ring.sync_at_or_after(ring.first_seq);
+            // Lagged off the ring: skip to the latest sync point, back to the live edge.
+            let to = ring
+                .last_sync
+                .or_else(|| ring.sync_at_or_after(ring.first_seq));
             let target = to.unwrap_or(ring.next_seq());
             self.skipped += target - self.cursor;
             self.cursor = target;
@@ -501,6 +513,7 @@ mod tests {
         let mut batch = Vec::new();
         assert_eq!(slow.next_batch(&mut batch, usize::MAX).await, Next::Frames);
         assert!(batch[0].sync_point, "resumes on a keyframe");
+        assert_eq!(batch[0].timestamp, 630 * 33, "the latest one");
         assert!(slow.skipped > 500, "skipped {}", slow.skipped);
         assert_eq!(
             batch.last().unwrap().timestamp,

@@ -2,6 +2,7 @@
 //! publishing into the hub (`rtmp://host/live/<stream_key>`) or playing from it
 //! (`rtmp://host/live/<id>`).
 
+use std::cell::RefCell;
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use rtmp::{ServerEvent, ServerSession};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -25,10 +26,8 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 const PUBLISH_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A viewer that accepts no bytes for this long is disconnected, freeing its ring cursor.
 const VIEWER_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Read buffer until publish or play: commands are small, and viewers keep this size,
-/// since they only send acknowledgements. Publishers grow theirs to [`PUBLISH_READ_BYTES`].
-const SETUP_READ_BYTES: usize = 4 << 10;
-const PUBLISH_READ_BYTES: usize = 64 << 10;
+/// Bytes taken from a socket per read.
+const READ_BYTES: usize = 64 << 10;
 /// Bytes a viewer takes from the ring per wake-up.
 const VIEWER_BATCH_BYTES: usize = 256 << 10;
 
@@ -74,21 +73,37 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
 struct Conn {
     socket: TcpStream,
     session: ServerSession,
-    buf: Vec<u8>,
+}
+
+thread_local! {
+    /// The read buffer of every connection served by this thread: a connection between
+    /// reads holds none, which matters with thousands of viewers.
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BYTES]);
 }
 
 impl Conn {
     /// Reads once and feeds the session; false at end of stream.
     async fn read(&mut self) -> anyhow::Result<bool> {
-        let n = self.socket.read(&mut self.buf).await.context("read")?;
-        if n == 0 {
-            return Ok(false);
+        loop {
+            self.socket.readable().await.context("read")?;
+            let read = READ_BUF.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                match self.socket.try_read(&mut buf) {
+                    Ok(0) => Ok(Some(false)),
+                    Ok(n) => self
+                        .session
+                        .handle_input(&buf[..n])
+                        .context("malformed RTMP")
+                        .map(|()| Some(true)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+                    Err(e) => Err(anyhow::Error::from(e).context("read")),
+                }
+            })?;
+            if let Some(open) = read {
+                self.flush().await?;
+                return Ok(open);
+            }
         }
-        self.session
-            .handle_input(&self.buf[..n])
-            .context("malformed RTMP")?;
-        self.flush().await?;
-        Ok(true)
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {
@@ -105,7 +120,6 @@ async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr) -> anyho
     let mut conn = Conn {
         socket,
         session: ServerSession::new(session_config(), random),
-        buf: vec![0; SETUP_READ_BYTES],
     };
     let mut app_name = String::new();
     let request = tokio::time::timeout(SETUP_TIMEOUT, async {
@@ -174,7 +188,6 @@ async fn publish(
     tracing::info!(broadcast = %publishing.broadcast_id, %peer, "RTMP publisher connected");
     conn.session.accept_publish()?;
     conn.flush().await?;
-    conn.buf.resize(PUBLISH_READ_BYTES, 0);
     loop {
         while let Some(event) = conn.session.poll_event() {
             match event {

@@ -124,7 +124,13 @@ impl Decoder {
     pub fn next_message(&mut self) -> Result<Option<Message>, Error> {
         loop {
             match self.next_chunk()? {
-                Chunk::NeedMore => return Ok(None),
+                Chunk::NeedMore => {
+                    if self.buf.is_empty() {
+                        // Idle connections keep no receive allocation.
+                        self.buf = BytesMut::new();
+                    }
+                    return Ok(None);
+                }
                 Chunk::Partial => continue,
                 Chunk::Complete(msg) => return Ok(Some(msg)),
             }

@@ -76,7 +76,9 @@ impl Core {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        (!self.out.is_empty()).then(|| self.out.split().freeze())
+        // Take the whole buffer rather than split it, so that an idle connection (a viewer
+        // after setup) holds no transmit allocation at all.
+        (!self.out.is_empty()).then(|| std::mem::take(&mut self.out).freeze())
     }
 
     /// Returns the next message for the role to handle, dealing with control messages itself.
