@@ -5,6 +5,7 @@
 #
 #   bash bench/rtmp-fanout.sh                 # 100, 1000 and 3000 viewers
 #   VIEWERS="100 1000" DURATION=20 bash bench/rtmp-fanout.sh
+#   BATCHES="10 0 20" bash bench/rtmp-fanout.sh  # livescope at each --push-batch-ms
 #
 # Everything runs on 127.0.0.1 on free ports; every run is bounded by DURATION.
 set -euo pipefail
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 
 VIEWERS=${VIEWERS:-"100 1000 3000"}
 DURATION=${DURATION:-20}
+BATCHES=${BATCHES:-"10 0"}
 OUT=${OUT:-bench/results/rtmp-fanout.md}
 WORK=$(mktemp -d /tmp/livescope-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -26,14 +28,15 @@ BIN=target/release/livescope
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-run_livescope() { # viewers protocol
-  local n=$1 proto=$2 rtmp http pid
+run_livescope() { # viewers protocol batch-ms
+  local n=$1 proto=$2 batch=$3 rtmp http pid label="livescope, batch $batch ms"
   rtmp=$(free_port); http=$(free_port)
-  RUST_LOG=warn $BIN serve --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data-$n-$proto" >"$WORK/livescope.log" 2>&1 &
+  RUST_LOG=warn $BIN serve --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data-$n-$proto-$batch" \
+    --push-batch-ms "$batch" >"$WORK/livescope.log" 2>&1 &
   pid=$!
   for _ in $(seq 50); do grep -q ready "$WORK/livescope.log" 2>/dev/null && break; sleep 0.1; done
   $BIN loadgen --api http://127.0.0.1:$http --protocol "$proto" --viewers "$n" --duration "$DURATION" \
-    --server-pid $pid --label livescope --work "$WORK" --json "$WORK/livescope-$proto-$n.json"
+    --server-pid $pid --label "$label" --work "$WORK" --json "$WORK/livescope-$proto-$n-$batch.json"
   kill $pid; wait $pid 2>/dev/null || true
 }
 
@@ -67,18 +70,18 @@ CONF
 }
 
 for n in $VIEWERS; do
-  run_livescope "$n" rtmp
+  for batch in $BATCHES; do run_livescope "$n" rtmp "$batch"; done
   run_nginx "$n"
-  run_livescope "$n" flv
+  run_livescope "$n" flv "${BATCHES%% *}"
 done
 
-python3 - "$WORK" "$OUT" "$VIEWERS" "$DURATION" <<'PY'
+python3 - "$WORK" "$OUT" "$VIEWERS" "$DURATION" "$BATCHES" <<'PY'
 import json, os, platform, subprocess, sys, datetime
-work, out, viewers, duration = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4]
+work, out, viewers, duration, batches = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4], sys.argv[5].split()
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 rows = []
 for n in viewers:
-    for name in (f"livescope-rtmp-{n}", f"nginx-rtmp-{n}", f"livescope-flv-{n}"):
+    for name in [f"livescope-rtmp-{n}-{b}" for b in batches] + [f"nginx-rtmp-{n}", f"livescope-flv-{n}-{batches[0]}"]:
         path = os.path.join(work, name + ".json")
         if os.path.exists(path):
             rows.append(json.load(open(path)))
@@ -93,9 +96,12 @@ lines = [
     "after all viewers joined. Server and load generator share the machine; the load generator",
     "runs viewers on one thread and the publisher on another.",
     "",
-    "Command: `bash bench/rtmp-fanout.sh` " + (f"(VIEWERS=\"{' '.join(viewers)}\" DURATION={duration})"),
+    f"Command: `VIEWERS=\"{' '.join(viewers)}\" DURATION={duration} BATCHES=\"{' '.join(batches)}\" bash bench/rtmp-fanout.sh`",
     "",
-    "Latency is publisher send to viewer receive, for every audio and video frame. CPU is the",
+    "Latency is publisher send to viewer receive, for every audio and video frame, timed on",
+    "100 probe viewers spread over the connection order that read each frame on arrival; the",
+    "other viewers read every 100 ms and count frames and stalls (so the load generator stays",
+    "much cheaper than the server). CPU is the",
     "server's user+system time over the measurement in percent of one core; memory is resident",
     "set size (nginx: master and worker summed); KiB/viewer is the growth of RSS from one",
     "published stream with no viewers to the end of the run, divided by viewers.",

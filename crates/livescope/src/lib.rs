@@ -8,5 +8,6 @@ pub mod http;
 pub mod hub;
 pub mod loadgen;
 pub mod rtmp_server;
+pub mod send;
 pub mod server;
 pub mod store;

@@ -3,7 +3,6 @@
 //! (`rtmp://host/live/<id>`).
 
 use std::cell::RefCell;
-use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use crate::app::{App, PublishError, Publishing};
 use crate::hub::{self, Next};
+use crate::send;
 
 /// The only RTMP application name: URLs are `rtmp://host/live/<name>`.
 pub const APP_NAME: &str = "live";
@@ -59,7 +59,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
             }
         };
         backoff = Duration::from_millis(10);
-        let _ = socket.set_nodelay(true);
+        let _ = socket.set_nodelay(app.config.tcp_nodelay);
         let app = app.clone();
         tokio::spawn(async move {
             if let Err(e) = connection(app, socket, peer).await {
@@ -101,6 +101,30 @@ impl Conn {
             })?;
             if let Some(open) = read {
                 self.flush().await?;
+                return Ok(open);
+            }
+        }
+    }
+
+    /// Reads what has already arrived without waiting, queueing any answer in `out`; false
+    /// when the peer has closed.
+    fn read_available(&mut self, out: &mut Vec<Bytes>) -> anyhow::Result<bool> {
+        loop {
+            let open = READ_BUF.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                match self.socket.try_read(&mut buf) {
+                    Ok(0) => Ok(Some(false)),
+                    Ok(n) => self
+                        .session
+                        .handle_input(&buf[..n])
+                        .context("malformed RTMP")
+                        .map(|()| None),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Some(true)),
+                    Err(e) => Err(anyhow::Error::from(e).context("read")),
+                }
+            })?;
+            out.extend(std::iter::from_fn(|| self.session.poll_transmit()));
+            if let Some(open) = open {
                 return Ok(open);
             }
         }
@@ -234,49 +258,21 @@ async fn play(app: Arc<App>, mut conn: Conn, app_name: &str, id: &str) -> anyhow
         .collect();
     let mut batch = Vec::new();
     loop {
-        write_all(&mut conn.socket, &mut out).await?;
+        send::send_all(&conn.socket, &mut out, VIEWER_WRITE_TIMEOUT).await?;
+        // A player's messages after play (acknowledgements, buffer length) need no answer
+        // from a live server, so they are read when they happen to be there rather than
+        // waited for: a viewer costs one wake-up per batch, not two.
+        if !conn.read_available(&mut out)? {
+            return Ok(());
+        }
         batch.clear();
-        tokio::select! {
-            next = sub.next_batch(&mut batch, VIEWER_BATCH_BYTES) => match next {
-                Next::Frames => out.extend(batch.iter().map(|f| f.rtmp_chunks().clone())),
-                Next::Ended => break,
-            },
-            read = conn.read() => if !read? { return Ok(()) },
+        match sub.next_batch(&mut batch, VIEWER_BATCH_BYTES).await {
+            Next::Frames => out.extend(batch.iter().map(|f| f.rtmp_chunks().clone())),
+            Next::Ended => break,
         }
     }
     conn.session.end_play();
     conn.flush().await?;
     let _ = conn.socket.shutdown().await;
-    Ok(())
-}
-
-/// Writes shared buffers with vectored writes (no copy into a per-viewer buffer).
-async fn write_all(socket: &mut TcpStream, bufs: &mut Vec<Bytes>) -> anyhow::Result<()> {
-    let mut first = 0;
-    while first < bufs.len() {
-        let slices: Vec<IoSlice> = bufs[first..]
-            .iter()
-            .take(64)
-            .map(|b| IoSlice::new(b))
-            .collect();
-        let mut n = tokio::time::timeout(VIEWER_WRITE_TIMEOUT, socket.write_vectored(&slices))
-            .await
-            .context("viewer stopped reading")?
-            .context("write")?;
-        if n == 0 {
-            bail!("viewer closed");
-        }
-        while n > 0 {
-            let len = bufs[first].len();
-            if n >= len {
-                n -= len;
-                first += 1;
-            } else {
-                bufs[first] = bufs[first].slice(n..);
-                n = 0;
-            }
-        }
-    }
-    bufs.clear();
     Ok(())
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -36,6 +37,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         app.http_addr
     );
     tokio::spawn(crate::rtmp_server::serve(app.clone(), rtmp));
+    let nodelay = app.config.tcp_nodelay;
+    let http = http.tap_io(move |tcp| {
+        let _ = tcp.set_nodelay(nodelay);
+    });
     axum::serve(http, crate::http::router(app))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rtmp::{ClientEvent, ClientSession};
+use std::io::{Read, Write};
+
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -18,6 +20,9 @@ use super::stats::Latencies;
 
 /// A gap this long between two video frames while the publisher sends counts as a stall.
 pub const STALL_GAP: Duration = Duration::from_secs(1);
+
+/// How often a bulk viewer reads. Its socket buffer holds far more than this much stream.
+pub const BULK_READ_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What all viewers add to.
 #[derive(Debug, Default)]
@@ -43,6 +48,10 @@ thread_local! {
 
 pub struct Viewer {
     pub index: usize,
+    /// Probes read every frame the moment it arrives and time it; the others (bulk) read
+    /// what has arrived every [`BULK_READ_INTERVAL`], which costs the generator a fraction
+    /// of a probe, so that it stays far cheaper than the server it loads.
+    pub probe: bool,
     pub tally: Rc<RefCell<Tally>>,
     pub sent: Arc<SendTimes>,
 }
@@ -86,6 +95,7 @@ impl Viewer {
             return;
         }
         match self.sent.get(probe::key(type_id, body)) {
+            Some(_) if !self.probe => {}
             Some(at) => {
                 let latency = now.saturating_duration_since(at);
                 tally.latencies.record(latency);
@@ -98,27 +108,32 @@ impl Viewer {
     }
 
     async fn rtmp(&self, url: &RtmpUrl) -> anyhow::Result<()> {
-        let mut socket = TcpStream::connect(&url.addr)
+        let stream = TcpStream::connect(&url.addr)
             .await
             .with_context(|| format!("connecting to {}", url.addr))?;
-        socket.set_nodelay(true)?;
+        stream.set_nodelay(true)?;
+        let mut socket = Socket::Ready(stream);
         let mut session =
             ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0x5a; 1536]);
         loop {
             while let Some(out) = session.poll_transmit() {
                 socket.write_all(&out).await?;
             }
-            let n = read_shared(&socket, |bytes| {
-                session.handle_input(bytes).map_err(anyhow::Error::from)
-            })
-            .await?;
+            let n = socket
+                .read(|bytes| session.handle_input(bytes).map_err(anyhow::Error::from))
+                .await?;
             if n == 0 {
                 return Ok(());
             }
             while let Some(event) = session.poll_event() {
                 match event {
                     ClientEvent::Connected => session.play(&url.name),
-                    ClientEvent::PlayStarted => self.tally.borrow_mut().playing += 1,
+                    ClientEvent::PlayStarted => {
+                        self.tally.borrow_mut().playing += 1;
+                        if !self.probe {
+                            socket = socket.into_polled()?;
+                        }
+                    }
                     ClientEvent::Media(m) => {
                         self.on_media(m.kind.type_id(), &m.payload, m.payload.len())
                     }
@@ -146,57 +161,156 @@ impl Viewer {
 
     async fn flv(&self, url: &str) -> anyhow::Result<()> {
         let (addr, path) = net::parse_http(url)?;
-        let mut socket = TcpStream::connect(&addr)
+        let stream = TcpStream::connect(&addr)
             .await
             .with_context(|| format!("connecting to {addr}"))?;
-        socket.set_nodelay(true)?;
+        stream.set_nodelay(true)?;
+        let mut socket = Socket::Ready(stream);
         socket
             .write_all(
                 format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
                     .as_bytes(),
             )
             .await?;
-        let mut head: Vec<u8> = Vec::new();
-        let mut chunked: Option<Chunked> = None;
+        let mut response = Response::Head(Vec::new());
         let mut body = Vec::new();
         let mut demuxer = flv::Demuxer::new(16 << 20);
         loop {
             body.clear();
-            let n = read_shared(&socket, |bytes| {
-                match &mut chunked {
-                    Some(c) => c.decode(bytes, &mut body),
-                    None => {
-                        head.extend_from_slice(bytes);
-                        let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
-                            return Ok(());
-                        };
-                        let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
-                        let status = net::parse_status(&text)?;
-                        if status != 200 {
-                            bail!("HTTP status {status}");
-                        }
-                        let mut c = Chunked::default();
-                        let rest = head[end + 4..].to_vec();
-                        if text.contains("transfer-encoding: chunked") {
-                            c.decode(&rest, &mut body)?;
-                        } else {
-                            // Not chunked: the body runs to the end of the connection.
-                            c.done = false;
-                            body.extend_from_slice(&rest);
-                        }
-                        chunked = Some(c);
-                        self.tally.borrow_mut().playing += 1;
-                        Ok(())
-                    }
-                }
-            })
-            .await?;
+            let was_head = matches!(response, Response::Head(_));
+            let n = socket.read(|bytes| response.feed(bytes, &mut body)).await?;
             if n == 0 {
                 return Ok(());
+            }
+            if was_head && !matches!(response, Response::Head(_)) {
+                self.tally.borrow_mut().playing += 1;
+                if !self.probe {
+                    socket = socket.into_polled()?;
+                }
             }
             demuxer.push(&body);
             while let Some(tag) = demuxer.next_tag()? {
                 self.on_media(tag.kind as u8, &tag.body, tag.body.len() + 15);
+            }
+        }
+    }
+}
+
+/// An HTTP response being read: its head, then a chunked or a plain body.
+enum Response {
+    Head(Vec<u8>),
+    Chunked(Chunked),
+    /// No transfer encoding: the body runs to the end of the connection.
+    Plain,
+}
+
+impl Response {
+    /// Takes received bytes, appending body bytes to `body`.
+    fn feed(&mut self, bytes: &[u8], body: &mut Vec<u8>) -> anyhow::Result<()> {
+        match self {
+            Response::Chunked(c) => c.decode(bytes, body),
+            Response::Plain => {
+                body.extend_from_slice(bytes);
+                Ok(())
+            }
+            Response::Head(head) => {
+                head.extend_from_slice(bytes);
+                let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    return Ok(());
+                };
+                let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+                let status = net::parse_status(&text)?;
+                if status != 200 {
+                    bail!("HTTP status {status}");
+                }
+                let rest = head[end + 4..].to_vec();
+                *self = if text.contains("transfer-encoding: chunked") {
+                    Response::Chunked(Chunked::default())
+                } else {
+                    Response::Plain
+                };
+                self.feed(&rest, body)
+            }
+        }
+    }
+}
+
+/// A viewer's socket: read as soon as bytes arrive (through tokio's reactor), or, for bulk
+/// viewers, polled on a timer and unknown to the reactor, so arriving bytes wake nobody.
+enum Socket {
+    Ready(TcpStream),
+    Polled(std::net::TcpStream),
+}
+
+impl Socket {
+    fn into_polled(self) -> anyhow::Result<Socket> {
+        Ok(match self {
+            Socket::Ready(s) => Socket::Polled(s.into_std()?),
+            polled => polled,
+        })
+    }
+
+    async fn write_all(&mut self, mut bytes: &[u8]) -> anyhow::Result<()> {
+        match self {
+            Socket::Ready(s) => Ok(s.write_all(bytes).await?),
+            Socket::Polled(s) => {
+                while !bytes.is_empty() {
+                    match s.write(bytes) {
+                        Ok(n) => bytes = &bytes[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            tokio::time::sleep(Duration::from_millis(1)).await
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads what is there into the thread's shared buffer, handing it to `f`. Returns the
+    /// byte count (0 at end of stream).
+    async fn read(
+        &mut self,
+        mut f: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<usize> {
+        loop {
+            let result = match self {
+                Socket::Ready(socket) => {
+                    socket.readable().await?;
+                    READ_BUF.with(|buf| {
+                        let mut buf = buf.borrow_mut();
+                        match socket.try_read(&mut buf) {
+                            Ok(0) => Ok(Some(0)),
+                            Ok(n) => f(&buf[..n]).map(|()| Some(n)),
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+                            Err(e) => Err(anyhow::Error::from(e)),
+                        }
+                    })?
+                }
+                Socket::Polled(socket) => {
+                    tokio::time::sleep(BULK_READ_INTERVAL).await;
+                    READ_BUF.with(|buf| {
+                        let mut buf = buf.borrow_mut();
+                        let mut total = 0;
+                        loop {
+                            match socket.read(&mut buf) {
+                                Ok(0) => return Ok(Some(total)),
+                                Ok(n) => {
+                                    f(&buf[..n])?;
+                                    total += n;
+                                }
+                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                    return Ok((total > 0).then_some(total));
+                                }
+                                Err(e) => return Err(anyhow::Error::from(e)),
+                            }
+                        }
+                    })?
+                }
+            };
+            if let Some(n) = result {
+                return Ok(n);
             }
         }
     }
@@ -207,27 +321,4 @@ impl Viewer {
 pub enum Target {
     Rtmp(RtmpUrl),
     Flv(String),
-}
-
-/// Waits until the socket is readable and reads into the thread's shared buffer, handing
-/// the bytes to `f`. Returns the byte count (0 at end of stream).
-async fn read_shared(
-    socket: &TcpStream,
-    mut f: impl FnMut(&[u8]) -> anyhow::Result<()>,
-) -> anyhow::Result<usize> {
-    loop {
-        socket.readable().await?;
-        let result = READ_BUF.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            match socket.try_read(&mut buf) {
-                Ok(0) => Ok(Some(0)),
-                Ok(n) => f(&buf[..n]).map(|()| Some(n)),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
-                Err(e) => Err(e.into()),
-            }
-        })?;
-        if let Some(n) = result {
-            return Ok(n);
-        }
-    }
 }
