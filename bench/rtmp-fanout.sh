@@ -29,7 +29,8 @@ BIN=target/release/livescope
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 run_livescope() { # viewers protocol batch-ms
-  local n=$1 proto=$2 batch=$3 rtmp http pid label="livescope, batch $batch ms"
+  local n=$1 proto=$2 batch=$3 rtmp http pid label
+  label="livescope, batch $batch ms"
   rtmp=$(free_port); http=$(free_port)
   RUST_LOG=warn $BIN serve --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data-$n-$proto-$batch" \
     --push-batch-ms "$batch" >"$WORK/livescope.log" 2>&1 &

@@ -261,3 +261,25 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn unknown_codecs_are_refused_with_a_reason() {
+    let server = Server::start();
+    let (id, key, _) = server.create_broadcast();
+    // Sorenson H.263 video and MP3 audio: valid FLV that livescope does not relay.
+    let publisher = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-t", "3"])
+        .args(["-c:v", "flv1", "-f", "flv"])
+        .arg(server.rtmp_url(&key))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, _) = finish(publisher, Duration::from_secs(20));
+    assert!(!ok, "ffmpeg must see its stream refused");
+    let ended = server.wait_state(&id, "ended");
+    assert_eq!(ended["viewers"], 0);
+    // Nothing of it was relayed: the broadcast cannot be watched.
+    let (status, _) = http(&server.http, "GET", &format!("/live/{id}.flv"), b"");
+    assert_eq!(status, 404);
+}

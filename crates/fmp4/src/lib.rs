@@ -1,0 +1,264 @@
+//! CMAF (ISO/IEC 23000-19) for livescope: the init segment of an H.264/AAC stream and the
+//! fragments (`moof` + `mdat`) that carry its samples, as ISO/IEC 14496-12 and -15 lay
+//! them out. Boxes are built with `mp4-atom`; nothing here does I/O.
+//!
+//! Track 1 is video (90 kHz timescale), track 2 audio (timescale = sample rate).
+
+use bytes::{Bytes, BytesMut};
+use mp4_atom::{
+    Atom, Audio, Avc1, Avcc, Codec, DecoderConfig, DecoderSpecific, Dinf, Dref, DrefEntry, EsDescriptor, Esds, Encode,
+    Ftyp, Hdlr, Mdat, Mdhd, Mdia, Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, SLConfig, Smhd, Stbl, Stco, Stsc, Stsd, Stsz,
+    Stts, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry, TrunSamples, Url, Visual, Vmhd,
+};
+
+pub const VIDEO_TRACK: u32 = 1;
+pub const AUDIO_TRACK: u32 = 2;
+/// The usual video timescale: every common frame rate has an integral frame duration.
+pub const VIDEO_TIMESCALE: u32 = 90_000;
+
+/// Why boxes could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The AVCDecoderConfigurationRecord did not parse.
+    #[error("bad AVC configuration: {0}")]
+    AvcConfig(String),
+    /// A box did not encode (a field out of range).
+    #[error("cannot encode {0}")]
+    Encode(String),
+}
+
+/// An H.264 track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoTrack {
+    /// The AVCDecoderConfigurationRecord, as FLV carries it.
+    pub record: Bytes,
+    pub width: u16,
+    pub height: u16,
+}
+
+/// An AAC track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioTrack {
+    /// The AudioSpecificConfig, as FLV carries it.
+    pub config: Bytes,
+    pub sample_rate: u32,
+    pub channels: u8,
+}
+
+/// One sample: a video frame (length-prefixed NAL units) or an AAC frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// In the track's timescale.
+    pub duration: u32,
+    pub keyframe: bool,
+    /// Presentation minus decode time, in the track's timescale.
+    pub composition_offset: i32,
+    pub data: Bytes,
+}
+
+/// The samples of one track in a fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub track: u32,
+    /// Decode time of the first sample, in the track's timescale.
+    pub base_decode_time: u64,
+    pub samples: Vec<Sample>,
+}
+
+fn encode_into(atom: &impl Encode, out: &mut BytesMut) -> Result<(), Error> {
+    atom.encode(out).map_err(|e| Error::Encode(e.to_string()))
+}
+
+/// The init segment (`ftyp` + `moov`) for the given tracks.
+pub fn init_segment(video: Option<&VideoTrack>, audio: Option<&AudioTrack>) -> Result<Bytes, Error> {
+    let ftyp = Ftyp {
+        major_brand: b"iso6".into(),
+        minor_version: 0,
+        compatible_brands: vec![b"iso6".into(), b"cmfc".into(), b"mp41".into()],
+    };
+    let mut traks = Vec::new();
+    let mut trex = Vec::new();
+    if let Some(v) = video {
+        traks.push(video_trak(v)?);
+        trex.push(Trex { track_id: VIDEO_TRACK, default_sample_description_index: 1, ..Default::default() });
+    }
+    if let Some(a) = audio {
+        traks.push(audio_trak(a));
+        trex.push(Trex { track_id: AUDIO_TRACK, default_sample_description_index: 1, ..Default::default() });
+    }
+    let moov = Moov {
+        mvhd: Mvhd { timescale: 1000, rate: 1.into(), volume: 1.into(), next_track_id: 3, ..Default::default() },
+        mvex: Some(Mvex { mehd: None, trex }),
+        trak: traks,
+        ..Default::default()
+    };
+    let mut out = BytesMut::new();
+    encode_into(&ftyp, &mut out)?;
+    encode_into(&moov, &mut out)?;
+    Ok(out.freeze())
+}
+
+fn sample_tables(codec: Codec) -> Stbl {
+    Stbl {
+        stsd: Stsd { codecs: vec![codec] },
+        stts: Stts::default(),
+        stsc: Stsc::default(),
+        stsz: Stsz::default(),
+        stco: Some(Stco::default()),
+        ..Default::default()
+    }
+}
+
+fn data_information() -> Dinf {
+    Dinf { dref: Dref { entries: vec![DrefEntry::Url(Url { location: String::new() })] } }
+}
+
+fn video_trak(v: &VideoTrack) -> Result<Trak, Error> {
+    let avcc = Avcc::decode_body(&mut &v.record[..]).map_err(|e| Error::AvcConfig(e.to_string()))?;
+    let codec = Codec::Avc1(Avc1 {
+        visual: Visual { data_reference_index: 1, width: v.width, height: v.height, ..Default::default() },
+        avcc,
+        ..Default::default()
+    });
+    Ok(Trak {
+        tkhd: Tkhd {
+            track_id: VIDEO_TRACK,
+            enabled: true,
+            in_movie: true,
+            width: v.width.into(),
+            height: v.height.into(),
+            ..Default::default()
+        },
+        mdia: Mdia {
+            mdhd: Mdhd { timescale: VIDEO_TIMESCALE, language: "und".into(), ..Default::default() },
+            hdlr: Hdlr { handler: b"vide".into(), name: "livescope video".into() },
+            minf: Minf {
+                vmhd: Some(Vmhd::default()),
+                dinf: data_information(),
+                stbl: sample_tables(codec),
+                ..Default::default()
+            },
+        },
+        ..Default::default()
+    })
+}
+
+fn audio_trak(a: &AudioTrack) -> Trak {
+    let raw = a.config.to_vec();
+    let codec = Codec::Mp4a(Mp4a {
+        audio: Audio {
+            data_reference_index: 1,
+            channel_count: u16::from(a.channels.max(1)),
+            sample_size: 16,
+            // The 16.16 field cannot hold 88.2 and 96 kHz; the decoder reads the config.
+            sample_rate: (a.sample_rate.min(65_535) as u16).into(),
+        },
+        esds: Esds {
+            es_desc: EsDescriptor {
+                es_id: AUDIO_TRACK as u16,
+                dec_config: DecoderConfig {
+                    object_type_indication: 0x40, // MPEG-4 Audio
+                    stream_type: 0x05,            // audio
+                    up_stream: 0,
+                    dec_specific: Some(DecoderSpecific { profile: 0, freq_index: 0, chan_conf: 0, raw }),
+                    ..Default::default()
+                },
+                sl_config: SLConfig::default(),
+                ..Default::default()
+            },
+        },
+        btrt: None,
+        taic: None,
+    });
+    Trak {
+        tkhd: Tkhd {
+            track_id: AUDIO_TRACK,
+            enabled: true,
+            in_movie: true,
+            alternate_group: 1,
+            volume: 1.into(),
+            ..Default::default()
+        },
+        mdia: Mdia {
+            mdhd: Mdhd { timescale: a.sample_rate, language: "und".into(), ..Default::default() },
+            hdlr: Hdlr { handler: b"soun".into(), name: "livescope audio".into() },
+            minf: Minf {
+                smhd: Some(Smhd::default()),
+                dinf: data_information(),
+                stbl: sample_tables(codec),
+                ..Default::default()
+            },
+        },
+        ..Default::default()
+    }
+}
+
+/// Sample flags (ISO/IEC 14496-12 8.8.3.1): a sync sample depends on nothing; any other
+/// depends on others and is not a sync sample.
+fn sample_flags(keyframe: bool) -> u32 {
+    if keyframe { 0x0200_0000 } else { 0x0101_0000 }
+}
+
+/// One fragment (`moof` + `mdat`) holding the given runs, in order.
+pub fn fragment(sequence: u32, runs: &[Run]) -> Result<Bytes, Error> {
+    let build = |offsets: &[i32]| Moof {
+        mfhd: Mfhd { sequence_number: sequence },
+        traf: runs
+            .iter()
+            .zip(offsets)
+            .map(|(run, &offset)| Traf {
+                tfhd: Tfhd { track_id: run.track, default_base_is_moof: true, ..Default::default() },
+                tfdt: Some(Tfdt { base_media_decode_time: run.base_decode_time }),
+                trun: vec![Trun {
+                    data_offset: Some(offset),
+                    samples: TrunSamples::Explicit(
+                        run.samples
+                            .iter()
+                            .map(|s| TrunEntry {
+                                duration: Some(s.duration),
+                                size: Some(s.data.len() as u32),
+                                flags: Some(sample_flags(s.keyframe)),
+                                cts: Some(i64::from(s.composition_offset)),
+                            })
+                            .collect(),
+                    ),
+                }],
+                ..Default::default()
+            })
+            .collect(),
+    };
+    // The offsets depend on the size of the moof, which does not depend on their values.
+    let mut sized = BytesMut::new();
+    encode_into(&build(&vec![0; runs.len()]), &mut sized)?;
+    let mdat_header = 8;
+    let mut offset = sized.len() + mdat_header;
+    let mut offsets = Vec::with_capacity(runs.len());
+    for run in runs {
+        offsets.push(i32::try_from(offset).map_err(|_| Error::Encode("fragment over 2 GiB".into()))?);
+        offset += run.samples.iter().map(|s| s.data.len()).sum::<usize>();
+    }
+    let mut out = BytesMut::with_capacity(offset);
+    encode_into(&build(&offsets), &mut out)?;
+    let mut data = Vec::with_capacity(offset - out.len() - mdat_header);
+    for sample in runs.iter().flat_map(|r| &r.samples) {
+        data.extend_from_slice(&sample.data);
+    }
+    encode_into(&Mdat { data }, &mut out)?;
+    Ok(out.freeze())
+}
+
+/// Re-exported so callers can check what they produce.
+pub use mp4_atom::Decode;
+
+/// Width and height in pixels from the first SPS of an AVCDecoderConfigurationRecord.
+pub fn avc_dimensions(record: &[u8]) -> Option<(u16, u16)> {
+    use h264_reader::nal::sps::SeqParameterSet;
+    use h264_reader::rbsp::{BitReader, decode_nal};
+    let avcc = Avcc::decode_body(&mut &record[..]).ok()?;
+    let sps = avcc.sequence_parameter_sets.first()?;
+    let rbsp = decode_nal(sps).ok()?;
+    let sps = SeqParameterSet::from_bits(BitReader::new(&rbsp[..])).ok()?;
+    let (width, height) = sps.pixel_dimensions().ok()?;
+    Some((u16::try_from(width).ok()?, u16::try_from(height).ok()?))
+}

@@ -1,0 +1,211 @@
+//! The sliding window of one live rendition and its media playlist (RFC 8216bis 4.4).
+
+use std::collections::VecDeque;
+use std::fmt::Write;
+
+/// A partial segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// Seconds.
+    pub duration: f64,
+    /// Starts with a keyframe: a player can begin here.
+    pub independent: bool,
+}
+
+/// A media segment: complete, or the one in progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub msn: u64,
+    /// Wall-clock time of its first sample, milliseconds since the Unix epoch.
+    pub date_time_ms: i64,
+    pub parts: Vec<Part>,
+}
+
+impl Segment {
+    pub fn duration(&self) -> f64 {
+        self.parts.iter().map(|p| p.duration).sum()
+    }
+}
+
+/// The segments a live playlist lists, and the one being produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// EXT-X-PART-INF PART-TARGET, seconds.
+    pub part_target: f64,
+    /// EXT-X-TARGETDURATION, whole seconds.
+    pub target_duration: u32,
+    /// Complete segments, oldest first.
+    pub segments: VecDeque<Segment>,
+    /// The segment being produced, if it has a part yet.
+    pub current: Option<Segment>,
+    /// No more segments will come (EXT-X-ENDLIST).
+    pub ended: bool,
+    /// Complete segments kept in the playlist.
+    pub max_segments: usize,
+    next_msn: u64,
+}
+
+/// The URI of the init segment, relative to the playlist.
+pub const INIT_URI: &str = "init.mp4";
+
+pub fn segment_uri(msn: u64) -> String {
+    format!("seg{msn}.m4s")
+}
+
+pub fn part_uri(msn: u64, part: usize) -> String {
+    format!("part{msn}.{part}.m4s")
+}
+
+impl Window {
+    /// `segment_target` is the shortest segment the producer cuts, in seconds.
+    pub fn new(part_target: f64, segment_target: f64, max_segments: usize) -> Window {
+        Window {
+            part_target,
+            target_duration: segment_target.ceil().max(1.0) as u32,
+            segments: VecDeque::new(),
+            current: None,
+            ended: false,
+            max_segments: max_segments.max(1),
+            next_msn: 0,
+        }
+    }
+
+    /// The sequence number of the segment in progress (or the next one).
+    pub fn next_msn(&self) -> u64 {
+        self.current.as_ref().map_or(self.next_msn, |s| s.msn)
+    }
+
+    /// Appends a part to the segment in progress, starting one if needed.
+    pub fn push_part(&mut self, part: Part, date_time_ms: i64) {
+        let msn = self.next_msn;
+        self.current
+            .get_or_insert_with(|| Segment { msn, date_time_ms, parts: Vec::new() })
+            .parts
+            .push(part);
+    }
+
+    /// Completes the segment in progress. Returns the segment that left the window, if any.
+    pub fn finish_segment(&mut self) -> Option<Segment> {
+        let segment = self.current.take()?;
+        self.next_msn = segment.msn + 1;
+        // A GOP longer than the target makes a longer segment; the target follows, since
+        // players size their waits by it.
+        self.target_duration = self.target_duration.max(segment.duration().round().max(1.0) as u32);
+        self.segments.push_back(segment);
+        (self.segments.len() > self.max_segments).then(|| self.segments.pop_front()).flatten()
+    }
+
+    /// Ends the stream: completes the segment in progress and adds EXT-X-ENDLIST.
+    pub fn end(&mut self) {
+        self.finish_segment();
+        self.ended = true;
+    }
+
+    /// Whether the playlist holds segment `msn` and, if given, its part `part`.
+    pub fn contains(&self, msn: u64, part: Option<u32>) -> bool {
+        match &self.current {
+            Some(cur) if msn == cur.msn => part.is_some_and(|p| (p as usize) < cur.parts.len()),
+            Some(cur) => msn < cur.msn,
+            None => msn < self.next_msn,
+        }
+    }
+
+    /// A complete or in-progress segment by number.
+    pub fn segment(&self, msn: u64) -> Option<&Segment> {
+        self.segments.iter().chain(&self.current).find(|s| s.msn == msn)
+    }
+
+    /// CAN-SKIP-UNTIL: six target durations, the least the spec allows.
+    pub fn skip_until(&self) -> f64 {
+        f64::from(self.target_duration) * 6.0
+    }
+
+    /// The media playlist; with `skip`, a delta update (EXT-X-SKIP) of it.
+    pub fn render(&self, skip: bool) -> String {
+        let mut out = String::with_capacity(1024);
+        let first_msn = self.segments.front().map_or(self.next_msn(), |s| s.msn);
+        let _ = write!(
+            out,
+            "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{first_msn}\n",
+            self.target_duration
+        );
+        let _ = writeln!(
+            out,
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={:.1},PART-HOLD-BACK={:.3}",
+            self.skip_until(),
+            self.part_target * 3.0
+        );
+        let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={:.3}", self.part_target);
+        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{INIT_URI}\"");
+
+        let total: f64 = self.segments.iter().chain(&self.current).map(Segment::duration).sum();
+        // Parts are listed for the last three target durations only (RFC 8216bis 4.4.4.9).
+        let parts_from = total - 3.0 * f64::from(self.target_duration);
+        let mut skipped = 0;
+        let mut start = 0.0;
+        for segment in &self.segments {
+            // Only segments that start before CAN-SKIP-UNTIL from the end may be skipped.
+            if skip && total - start > self.skip_until() {
+                skipped += 1;
+                start += segment.duration();
+                continue;
+            }
+            if skipped > 0 {
+                let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+                skipped = 0;
+            }
+            let end = start + segment.duration();
+            self.render_segment(&mut out, segment, end > parts_from);
+            let _ = write!(out, "#EXTINF:{:.5},\n{}\n", segment.duration(), segment_uri(segment.msn));
+            start = end;
+        }
+        if let Some(current) = &self.current {
+            self.render_segment(&mut out, current, true);
+        }
+        if self.ended {
+            out.push_str("#EXT-X-ENDLIST\n");
+        } else {
+            let (msn, part) = match &self.current {
+                Some(c) => (c.msn, c.parts.len()),
+                None => (self.next_msn, 0),
+            };
+            let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"", part_uri(msn, part));
+        }
+        out
+    }
+
+    fn render_segment(&self, out: &mut String, segment: &Segment, with_parts: bool) {
+        let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", format_date_time(segment.date_time_ms));
+        if !with_parts {
+            return;
+        }
+        for (i, part) in segment.parts.iter().enumerate() {
+            let _ = write!(out, "#EXT-X-PART:DURATION={:.5},URI=\"{}\"", part.duration, part_uri(segment.msn, i));
+            out.push_str(if part.independent { ",INDEPENDENT=YES\n" } else { "\n" });
+        }
+    }
+}
+
+/// ISO 8601 UTC with milliseconds, as EXT-X-PROGRAM-DATE-TIME wants.
+pub fn format_date_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
