@@ -5,10 +5,11 @@
 //! Track 1 is video (90 kHz timescale), track 2 audio (timescale = sample rate).
 
 use bytes::{Bytes, BytesMut};
+use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor, SLConfig};
 use mp4_atom::{
-    Atom, Audio, Avc1, Avcc, Codec, DecoderConfig, DecoderSpecific, Dinf, Dref, DrefEntry, EsDescriptor, Esds, Encode,
-    Ftyp, Hdlr, Mdat, Mdhd, Mdia, Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, SLConfig, Smhd, Stbl, Stco, Stsc, Stsd, Stsz,
-    Stts, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry, TrunSamples, Url, Visual, Vmhd,
+    Atom, Audio, Avc1, Avcc, Codec, Dinf, Dref, DrefEntry, Encode, Esds, Ftyp, Hdlr, Mdat, Mdhd,
+    Mdia, Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, Smhd, Stbl, Stco, Stsc, Stsd, Stsz, Stts, Tfdt,
+    Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry, TrunSamples, Url, Visual, Vmhd,
 };
 
 pub const VIDEO_TRACK: u32 = 1;
@@ -71,7 +72,10 @@ fn encode_into(atom: &impl Encode, out: &mut BytesMut) -> Result<(), Error> {
 }
 
 /// The init segment (`ftyp` + `moov`) for the given tracks.
-pub fn init_segment(video: Option<&VideoTrack>, audio: Option<&AudioTrack>) -> Result<Bytes, Error> {
+pub fn init_segment(
+    video: Option<&VideoTrack>,
+    audio: Option<&AudioTrack>,
+) -> Result<Bytes, Error> {
     let ftyp = Ftyp {
         major_brand: b"iso6".into(),
         minor_version: 0,
@@ -81,14 +85,28 @@ pub fn init_segment(video: Option<&VideoTrack>, audio: Option<&AudioTrack>) -> R
     let mut trex = Vec::new();
     if let Some(v) = video {
         traks.push(video_trak(v)?);
-        trex.push(Trex { track_id: VIDEO_TRACK, default_sample_description_index: 1, ..Default::default() });
+        trex.push(Trex {
+            track_id: VIDEO_TRACK,
+            default_sample_description_index: 1,
+            ..Default::default()
+        });
     }
     if let Some(a) = audio {
         traks.push(audio_trak(a));
-        trex.push(Trex { track_id: AUDIO_TRACK, default_sample_description_index: 1, ..Default::default() });
+        trex.push(Trex {
+            track_id: AUDIO_TRACK,
+            default_sample_description_index: 1,
+            ..Default::default()
+        });
     }
     let moov = Moov {
-        mvhd: Mvhd { timescale: 1000, rate: 1.into(), volume: 1.into(), next_track_id: 3, ..Default::default() },
+        mvhd: Mvhd {
+            timescale: 1000,
+            rate: 1.into(),
+            volume: 1.into(),
+            next_track_id: 3,
+            ..Default::default()
+        },
         mvex: Some(Mvex { mehd: None, trex }),
         trak: traks,
         ..Default::default()
@@ -101,7 +119,9 @@ pub fn init_segment(video: Option<&VideoTrack>, audio: Option<&AudioTrack>) -> R
 
 fn sample_tables(codec: Codec) -> Stbl {
     Stbl {
-        stsd: Stsd { codecs: vec![codec] },
+        stsd: Stsd {
+            codecs: vec![codec],
+        },
         stts: Stts::default(),
         stsc: Stsc::default(),
         stsz: Stsz::default(),
@@ -111,13 +131,25 @@ fn sample_tables(codec: Codec) -> Stbl {
 }
 
 fn data_information() -> Dinf {
-    Dinf { dref: Dref { entries: vec![DrefEntry::Url(Url { location: String::new() })] } }
+    Dinf {
+        dref: Dref {
+            entries: vec![DrefEntry::Url(Url {
+                location: String::new(),
+            })],
+        },
+    }
 }
 
 fn video_trak(v: &VideoTrack) -> Result<Trak, Error> {
-    let avcc = Avcc::decode_body(&mut &v.record[..]).map_err(|e| Error::AvcConfig(e.to_string()))?;
+    let avcc =
+        Avcc::decode_body(&mut &v.record[..]).map_err(|e| Error::AvcConfig(e.to_string()))?;
     let codec = Codec::Avc1(Avc1 {
-        visual: Visual { data_reference_index: 1, width: v.width, height: v.height, ..Default::default() },
+        visual: Visual {
+            data_reference_index: 1,
+            width: v.width,
+            height: v.height,
+            ..Default::default()
+        },
         avcc,
         ..Default::default()
     });
@@ -131,8 +163,15 @@ fn video_trak(v: &VideoTrack) -> Result<Trak, Error> {
             ..Default::default()
         },
         mdia: Mdia {
-            mdhd: Mdhd { timescale: VIDEO_TIMESCALE, language: "und".into(), ..Default::default() },
-            hdlr: Hdlr { handler: b"vide".into(), name: "livescope video".into() },
+            mdhd: Mdhd {
+                timescale: VIDEO_TIMESCALE,
+                language: "und".into(),
+                ..Default::default()
+            },
+            hdlr: Hdlr {
+                handler: b"vide".into(),
+                name: "livescope video".into(),
+            },
             minf: Minf {
                 vmhd: Some(Vmhd::default()),
                 dinf: data_information(),
@@ -161,7 +200,12 @@ fn audio_trak(a: &AudioTrack) -> Trak {
                     object_type_indication: 0x40, // MPEG-4 Audio
                     stream_type: 0x05,            // audio
                     up_stream: 0,
-                    dec_specific: Some(DecoderSpecific { profile: 0, freq_index: 0, chan_conf: 0, raw }),
+                    dec_specific: Some(DecoderSpecific {
+                        profile: 0,
+                        freq_index: 0,
+                        chan_conf: 0,
+                        raw,
+                    }),
                     ..Default::default()
                 },
                 sl_config: SLConfig::default(),
@@ -181,8 +225,15 @@ fn audio_trak(a: &AudioTrack) -> Trak {
             ..Default::default()
         },
         mdia: Mdia {
-            mdhd: Mdhd { timescale: a.sample_rate, language: "und".into(), ..Default::default() },
-            hdlr: Hdlr { handler: b"soun".into(), name: "livescope audio".into() },
+            mdhd: Mdhd {
+                timescale: a.sample_rate,
+                language: "und".into(),
+                ..Default::default()
+            },
+            hdlr: Hdlr {
+                handler: b"soun".into(),
+                name: "livescope audio".into(),
+            },
             minf: Minf {
                 smhd: Some(Smhd::default()),
                 dinf: data_information(),
@@ -203,13 +254,21 @@ fn sample_flags(keyframe: bool) -> u32 {
 /// One fragment (`moof` + `mdat`) holding the given runs, in order.
 pub fn fragment(sequence: u32, runs: &[Run]) -> Result<Bytes, Error> {
     let build = |offsets: &[i32]| Moof {
-        mfhd: Mfhd { sequence_number: sequence },
+        mfhd: Mfhd {
+            sequence_number: sequence,
+        },
         traf: runs
             .iter()
             .zip(offsets)
             .map(|(run, &offset)| Traf {
-                tfhd: Tfhd { track_id: run.track, default_base_is_moof: true, ..Default::default() },
-                tfdt: Some(Tfdt { base_media_decode_time: run.base_decode_time }),
+                tfhd: Tfhd {
+                    track_id: run.track,
+                    default_base_is_moof: true,
+                    ..Default::default()
+                },
+                tfdt: Some(Tfdt {
+                    base_media_decode_time: run.base_decode_time,
+                }),
                 trun: vec![Trun {
                     data_offset: Some(offset),
                     samples: TrunSamples::Explicit(
@@ -235,7 +294,8 @@ pub fn fragment(sequence: u32, runs: &[Run]) -> Result<Bytes, Error> {
     let mut offset = sized.len() + mdat_header;
     let mut offsets = Vec::with_capacity(runs.len());
     for run in runs {
-        offsets.push(i32::try_from(offset).map_err(|_| Error::Encode("fragment over 2 GiB".into()))?);
+        offsets
+            .push(i32::try_from(offset).map_err(|_| Error::Encode("fragment over 2 GiB".into()))?);
         offset += run.samples.iter().map(|s| s.data.len()).sum::<usize>();
     }
     let mut out = BytesMut::with_capacity(offset);
@@ -261,4 +321,132 @@ pub fn avc_dimensions(record: &[u8]) -> Option<(u16, u16)> {
     let sps = SeqParameterSet::from_bits(BitReader::new(&rbsp[..])).ok()?;
     let (width, height) = sps.pixel_dimensions().ok()?;
     Some((u16::try_from(width).ok()?, u16::try_from(height).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mp4_atom::{Any, Decode};
+
+    /// What x264 wrote for a 320x240 main-profile clip, and AAC-LC 44.1 kHz mono.
+    const AVC_RECORD: &str = "014d400dffe10022674d400deca0a0fd8088000003000800000301e301000f420003d09c92600f14299601000468ce3c80";
+    const ASC: &[u8] = &[0x12, 0x08];
+
+    fn hex(s: &str) -> Bytes {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect::<Vec<_>>()
+            .into()
+    }
+
+    fn tracks() -> (VideoTrack, AudioTrack) {
+        let record = hex(AVC_RECORD);
+        let (width, height) = avc_dimensions(&record).unwrap();
+        (
+            VideoTrack {
+                record,
+                width,
+                height,
+            },
+            AudioTrack {
+                config: Bytes::from_static(ASC),
+                sample_rate: 44_100,
+                channels: 1,
+            },
+        )
+    }
+
+    #[test]
+    fn reads_dimensions_from_the_sps() {
+        assert_eq!(avc_dimensions(&hex(AVC_RECORD)), Some((320, 240)));
+        assert_eq!(avc_dimensions(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn the_init_segment_decodes_back_with_both_tracks() {
+        let (video, audio) = tracks();
+        let init = init_segment(Some(&video), Some(&audio)).unwrap();
+        let mut buf = &init[..];
+        assert!(matches!(Any::decode(&mut buf).unwrap(), Any::Ftyp(_)));
+        let Any::Moov(moov) = Any::decode(&mut buf).unwrap() else {
+            panic!("no moov")
+        };
+        assert_eq!(moov.trak.len(), 2);
+        assert_eq!(moov.trak[0].mdia.mdhd.timescale, VIDEO_TIMESCALE);
+        assert_eq!(moov.trak[1].mdia.mdhd.timescale, 44_100);
+        assert!(
+            matches!(&moov.trak[0].mdia.minf.stbl.stsd.codecs[0], Codec::Avc1(a) if a.visual.width == 320)
+        );
+        assert_eq!(moov.mvex.unwrap().trex.len(), 2);
+        assert!(buf.is_empty());
+        assert!(init_segment(None, Some(&audio)).is_ok());
+        assert!(
+            init_segment(
+                Some(&VideoTrack {
+                    record: Bytes::from_static(b"junk"),
+                    width: 1,
+                    height: 1
+                }),
+                None
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn fragment_offsets_point_at_each_tracks_samples() {
+        let video = Run {
+            track: VIDEO_TRACK,
+            base_decode_time: 90_000,
+            samples: vec![
+                Sample {
+                    duration: 3000,
+                    keyframe: true,
+                    composition_offset: 6000,
+                    data: Bytes::from_static(b"KEY!"),
+                },
+                Sample {
+                    duration: 3000,
+                    keyframe: false,
+                    composition_offset: -3000,
+                    data: Bytes::from_static(b"b"),
+                },
+            ],
+        };
+        let audio = Run {
+            track: AUDIO_TRACK,
+            base_decode_time: 44_100,
+            samples: vec![Sample {
+                duration: 1024,
+                keyframe: true,
+                composition_offset: 0,
+                data: Bytes::from_static(b"aac"),
+            }],
+        };
+        let frag = fragment(7, &[video, audio]).unwrap();
+        let mut buf = &frag[..];
+        let Any::Moof(moof) = Any::decode(&mut buf).unwrap() else {
+            panic!("no moof")
+        };
+        assert_eq!(moof.mfhd.sequence_number, 7);
+        let starts: Vec<usize> = moof
+            .traf
+            .iter()
+            .map(|t| t.trun[0].data_offset.unwrap() as usize)
+            .collect();
+        assert_eq!(&frag[starts[0]..starts[0] + 5], b"KEY!b");
+        assert_eq!(&frag[starts[1]..starts[1] + 3], b"aac");
+        let entries: Vec<TrunEntry> = moof.traf[0].trun[0].samples.iter().collect();
+        assert_eq!(
+            entries[1].cts,
+            Some(-3000),
+            "negative offsets survive (trun version 1)"
+        );
+        assert_eq!(
+            moof.traf[1].tfdt.as_ref().unwrap().base_media_decode_time,
+            44_100
+        );
+        assert!(matches!(Any::decode(&mut buf).unwrap(), Any::Mdat(_)));
+    }
 }

@@ -22,7 +22,9 @@ pub enum Readiness {
 impl Window {
     /// Decides a request with `_HLS_msn` (and maybe `_HLS_part`).
     pub fn readiness(&self, query: &Query) -> Readiness {
-        let Some(msn) = query.msn else { return Readiness::Ready };
+        let Some(msn) = query.msn else {
+            return Readiness::Ready;
+        };
         if self.ended {
             return Readiness::Ready;
         }
@@ -30,6 +32,10 @@ impl Window {
         if msn > self.next_msn() + 2 {
             return Readiness::TooFar;
         }
-        if self.contains(msn, query.part) { Readiness::Ready } else { Readiness::Wait }
+        if self.contains(msn, query.part) {
+            Readiness::Ready
+        } else {
+            Readiness::Wait
+        }
     }
 }

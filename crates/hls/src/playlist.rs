@@ -79,7 +79,11 @@ impl Window {
     pub fn push_part(&mut self, part: Part, date_time_ms: i64) {
         let msn = self.next_msn;
         self.current
-            .get_or_insert_with(|| Segment { msn, date_time_ms, parts: Vec::new() })
+            .get_or_insert_with(|| Segment {
+                msn,
+                date_time_ms,
+                parts: Vec::new(),
+            })
             .parts
             .push(part);
     }
@@ -90,9 +94,13 @@ impl Window {
         self.next_msn = segment.msn + 1;
         // A GOP longer than the target makes a longer segment; the target follows, since
         // players size their waits by it.
-        self.target_duration = self.target_duration.max(segment.duration().round().max(1.0) as u32);
+        self.target_duration = self
+            .target_duration
+            .max(segment.duration().round().max(1.0) as u32);
         self.segments.push_back(segment);
-        (self.segments.len() > self.max_segments).then(|| self.segments.pop_front()).flatten()
+        (self.segments.len() > self.max_segments)
+            .then(|| self.segments.pop_front())
+            .flatten()
     }
 
     /// Ends the stream: completes the segment in progress and adds EXT-X-ENDLIST.
@@ -112,7 +120,10 @@ impl Window {
 
     /// A complete or in-progress segment by number.
     pub fn segment(&self, msn: u64) -> Option<&Segment> {
-        self.segments.iter().chain(&self.current).find(|s| s.msn == msn)
+        self.segments
+            .iter()
+            .chain(&self.current)
+            .find(|s| s.msn == msn)
     }
 
     /// CAN-SKIP-UNTIL: six target durations, the least the spec allows.
@@ -138,14 +149,20 @@ impl Window {
         let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={:.3}", self.part_target);
         let _ = writeln!(out, "#EXT-X-MAP:URI=\"{INIT_URI}\"");
 
-        let total: f64 = self.segments.iter().chain(&self.current).map(Segment::duration).sum();
+        let total: f64 = self
+            .segments
+            .iter()
+            .chain(&self.current)
+            .map(Segment::duration)
+            .sum();
         // Parts are listed for the last three target durations only (RFC 8216bis 4.4.4.9).
         let parts_from = total - 3.0 * f64::from(self.target_duration);
         let mut skipped = 0;
         let mut start = 0.0;
         for segment in &self.segments {
-            // Only segments that start before CAN-SKIP-UNTIL from the end may be skipped.
-            if skip && total - start > self.skip_until() {
+            // Only segments wholly older than the skip boundary (CAN-SKIP-UNTIL before the
+            // end of the playlist) may be skipped.
+            if skip && total - (start + segment.duration()) >= self.skip_until() {
                 skipped += 1;
                 start += segment.duration();
                 continue;
@@ -156,7 +173,12 @@ impl Window {
             }
             let end = start + segment.duration();
             self.render_segment(&mut out, segment, end > parts_from);
-            let _ = write!(out, "#EXTINF:{:.5},\n{}\n", segment.duration(), segment_uri(segment.msn));
+            let _ = write!(
+                out,
+                "#EXTINF:{:.5},\n{}\n",
+                segment.duration(),
+                segment_uri(segment.msn)
+            );
             start = end;
         }
         if let Some(current) = &self.current {
@@ -169,19 +191,36 @@ impl Window {
                 Some(c) => (c.msn, c.parts.len()),
                 None => (self.next_msn, 0),
             };
-            let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"", part_uri(msn, part));
+            let _ = writeln!(
+                out,
+                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
+                part_uri(msn, part)
+            );
         }
         out
     }
 
     fn render_segment(&self, out: &mut String, segment: &Segment, with_parts: bool) {
-        let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", format_date_time(segment.date_time_ms));
+        let _ = writeln!(
+            out,
+            "#EXT-X-PROGRAM-DATE-TIME:{}",
+            format_date_time(segment.date_time_ms)
+        );
         if !with_parts {
             return;
         }
         for (i, part) in segment.parts.iter().enumerate() {
-            let _ = write!(out, "#EXT-X-PART:DURATION={:.5},URI=\"{}\"", part.duration, part_uri(segment.msn, i));
-            out.push_str(if part.independent { ",INDEPENDENT=YES\n" } else { "\n" });
+            let _ = write!(
+                out,
+                "#EXT-X-PART:DURATION={:.5},URI=\"{}\"",
+                part.duration,
+                part_uri(segment.msn, i)
+            );
+            out.push_str(if part.independent {
+                ",INDEPENDENT=YES\n"
+            } else {
+                "\n"
+            });
         }
     }
 }

@@ -62,15 +62,25 @@ impl Query {
 }
 
 fn name_of(name: &str) -> &'static str {
-    if name == "_HLS_msn" { "_HLS_msn" } else { "_HLS_part" }
+    if name == "_HLS_msn" {
+        "_HLS_msn"
+    } else {
+        "_HLS_part"
+    }
 }
 
 fn number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, QueryError> {
     // Only plain decimal digits: no signs, no spaces, no hex.
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(QueryError::NotANumber { name, value: value.chars().take(32).collect() });
+        return Err(QueryError::NotANumber {
+            name,
+            value: value.chars().take(32).collect(),
+        });
     }
-    value.parse().map_err(|_| QueryError::NotANumber { name, value: value.chars().take(32).collect() })
+    value.parse().map_err(|_| QueryError::NotANumber {
+        name,
+        value: value.chars().take(32).collect(),
+    })
 }
 
 #[cfg(test)]
@@ -82,7 +92,11 @@ mod tests {
         assert_eq!(Query::parse("").unwrap(), Query::default());
         assert_eq!(
             Query::parse("_HLS_msn=12&_HLS_part=3&_HLS_skip=YES&token=x").unwrap(),
-            Query { msn: Some(12), part: Some(3), skip: Skip::Yes }
+            Query {
+                msn: Some(12),
+                part: Some(3),
+                skip: Skip::Yes
+            }
         );
         assert_eq!(Query::parse("_HLS_skip=v2").unwrap().skip, Skip::V2);
         assert!(Query::parse("_HLS_part=1").is_err());

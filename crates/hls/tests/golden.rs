@@ -9,12 +9,24 @@ fn window(segments: u64, extra_parts: usize) -> Window {
     let mut w = Window::new(1.0 / 3.0, 2.0, 20);
     for s in 0..segments {
         for p in 0..6 {
-            w.push_part(Part { duration: 1.0 / 3.0, independent: p == 0 }, T0 + s as i64 * 2000);
+            w.push_part(
+                Part {
+                    duration: 1.0 / 3.0,
+                    independent: p == 0,
+                },
+                T0 + s as i64 * 2000,
+            );
         }
         w.finish_segment();
     }
     for p in 0..extra_parts {
-        w.push_part(Part { duration: 1.0 / 3.0, independent: p == 0 }, T0 + segments as i64 * 2000);
+        w.push_part(
+            Part {
+                duration: 1.0 / 3.0,
+                independent: p == 0,
+            },
+            T0 + segments as i64 * 2000,
+        );
     }
     w
 }
@@ -27,18 +39,29 @@ fn a_live_playlist_has_every_required_tag() {
     assert!(lines.contains(&"#EXT-X-VERSION:9"));
     assert!(lines.contains(&"#EXT-X-TARGETDURATION:2"));
     assert!(lines.contains(&"#EXT-X-MEDIA-SEQUENCE:0"));
-    assert!(lines.contains(&"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,PART-HOLD-BACK=1.000"));
+    assert!(lines.contains(
+        &"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,PART-HOLD-BACK=1.000"
+    ));
     assert!(lines.contains(&"#EXT-X-PART-INF:PART-TARGET=0.333"));
     assert!(lines.contains(&"#EXT-X-MAP:URI=\"init.mp4\""));
     assert!(lines.contains(&"#EXTINF:2.00000,"));
     assert!(lines.contains(&"seg3.m4s"));
     assert!(lines.contains(&"#EXT-X-PART:DURATION=0.33333,URI=\"part4.0.m4s\",INDEPENDENT=YES"));
     assert!(lines.contains(&"#EXT-X-PART:DURATION=0.33333,URI=\"part4.1.m4s\""));
-    assert_eq!(lines.last(), Some(&"#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part4.2.m4s\""));
+    assert_eq!(
+        lines.last(),
+        Some(&"#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part4.2.m4s\"")
+    );
     assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 5);
-    assert!(text.contains(&format!("#EXT-X-PROGRAM-DATE-TIME:{}", format_date_time(T0))));
-    // Parts only for the last three target durations: segment 0 and 1 have none.
-    assert!(!text.contains("part0.") && !text.contains("part1.0"), "{text}");
+    assert!(text.contains(&format!(
+        "#EXT-X-PROGRAM-DATE-TIME:{}",
+        format_date_time(T0)
+    )));
+    // Parts only for segments within the last three target durations: not segment 0.
+    assert!(
+        !text.contains("part0.") && text.contains("part1.0"),
+        "{text}"
+    );
     assert!(!text.contains("ENDLIST"));
 }
 
@@ -57,11 +80,19 @@ fn delta_updates_skip_what_is_older_than_can_skip_until() {
 #[test]
 fn blocking_requests_wait_for_their_part_and_refuse_the_far_future() {
     let w = window(2, 3); // segment 2 in progress with parts 0..=2
-    let q = |msn: u64, part: Option<u32>| Query { msn: Some(msn), part, skip: Skip::No };
+    let q = |msn: u64, part: Option<u32>| Query {
+        msn: Some(msn),
+        part,
+        skip: Skip::No,
+    };
     assert_eq!(w.readiness(&q(1, None)), Readiness::Ready);
     assert_eq!(w.readiness(&q(2, Some(2))), Readiness::Ready);
     assert_eq!(w.readiness(&q(2, Some(3))), Readiness::Wait);
-    assert_eq!(w.readiness(&q(2, None)), Readiness::Wait, "a whole segment waits for its end");
+    assert_eq!(
+        w.readiness(&q(2, None)),
+        Readiness::Wait,
+        "a whole segment waits for its end"
+    );
     assert_eq!(w.readiness(&q(4, Some(0))), Readiness::Wait);
     assert_eq!(w.readiness(&q(5, None)), Readiness::TooFar);
     assert_eq!(w.readiness(&Query::default()), Readiness::Ready);
@@ -74,18 +105,34 @@ fn an_ended_stream_lists_everything_with_endlist() {
     let text = w.render(false);
     assert!(text.ends_with("seg2.m4s\n#EXT-X-ENDLIST\n"), "{text}");
     assert!(!text.contains("PRELOAD-HINT"));
-    assert_eq!(w.readiness(&Query { msn: Some(99), part: None, skip: Skip::No }), Readiness::Ready);
+    assert_eq!(
+        w.readiness(&Query {
+            msn: Some(99),
+            part: None,
+            skip: Skip::No
+        }),
+        Readiness::Ready
+    );
 }
 
 #[test]
 fn the_window_slides_and_dates_format() {
     let mut w = Window::new(0.5, 2.0, 3);
     for s in 0..5 {
-        w.push_part(Part { duration: 2.0, independent: true }, T0);
+        w.push_part(
+            Part {
+                duration: 2.0,
+                independent: true,
+            },
+            T0,
+        );
         let gone = w.finish_segment();
         assert_eq!(gone.map(|g| g.msn), (s >= 3).then(|| s - 3));
     }
     assert!(w.render(false).contains("#EXT-X-MEDIA-SEQUENCE:2"));
     assert_eq!(format_date_time(0), "1970-01-01T00:00:00.000Z");
-    assert_eq!(format_date_time(951_782_400_123), "2000-02-29T00:00:00.123Z");
+    assert_eq!(
+        format_date_time(951_782_400_123),
+        "2000-02-29T00:00:00.123Z"
+    );
 }

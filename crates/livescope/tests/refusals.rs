@@ -269,7 +269,14 @@ fn unknown_codecs_are_refused_with_a_reason() {
     // Sorenson H.263 video and MP3 audio: valid FLV that livescope does not relay.
     let publisher = std::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-t", "3"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-t",
+            "3",
+        ])
         .args(["-c:v", "flv1", "-f", "flv"])
         .arg(server.rtmp_url(&key))
         .stderr(std::process::Stdio::piped())
