@@ -12,7 +12,7 @@ use bytes::Bytes;
 use rtmp::{ServerEvent, ServerSession};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::app::{App, PublishError, Publishing};
 use crate::hub::{self, Next};
@@ -61,12 +61,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
         backoff = Duration::from_millis(10);
         let _ = socket.set_nodelay(app.config.tcp_nodelay);
         let app = app.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection(app, socket, peer).await {
-                tracing::info!(%peer, "RTMP connection closed: {e:#}");
-            }
-            drop(permit);
-        });
+        tokio::spawn(connection(app, socket, peer, permit));
     }
 }
 
@@ -138,7 +133,38 @@ impl Conn {
     }
 }
 
-async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr) -> anyhow::Result<()> {
+/// Runs one connection: the setup, then publishing here or playing in a task of its own.
+///
+/// A viewer's play loop gets its own task so that what it keeps for hours is only its own
+/// state (about 1 KiB), not also the larger state of the setup that came before.
+async fn connection(
+    app: Arc<App>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+) {
+    let closed = move |e: anyhow::Error| tracing::info!(%peer, "RTMP connection closed: {e:#}");
+    match setup(socket).await {
+        Ok((conn, app_name, ServerEvent::Publish { name })) => {
+            if let Err(e) = publish(app, conn, &app_name, strip_query(&name), peer).await {
+                closed(e);
+            }
+        }
+        Ok((conn, app_name, ServerEvent::Play { name })) => {
+            tokio::spawn(async move {
+                if let Err(e) = play(app, conn, &app_name, strip_query(&name)).await {
+                    closed(e);
+                }
+                drop(permit);
+            });
+        }
+        Ok(_) => unreachable!("only publish and play end the setup"),
+        Err(e) => closed(e),
+    }
+}
+
+/// Handshake, `connect` and `createStream`, up to the `publish` or `play` request.
+async fn setup(socket: TcpStream) -> anyhow::Result<(Conn, String, ServerEvent)> {
     let mut random = [0u8; rtmp::handshake::BLOCK];
     getrandom::fill(&mut random).context("random")?;
     let mut conn = Conn {
@@ -164,13 +190,7 @@ async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr) -> anyho
     })
     .await
     .context("setup timed out")??;
-    match request {
-        ServerEvent::Publish { name } => {
-            publish(app, conn, &app_name, strip_query(&name), peer).await
-        }
-        ServerEvent::Play { name } => play(app, conn, &app_name, strip_query(&name)).await,
-        _ => unreachable!("only publish and play end the setup"),
-    }
+    Ok((conn, app_name, request))
 }
 
 /// `key?token=...`: clients put query strings in stream names; the name is before `?`.
