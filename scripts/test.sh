@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs what the tests need (ffmpeg from
-# Debian's packages), checks formatting and lints, then runs every test.
+# The whole test suite, on a fresh machine: installs what the tests need (ffmpeg, and
+# nginx as the LL-HLS edge cache, from Debian's packages), checks formatting and lints,
+# then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""

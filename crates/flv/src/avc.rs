@@ -68,10 +68,7 @@ impl AvcConfig {
 
     /// The RFC 6381 codec string, for example `avc1.64001f`.
     pub fn codec_string(&self) -> String {
-        format!(
-            "avc1.{:02x}{:02x}{:02x}",
-            self.profile, self.compatibility, self.level
-        )
+        format!("avc1.{:02x}{:02x}{:02x}", self.profile, self.compatibility, self.level)
     }
 }
 

@@ -190,12 +190,7 @@ mod tests {
     fn reads_enhanced_hevc_and_refuses_unknown_codecs() {
         let hevc = VideoTag::parse(b"\x91hvc1\x00\x00\x21").unwrap();
         assert_eq!(
-            (
-                hevc.codec,
-                hevc.keyframe,
-                hevc.packet,
-                hevc.composition_time
-            ),
+            (hevc.codec, hevc.keyframe, hevc.packet, hevc.composition_time),
             (VideoCodec::Hevc, true, VideoPacket::Frame, 33)
         );
         assert_eq!(

@@ -64,8 +64,7 @@ impl Demuxer {
             if self.buf.len() < 9 {
                 return Ok(None);
             }
-            let data_offset =
-                u32::from_be_bytes([self.buf[5], self.buf[6], self.buf[7], self.buf[8]]) as usize;
+            let data_offset = u32::from_be_bytes([self.buf[5], self.buf[6], self.buf[7], self.buf[8]]) as usize;
             // The header is 9 bytes in every version; a larger offset skips unknown extensions.
             let skip = data_offset.max(9) + 4;
             if skip > 1024 {
@@ -112,11 +111,7 @@ impl Demuxer {
         let body = self.buf.split_to(size as usize).freeze();
         self.buf.advance(4); // PreviousTagSize: redundant, not trusted.
         self.offset += total as u64;
-        Ok(Some(Tag {
-            kind,
-            timestamp,
-            body,
-        }))
+        Ok(Some(Tag { kind, timestamp, body }))
     }
 }
 
@@ -202,9 +197,6 @@ mod tests {
         let mut d = Demuxer::new(100);
         d.push(&encode_header(false, true));
         d.push(&encode_tag(TagKind::Video, 0, &[0; 101]));
-        assert!(matches!(
-            d.next_tag(),
-            Err(Error::TagTooLarge { size: 101, .. })
-        ));
+        assert!(matches!(d.next_tag(), Err(Error::TagTooLarge { size: 101, .. })));
     }
 }

@@ -7,9 +7,9 @@
 use bytes::{Bytes, BytesMut};
 use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor, SLConfig};
 use mp4_atom::{
-    Atom, Audio, Avc1, Avcc, Codec, Dinf, Dref, DrefEntry, Encode, Esds, Ftyp, Hdlr, Mdat, Mdhd,
-    Mdia, Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, Smhd, Stbl, Stco, Stsc, Stsd, Stsz, Stts, Tfdt,
-    Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry, TrunSamples, Url, Visual, Vmhd,
+    Atom, Audio, Avc1, Avcc, Codec, Dinf, Dref, DrefEntry, Encode, Esds, Ftyp, Hdlr, Mdat, Mdhd, Mdia, Mfhd, Minf,
+    Moof, Moov, Mp4a, Mvex, Mvhd, Smhd, Stbl, Stco, Stsc, Stsd, Stsz, Stts, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun,
+    TrunEntry, TrunSamples, Url, Visual, Vmhd,
 };
 
 pub const VIDEO_TRACK: u32 = 1;
@@ -72,10 +72,7 @@ fn encode_into(atom: &impl Encode, out: &mut BytesMut) -> Result<(), Error> {
 }
 
 /// The init segment (`ftyp` + `moov`) for the given tracks.
-pub fn init_segment(
-    video: Option<&VideoTrack>,
-    audio: Option<&AudioTrack>,
-) -> Result<Bytes, Error> {
+pub fn init_segment(video: Option<&VideoTrack>, audio: Option<&AudioTrack>) -> Result<Bytes, Error> {
     let ftyp = Ftyp {
         major_brand: b"iso6".into(),
         minor_version: 0,
@@ -119,9 +116,7 @@ pub fn init_segment(
 
 fn sample_tables(codec: Codec) -> Stbl {
     Stbl {
-        stsd: Stsd {
-            codecs: vec![codec],
-        },
+        stsd: Stsd { codecs: vec![codec] },
         stts: Stts::default(),
         stsc: Stsc::default(),
         stsz: Stsz::default(),
@@ -141,8 +136,7 @@ fn data_information() -> Dinf {
 }
 
 fn video_trak(v: &VideoTrack) -> Result<Trak, Error> {
-    let avcc =
-        Avcc::decode_body(&mut &v.record[..]).map_err(|e| Error::AvcConfig(e.to_string()))?;
+    let avcc = Avcc::decode_body(&mut &v.record[..]).map_err(|e| Error::AvcConfig(e.to_string()))?;
     let codec = Codec::Avc1(Avc1 {
         visual: Visual {
             data_reference_index: 1,
@@ -294,8 +288,7 @@ pub fn fragment(sequence: u32, runs: &[Run]) -> Result<Bytes, Error> {
     let mut offset = sized.len() + mdat_header;
     let mut offsets = Vec::with_capacity(runs.len());
     for run in runs {
-        offsets
-            .push(i32::try_from(offset).map_err(|_| Error::Encode("fragment over 2 GiB".into()))?);
+        offsets.push(i32::try_from(offset).map_err(|_| Error::Encode("fragment over 2 GiB".into()))?);
         offset += run.samples.iter().map(|s| s.data.len()).sum::<usize>();
     }
     let mut out = BytesMut::with_capacity(offset);
@@ -329,7 +322,8 @@ mod tests {
     use mp4_atom::{Any, Decode};
 
     /// What x264 wrote for a 320x240 main-profile clip, and AAC-LC 44.1 kHz mono.
-    const AVC_RECORD: &str = "014d400dffe10022674d400deca0a0fd8088000003000800000301e301000f420003d09c92600f14299601000468ce3c80";
+    const AVC_RECORD: &str =
+        "014d400dffe10022674d400deca0a0fd8088000003000800000301e301000f420003d09c92600f14299601000468ce3c80";
     const ASC: &[u8] = &[0x12, 0x08];
 
     fn hex(s: &str) -> Bytes {
@@ -344,11 +338,7 @@ mod tests {
         let record = hex(AVC_RECORD);
         let (width, height) = avc_dimensions(&record).unwrap();
         (
-            VideoTrack {
-                record,
-                width,
-                height,
-            },
+            VideoTrack { record, width, height },
             AudioTrack {
                 config: Bytes::from_static(ASC),
                 sample_rate: 44_100,
@@ -375,9 +365,7 @@ mod tests {
         assert_eq!(moov.trak.len(), 2);
         assert_eq!(moov.trak[0].mdia.mdhd.timescale, VIDEO_TIMESCALE);
         assert_eq!(moov.trak[1].mdia.mdhd.timescale, 44_100);
-        assert!(
-            matches!(&moov.trak[0].mdia.minf.stbl.stsd.codecs[0], Codec::Avc1(a) if a.visual.width == 320)
-        );
+        assert!(matches!(&moov.trak[0].mdia.minf.stbl.stsd.codecs[0], Codec::Avc1(a) if a.visual.width == 320));
         assert_eq!(moov.mvex.unwrap().trex.len(), 2);
         assert!(buf.is_empty());
         assert!(init_segment(None, Some(&audio)).is_ok());
@@ -438,15 +426,8 @@ mod tests {
         assert_eq!(&frag[starts[0]..starts[0] + 5], b"KEY!b");
         assert_eq!(&frag[starts[1]..starts[1] + 3], b"aac");
         let entries: Vec<TrunEntry> = moof.traf[0].trun[0].samples.iter().collect();
-        assert_eq!(
-            entries[1].cts,
-            Some(-3000),
-            "negative offsets survive (trun version 1)"
-        );
-        assert_eq!(
-            moof.traf[1].tfdt.as_ref().unwrap().base_media_decode_time,
-            44_100
-        );
+        assert_eq!(entries[1].cts, Some(-3000), "negative offsets survive (trun version 1)");
+        assert_eq!(moof.traf[1].tfdt.as_ref().unwrap().base_media_decode_time, 44_100);
         assert!(matches!(Any::decode(&mut buf).unwrap(), Any::Mdat(_)));
     }
 }

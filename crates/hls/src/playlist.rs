@@ -16,6 +16,9 @@ pub struct Part {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
     pub msn: u64,
+    /// Number of its first part. Parts are numbered across segments, so the next part's
+    /// URI is known before anyone knows whether it will start a new segment.
+    pub first_part: u64,
     /// Wall-clock time of its first sample, milliseconds since the Unix epoch.
     pub date_time_ms: i64,
     pub parts: Vec<Part>,
@@ -43,6 +46,7 @@ pub struct Window {
     /// Complete segments kept in the playlist.
     pub max_segments: usize,
     next_msn: u64,
+    next_part: u64,
 }
 
 /// The URI of the init segment, relative to the playlist.
@@ -52,8 +56,9 @@ pub fn segment_uri(msn: u64) -> String {
     format!("seg{msn}.m4s")
 }
 
-pub fn part_uri(msn: u64, part: usize) -> String {
-    format!("part{msn}.{part}.m4s")
+/// Parts are named by their number across the whole stream.
+pub fn part_uri(number: u64) -> String {
+    format!("part{number}.m4s")
 }
 
 impl Window {
@@ -67,6 +72,7 @@ impl Window {
             ended: false,
             max_segments: max_segments.max(1),
             next_msn: 0,
+            next_part: 0,
         }
     }
 
@@ -75,17 +81,26 @@ impl Window {
         self.current.as_ref().map_or(self.next_msn, |s| s.msn)
     }
 
-    /// Appends a part to the segment in progress, starting one if needed.
-    pub fn push_part(&mut self, part: Part, date_time_ms: i64) {
-        let msn = self.next_msn;
+    /// Appends a part to the segment in progress, starting one if needed; returns the
+    /// part's number.
+    pub fn push_part(&mut self, part: Part, date_time_ms: i64) -> u64 {
+        let (msn, first_part) = (self.next_msn, self.next_part);
         self.current
             .get_or_insert_with(|| Segment {
                 msn,
+                first_part,
                 date_time_ms,
                 parts: Vec::new(),
             })
             .parts
             .push(part);
+        self.next_part += 1;
+        self.next_part - 1
+    }
+
+    /// The number the next part will have (the preload hint's).
+    pub fn next_part(&self) -> u64 {
+        self.next_part
     }
 
     /// Completes the segment in progress. Returns the segment that left the window, if any.
@@ -94,9 +109,7 @@ impl Window {
         self.next_msn = segment.msn + 1;
         // A GOP longer than the target makes a longer segment; the target follows, since
         // players size their waits by it.
-        self.target_duration = self
-            .target_duration
-            .max(segment.duration().round().max(1.0) as u32);
+        self.target_duration = self.target_duration.max(segment.duration().round().max(1.0) as u32);
         self.segments.push_back(segment);
         (self.segments.len() > self.max_segments)
             .then(|| self.segments.pop_front())
@@ -120,10 +133,7 @@ impl Window {
 
     /// A complete or in-progress segment by number.
     pub fn segment(&self, msn: u64) -> Option<&Segment> {
-        self.segments
-            .iter()
-            .chain(&self.current)
-            .find(|s| s.msn == msn)
+        self.segments.iter().chain(&self.current).find(|s| s.msn == msn)
     }
 
     /// CAN-SKIP-UNTIL: six target durations, the least the spec allows.
@@ -149,12 +159,7 @@ impl Window {
         let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={:.3}", self.part_target);
         let _ = writeln!(out, "#EXT-X-MAP:URI=\"{INIT_URI}\"");
 
-        let total: f64 = self
-            .segments
-            .iter()
-            .chain(&self.current)
-            .map(Segment::duration)
-            .sum();
+        let total: f64 = self.segments.iter().chain(&self.current).map(Segment::duration).sum();
         // Parts are listed for the last three target durations only (RFC 8216bis 4.4.4.9).
         let parts_from = total - 3.0 * f64::from(self.target_duration);
         let mut skipped = 0;
@@ -187,14 +192,10 @@ impl Window {
         if self.ended {
             out.push_str("#EXT-X-ENDLIST\n");
         } else {
-            let (msn, part) = match &self.current {
-                Some(c) => (c.msn, c.parts.len()),
-                None => (self.next_msn, 0),
-            };
             let _ = writeln!(
                 out,
                 "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
-                part_uri(msn, part)
+                part_uri(self.next_part)
             );
         }
         out
@@ -214,13 +215,9 @@ impl Window {
                 out,
                 "#EXT-X-PART:DURATION={:.5},URI=\"{}\"",
                 part.duration,
-                part_uri(segment.msn, i)
+                part_uri(segment.first_part + i as u64)
             );
-            out.push_str(if part.independent {
-                ",INDEPENDENT=YES\n"
-            } else {
-                "\n"
-            });
+            out.push_str(if part.independent { ",INDEPENDENT=YES\n" } else { "\n" });
         }
     }
 }

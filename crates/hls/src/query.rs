@@ -62,11 +62,7 @@ impl Query {
 }
 
 fn name_of(name: &str) -> &'static str {
-    if name == "_HLS_msn" {
-        "_HLS_msn"
-    } else {
-        "_HLS_part"
-    }
+    if name == "_HLS_msn" { "_HLS_msn" } else { "_HLS_part" }
 }
 
 fn number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, QueryError> {

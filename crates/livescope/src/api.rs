@@ -31,22 +31,14 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no such {what}"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
     }
 }
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         tracing::error!("internal error: {e:#}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 }
 
@@ -77,6 +69,8 @@ pub struct PublishUrls {
 pub struct WatchUrls {
     pub rtmp: String,
     pub flv: String,
+    /// The LL-HLS media playlist (`master.m3u8` beside it lists codecs and resolution).
+    pub hls: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,10 +127,7 @@ pub async fn create_broadcast(
         broadcast: view(&app, &broadcast, &host),
         publish: PublishUrls {
             rtmp: format!("rtmp://{host}:{}/live/{stream_key}", app.rtmp_addr.port()),
-            http: format!(
-                "http://{host}:{}/ingest/{stream_key}.flv",
-                app.http_addr.port()
-            ),
+            http: format!("http://{host}:{}/ingest/{stream_key}.flv", app.http_addr.port()),
         },
         stream_key,
     };
@@ -148,10 +139,7 @@ pub async fn get_broadcast(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<BroadcastView>, ApiError> {
-    let broadcast = app
-        .store
-        .get(&id)?
-        .ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let broadcast = app.store.get(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
     Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
 }
 
@@ -172,6 +160,7 @@ fn view(app: &App, b: &Broadcast, host: &str) -> BroadcastView {
         watch: WatchUrls {
             rtmp: format!("rtmp://{host}:{}/live/{}", app.rtmp_addr.port(), b.id),
             flv: format!("http://{host}:{}/live/{}.flv", app.http_addr.port(), b.id),
+            hls: format!("http://{host}:{}/hls/{}/index.m3u8", app.http_addr.port(), b.id),
         },
     }
 }
@@ -186,22 +175,15 @@ fn public_host(app: &App, headers: &HeaderMap) -> String {
     if let Some(host) = &app.config.public_host {
         return host.clone();
     }
-    let from_header = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| {
-            match h.rsplit_once(':') {
-                // Keep IPv6 literals whole: "[::1]:8080" -> "[::1]".
-                Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host.to_owned(),
-                _ => h.to_owned(),
-            }
-        });
+    let from_header = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(|h| {
+        match h.rsplit_once(':') {
+            // Keep IPv6 literals whole: "[::1]:8080" -> "[::1]".
+            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host.to_owned(),
+            _ => h.to_owned(),
+        }
+    });
     from_header
-        .filter(|h| {
-            !h.is_empty()
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c))
-        })
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c)))
         .unwrap_or_else(|| app.http_addr.ip().to_string())
 }
 

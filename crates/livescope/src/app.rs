@@ -21,6 +21,12 @@ pub struct App {
     /// Addresses actually bound (ports may have been chosen by the OS).
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// LL-HLS renditions of live broadcasts.
+    pub hls: Arc<crate::hls::Registry>,
+    /// LL-HLS settings; `None` when LL-HLS is off.
+    pub hls_config: Option<crate::hls::Config>,
+    /// Where broadcasts are recorded, unless recording is off.
+    pub recordings: Option<Arc<crate::hls::Recordings>>,
 }
 
 /// Why a publisher was refused.
@@ -48,10 +54,7 @@ pub struct Publishing {
 impl Publishing {
     /// Checks the key and takes the broadcast live.
     pub fn begin(app: &Arc<App>, stream_key: &str) -> Result<Publishing, PublishError> {
-        let broadcast = app
-            .store
-            .by_stream_key(stream_key)?
-            .ok_or(PublishError::UnknownKey)?;
+        let broadcast = app.store.by_stream_key(stream_key)?.ok_or(PublishError::UnknownKey)?;
         match broadcast.state {
             State::Created => {}
             State::Live => return Err(PublishError::AlreadyLive),
@@ -70,6 +73,14 @@ impl Publishing {
             });
         }
         tracing::info!(broadcast = %broadcast.id, "broadcast is live");
+        if let Some(config) = app.hls_config.clone() {
+            tokio::spawn(crate::hls::run(
+                app.hls.clone(),
+                config,
+                stream.clone(),
+                app.recordings.clone(),
+            ));
+        }
         Ok(Publishing {
             app: app.clone(),
             stream,
@@ -81,12 +92,7 @@ impl Publishing {
 
     /// Validates one message and hands it to the viewers. An error means the publisher sent
     /// something we will not relay (an unknown codec, a corrupt configuration).
-    pub fn push(
-        &mut self,
-        kind: MediaKind,
-        timestamp: u32,
-        payload: Bytes,
-    ) -> Result<(), flv::Error> {
+    pub fn push(&mut self, kind: MediaKind, timestamp: u32, payload: Bytes) -> Result<(), flv::Error> {
         if payload.is_empty() {
             return Ok(());
         }

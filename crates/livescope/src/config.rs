@@ -38,13 +38,29 @@ pub struct Settings {
     /// paths, more packets and CPU [default: false]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub tcp_nodelay: Option<bool>,
+    /// Serve LL-HLS (`/hls/<id>/...`) [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub hls: Option<bool>,
+    /// LL-HLS part target in milliseconds [default: 334]
+    #[arg(long, value_name = "MS")]
+    pub hls_part_ms: Option<u64>,
+    /// LL-HLS segments are cut at the first keyframe after this many milliseconds
+    /// [default: 2000]
+    #[arg(long, value_name = "MS")]
+    pub hls_segment_ms: Option<u64>,
+    /// Record broadcasts (LL-HLS segments in the data folder) so they stay watchable as
+    /// replays [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub record: Option<bool>,
+    /// Recordings older than this many hours are deleted [default: 168]
+    #[arg(long, value_name = "HOURS")]
+    pub retention_hours: Option<u64>,
 }
 
 impl Settings {
     /// Reads a TOML file of settings.
     pub fn from_file(path: &Path) -> anyhow::Result<Settings> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
@@ -58,6 +74,11 @@ impl Settings {
             max_rtmp_connections: self.max_rtmp_connections.or(base.max_rtmp_connections),
             push_batch_ms: self.push_batch_ms.or(base.push_batch_ms),
             tcp_nodelay: self.tcp_nodelay.or(base.tcp_nodelay),
+            hls: self.hls.or(base.hls),
+            hls_part_ms: self.hls_part_ms.or(base.hls_part_ms),
+            hls_segment_ms: self.hls_segment_ms.or(base.hls_segment_ms),
+            record: self.record.or(base.record),
+            retention_hours: self.retention_hours.or(base.retention_hours),
         }
     }
 }
@@ -77,6 +98,10 @@ pub struct Config {
     pub max_rtmp_connections: usize,
     pub push_batch: std::time::Duration,
     pub tcp_nodelay: bool,
+    /// LL-HLS settings; `None` when LL-HLS is off.
+    pub hls: Option<crate::hls::Config>,
+    pub record: bool,
+    pub retention: std::time::Duration,
 }
 
 impl From<Settings> for Config {
@@ -91,10 +116,18 @@ impl From<Settings> for Config {
             data: s.data.unwrap_or_else(|| PathBuf::from("livescope-data")),
             public_host: s.public_host,
             max_rtmp_connections: s.max_rtmp_connections.unwrap_or(20_000),
-            push_batch: std::time::Duration::from_millis(
-                s.push_batch_ms.unwrap_or(DEFAULT_PUSH_BATCH_MS),
-            ),
+            push_batch: std::time::Duration::from_millis(s.push_batch_ms.unwrap_or(DEFAULT_PUSH_BATCH_MS)),
             tcp_nodelay: s.tcp_nodelay.unwrap_or(false),
+            hls: s.hls.unwrap_or(true).then(|| crate::hls::Config {
+                part_target: s.hls_part_ms.map_or(crate::hls::DEFAULT_PART_TARGET, |ms| {
+                    std::time::Duration::from_millis(ms.clamp(100, 2000))
+                }),
+                segment_target: s.hls_segment_ms.map_or(crate::hls::DEFAULT_SEGMENT_TARGET, |ms| {
+                    std::time::Duration::from_millis(ms.clamp(500, 10_000))
+                }),
+            }),
+            record: s.record.unwrap_or(true),
+            retention: std::time::Duration::from_secs(s.retention_hours.unwrap_or(168) * 3600),
         }
     }
 }
@@ -112,8 +145,7 @@ mod tests {
 
     #[test]
     fn a_flag_overrides_the_file_which_overrides_the_default() {
-        let file: Settings =
-            toml::from_str("rtmp = \"0.0.0.0:1936\"\nhttp = \"0.0.0.0:8081\"").unwrap();
+        let file: Settings = toml::from_str("rtmp = \"0.0.0.0:1936\"\nhttp = \"0.0.0.0:8081\"").unwrap();
         let flags = Cli::parse_from(["livescope", "--http", "127.0.0.1:9000"]).settings;
         let config = Config::from(flags.over(file));
         assert_eq!(config.rtmp, "0.0.0.0:1936".parse().unwrap());

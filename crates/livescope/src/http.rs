@@ -37,44 +37,28 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .nest("/api", api)
         .route("/live/{file}", get(watch_flv))
-        .route(
-            "/ingest/{file}",
-            post(ingest_flv).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/ingest/{file}", post(ingest_flv).layer(DefaultBodyLimit::disable()))
+        .merge(crate::hls::routes())
         .with_state(app)
 }
 
 impl From<PublishError> for ApiError {
     fn from(e: PublishError) -> Self {
         match e {
-            PublishError::UnknownKey => {
-                ApiError::new(StatusCode::NOT_FOUND, "unknown_stream_key", e.to_string())
-            }
-            PublishError::AlreadyLive => {
-                ApiError::new(StatusCode::CONFLICT, "already_live", e.to_string())
-            }
-            PublishError::Ended => {
-                ApiError::new(StatusCode::GONE, "broadcast_ended", e.to_string())
-            }
+            PublishError::UnknownKey => ApiError::new(StatusCode::NOT_FOUND, "unknown_stream_key", e.to_string()),
+            PublishError::AlreadyLive => ApiError::new(StatusCode::CONFLICT, "already_live", e.to_string()),
+            PublishError::Ended => ApiError::new(StatusCode::GONE, "broadcast_ended", e.to_string()),
             PublishError::Internal(e) => e.into(),
         }
     }
 }
 
-async fn watch_flv(
-    State(app): State<Arc<App>>,
-    Path(file): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = file
-        .strip_suffix(".flv")
-        .ok_or_else(|| ApiError::not_found("stream"))?;
-    let stream = app.hub.get(id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_live",
-            "the broadcast is not live",
-        )
-    })?;
+async fn watch_flv(State(app): State<Arc<App>>, Path(file): Path<String>) -> Result<Response, ApiError> {
+    let id = file.strip_suffix(".flv").ok_or_else(|| ApiError::not_found("stream"))?;
+    let stream = app
+        .hub
+        .get(id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_live", "the broadcast is not live"))?;
     let (headers, sub) = stream.subscribe();
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     pending.push_back(flv::encode_header(
@@ -112,11 +96,7 @@ async fn next_flv_bytes(
     }
 }
 
-async fn ingest_flv(
-    State(app): State<Arc<App>>,
-    Path(file): Path<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
+async fn ingest_flv(State(app): State<Arc<App>>, Path(file): Path<String>, body: Body) -> Result<Response, ApiError> {
     let key = file
         .strip_suffix(".flv")
         .ok_or_else(|| ApiError::not_found("ingest endpoint"))?;
@@ -150,10 +130,7 @@ async fn ingest_flv(
     let frames = publishing.frames;
     drop(publishing);
     match outcome {
-        Ok(()) => Ok(
-            Json(serde_json::json!({ "id": id, "state": "ended", "frames": frames }))
-                .into_response(),
-        ),
+        Ok(()) => Ok(Json(serde_json::json!({ "id": id, "state": "ended", "frames": frames })).into_response()),
         Err(reason) => {
             tracing::warn!(broadcast = %id, "HTTP ingest closed: {reason}");
             Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_stream", reason))

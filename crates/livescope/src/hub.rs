@@ -62,13 +62,7 @@ pub enum HeaderKind {
 }
 
 impl Frame {
-    pub fn new(
-        kind: MediaKind,
-        timestamp: u32,
-        sync_point: bool,
-        header: Option<HeaderKind>,
-        payload: Bytes,
-    ) -> Self {
+    pub fn new(kind: MediaKind, timestamp: u32, sync_point: bool, header: Option<HeaderKind>, payload: Bytes) -> Self {
         Self {
             kind,
             timestamp,
@@ -84,9 +78,8 @@ impl Frame {
     /// The frame as RTMP chunks for a viewer session with [`RTMP_CHUNK_SIZE`]; encoded on
     /// first use and shared by every RTMP viewer.
     pub fn rtmp_chunks(&self) -> &Bytes {
-        self.rtmp.get_or_init(|| {
-            rtmp::message::encode_media(RTMP_CHUNK_SIZE, self.kind, self.timestamp, &self.payload)
-        })
+        self.rtmp
+            .get_or_init(|| rtmp::message::encode_media(RTMP_CHUNK_SIZE, self.kind, self.timestamp, &self.payload))
     }
 
     /// The frame as an FLV tag; encoded on first use and shared by every HTTP-FLV viewer.
@@ -350,6 +343,37 @@ impl Stream {
                 cursor,
                 need_sync,
                 skipped: 0,
+                counted: true,
+            },
+        )
+    }
+
+    /// Joins as a consumer inside the server (the LL-HLS segmenter): every frame from now
+    /// on, headers included, and not counted as a viewer.
+    pub fn subscribe_internal(self: &Arc<Self>) -> (Headers, Subscription) {
+        let ring = self.ring.lock().expect("ring lock");
+        let mut headers = Headers {
+            has_video: ring.has_video,
+            has_audio: ring.has_audio,
+            frames: Vec::new(),
+        };
+        headers.frames.extend(
+            ring.metadata
+                .iter()
+                .chain(&ring.video_config)
+                .chain(&ring.audio_config)
+                .cloned(),
+        );
+        let cursor = ring.next_seq();
+        drop(ring);
+        (
+            headers,
+            Subscription {
+                stream: self.clone(),
+                cursor,
+                need_sync: false,
+                skipped: 0,
+                counted: false,
             },
         )
     }
@@ -364,6 +388,8 @@ pub struct Subscription {
     need_sync: bool,
     /// Frames this viewer skipped because it lagged.
     pub skipped: u64,
+    /// Counted in the stream's viewers.
+    counted: bool,
 }
 
 /// What [`Subscription::next_batch`] found.
@@ -396,9 +422,7 @@ impl Subscription {
         let ring = self.stream.ring.lock().expect("ring lock");
         if self.cursor < ring.first_seq {
             // Lagged off the ring: skip to the latest sync point, back to the live edge.
-            let to = ring
-                .last_sync
-                .or_else(|| ring.sync_at_or_after(ring.first_seq));
+            let to = ring.last_sync.or_else(|| ring.sync_at_or_after(ring.first_seq));
             let target = to.unwrap_or(ring.next_seq());
             self.skipped += target - self.cursor;
             self.cursor = target;
@@ -442,7 +466,9 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.stream.viewers.fetch_sub(1, Ordering::Relaxed);
+        if self.counted {
+            self.stream.viewers.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -481,11 +507,7 @@ mod tests {
         let mut batch = Vec::new();
         assert_eq!(sub.next_batch(&mut batch, usize::MAX).await, Next::Frames);
         let ts: Vec<u32> = batch.iter().map(|f| f.timestamp).collect();
-        assert_eq!(
-            ts,
-            vec![8 * 33, 9 * 33],
-            "starts at the keyframe of frame 8"
-        );
+        assert_eq!(ts, vec![8 * 33, 9 * 33], "starts at the keyframe of frame 8");
         hub.close(&stream);
         batch.clear();
         assert_eq!(sub.next_batch(&mut batch, usize::MAX).await, Next::Ended);
@@ -515,11 +537,7 @@ mod tests {
         assert!(batch[0].sync_point, "resumes on a keyframe");
         assert_eq!(batch[0].timestamp, 630 * 33, "the latest one");
         assert!(slow.skipped > 500, "skipped {}", slow.skipped);
-        assert_eq!(
-            batch.last().unwrap().timestamp,
-            640 * 33,
-            "and is live again"
-        );
+        assert_eq!(batch.last().unwrap().timestamp, 640 * 33, "and is live again");
     }
 
     #[tokio::test(start_paused = true)]
@@ -544,11 +562,7 @@ mod tests {
         let (next, ()) = tokio::join!(sub.next_batch(&mut batch, usize::MAX), publish);
         assert_eq!(next, Next::Frames);
         assert_eq!(batch.len(), 2, "frames of one window come together");
-        assert_eq!(
-            started.elapsed(),
-            Duration::from_millis(20),
-            "after exactly one window"
-        );
+        assert_eq!(started.elapsed(), Duration::from_millis(20), "after exactly one window");
         hub.close(&stream);
         batch.clear();
         assert_eq!(sub.next_batch(&mut batch, usize::MAX).await, Next::Ended);
@@ -558,10 +572,7 @@ mod tests {
     fn frames_are_serialized_once_per_format() {
         let f = video(5, true, 10);
         assert!(std::ptr::eq(f.flv_tag().as_ptr(), f.flv_tag().as_ptr()));
-        assert!(std::ptr::eq(
-            f.rtmp_chunks().as_ptr(),
-            f.rtmp_chunks().as_ptr()
-        ));
+        assert!(std::ptr::eq(f.rtmp_chunks().as_ptr(), f.rtmp_chunks().as_ptr()));
         assert_eq!(f.flv_tag().len(), 11 + 10 + 4);
     }
 }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod hls;
 pub mod http;
 pub mod hub;
 pub mod loadgen;

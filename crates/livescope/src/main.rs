@@ -6,11 +6,7 @@ use clap::{Parser, Subcommand};
 use livescope::config::{Config, Settings};
 
 #[derive(Parser)]
-#[command(
-    name = "livescope",
-    version,
-    about = "Self-hosted personal livestreaming"
-)]
+#[command(name = "livescope", version, about = "Self-hosted personal livestreaming")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,9 +29,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

@@ -137,12 +137,7 @@ impl Conn {
 ///
 /// A viewer's play loop gets its own task so that what it keeps for hours is only its own
 /// state (about 1 KiB), not also the larger state of the setup that came before.
-async fn connection(
-    app: Arc<App>,
-    socket: TcpStream,
-    peer: SocketAddr,
-    permit: OwnedSemaphorePermit,
-) {
+async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit) {
     let closed = move |e: anyhow::Error| tracing::info!(%peer, "RTMP connection closed: {e:#}");
     match setup(socket).await {
         Ok((conn, app_name, ServerEvent::Publish { name })) => {
@@ -198,13 +193,7 @@ fn strip_query(name: &str) -> &str {
     name.split('?').next().unwrap_or_default()
 }
 
-async fn publish(
-    app: Arc<App>,
-    mut conn: Conn,
-    app_name: &str,
-    key: &str,
-    peer: SocketAddr,
-) -> anyhow::Result<()> {
+async fn publish(app: Arc<App>, mut conn: Conn, app_name: &str, key: &str, peer: SocketAddr) -> anyhow::Result<()> {
     let refused = if app_name != APP_NAME {
         Err((
             "NetStream.Publish.BadName",
@@ -254,16 +243,10 @@ async fn publish(
 }
 
 async fn play(app: Arc<App>, mut conn: Conn, app_name: &str, id: &str) -> anyhow::Result<()> {
-    let stream = if app_name == APP_NAME {
-        app.hub.get(id)
-    } else {
-        None
-    };
+    let stream = if app_name == APP_NAME { app.hub.get(id) } else { None };
     let Some(stream) = stream else {
-        conn.session.reject_play(
-            "NetStream.Play.StreamNotFound",
-            "no live broadcast with this id",
-        )?;
+        conn.session
+            .reject_play("NetStream.Play.StreamNotFound", "no live broadcast with this id")?;
         conn.flush().await?;
         let _ = conn.socket.shutdown().await;
         bail!("play refused: {id:?} is not live");
@@ -271,11 +254,7 @@ async fn play(app: Arc<App>, mut conn: Conn, app_name: &str, id: &str) -> anyhow
     conn.session.accept_play()?;
     conn.flush().await?;
     let (headers, mut sub) = stream.subscribe();
-    let mut out: Vec<Bytes> = headers
-        .frames
-        .iter()
-        .map(|f| f.rtmp_chunks().clone())
-        .collect();
+    let mut out: Vec<Bytes> = headers.frames.iter().map(|f| f.rtmp_chunks().clone()).collect();
     let mut batch = Vec::new();
     loop {
         send::send_all(&conn.socket, &mut out, VIEWER_WRITE_TIMEOUT).await?;

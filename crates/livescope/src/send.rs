@@ -18,11 +18,7 @@ const MAX_IOV: usize = 64;
 
 /// Sends every buffer, in order, waiting for the socket as needed; a viewer that accepts
 /// nothing for `timeout` is given up on.
-pub async fn send_all(
-    socket: &TcpStream,
-    bufs: &mut Vec<Bytes>,
-    timeout: Duration,
-) -> anyhow::Result<()> {
+pub async fn send_all(socket: &TcpStream, bufs: &mut Vec<Bytes>, timeout: Duration) -> anyhow::Result<()> {
     let mut first = 0;
     while first < bufs.len() {
         let mut n = loop {
@@ -73,13 +69,7 @@ fn sendmsg(socket: &TcpStream, bufs: &[Bytes]) -> io::Result<usize> {
     msg.msg_iovlen = count as _;
     // SAFETY: the descriptor stays open while `socket` is borrowed, and each iovec points
     // into a live `Bytes` of the given length that outlives the call.
-    let sent = unsafe {
-        libc::sendmsg(
-            socket.as_raw_fd(),
-            &msg,
-            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-        )
-    };
+    let sent = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
     if sent < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -95,9 +85,7 @@ mod tests {
     #[tokio::test]
     async fn sends_every_buffer_in_order_even_when_the_peer_is_slow() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (mut server, _) = listener.accept().await.unwrap();
         // 8 MiB in 128 buffers: more than socket buffers hold and more than one sendmsg takes.
         let bufs: Vec<Bytes> = (0..128u8).map(|i| Bytes::from(vec![i; 64 << 10])).collect();
@@ -108,9 +96,7 @@ mod tests {
             got
         });
         let mut pending = bufs.clone();
-        send_all(&client, &mut pending, Duration::from_secs(10))
-            .await
-            .unwrap();
+        send_all(&client, &mut pending, Duration::from_secs(10)).await.unwrap();
         assert!(pending.is_empty());
         drop(client);
         assert!(reader.await.unwrap() == expected);

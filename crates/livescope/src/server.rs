@@ -6,8 +6,11 @@ use anyhow::Context;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
+use std::time::Duration;
+
 use crate::app::App;
 use crate::config::Config;
+use crate::hls::Recordings;
 use crate::hub::Hub;
 use crate::store::Store;
 
@@ -19,18 +22,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http = TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding HTTP on {}", config.http))?;
+    let recordings = config
+        .record
+        .then(|| Arc::new(Recordings::new(config.data.join("recordings"), config.retention)));
+    if let Some(recordings) = recordings.clone() {
+        tokio::spawn(async move {
+            loop {
+                recordings.sweep().await;
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        });
+    }
     let app = Arc::new(App {
         rtmp_addr: rtmp.local_addr()?,
         http_addr: http.local_addr()?,
         hub: Hub::new(config.push_batch),
+        hls: Arc::default(),
+        hls_config: config.hls.clone(),
+        recordings,
         config,
         store,
     });
     // One line on stdout for scripts and tests that start the server on port 0.
-    println!(
-        "livescope ready rtmp={} http={}",
-        app.rtmp_addr, app.http_addr
-    );
+    println!("livescope ready rtmp={} http={}", app.rtmp_addr, app.http_addr);
     tracing::info!(
         "RTMP on rtmp://{}/live, HTTP on http://{}",
         app.rtmp_addr,

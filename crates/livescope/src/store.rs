@@ -78,11 +78,9 @@ impl Store {
     /// Opens (creating if needed) the database in `dir`, and closes broadcasts a previous
     /// run left live: their publishers are gone.
     pub fn open(dir: &Path) -> anyhow::Result<Store> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating data folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating data folder {}", dir.display()))?;
         let path = dir.join("livescope.db");
-        let conn =
-            Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let conn = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
@@ -90,9 +88,7 @@ impl Store {
             "UPDATE broadcasts SET state = 'ended', ended_at = COALESCE(ended_at, ?1) WHERE state = 'live'",
             params![now_ms()],
         )?;
-        Ok(Store {
-            conn: Mutex::new(conn),
-        })
+        Ok(Store { conn: Mutex::new(conn) })
     }
 
     pub fn create(&self, id: &str, stream_key: &str, title: &str) -> anyhow::Result<Broadcast> {
@@ -169,19 +165,13 @@ mod tests {
         store.create("id1", "key1", "hello").unwrap();
         assert_eq!(store.by_stream_key("key1").unwrap().unwrap().id, "id1");
         assert!(store.start("id1").unwrap());
-        assert!(
-            !store.start("id1").unwrap(),
-            "a second publisher cannot start it again"
-        );
+        assert!(!store.start("id1").unwrap(), "a second publisher cannot start it again");
         drop(store);
         let store = Store::open(&dir).unwrap();
         let b = store.get("id1").unwrap().unwrap();
         assert_eq!(b.state, State::Ended);
         assert!(b.ended_at.is_some());
-        assert!(
-            !store.start("id1").unwrap(),
-            "an ended broadcast stays ended"
-        );
+        assert!(!store.start("id1").unwrap(), "an ended broadcast stays ended");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

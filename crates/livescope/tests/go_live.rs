@@ -15,10 +15,7 @@ fn rtmp_publish_reaches_rtmp_and_http_flv_viewers_from_a_keyframe() {
     assert_eq!(created["state"], "created");
     assert_eq!(
         created["publish"]["rtmp"],
-        format!(
-            "rtmp://127.0.0.1:{}/live/{key}",
-            server.rtmp.split(':').nth(1).unwrap()
-        )
+        format!("rtmp://127.0.0.1:{}/live/{key}", server.rtmp.split(':').nth(1).unwrap())
     );
     assert!(
         created["watch"]["flv"]
@@ -87,10 +84,7 @@ fn http_post_ingest_works_like_rtmp() {
 #[test]
 fn audio_only_and_video_only_streams_are_relayed() {
     let server = Server::start();
-    for (tracks, codecs) in [
-        (Tracks::AudioOnly, vec!["aac"]),
-        (Tracks::VideoOnly, vec!["h264"]),
-    ] {
+    for (tracks, codecs) in [(Tracks::AudioOnly, vec!["aac"]), (Tracks::VideoOnly, vec!["h264"])] {
         let (id, key, _) = server.create_broadcast();
         let publisher = publish(&clip(tracks, 4, 500), &server.rtmp_url(&key));
         server.wait_state(&id, "live");
@@ -137,8 +131,7 @@ fn many_viewers_play_at_once() {
         .status()
         .unwrap();
     assert!(status.success());
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["playing"], 200, "{r}");
     assert_eq!(r["failed"], 0, "{r}");
     assert_eq!(r["stalled_at_end"], 0, "{r}");

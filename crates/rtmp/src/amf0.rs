@@ -29,9 +29,7 @@ impl Value {
     /// Looks a property up in an object or ECMA array.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Object(props) | Value::EcmaArray(props) => {
-                props.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-            }
+            Value::Object(props) | Value::EcmaArray(props) => props.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
     }

@@ -160,8 +160,7 @@ impl Decoder {
         };
         pos += header_len;
 
-        if !self.streams.contains_key(&csid) && self.streams.len() >= self.limits.max_chunk_streams
-        {
+        if !self.streams.contains_key(&csid) && self.streams.len() >= self.limits.max_chunk_streams {
             return Err(Error::TooManyChunkStreams(self.limits.max_chunk_streams));
         }
         let at = self.offset;
@@ -417,17 +416,11 @@ mod tests {
         let mut wire = BytesMut::new();
         encode(&mut wire, 128, 6, 0, 9, 1, &[0; 11]);
         d.push(&wire);
-        assert!(matches!(
-            d.next_message(),
-            Err(Error::MessageTooLarge { size: 11, .. })
-        ));
+        assert!(matches!(d.next_message(), Err(Error::MessageTooLarge { size: 11, .. })));
 
         let mut d = Decoder::new(Limits::default());
         d.push(&[0xc7, 1, 2, 3]);
-        assert!(matches!(
-            d.next_message(),
-            Err(Error::NoPreviousHeader { csid: 7, .. })
-        ));
+        assert!(matches!(d.next_message(), Err(Error::NoPreviousHeader { csid: 7, .. })));
 
         let mut d = Decoder::new(Limits {
             max_chunk_streams: 2,
@@ -438,10 +431,7 @@ mod tests {
             encode(&mut wire, 128, csid, 0, 9, 1, &[0; 200]);
             d.push(&wire[..140]); // the first chunk only
         }
-        assert!(matches!(
-            d.next_message(),
-            Err(Error::TooManyChunkStreams(2))
-        ));
+        assert!(matches!(d.next_message(), Err(Error::TooManyChunkStreams(2))));
         assert!(Decoder::new(Limits::default()).set_chunk_size(0).is_err());
     }
 }

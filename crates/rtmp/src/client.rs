@@ -30,10 +30,7 @@ pub enum ClientEvent {
         description: String,
     },
     /// The server refused a command (`_error`).
-    CommandError {
-        command: &'static str,
-        description: String,
-    },
+    CommandError { command: &'static str, description: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,21 +200,14 @@ impl ClientSession {
         let command_object = Value::object([
             ("app", Value::string(self.app.clone())),
             ("type", Value::string("nonprivate")),
-            (
-                "flashVer",
-                Value::string("FMLE/3.0 (compatible; livescope)"),
-            ),
+            ("flashVer", Value::string("FMLE/3.0 (compatible; livescope)")),
             ("tcUrl", Value::string(self.tc_url.clone())),
         ]);
         message::command(
             &mut self.core.out,
             cs,
             0,
-            &[
-                Value::string("connect"),
-                Value::Number(TXN_CONNECT),
-                command_object,
-            ],
+            &[Value::string("connect"), Value::Number(TXN_CONNECT), command_object],
         );
     }
 
@@ -230,9 +220,7 @@ impl ClientSession {
                 args,
                 ..
             } => match name.as_str() {
-                "_result" if transaction == TXN_CONNECT => {
-                    self.events.push_back(ClientEvent::Connected)
-                }
+                "_result" if transaction == TXN_CONNECT => self.events.push_back(ClientEvent::Connected),
                 "_result" if transaction == TXN_CREATE_STREAM => {
                     let id = args
                         .get(1)
@@ -248,10 +236,8 @@ impl ClientSession {
                         _ => "command",
                     };
                     let description = status_field(&args, "description");
-                    self.events.push_back(ClientEvent::CommandError {
-                        command,
-                        description,
-                    });
+                    self.events
+                        .push_back(ClientEvent::CommandError { command, description });
                 }
                 "onStatus" => {
                     let level = status_field(&args, "level");

@@ -38,12 +38,7 @@ impl Server {
     }
 
     /// Feeds input; appends any reply to `out`.
-    pub fn handle_input(
-        &mut self,
-        input: &[u8],
-        out: &mut BytesMut,
-        random: &[u8; BLOCK],
-    ) -> Result<Progress, Error> {
+    pub fn handle_input(&mut self, input: &[u8], out: &mut BytesMut, random: &[u8; BLOCK]) -> Result<Progress, Error> {
         self.buf.extend_from_slice(input);
         if !self.sent_reply {
             if self.buf.is_empty() {
@@ -87,9 +82,7 @@ impl Client {
     pub fn start(out: &mut BytesMut, random: &[u8; BLOCK]) -> Self {
         out.put_u8(VERSION);
         put_block(out, random);
-        Self {
-            buf: BytesMut::new(),
-        }
+        Self { buf: BytesMut::new() }
     }
 
     pub fn handle_input(&mut self, input: &[u8], out: &mut BytesMut) -> Result<Progress, Error> {
@@ -127,9 +120,7 @@ mod tests {
         let mut server = Server::new();
         let mut s0s1s2 = BytesMut::new();
         for b in c0c1.iter() {
-            let progress = server
-                .handle_input(&[*b], &mut s0s1s2, &[9; BLOCK])
-                .unwrap();
+            let progress = server.handle_input(&[*b], &mut s0s1s2, &[9; BLOCK]).unwrap();
             assert!(matches!(progress, Progress::Pending));
         }
         assert_eq!(s0s1s2.len(), 1 + 2 * BLOCK);

@@ -119,15 +119,7 @@ pub(crate) fn user_control(out: &mut BytesMut, chunk_size: u32, event: u16, data
 
 pub(crate) fn command(out: &mut BytesMut, chunk_size: u32, stream_id: u32, values: &[Value]) {
     let body = amf0::encode_all(values);
-    chunk::encode(
-        out,
-        chunk_size,
-        CSID_COMMAND,
-        0,
-        COMMAND_AMF0,
-        stream_id,
-        &body,
-    );
+    chunk::encode(out, chunk_size, CSID_COMMAND, 0, COMMAND_AMF0, stream_id, &body);
 }
 
 pub(crate) fn data(out: &mut BytesMut, chunk_size: u32, stream_id: u32, values: &[Value]) {

@@ -61,10 +61,7 @@ impl ServerSession {
     /// Feeds bytes read from the peer. An error means the connection must be closed.
     pub fn handle_input(&mut self, input: &[u8]) -> Result<(), Error> {
         if let Some(hs) = &mut self.handshake {
-            let random = self
-                .random
-                .as_deref()
-                .expect("kept until the handshake is done");
+            let random = self.random.as_deref().expect("kept until the handshake is done");
             match hs.handle_input(input, &mut self.core.out, random)? {
                 Progress::Pending => return Ok(()),
                 Progress::Done(rest) => {
@@ -124,14 +121,7 @@ impl ServerSession {
         self.expect(Mode::PublishRequested)?;
         self.mode = Mode::Idle;
         let cs = self.core.out_chunk_size;
-        message::on_status(
-            &mut self.core.out,
-            cs,
-            MEDIA_STREAM_ID,
-            "error",
-            code,
-            description,
-        );
+        message::on_status(&mut self.core.out, cs, MEDIA_STREAM_ID, "error", code, description);
         Ok(())
     }
 
@@ -141,12 +131,7 @@ impl ServerSession {
         self.mode = Mode::Playing;
         let cs = self.core.out_chunk_size;
         let out = &mut self.core.out;
-        message::user_control(
-            out,
-            cs,
-            message::STREAM_BEGIN,
-            &MEDIA_STREAM_ID.to_be_bytes(),
-        );
+        message::user_control(out, cs, message::STREAM_BEGIN, &MEDIA_STREAM_ID.to_be_bytes());
         message::on_status(
             out,
             cs,
@@ -181,14 +166,7 @@ impl ServerSession {
         self.expect(Mode::PlayRequested)?;
         self.mode = Mode::Idle;
         let cs = self.core.out_chunk_size;
-        message::on_status(
-            &mut self.core.out,
-            cs,
-            MEDIA_STREAM_ID,
-            "error",
-            code,
-            description,
-        );
+        message::on_status(&mut self.core.out, cs, MEDIA_STREAM_ID, "error", code, description);
         Ok(())
     }
 
@@ -245,13 +223,7 @@ impl ServerSession {
         Ok(())
     }
 
-    fn command(
-        &mut self,
-        _stream_id: u32,
-        name: &str,
-        transaction: f64,
-        args: &[Value],
-    ) -> Result<(), Error> {
+    fn command(&mut self, _stream_id: u32, name: &str, transaction: f64, args: &[Value]) -> Result<(), Error> {
         let cs = self.core.out_chunk_size;
         match name {
             "connect" => {
@@ -308,9 +280,7 @@ impl ServerSession {
             }
             "publish" | "play" => {
                 if self.mode != Mode::Idle {
-                    return Err(Error::Protocol(
-                        "publish or play while already publishing or playing",
-                    ));
+                    return Err(Error::Protocol("publish or play while already publishing or playing"));
                 }
                 let stream_name = args
                     .get(1)
@@ -319,12 +289,10 @@ impl ServerSession {
                 let stream_name = stream_name.to_owned();
                 if name == "publish" {
                     self.mode = Mode::PublishRequested;
-                    self.events
-                        .push_back(ServerEvent::Publish { name: stream_name });
+                    self.events.push_back(ServerEvent::Publish { name: stream_name });
                 } else {
                     self.mode = Mode::PlayRequested;
-                    self.events
-                        .push_back(ServerEvent::Play { name: stream_name });
+                    self.events.push_back(ServerEvent::Play { name: stream_name });
                 }
             }
             "FCUnpublish" | "deleteStream" | "closeStream" if self.mode == Mode::Publishing => {

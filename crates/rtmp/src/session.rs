@@ -67,11 +67,7 @@ impl Core {
 
     /// Announces and switches to the configured outgoing chunk size.
     pub fn announce_chunk_size(&mut self) {
-        message::set_chunk_size(
-            &mut self.out,
-            self.out_chunk_size,
-            self.config.out_chunk_size,
-        );
+        message::set_chunk_size(&mut self.out, self.out_chunk_size, self.config.out_chunk_size);
         self.out_chunk_size = self.config.out_chunk_size;
     }
 
@@ -111,9 +107,7 @@ impl Core {
             }
             message::ABORT => self.decoder.abort(be_u32(&body, "Abort")?),
             message::ACKNOWLEDGEMENT => {}
-            message::WINDOW_ACK_SIZE => {
-                self.peer_window = be_u32(&body, "Window Acknowledgement Size")?
-            }
+            message::WINDOW_ACK_SIZE => self.peer_window = be_u32(&body, "Window Acknowledgement Size")?,
             message::SET_PEER_BANDWIDTH => {
                 // We do not throttle our output; the announcement is informative only.
             }
@@ -123,12 +117,7 @@ impl Core {
                 }
                 let event = body.get_u16();
                 if event == message::PING_REQUEST {
-                    message::user_control(
-                        &mut self.out,
-                        self.out_chunk_size,
-                        message::PING_RESPONSE,
-                        &body,
-                    );
+                    message::user_control(&mut self.out, self.out_chunk_size, message::PING_RESPONSE, &body);
                 }
             }
             message::AUDIO | message::VIDEO | message::DATA_AMF0 | message::DATA_AMF3 => {

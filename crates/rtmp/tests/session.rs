@@ -23,18 +23,10 @@ fn pump(client: &mut ClientSession, server: &mut ServerSession) {
 }
 
 fn connect() -> (ClientSession, ServerSession) {
-    let mut client = ClientSession::new(
-        Config::default(),
-        "live",
-        "rtmp://127.0.0.1/live",
-        [1; 1536],
-    );
+    let mut client = ClientSession::new(Config::default(), "live", "rtmp://127.0.0.1/live", [1; 1536]);
     let mut server = ServerSession::new(Config::default(), [2; 1536]);
     pump(&mut client, &mut server);
-    assert_eq!(
-        server.poll_event(),
-        Some(ServerEvent::Connect { app: "live".into() })
-    );
+    assert_eq!(server.poll_event(), Some(ServerEvent::Connect { app: "live".into() }));
     assert_eq!(client.poll_event(), Some(ClientEvent::Connected));
     (client, server)
 }
@@ -44,19 +36,12 @@ fn publish_is_accepted_and_media_arrives_with_metadata_unwrapped() {
     let (mut client, mut server) = connect();
     client.publish("key");
     pump(&mut client, &mut server);
-    assert_eq!(
-        server.poll_event(),
-        Some(ServerEvent::Publish { name: "key".into() })
-    );
+    assert_eq!(server.poll_event(), Some(ServerEvent::Publish { name: "key".into() }));
     server.accept_publish().unwrap();
     pump(&mut client, &mut server);
     assert_eq!(client.poll_event(), Some(ClientEvent::PublishStarted));
 
-    let meta = amf0::encode_all(&[
-        Value::string("@setDataFrame"),
-        Value::string("onMetaData"),
-        Value::Null,
-    ]);
+    let meta = amf0::encode_all(&[Value::string("@setDataFrame"), Value::string("onMetaData"), Value::Null]);
     client.send_media(MediaKind::Data, 0, &meta);
     let frame = vec![0x17; 10_000];
     client.send_media(MediaKind::Video, 0x0123_4567, &frame);
@@ -87,10 +72,7 @@ fn refused_publish_reaches_the_client_as_an_error_status() {
     let (mut client, mut server) = connect();
     client.publish("wrong");
     pump(&mut client, &mut server);
-    assert!(matches!(
-        server.poll_event(),
-        Some(ServerEvent::Publish { .. })
-    ));
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Publish { .. })));
     server
         .reject_publish("NetStream.Publish.BadName", "unknown stream key")
         .unwrap();
@@ -109,15 +91,10 @@ fn a_player_receives_shared_media_encodings_and_the_end() {
     let (mut client, mut server) = connect();
     client.play("abc");
     pump(&mut client, &mut server);
-    assert_eq!(
-        server.poll_event(),
-        Some(ServerEvent::Play { name: "abc".into() })
-    );
+    assert_eq!(server.poll_event(), Some(ServerEvent::Play { name: "abc".into() }));
     server.accept_play().unwrap();
     pump(&mut client, &mut server);
-    assert!(
-        matches!(client.poll_event(), Some(ClientEvent::Status { code, .. }) if code == "NetStream.Play.Reset")
-    );
+    assert!(matches!(client.poll_event(), Some(ClientEvent::Status { code, .. }) if code == "NetStream.Play.Reset"));
     assert_eq!(client.poll_event(), Some(ClientEvent::PlayStarted));
     // The data message |RtmpSampleAccess comes as media.
     assert!(matches!(
@@ -129,12 +106,7 @@ fn a_player_receives_shared_media_encodings_and_the_end() {
     ));
 
     // The server writes pre-encoded media straight to the socket.
-    let shared = rtmp::message::encode_media(
-        server.out_chunk_size(),
-        MediaKind::Audio,
-        40,
-        b"\xaf\x01aac",
-    );
+    let shared = rtmp::message::encode_media(server.out_chunk_size(), MediaKind::Audio, 40, b"\xaf\x01aac");
     client.handle_input(&shared).unwrap();
     assert_eq!(
         client.poll_event(),

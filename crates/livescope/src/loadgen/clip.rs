@@ -22,8 +22,7 @@ pub fn generate(dir: &Path, seconds: u32, kbps: u32) -> anyhow::Result<PathBuf> 
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
         .args(["-t", &seconds.to_string()])
         .args([
-            "-c:v", "libx264", "-preset", "veryfast", "-b:v", &bitrate, "-maxrate", &bitrate,
-            "-bufsize", &bitrate,
+            "-c:v", "libx264", "-preset", "veryfast", "-b:v", &bitrate, "-maxrate", &bitrate, "-bufsize", &bitrate,
         ])
         .args(["-g", "60", "-bf", "2", "-pix_fmt", "yuv420p"])
         .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])

@@ -126,9 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let publisher = {
         let (tags, sent, stop) = (tags.clone(), sent.clone(), stop.clone());
         std::thread::spawn(move || -> anyhow::Result<()> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(publisher::run(publish, tags, sent, stop, started_tx))
         })
     };
@@ -143,9 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_secs(1));
     let before = sample_server(&args.server_pids);
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
     let report = local.block_on(&rt, measure(&args, target, sent, before));
     stop.store(true, Ordering::Relaxed);
@@ -167,9 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn resolve_urls(args: &Args) -> anyhow::Result<(RtmpUrl, Target)> {
     let (publish, play) = match &args.api {
         Some(api) => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let url = format!("{}/api/broadcasts", api.trim_end_matches('/'));
             let (status, body) = rt.block_on(net::post_json(&url, r#"{"title":"loadgen"}"#))?;
             if status != 201 {
@@ -189,10 +183,7 @@ fn resolve_urls(args: &Args) -> anyhow::Result<(RtmpUrl, Target)> {
             (field("publish", "rtmp")?, play)
         }
         None => {
-            let publish = args
-                .publish
-                .clone()
-                .context("give --api, or --publish and --play")?;
+            let publish = args.publish.clone().context("give --api, or --publish and --play")?;
             let play = args.play.clone().context("give --play with --publish")?;
             (publish, play)
         }
@@ -295,9 +286,7 @@ async fn measure(
             Target::Flv(_) => Protocol::Flv,
         },
         viewers: args.viewers,
-        probes: args
-            .viewers
-            .div_ceil((args.viewers / args.probes.max(1)).max(1)),
+        probes: args.viewers.div_ceil((args.viewers / args.probes.max(1)).max(1)),
         playing: t.playing.saturating_sub(t.failed).min(args.viewers),
         failed: t.failed,
         seconds: elapsed,

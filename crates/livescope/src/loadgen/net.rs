@@ -68,14 +68,9 @@ pub async fn post_json(url: &str, body: &str) -> anyhow::Result<(u16, String)> {
     let mut response = Vec::new();
     socket.read_to_end(&mut response).await?;
     let text = String::from_utf8_lossy(&response);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("response without a header end")?;
+    let (head, body) = text.split_once("\r\n\r\n").context("response without a header end")?;
     let status = parse_status(head)?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         let mut decoder = Chunked::default();
         let mut out = Vec::new();
         decoder.decode(body.as_bytes(), &mut out)?;
@@ -139,8 +134,7 @@ impl Chunked {
                 continue;
             }
             let size = line.split(';').next().unwrap_or_default();
-            let size = usize::from_str_radix(size.trim(), 16)
-                .with_context(|| format!("bad chunk size {line:?}"))?;
+            let size = usize::from_str_radix(size.trim(), 16).with_context(|| format!("bad chunk size {line:?}"))?;
             if size == 0 {
                 self.done = true;
             }

@@ -16,10 +16,7 @@ pub fn key(type_id: u8, body: &[u8]) -> u64 {
         h = h.wrapping_mul(PRIME);
     };
     eat(type_id);
-    (body.len() as u32)
-        .to_le_bytes()
-        .into_iter()
-        .for_each(&mut eat);
+    (body.len() as u32).to_le_bytes().into_iter().for_each(&mut eat);
     let head = &body[..body.len().min(24)];
     let tail = &body[body.len().saturating_sub(24)..];
     head.iter().chain(tail).copied().for_each(eat);

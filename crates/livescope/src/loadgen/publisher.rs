@@ -26,8 +26,7 @@ pub async fn run(
         .await
         .with_context(|| format!("connecting to {}", url.addr))?;
     socket.set_nodelay(true)?;
-    let mut session =
-        ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0xa5; 1536]);
+    let mut session = ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0xa5; 1536]);
     let mut buf = vec![0; 64 << 10];
     // Set up: connect, publish, wait for the server's yes.
     loop {
@@ -51,10 +50,7 @@ pub async fn run(
                     code,
                     description,
                 } if level == "error" => bail!("publish refused: {code} {description}"),
-                ClientEvent::CommandError {
-                    command,
-                    description,
-                } => bail!("{command} failed: {description}"),
+                ClientEvent::CommandError { command, description } => bail!("{command} failed: {description}"),
                 _ => {}
             }
         }

@@ -11,8 +11,7 @@ pub struct Latencies {
 
 impl Latencies {
     pub fn record(&mut self, d: Duration) {
-        self.samples
-            .push(d.as_micros().min(u128::from(u32::MAX)) as u32);
+        self.samples.push(d.as_micros().min(u128::from(u32::MAX)) as u32);
     }
 
     pub fn len(&self) -> usize {
@@ -54,17 +53,9 @@ pub fn sample(pid: u32) -> anyhow::Result<ProcSample> {
     };
     let stat = std::fs::read_to_string(format!("{base}/stat"))?;
     // The command name may contain spaces; fields are counted after its closing parenthesis.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name; Linux
     // reports them in USER_HZ, which is 100 on every mainstream architecture.
     let cpu_seconds = (ticks(11) + ticks(12)) / 100.0;

@@ -85,8 +85,7 @@ impl Viewer {
         tally.messages += 1;
         tally.bytes += size as u64;
         if type_id == 9 {
-            if tally.last_video[self.index].is_some_and(|last| now.duration_since(last) > STALL_GAP)
-            {
+            if tally.last_video[self.index].is_some_and(|last| now.duration_since(last) > STALL_GAP) {
                 tally.stalls += 1;
             }
             tally.last_video[self.index] = Some(now);
@@ -113,8 +112,7 @@ impl Viewer {
             .with_context(|| format!("connecting to {}", url.addr))?;
         stream.set_nodelay(true)?;
         let mut socket = Socket::Ready(stream);
-        let mut session =
-            ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0x5a; 1536]);
+        let mut session = ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0x5a; 1536]);
         loop {
             while let Some(out) = session.poll_transmit() {
                 socket.write_all(&out).await?;
@@ -134,9 +132,7 @@ impl Viewer {
                             socket = socket.into_polled()?;
                         }
                     }
-                    ClientEvent::Media(m) => {
-                        self.on_media(m.kind.type_id(), &m.payload, m.payload.len())
-                    }
+                    ClientEvent::Media(m) => self.on_media(m.kind.type_id(), &m.payload, m.payload.len()),
                     ClientEvent::Status {
                         level,
                         code,
@@ -144,15 +140,10 @@ impl Viewer {
                     } if level == "error" => {
                         bail!("server refused: {code} {description}")
                     }
-                    ClientEvent::Status { code, .. }
-                        if code == "NetStream.Play.UnpublishNotify" =>
-                    {
+                    ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify" => {
                         return Ok(());
                     }
-                    ClientEvent::CommandError {
-                        command,
-                        description,
-                    } => bail!("{command} failed: {description}"),
+                    ClientEvent::CommandError { command, description } => bail!("{command} failed: {description}"),
                     _ => {}
                 }
             }
@@ -167,10 +158,7 @@ impl Viewer {
         stream.set_nodelay(true)?;
         let mut socket = Socket::Ready(stream);
         socket
-            .write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
-                    .as_bytes(),
-            )
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
             .await?;
         let mut response = Response::Head(Vec::new());
         let mut body = Vec::new();
@@ -270,10 +258,7 @@ impl Socket {
 
     /// Reads what is there into the thread's shared buffer, handing it to `f`. Returns the
     /// byte count (0 at end of stream).
-    async fn read(
-        &mut self,
-        mut f: impl FnMut(&[u8]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<usize> {
+    async fn read(&mut self, mut f: impl FnMut(&[u8]) -> anyhow::Result<()>) -> anyhow::Result<usize> {
         loop {
             let result = match self {
                 Socket::Ready(socket) => {

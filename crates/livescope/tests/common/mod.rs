@@ -14,21 +14,33 @@ pub struct Server {
     pub rtmp: String,
     pub http: String,
     pub data: PathBuf,
+    /// Delete the data folder when the server is dropped.
+    owns_data: bool,
 }
 
 impl Server {
     pub fn start() -> Server {
-        let data = temp_dir("data");
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with extra `serve` flags.
+    pub fn start_with(flags: &[&str]) -> Server {
+        let mut server = Server::launch(&temp_dir("data"), flags);
+        server.owns_data = true;
+        server
+    }
+
+    /// Starts a server on an existing data folder, which outlives it.
+    pub fn start_in(data: &Path) -> Server {
+        Server::launch(data, &[])
+    }
+
+    fn launch(data: &Path, flags: &[&str]) -> Server {
+        let data = data.to_owned();
         let mut child = Command::new(env!("CARGO_BIN_EXE_livescope"))
-            .args([
-                "serve",
-                "--rtmp",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--data",
-            ])
+            .args(["serve", "--rtmp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data"])
             .arg(&data)
+            .args(flags)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -49,6 +61,7 @@ impl Server {
             http: field("http="),
             child,
             data,
+            owns_data: false,
         }
     }
 
@@ -58,12 +71,7 @@ impl Server {
 
     /// Creates a broadcast; returns (id, stream_key, the whole answer).
     pub fn create_broadcast(&self) -> (String, String, serde_json::Value) {
-        let (status, body) = http(
-            &self.http,
-            "POST",
-            "/api/broadcasts",
-            br#"{"title":"test"}"#,
-        );
+        let (status, body) = http(&self.http, "POST", "/api/broadcasts", br#"{"title":"test"}"#);
         assert_eq!(status, 201, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         (
@@ -107,10 +115,7 @@ impl Server {
             if b["state"] == state {
                 return b;
             }
-            assert!(
-                Instant::now() < deadline,
-                "broadcast never became {state}: {b}"
-            );
+            assert!(Instant::now() < deadline, "broadcast never became {state}: {b}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -120,17 +125,48 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data);
+        if self.owns_data {
+            let _ = std::fs::remove_dir_all(&self.data);
+        }
     }
 }
 
 pub fn temp_dir(what: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir =
-        std::env::temp_dir().join(format!("livescope-test-{}-{what}-{n}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("livescope-test-{}-{what}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A GET that returns status, headers (lower-cased) and the raw body bytes.
+pub fn get_bytes(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    let _ = s.read_to_end(&mut response);
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header end");
+    let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut body = response[end + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16).unwrap();
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest = &rest[line_end + 2 + size + 2..];
+        }
+        body = out;
+    }
+    (status, head, body)
 }
 
 /// A blocking HTTP/1.1 request; returns status and body (chunked bodies decoded).
@@ -154,10 +190,7 @@ pub fn parse_response(response: &[u8]) -> (u16, String) {
         .split_once("\r\n\r\n")
         .unwrap_or_else(|| panic!("no header end in {text:?}"));
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         let mut out = String::new();
         let mut rest = body;
         while let Some((size, after)) = rest.split_once("\r\n") {

@@ -1,0 +1,263 @@
+//! HTTP for LL-HLS (RFC 8216bis 6.2.5): playlists with blocking reload and delta updates,
+//! the init segment, parts (the hinted next part is held until it exists) and segments,
+//! with the caching headers a CDN needs. Replays come from the recordings folder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+
+use super::{Rendition, StreamInfo};
+use crate::api::ApiError;
+use crate::app::App;
+
+/// Media never changes once published: cache it for a year.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// A playlist answered to a blocking request is, for its URL, final: a cache may serve it
+/// to everyone who asks for the same msn/part while that part is near the live edge.
+const BLOCKING_PLAYLIST: &str = "public, max-age=6";
+/// A plain playlist request must see the newest window.
+const LIVE_PLAYLIST: &str = "public, max-age=1";
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new().route("/hls/{id}/{file}", get(file))
+}
+
+/// What a URL under `/hls/<id>/` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum File {
+    Master,
+    Playlist,
+    Init,
+    Segment(u64),
+    Part(u64),
+}
+
+impl File {
+    fn parse(name: &str) -> Option<File> {
+        Some(match name {
+            "master.m3u8" => File::Master,
+            "index.m3u8" => File::Playlist,
+            "init.mp4" => File::Init,
+            _ => {
+                let stem = name.strip_suffix(".m4s")?;
+                if let Some(n) = stem.strip_prefix("seg") {
+                    File::Segment(digits(n)?)
+                } else {
+                    File::Part(digits(stem.strip_prefix("part")?)?)
+                }
+            }
+        })
+    }
+}
+
+fn digits(s: &str) -> Option<u64> {
+    (!s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
+}
+
+fn not_found() -> Response {
+    ApiError::not_found("stream or file").into_response()
+}
+
+async fn file(
+    State(app): State<Arc<App>>,
+    Path((id, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(file) = File::parse(&name) else {
+        return not_found();
+    };
+    match app.hls.get(&id) {
+        Some(rendition) => live(&rendition, file, query.as_deref().unwrap_or("")).await,
+        None => replay(&app, &id, file, &name).await,
+    }
+}
+
+async fn live(rendition: &Rendition, file: File, query: &str) -> Response {
+    let query = match ::hls::Query::parse(query) {
+        Ok(q) => q,
+        Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()).into_response(),
+    };
+    // RFC 8216bis: a blocking request not satisfied within three target durations gets 503.
+    let patience = {
+        let st = rendition.state.lock().expect("rendition lock");
+        Duration::from_secs(3 * u64::from(st.window.target_duration))
+    };
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let changed = rendition.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        match answer(rendition, file, &query) {
+            Answer::Now(response) => return response,
+            Answer::Wait => {}
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            let mut response =
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "not produced in time").into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+    }
+}
+
+enum Answer {
+    Now(Response),
+    Wait,
+}
+
+fn answer(rendition: &Rendition, file: File, query: &::hls::Query) -> Answer {
+    let st = rendition.state.lock().expect("rendition lock");
+    let ended = st.window.ended;
+    let has_media = st.window.current.is_some() || !st.window.segments.is_empty();
+    match file {
+        File::Master => {
+            if st.init.is_none() && !ended {
+                return Answer::Wait;
+            }
+            Answer::Now(playlist(master_playlist(&st.info, st.bandwidth()), LIVE_PLAYLIST))
+        }
+        File::Playlist => {
+            if !has_media && !ended {
+                return Answer::Wait;
+            }
+            match st.window.readiness(query) {
+                ::hls::Readiness::TooFar => Answer::Now(
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "too_far",
+                        "_HLS_msn is more than two segments ahead",
+                    )
+                    .into_response(),
+                ),
+                ::hls::Readiness::Wait => Answer::Wait,
+                ::hls::Readiness::Ready => {
+                    let skip = query.skip != ::hls::Skip::No;
+                    let cache = if ended || query.msn.is_some() {
+                        BLOCKING_PLAYLIST
+                    } else {
+                        LIVE_PLAYLIST
+                    };
+                    Answer::Now(playlist(st.window.render(skip), cache))
+                }
+            }
+        }
+        File::Init => match &st.init {
+            Some(init) => Answer::Now(media(init.clone(), "video/mp4")),
+            None if !ended => Answer::Wait,
+            None => Answer::Now(not_found()),
+        },
+        File::Segment(msn) => match st.segments.get(&msn) {
+            Some(seg) => Answer::Now(media(seg.clone(), "video/iso.segment")),
+            // The segment in progress, or the next one: hold until it is complete.
+            None if !ended && msn >= st.window.next_msn() && msn <= st.window.next_msn() + 1 => Answer::Wait,
+            None => Answer::Now(not_found()),
+        },
+        File::Part(number) => match st.parts.get(&number) {
+            Some(part) => Answer::Now(media(part.clone(), "video/iso.segment")),
+            // The part the preload hint names, or the one after (a player a little ahead).
+            None if !ended && (number == st.window.next_part() || number == st.window.next_part() + 1) => Answer::Wait,
+            None => Answer::Now(not_found()),
+        },
+    }
+}
+
+/// The multivariant playlist: one rendition, with its codecs and resolution.
+pub fn master_playlist(info: &StreamInfo, bandwidth: u64) -> String {
+    let mut attrs = format!("BANDWIDTH={bandwidth}");
+    if !info.codecs.is_empty() {
+        attrs.push_str(&format!(",CODECS=\"{}\"", info.codecs));
+    }
+    if let Some((w, h)) = info.resolution.filter(|(w, h)| *w > 0 && *h > 0) {
+        attrs.push_str(&format!(",RESOLUTION={w}x{h}"));
+    }
+    format!("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:{attrs}\nindex.m3u8\n")
+}
+
+fn playlist(text: String, cache: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+            (header::CACHE_CONTROL, cache),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+fn media(data: Bytes, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, IMMUTABLE),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        Body::from(data),
+    )
+        .into_response()
+}
+
+/// A broadcast that is not live: its recording, if there is one.
+async fn replay(app: &App, id: &str, file: File, name: &str) -> Response {
+    let Some(path) = app.recordings.as_ref().and_then(|r| r.path(id, name)) else {
+        return not_found();
+    };
+    let Ok(data) = tokio::fs::read(&path).await else {
+        return not_found();
+    };
+    match file {
+        File::Master | File::Playlist => {
+            let ended = String::from_utf8_lossy(&data).contains("#EXT-X-ENDLIST");
+            playlist(
+                String::from_utf8_lossy(&data).into_owned(),
+                if ended { IMMUTABLE } else { LIVE_PLAYLIST },
+            )
+        }
+        File::Init => media(data.into(), "video/mp4"),
+        File::Segment(_) | File::Part(_) => media(data.into(), "video/iso.segment"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_only_the_names_it_serves() {
+        assert_eq!(File::parse("index.m3u8"), Some(File::Playlist));
+        assert_eq!(File::parse("seg12.m4s"), Some(File::Segment(12)));
+        assert_eq!(File::parse("part12.m4s"), Some(File::Part(12)));
+        for bad in [
+            "seg.m4s",
+            "seg-1.m4s",
+            "part1.2.m4s",
+            "partx.m4s",
+            "../x",
+            "seg99999999999999999999.m4s",
+            "",
+        ] {
+            assert_eq!(File::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_master_playlist_names_codecs_and_resolution() {
+        let info = StreamInfo {
+            codecs: "avc1.4d400d,mp4a.40.2".into(),
+            resolution: Some((320, 240)),
+        };
+        let text = master_playlist(&info, 1_000_000);
+        assert!(text.contains(
+            "#EXT-X-STREAM-INF:BANDWIDTH=1000000,CODECS=\"avc1.4d400d,mp4a.40.2\",RESOLUTION=320x240\nindex.m3u8"
+        ));
+    }
+}

@@ -1,0 +1,282 @@
+//! LL-HLS origin: every live broadcast gets a rendition (an fMP4 init segment, parts and
+//! segments in a sliding window, and its playlists) fed by a segmenter task from the hub;
+//! with recording on, finished segments go to disk and stay watchable as a replay.
+
+mod http;
+mod recording;
+mod segmenter;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+pub use http::routes;
+pub use recording::{Recorder, Recordings};
+pub use segmenter::{Output, Segmenter, StreamInfo};
+
+use crate::hub::{Next, Stream};
+
+/// Default part target. A third of a second is ten frames at 30 fps: short enough that
+/// a player three parts behind the edge (PART-HOLD-BACK) is one second from live, long
+/// enough that a 1,000-viewer edge serves three requests a second per viewer, not thirty.
+pub const DEFAULT_PART_TARGET: Duration = Duration::from_millis(334);
+/// Segments are cut on the first keyframe after this much media.
+pub const DEFAULT_SEGMENT_TARGET: Duration = Duration::from_secs(2);
+/// Complete segments listed in a live playlist: 8 of 2 s, more than CAN-SKIP-UNTIL
+/// (6 target durations) so delta updates have something to skip.
+pub const WINDOW_SEGMENTS: usize = 8;
+/// Parts are kept this many target durations back (the playlist lists three); older media
+/// is served from its segment.
+const PARTS_KEPT_TARGETS: f64 = 4.0;
+/// How long an ended rendition stays in memory for players finishing the live window.
+const LINGER: Duration = Duration::from_secs(60);
+
+/// LL-HLS settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub part_target: Duration,
+    pub segment_target: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            part_target: DEFAULT_PART_TARGET,
+            segment_target: DEFAULT_SEGMENT_TARGET,
+        }
+    }
+}
+
+/// The renditions of live (and just ended) broadcasts.
+#[derive(Default)]
+pub struct Registry {
+    renditions: Mutex<HashMap<String, Arc<Rendition>>>,
+}
+
+impl Registry {
+    pub fn get(&self, id: &str) -> Option<Arc<Rendition>> {
+        self.renditions.lock().expect("registry lock").get(id).cloned()
+    }
+
+    fn insert(&self, id: &str, rendition: Arc<Rendition>) {
+        self.renditions
+            .lock()
+            .expect("registry lock")
+            .insert(id.to_owned(), rendition);
+    }
+
+    fn remove(&self, id: &str, rendition: &Arc<Rendition>) {
+        let mut map = self.renditions.lock().expect("registry lock");
+        if map.get(id).is_some_and(|r| Arc::ptr_eq(r, rendition)) {
+            map.remove(id);
+        }
+    }
+}
+
+/// One broadcast's LL-HLS state, shared by the segmenter and the HTTP handlers.
+pub struct Rendition {
+    pub state: Mutex<State>,
+    /// Woken whenever a part is added or the stream ends.
+    pub changed: Notify,
+}
+
+/// What a rendition holds.
+pub struct State {
+    pub window: ::hls::Window,
+    pub init: Option<Bytes>,
+    pub info: StreamInfo,
+    /// Parts of the segments in the window, by part number.
+    pub parts: BTreeMap<u64, Bytes>,
+    /// Complete segments in the window.
+    pub segments: BTreeMap<u64, Bytes>,
+    /// Bytes and seconds of media so far, for the playlist's BANDWIDTH.
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+impl State {
+    /// Peak-ish bandwidth in bits/s: the average plus a quarter, or a guess before media.
+    pub fn bandwidth(&self) -> u64 {
+        if self.seconds < 0.5 {
+            2_000_000
+        } else {
+            (self.bytes as f64 * 8.0 / self.seconds * 1.25) as u64
+        }
+    }
+}
+
+impl Rendition {
+    fn new(config: &Config) -> Rendition {
+        let window = ::hls::Window::new(
+            config.part_target.as_secs_f64(),
+            config.segment_target.as_secs_f64(),
+            WINDOW_SEGMENTS,
+        );
+        Rendition {
+            state: Mutex::new(State {
+                window,
+                init: None,
+                info: StreamInfo::default(),
+                parts: BTreeMap::new(),
+                segments: BTreeMap::new(),
+                bytes: 0,
+                seconds: 0.0,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Applies the segmenter's output; returns a segment completed by it, for recording.
+    fn apply(&self, output: Output, info: StreamInfo) -> Option<(u64, Bytes)> {
+        let mut st = self.state.lock().expect("rendition lock");
+        st.info = info;
+        let mut finished = None;
+        match output {
+            Output::Init(init) => st.init = Some(init),
+            Output::Part {
+                data,
+                duration,
+                independent,
+                new_segment,
+                first_received,
+            } => {
+                if new_segment && st.window.current.is_some() {
+                    finished = finish_segment(&mut st);
+                }
+                st.bytes += data.len() as u64;
+                st.seconds += duration;
+                let number = st
+                    .window
+                    .push_part(::hls::Part { duration, independent }, wall_clock_ms(first_received));
+                st.parts.insert(number, data);
+            }
+        }
+        drop(st);
+        self.changed.notify_waiters();
+        finished
+    }
+
+    fn end(&self) -> Option<(u64, Bytes)> {
+        let mut st = self.state.lock().expect("rendition lock");
+        let finished = finish_segment(&mut st);
+        st.window.ended = true;
+        drop(st);
+        self.changed.notify_waiters();
+        finished
+    }
+}
+
+/// Completes the segment in progress: its parts become one segment; what leaves the
+/// window is dropped.
+fn finish_segment(st: &mut State) -> Option<(u64, Bytes)> {
+    let current = st.window.current.as_ref()?;
+    let (msn, parts) = (
+        current.msn,
+        current.first_part..current.first_part + current.parts.len() as u64,
+    );
+    let segment = Bytes::from(
+        st.parts
+            .range(parts)
+            .map(|(_, b)| b.clone())
+            .collect::<Vec<_>>()
+            .concat(),
+    );
+    st.segments.insert(msn, segment.clone());
+    if let Some(gone) = st.window.finish_segment() {
+        st.segments.remove(&gone.msn);
+    }
+    // Drop parts of segments that ended more than a few target durations ago: the
+    // playlist no longer lists them, and their bytes live on in the segments.
+    let keep = PARTS_KEPT_TARGETS * f64::from(st.window.target_duration);
+    let mut age = 0.0;
+    let mut kept_from = None;
+    for segment in st.window.segments.iter().rev() {
+        age += segment.duration();
+        if age > keep {
+            kept_from = Some(segment.first_part + segment.parts.len() as u64);
+            break;
+        }
+    }
+    if let Some(kept_from) = kept_from {
+        st.parts.retain(|n, _| *n >= kept_from);
+    }
+    Some((msn, segment))
+}
+
+/// The wall-clock time at which something received at `at` was received.
+fn wall_clock_ms(at: Instant) -> i64 {
+    let ago = Instant::now().saturating_duration_since(at);
+    let when = SystemTime::now() - ago;
+    when.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs the segmenter of one live stream until it ends; records if `recordings` is given.
+pub async fn run(registry: Arc<Registry>, config: Config, stream: Arc<Stream>, recordings: Option<Arc<Recordings>>) {
+    let id = stream.id.clone();
+    let rendition = Arc::new(Rendition::new(&config));
+    registry.insert(&id, rendition.clone());
+    let (headers, mut sub) = stream.subscribe_internal();
+    let mut segmenter: Option<Segmenter> = None;
+    let mut pending = headers.frames;
+    let mut out = Vec::new();
+    let mut batch = Vec::new();
+    let mut recorder = recordings.as_ref().map(|r| r.start(&id));
+    loop {
+        for frame in pending.drain(..) {
+            // Whether the stream has video is known once its first media frame arrived.
+            let seg = segmenter.get_or_insert_with(|| {
+                Segmenter::new(
+                    config.part_target.as_secs_f64(),
+                    config.segment_target.as_secs_f64(),
+                    stream.has_video(),
+                )
+            });
+            seg.push(&frame, &mut out);
+        }
+        let info = segmenter.as_ref().map(Segmenter::info).unwrap_or_default();
+        publish(&rendition, &mut out, &info, recorder.as_mut()).await;
+        batch.clear();
+        match sub.next_batch(&mut batch, 1 << 20).await {
+            Next::Frames => pending.append(&mut batch),
+            Next::Ended => break,
+        }
+    }
+    if let Some(seg) = segmenter.as_mut() {
+        seg.finish(&mut out);
+        let info = seg.info();
+        publish(&rendition, &mut out, &info, recorder.as_mut()).await;
+    }
+    let last = rendition.end();
+    if let Some(mut rec) = recorder {
+        if let Some((msn, segment)) = last {
+            record_segment(&rendition, &mut rec, msn, &segment).await;
+        }
+        rec.finish().await;
+    }
+    tokio::time::sleep(LINGER).await;
+    registry.remove(&id, &rendition);
+}
+
+/// Hands the segmenter's output to the rendition (and the recorder).
+async fn publish(rendition: &Rendition, out: &mut Vec<Output>, info: &StreamInfo, mut recorder: Option<&mut Recorder>) {
+    for output in out.drain(..) {
+        if let (Output::Init(init), Some(rec)) = (&output, recorder.as_deref_mut()) {
+            rec.init(init).await;
+            rec.master(&http::master_playlist(info, 0)).await;
+        }
+        if let (Some((msn, segment)), Some(rec)) = (rendition.apply(output, info.clone()), recorder.as_deref_mut()) {
+            record_segment(rendition, rec, msn, &segment).await;
+        }
+    }
+}
+
+async fn record_segment(rendition: &Rendition, rec: &mut Recorder, msn: u64, segment: &Bytes) {
+    let duration = {
+        let st = rendition.state.lock().expect("rendition lock");
+        st.window.segment(msn).map_or(0.0, |s| s.duration())
+    };
+    rec.segment(msn, duration, segment).await;
+}

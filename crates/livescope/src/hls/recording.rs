@@ -1,0 +1,142 @@
+//! Recordings: each broadcast's init segment, segments and a VOD playlist in the data
+//! folder, so a broadcast stays watchable as a replay after it ends and after a restart.
+//! A retention period bounds the disk they use.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+/// The recordings folder.
+#[derive(Debug, Clone)]
+pub struct Recordings {
+    dir: PathBuf,
+    retention: Duration,
+}
+
+impl Recordings {
+    pub fn new(dir: PathBuf, retention: Duration) -> Recordings {
+        Recordings { dir, retention }
+    }
+
+    /// The file of a recording, if the names are ones we write (no path tricks).
+    pub fn path(&self, id: &str, file: &str) -> Option<PathBuf> {
+        let safe =
+            |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
+        (safe(id) && safe(file) && !file.starts_with('.')).then(|| self.dir.join(id).join(file))
+    }
+
+    pub fn start(&self, id: &str) -> Recorder {
+        Recorder {
+            dir: self.dir.join(id),
+            entries: Vec::new(),
+            failed: false,
+        }
+    }
+
+    /// Deletes recordings older than the retention period and closes the playlists of
+    /// recordings a crash left open. Run at start and then hourly.
+    pub async fn sweep(&self) {
+        let Ok(mut dirs) = tokio::fs::read_dir(&self.dir).await else {
+            return;
+        };
+        while let Ok(Some(entry)) = dirs.next_entry().await {
+            let path = entry.path();
+            let age = entry
+                .metadata()
+                .await
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok());
+            if age.is_some_and(|age| age > self.retention) {
+                if let Err(e) = tokio::fs::remove_dir_all(&path).await {
+                    tracing::warn!("cannot delete old recording {}: {e}", path.display());
+                }
+                continue;
+            }
+            close_playlist(&path.join("index.m3u8")).await;
+        }
+    }
+}
+
+/// Appends EXT-X-ENDLIST to a playlist that lacks it: its broadcast is no longer live.
+async fn close_playlist(path: &Path) {
+    if let Ok(text) = tokio::fs::read_to_string(path).await
+        && !text.contains("#EXT-X-ENDLIST")
+    {
+        let _ = tokio::fs::write(path, text + "#EXT-X-ENDLIST\n").await;
+    }
+}
+
+/// Writes one broadcast's recording as it happens.
+#[derive(Debug)]
+pub struct Recorder {
+    dir: PathBuf,
+    entries: Vec<(u64, f64)>,
+    failed: bool,
+}
+
+impl Recorder {
+    async fn write(&mut self, name: &str, data: &[u8]) {
+        if self.failed {
+            return;
+        }
+        let result = async {
+            tokio::fs::create_dir_all(&self.dir).await?;
+            // Write then rename, so a reader never sees half a file.
+            let tmp = self.dir.join(format!(".{name}.tmp"));
+            tokio::fs::write(&tmp, data).await?;
+            tokio::fs::rename(&tmp, self.dir.join(name)).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!("recording to {} stopped: {e}", self.dir.display());
+            self.failed = true;
+        }
+    }
+
+    pub async fn init(&mut self, init: &Bytes) {
+        self.write("init.mp4", init).await;
+    }
+
+    pub async fn master(&mut self, text: &str) {
+        self.write("master.m3u8", text.as_bytes()).await;
+    }
+
+    pub async fn segment(&mut self, msn: u64, duration: f64, data: &Bytes) {
+        self.write(&hls_segment_name(msn), data).await;
+        self.entries.push((msn, duration));
+        let playlist = self.playlist(false);
+        self.write("index.m3u8", playlist.as_bytes()).await;
+    }
+
+    pub async fn finish(mut self) {
+        let playlist = self.playlist(true);
+        self.write("index.m3u8", playlist.as_bytes()).await;
+    }
+
+    fn playlist(&self, ended: bool) -> String {
+        let target = self
+            .entries
+            .iter()
+            .map(|(_, d)| d.round().max(1.0) as u32)
+            .max()
+            .unwrap_or(2);
+        let first = self.entries.first().map_or(0, |(m, _)| *m);
+        let mut text = format!(
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-PLAYLIST-TYPE:{}\n#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-MAP:URI=\"init.mp4\"\n",
+            if ended { "VOD" } else { "EVENT" }
+        );
+        for (msn, duration) in &self.entries {
+            text.push_str(&format!("#EXTINF:{duration:.5},\n{}\n", hls_segment_name(*msn)));
+        }
+        if ended {
+            text.push_str("#EXT-X-ENDLIST\n");
+        }
+        text
+    }
+}
+
+fn hls_segment_name(msn: u64) -> String {
+    format!("seg{msn}.m4s")
+}

@@ -1,0 +1,333 @@
+//! Cuts a stream's frames into CMAF parts and segments for LL-HLS: segments start on
+//! keyframes and last at least the segment target; parts last about the part target.
+//!
+//! A sample's duration is only known when the next sample of its track arrives, so each
+//! track holds its newest sample back; a part is cut when a video frame (or, without video,
+//! an audio frame) arrives and the part has reached its target.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use flv::{AudioSpecificConfig, AudioTag, AvcConfig, VideoPacket, VideoTag};
+use fmp4::{AUDIO_TRACK, AudioTrack, Run, Sample, VIDEO_TIMESCALE, VIDEO_TRACK, VideoTrack};
+use rtmp::MediaKind;
+
+use crate::hub::{Frame, HeaderKind};
+
+/// What the segmenter produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// The init segment, once, before any part.
+    Init(Bytes),
+    /// A part. `new_segment`: it starts a segment (and so starts with a keyframe).
+    Part {
+        data: Bytes,
+        duration: f64,
+        independent: bool,
+        new_segment: bool,
+        first_received: Instant,
+    },
+}
+
+/// Codec information for the multivariant playlist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// RFC 6381 codec strings, e.g. `avc1.64001f,mp4a.40.2`.
+    pub codecs: String,
+    pub resolution: Option<(u16, u16)>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    dts: u64,
+    keyframe: bool,
+    composition_offset: i32,
+    data: Bytes,
+    received: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Track {
+    pending: Option<Pending>,
+    /// Finished samples of the part being built, and the decode time of the first.
+    samples: Vec<Sample>,
+    start: Option<u64>,
+    first_received: Option<Instant>,
+    last_duration: u32,
+}
+
+impl Track {
+    /// Gives the held-back sample its duration and moves it into the part.
+    fn finish_pending(&mut self, next_dts: Option<u64>) {
+        let Some(p) = self.pending.take() else { return };
+        let duration = match next_dts {
+            Some(next) if next > p.dts => (next - p.dts).min(u64::from(u32::MAX)) as u32,
+            _ => self.last_duration,
+        };
+        self.last_duration = duration;
+        self.start.get_or_insert(p.dts);
+        self.first_received.get_or_insert(p.received);
+        self.samples.push(Sample {
+            duration,
+            keyframe: p.keyframe,
+            composition_offset: p.composition_offset,
+            data: p.data,
+        });
+    }
+
+    fn duration(&self) -> u64 {
+        self.samples.iter().map(|s| u64::from(s.duration)).sum()
+    }
+
+    fn take_run(&mut self, track: u32) -> Option<Run> {
+        let base = self.start.take()?;
+        self.first_received = None;
+        Some(Run {
+            track,
+            base_decode_time: base,
+            samples: std::mem::take(&mut self.samples),
+        })
+    }
+}
+
+/// The LL-HLS segmenter of one stream.
+#[derive(Debug)]
+pub struct Segmenter {
+    part_target: f64,
+    segment_target: f64,
+    video_config: Option<VideoTrack>,
+    video_codec: Option<String>,
+    audio_config: Option<AudioTrack>,
+    audio_codec: Option<String>,
+    started: bool,
+    has_video: bool,
+    video: Track,
+    audio: Track,
+    /// Seconds in the segment being built, counting parts already cut.
+    segment_elapsed: f64,
+    part_starts_segment: bool,
+    sequence: u32,
+}
+
+impl Segmenter {
+    /// `has_video`: whether the stream has video (then video drives the cuts).
+    pub fn new(part_target: f64, segment_target: f64, has_video: bool) -> Segmenter {
+        Segmenter {
+            part_target,
+            segment_target,
+            video_config: None,
+            video_codec: None,
+            audio_config: None,
+            audio_codec: None,
+            started: false,
+            has_video,
+            video: Track {
+                last_duration: VIDEO_TIMESCALE / 30,
+                ..Track::default()
+            },
+            audio: Track {
+                last_duration: 1024,
+                ..Track::default()
+            },
+            segment_elapsed: 0.0,
+            part_starts_segment: true,
+            sequence: 0,
+        }
+    }
+
+    pub fn info(&self) -> StreamInfo {
+        let codecs: Vec<&str> = self
+            .video_codec
+            .iter()
+            .chain(&self.audio_codec)
+            .map(String::as_str)
+            .collect();
+        StreamInfo {
+            codecs: codecs.join(","),
+            resolution: self.video_config.as_ref().map(|v| (v.width, v.height)),
+        }
+    }
+
+    /// Feeds one frame; appends what it completes to `out`.
+    pub fn push(&mut self, frame: &Frame, out: &mut Vec<Output>) {
+        match (frame.header, frame.kind) {
+            (Some(HeaderKind::VideoConfig), _) => self.video_config(&frame.payload),
+            (Some(HeaderKind::AudioConfig), _) => self.audio_config(&frame.payload),
+            (_, MediaKind::Video) => self.video_frame(frame, out),
+            (_, MediaKind::Audio) => self.audio_frame(frame, out),
+            _ => {}
+        }
+    }
+
+    /// Ends the stream: the held-back samples make a last part.
+    pub fn finish(&mut self, out: &mut Vec<Output>) {
+        if !self.started {
+            return;
+        }
+        self.video.finish_pending(None);
+        self.audio.finish_pending(None);
+        self.cut(out);
+    }
+
+    fn video_config(&mut self, payload: &Bytes) {
+        let Ok(tag) = VideoTag::parse(payload) else { return };
+        let record = payload.slice(tag.header_len..);
+        // Only H.264 becomes LL-HLS for now; a mid-stream change of configuration keeps
+        // the first (a new init segment would need a discontinuity).
+        if self.video_config.is_some() || tag.codec != flv::VideoCodec::Avc {
+            return;
+        }
+        let Ok(config) = AvcConfig::parse(&record) else { return };
+        let (width, height) = fmp4::avc_dimensions(&record).unwrap_or((0, 0));
+        self.video_codec = Some(config.codec_string());
+        self.video_config = Some(VideoTrack { record, width, height });
+    }
+
+    fn audio_config(&mut self, payload: &Bytes) {
+        let Ok(tag) = AudioTag::parse(payload) else { return };
+        let config = payload.slice(tag.header_len..);
+        if self.audio_config.is_some() {
+            return;
+        }
+        let Ok(asc) = AudioSpecificConfig::parse(&config) else {
+            return;
+        };
+        self.audio_codec = Some(format!("mp4a.40.{}", asc.object_type));
+        self.audio_config = Some(AudioTrack {
+            config,
+            sample_rate: asc.sample_rate,
+            channels: asc.channels,
+        });
+    }
+
+    /// Emits the init segment at the first sync point, with the tracks known by then.
+    fn start(&mut self, out: &mut Vec<Output>) -> bool {
+        if self.started {
+            return true;
+        }
+        let video = self.video_config.as_ref().filter(|_| self.has_video);
+        let audio = self.audio_config.as_ref();
+        if (self.has_video && video.is_none()) || (video.is_none() && audio.is_none()) {
+            return false;
+        }
+        match fmp4::init_segment(video, audio) {
+            Ok(init) => {
+                out.push(Output::Init(init));
+                self.started = true;
+                true
+            }
+            Err(e) => {
+                tracing::warn!("cannot make an init segment: {e}");
+                false
+            }
+        }
+    }
+
+    fn video_frame(&mut self, frame: &Frame, out: &mut Vec<Output>) {
+        let Ok(tag) = VideoTag::parse(&frame.payload) else {
+            return;
+        };
+        if tag.packet != VideoPacket::Frame || self.video_config.is_none() {
+            return;
+        }
+        if !(self.started || tag.keyframe && self.start(out)) {
+            return;
+        }
+        let dts = u64::from(frame.timestamp) * u64::from(VIDEO_TIMESCALE / 1000);
+        self.video.finish_pending(Some(dts));
+        let part = self.video.duration() as f64 / f64::from(VIDEO_TIMESCALE);
+        if tag.keyframe && self.segment_elapsed + part >= self.segment_target {
+            self.cut(out);
+            self.part_starts_segment = true;
+        } else if part >= self.part_target {
+            self.cut(out);
+        }
+        self.video.pending = Some(Pending {
+            dts,
+            keyframe: tag.keyframe,
+            composition_offset: tag.composition_time.saturating_mul((VIDEO_TIMESCALE / 1000) as i32),
+            data: frame.payload.slice(tag.header_len.min(frame.payload.len())..),
+            received: frame.received,
+        });
+    }
+
+    fn audio_frame(&mut self, frame: &Frame, out: &mut Vec<Output>) {
+        let Ok(tag) = AudioTag::parse(&frame.payload) else {
+            return;
+        };
+        let Some(rate) = self.audio_config.as_ref().map(|a| u64::from(a.sample_rate)) else {
+            return;
+        };
+        if tag.sequence_header {
+            return;
+        }
+        if !self.has_video && !self.start(out) {
+            return;
+        }
+        if !self.started {
+            // Audio before the first video keyframe is not played by anyone.
+            return;
+        }
+        let dts = u64::from(frame.timestamp) * rate / 1000;
+        self.audio.finish_pending(Some(dts));
+        if !self.has_video {
+            let part = self.audio.duration() as f64 / rate as f64;
+            if self.segment_elapsed + part >= self.segment_target {
+                self.cut(out);
+                self.part_starts_segment = true;
+            } else if part >= self.part_target {
+                self.cut(out);
+            }
+        }
+        self.audio.pending = Some(Pending {
+            dts,
+            keyframe: true,
+            composition_offset: 0,
+            data: frame.payload.slice(tag.header_len.min(frame.payload.len())..),
+            received: frame.received,
+        });
+    }
+
+    /// Turns the finished samples into a part.
+    fn cut(&mut self, out: &mut Vec<Output>) {
+        let rate = self.audio_config.as_ref().map_or(1, |a| a.sample_rate);
+        let duration = if self.has_video {
+            self.video.duration() as f64 / f64::from(VIDEO_TIMESCALE)
+        } else {
+            self.audio.duration() as f64 / f64::from(rate)
+        };
+        let independent = if self.has_video {
+            self.video.samples.first().is_some_and(|s| s.keyframe)
+        } else {
+            true
+        };
+        let first_received = [self.video.first_received, self.audio.first_received]
+            .into_iter()
+            .flatten()
+            .min();
+        let runs: Vec<Run> = [self.video.take_run(VIDEO_TRACK), self.audio.take_run(AUDIO_TRACK)]
+            .into_iter()
+            .flatten()
+            .collect();
+        let Some(first_received) = first_received.filter(|_| !runs.is_empty() && duration > 0.0) else {
+            return;
+        };
+        if self.part_starts_segment {
+            self.segment_elapsed = 0.0;
+        }
+        self.sequence += 1;
+        match fmp4::fragment(self.sequence, &runs) {
+            Ok(data) => {
+                out.push(Output::Part {
+                    data,
+                    duration,
+                    independent,
+                    new_segment: std::mem::take(&mut self.part_starts_segment),
+                    first_received,
+                });
+                self.segment_elapsed += duration;
+            }
+            Err(e) => tracing::warn!("cannot make a fragment: {e}"),
+        }
+    }
+}

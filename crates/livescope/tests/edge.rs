@@ -1,0 +1,168 @@
+//! LL-HLS through a real nginx edge cache, configured by `deploy/nginx-edge.conf`: many
+//! players following the live edge with blocking reload cost the origin about one request
+//! per part and playlist update, not one per player.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, Tracks, clip, finish, get_bytes, publish, temp_dir};
+
+const PLAYERS: usize = 30;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn preload_hint(playlist: &str) -> Option<(u64, u64, u64)> {
+    let line = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))?;
+    let number = line
+        .split("URI=\"part")
+        .nth(1)?
+        .trim_end_matches(".m4s\"")
+        .parse()
+        .ok()?;
+    // The next part's position: after the complete segments, and after the parts listed
+    // since the last of them.
+    let first: u64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?
+        .parse()
+        .ok()?;
+    let complete = playlist.lines().filter(|l| l.starts_with("seg")).count() as u64;
+    let lines: Vec<&str> = playlist.lines().collect();
+    let after = lines.iter().rposition(|l| l.starts_with("seg")).map_or(0, |i| i + 1);
+    let parts = lines[after..].iter().filter(|l| l.starts_with("#EXT-X-PART:")).count() as u64;
+    Some((first + complete, parts, number))
+}
+
+/// Starts nginx with the shipped edge configuration pointed at `origin`.
+fn start_edge(origin: &str) -> (std::process::Child, String, std::path::PathBuf) {
+    let dir = temp_dir("edge");
+    let port = free_port();
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/nginx-edge.conf")).unwrap();
+    let d = dir.display();
+    let server_block = shipped
+        .replace("/var/cache/nginx/livescope", &format!("{d}/cache"))
+        .replace("server 127.0.0.1:8080;", &format!("server {origin};"))
+        .replace("listen 8081;", &format!("listen 127.0.0.1:{port};"));
+    let conf = format!(
+        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n  log_format edge '$upstream_cache_status $request_uri';\n  access_log {d}/access.log edge;\n\
+         client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;\n\
+         uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n{server_block}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    // Debian puts nginx in /usr/sbin, which not every PATH has.
+    let binary = if std::path::Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    };
+    let child = Command::new(binary)
+        .arg("-p")
+        .arg(&dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("nginx is installed");
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not start: {}",
+            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, addr, dir)
+}
+
+#[test]
+fn an_edge_cache_sends_the_origin_one_request_per_url_not_one_per_player() {
+    let server = Server::start();
+    let (id, key, _) = server.create_broadcast();
+    let publisher = publish(&clip(Tracks::AudioVideo, 10, 500), &server.rtmp_url(&key));
+    server.wait_state(&id, "live");
+    let (mut nginx, edge, dir) = start_edge(&server.http);
+
+    // Players follow the live edge for four seconds: blocking playlist request for the
+    // hinted part, then the part.
+    let players: Vec<_> = (0..PLAYERS)
+        .map(|_| {
+            let (edge, id) = (edge.clone(), id.clone());
+            std::thread::spawn(move || {
+                let mut requests = 0;
+                let mut parts = 0;
+                let (status, _, body) = get_bytes(&edge, &format!("/hls/{id}/index.m3u8"));
+                assert_eq!(status, 200);
+                let mut hint = preload_hint(&String::from_utf8(body).unwrap()).unwrap();
+                let until = Instant::now() + Duration::from_secs(4);
+                while Instant::now() < until {
+                    let (msn, part, number) = hint;
+                    let (status, _, body) =
+                        get_bytes(&edge, &format!("/hls/{id}/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"));
+                    assert_eq!(status, 200);
+                    let (status, _, data) = get_bytes(&edge, &format!("/hls/{id}/part{number}.m4s"));
+                    assert_eq!(status, 200);
+                    assert_eq!(&data[4..8], b"moof");
+                    requests += 2;
+                    parts += 1;
+                    hint = preload_hint(&String::from_utf8(body).unwrap()).unwrap();
+                }
+                (requests + 1, parts)
+            })
+        })
+        .collect();
+    let mut requests = 0;
+    let mut parts = 0;
+    for p in players {
+        let (r, n) = p.join().unwrap();
+        requests += r;
+        parts += n;
+    }
+    assert!(finish(publisher, Duration::from_secs(30)).0);
+    let _ = nginx.kill();
+    let _ = nginx.wait();
+
+    // What reached the origin: requests that were not answered from the cache.
+    let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
+    let mut to_origin: HashMap<String, usize> = HashMap::new();
+    let mut logged = 0;
+    for line in log.lines() {
+        let (status, uri) = line.split_once(' ').unwrap();
+        logged += 1;
+        if status != "HIT" && status != "UPDATING" && status != "STALE" {
+            *to_origin.entry(uri.to_owned()).or_default() += 1;
+        }
+    }
+    let origin_total: usize = to_origin.values().sum();
+    let blocking: Vec<_> = to_origin
+        .iter()
+        .filter(|(u, _)| u.contains("_HLS_msn") || u.contains("/part"))
+        .collect();
+    let duplicated = blocking.iter().filter(|(_, n)| **n > 1).count();
+    assert_eq!(logged, requests, "every player request went through the edge");
+    assert!(parts >= PLAYERS * 5, "players followed the stream: {parts} parts");
+    assert!(
+        duplicated * 10 <= blocking.len(),
+        "the origin saw {duplicated} of {} part/playlist URLs more than once",
+        blocking.len()
+    );
+    assert!(
+        origin_total * 10 <= requests,
+        "{requests} player requests cost the origin {origin_total}: {to_origin:?}"
+    );
+}

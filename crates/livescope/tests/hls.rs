@@ -1,0 +1,241 @@
+//! LL-HLS end to end: real ffmpeg publishes; playlists, blocking reload with concurrent
+//! clients, parts, segments and replays are fetched over HTTP and decoded by ffprobe and
+//! ffmpeg.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Server, Tracks, clip, finish, get_bytes, http, probe, publish, temp_dir};
+
+/// The part a live playlist's preload hint names, as (msn, part).
+fn preload_hint(playlist: &str) -> Option<(u64, u64, u64)> {
+    let line = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))?;
+    let number = line
+        .split("URI=\"part")
+        .nth(1)?
+        .trim_end_matches(".m4s\"")
+        .parse()
+        .ok()?;
+    // The next part's position: after the complete segments, and after the parts listed
+    // since the last of them.
+    let first: u64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?
+        .parse()
+        .ok()?;
+    let complete = playlist.lines().filter(|l| l.starts_with("seg")).count() as u64;
+    let lines: Vec<&str> = playlist.lines().collect();
+    let after = lines.iter().rposition(|l| l.starts_with("seg")).map_or(0, |i| i + 1);
+    let parts = lines[after..].iter().filter(|l| l.starts_with("#EXT-X-PART:")).count() as u64;
+    Some((first + complete, parts, number))
+}
+
+fn playlist(server: &Server, id: &str, query: &str) -> (u16, String, String) {
+    let (status, head, body) = get_bytes(&server.http, &format!("/hls/{id}/index.m3u8{query}"));
+    (status, head, String::from_utf8(body).unwrap())
+}
+
+/// Downloads init and every segment of a playlist into one fMP4 file.
+fn download(server: &Server, id: &str, text: &str, out: &std::path::Path) {
+    let (status, _, mut data) = get_bytes(&server.http, &format!("/hls/{id}/init.mp4"));
+    assert_eq!(status, 200);
+    for uri in text.lines().filter(|l| l.starts_with("seg")) {
+        let (status, _, seg) = get_bytes(&server.http, &format!("/hls/{id}/{uri}"));
+        assert_eq!(status, 200, "{uri}");
+        data.extend_from_slice(&seg);
+    }
+    std::fs::write(out, data).unwrap();
+}
+
+#[test]
+fn a_live_broadcast_is_an_ll_hls_stream_that_decodes() {
+    let server = Server::start();
+    let (id, key, created) = server.create_broadcast();
+    assert_eq!(
+        created["watch"]["hls"],
+        format!("http://{}/hls/{id}/index.m3u8", server.http)
+    );
+    let publisher = publish(&clip(Tracks::AudioVideo, 8, 800), &server.rtmp_url(&key));
+    server.wait_state(&id, "live");
+
+    // The first request waits for the first part rather than failing.
+    let (status, head, text) = playlist(&server, &id, "");
+    assert_eq!(status, 200, "{text}");
+    assert!(head.contains("content-type: application/vnd.apple.mpegurl"));
+    assert!(head.contains("access-control-allow-origin: *"));
+    for tag in [
+        "#EXT-X-MAP:URI=\"init.mp4\"",
+        "#EXT-X-PART-INF:PART-TARGET=0.334",
+        "CAN-BLOCK-RELOAD=YES",
+        "PART-HOLD-BACK=1.002",
+        "#EXT-X-PROGRAM-DATE-TIME:",
+        "#EXT-X-PART:DURATION=",
+    ] {
+        assert!(text.contains(tag), "{tag} missing from\n{text}");
+    }
+    assert!(text.contains("INDEPENDENT=YES"), "{text}");
+
+    let (status, _, master) = get_bytes(&server.http, &format!("/hls/{id}/master.m3u8"));
+    let master = String::from_utf8(master).unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        master.contains("CODECS=\"avc1.") && master.contains(",mp4a.40.2\""),
+        "{master}"
+    );
+    assert!(master.contains("RESOLUTION=320x240"), "{master}");
+
+    // Blocking reload: twenty players ask for the hinted part at once; all are held, then
+    // answered with a playlist that holds it. The hinted part itself is held too.
+    let (msn, part, number) = preload_hint(&text).unwrap();
+    let http_addr = server.http.clone();
+    let part_request = {
+        let (addr, id) = (http_addr.clone(), id.clone());
+        std::thread::spawn(move || get_bytes(&addr, &format!("/hls/{id}/part{number}.m4s")))
+    };
+    let waiters: Vec<_> = (0..20)
+        .map(|_| {
+            let (addr, id) = (http_addr.clone(), id.clone());
+            std::thread::spawn(move || {
+                get_bytes(&addr, &format!("/hls/{id}/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"))
+            })
+        })
+        .collect();
+    for w in waiters {
+        let (status, head, body) = w.join().unwrap();
+        assert_eq!(status, 200);
+        assert!(head.contains("cache-control: public, max-age=6"), "{head}");
+        assert!(
+            String::from_utf8(body)
+                .unwrap()
+                .contains(&format!("\"part{number}.m4s\""))
+        );
+    }
+    let (status, head, bytes) = part_request.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(head.contains("immutable"), "{head}");
+    assert_eq!(&bytes[4..8], b"moof", "a part is a CMAF fragment");
+
+    // Too far ahead, or nonsense, is a 400.
+    let (status, _, _) = playlist(&server, &id, &format!("?_HLS_msn={}", msn + 5));
+    assert_eq!(status, 400);
+    let (status, _, _) = playlist(&server, &id, "?_HLS_part=1");
+    assert_eq!(status, 400);
+    let (status, _, _) = playlist(&server, &id, "?_HLS_msn=x");
+    assert_eq!(status, 400);
+
+    // A plain HLS player (ffmpeg) plays the same playlist from its segments, once there is
+    // a complete one (it ignores parts).
+    let (status, _, _) = playlist(&server, &id, "?_HLS_msn=1&_HLS_part=0");
+    assert_eq!(status, 200);
+    let dir = temp_dir("hls");
+    let player = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
+        .arg(format!("http://{}/hls/{id}/index.m3u8", server.http))
+        .args(["-c", "copy", "-f", "mp4"])
+        .arg(dir.join("player.mp4"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    assert!(finish(publisher, Duration::from_secs(30)).0);
+    let (ok, err) = finish(player, Duration::from_secs(60));
+    assert!(ok, "ffmpeg could not play the playlist: {err}");
+    let p = probe(&dir.join("player.mp4"));
+    assert_eq!(p.codecs, ["h264", "aac"]);
+    assert!(p.duration > 3.0, "{p:?}");
+
+    // The ended playlist is complete; its segments decode cleanly, B-frames and all.
+    server.wait_state(&id, "ended");
+    let (_, _, text) = playlist(&server, &id, "");
+    assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+    let file = dir.join("all.mp4");
+    download(&server, &id, &text, &file);
+    let p = probe(&file);
+    assert_eq!(p.codecs, ["h264", "aac"]);
+    assert_eq!((p.width, p.height), (Some(320), Some(240)));
+    assert!(p.duration > 7.0, "{p:?}");
+    assert!(p.first_video_is_key);
+    let decode = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        decode.status.success() && decode.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&decode.stderr)
+    );
+    let packets = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=pts,dts",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let packets: Vec<(i64, i64)> = String::from_utf8_lossy(&packets.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(',').map(|(p, d)| (p.parse().unwrap(), d.parse().unwrap())))
+        .collect();
+    assert!(packets.windows(2).all(|w| w[1].1 > w[0].1), "decode times increase");
+    assert!(
+        packets.iter().any(|(pts, dts)| pts != dts),
+        "B-frames keep their composition offsets"
+    );
+    assert!(packets.iter().all(|(pts, dts)| pts >= dts));
+}
+
+#[test]
+fn an_ended_broadcast_is_a_replay_even_after_a_restart() {
+    let data = temp_dir("replay");
+    let id = {
+        let server = Server::start_in(&data);
+        let (id, key, _) = server.create_broadcast();
+        let publisher = publish(&clip(Tracks::AudioVideo, 5, 500), &server.rtmp_url(&key));
+        assert!(finish(publisher, Duration::from_secs(30)).0);
+        server.wait_state(&id, "ended");
+        id
+    };
+    let server = Server::start_in(&data);
+    let (status, head, text) = playlist(&server, &id, "");
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains("#EXT-X-PLAYLIST-TYPE:VOD") && text.ends_with("#EXT-X-ENDLIST\n"),
+        "{text}"
+    );
+    assert!(head.contains("immutable"));
+    let file = temp_dir("replay-out").join("replay.mp4");
+    download(&server, &id, &text, &file);
+    let p = probe(&file);
+    assert_eq!(p.codecs, ["h264", "aac"]);
+    assert!(p.duration > 4.0, "{p:?}");
+    let (status, _, master) = get_bytes(&server.http, &format!("/hls/{id}/master.m3u8"));
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(master).unwrap().contains("RESOLUTION=320x240"));
+    drop(server);
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
+#[test]
+fn unknown_and_never_live_broadcasts_are_404() {
+    let server = Server::start();
+    let (status, body) = http(&server.http, "GET", "/hls/nosuchid/index.m3u8", b"");
+    assert_eq!(status, 404, "{body}");
+    let (id, _, _) = server.create_broadcast();
+    for file in ["index.m3u8", "master.m3u8", "init.mp4", "seg0.m4s", "part0.0.m4s"] {
+        let (status, _) = http(&server.http, "GET", &format!("/hls/{id}/{file}"), b"");
+        assert_eq!(status, 404, "{file}");
+    }
+    let (status, _) = http(&server.http, "GET", &format!("/hls/{id}/../../livescope.db"), b"");
+    assert_eq!(status, 404);
+    assert_eq!(server.broadcast(&id)["state"], "created");
+}
