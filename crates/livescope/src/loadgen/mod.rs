@@ -5,6 +5,7 @@
 //! for every audio and video frame; the server's CPU and memory come from /proc.
 
 mod clip;
+mod hls;
 mod net;
 mod probe;
 mod publisher;
@@ -31,6 +32,8 @@ use viewer::{Tally, Target, Viewer};
 pub enum Protocol {
     Rtmp,
     Flv,
+    /// LL-HLS: blocking playlist reload and every part (livescope's `/hls/` URLs).
+    Hls,
 }
 
 #[derive(Debug, clap::Args)]
@@ -179,6 +182,7 @@ fn resolve_urls(args: &Args) -> anyhow::Result<(RtmpUrl, Target)> {
             let play = match args.protocol {
                 Protocol::Rtmp => field("watch", "rtmp")?,
                 Protocol::Flv => field("watch", "flv")?,
+                Protocol::Hls => field("watch", "hls")?,
             };
             (field("publish", "rtmp")?, play)
         }
@@ -190,6 +194,8 @@ fn resolve_urls(args: &Args) -> anyhow::Result<(RtmpUrl, Target)> {
     };
     let target = if play.starts_with("rtmp://") {
         Target::Rtmp(RtmpUrl::parse(&play)?)
+    } else if play.ends_with(".m3u8") {
+        Target::Hls(play)
     } else {
         Target::Flv(play)
     };
@@ -284,6 +290,7 @@ async fn measure(
         protocol: match target {
             Target::Rtmp(_) => Protocol::Rtmp,
             Target::Flv(_) => Protocol::Flv,
+            Target::Hls(_) => Protocol::Hls,
         },
         viewers: args.viewers,
         probes: args.viewers.div_ceil((args.viewers / args.probes.max(1)).max(1)),

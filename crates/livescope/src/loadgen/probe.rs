@@ -44,4 +44,14 @@ impl SendTimes {
     pub fn get(&self, key: u64) -> Option<Instant> {
         self.times.lock().expect("send times").get(&key).copied()
     }
+
+    /// Video frames by their timestamp (ms), for LL-HLS parts, whose decode times carry it
+    /// (a part's first video sample is the frame published with that timestamp).
+    pub fn record_video_ts(&self, ts_ms: u32, at: Instant) {
+        self.record(u64::from(ts_ms) | 1 << 63, at);
+    }
+
+    pub fn get_video_ts(&self, ts_ms: u32) -> Option<Instant> {
+        self.get(u64::from(ts_ms) | 1 << 63)
+    }
 }

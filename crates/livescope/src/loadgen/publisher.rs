@@ -100,7 +100,11 @@ pub async fn run(
                 TagKind::Script => MediaKind::Data,
             };
             session.send_media(kind, ts, &tag.body);
-            sent.record(probe::key(tag.kind as u8, &tag.body), Instant::now());
+            let now = Instant::now();
+            sent.record(probe::key(tag.kind as u8, &tag.body), now);
+            if tag.kind == TagKind::Video {
+                sent.record_video_ts(ts, now);
+            }
             while let Some(out) = session.poll_transmit() {
                 socket.write_all(&out).await?;
             }

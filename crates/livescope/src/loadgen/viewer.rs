@@ -61,6 +61,7 @@ impl Viewer {
         let result = match &target {
             Target::Rtmp(url) => self.rtmp(url).await,
             Target::Flv(url) => self.flv(url).await,
+            Target::Hls(url) => super::hls::follow(&self, url).await,
         };
         let mut tally = self.tally.borrow_mut();
         tally.failed += 1;
@@ -306,4 +307,6 @@ impl Socket {
 pub enum Target {
     Rtmp(RtmpUrl),
     Flv(String),
+    /// An LL-HLS media playlist URL.
+    Hls(String),
 }
