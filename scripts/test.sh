@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs what the tests need (ffmpeg, and
-# nginx as the LL-HLS edge cache, from Debian's packages), checks formatting and lints,
-# then runs every test.
+# The whole test suite, on a fresh machine: installs what the tests need (ffmpeg, nginx
+# as the LL-HLS edge cache and Chromium from Debian's packages; hls.js from npm), checks
+# formatting and lints, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,12 +9,18 @@ need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# hls.js and a driver for Chromium, from the npm registry, for the browser test.
+if [ ! -d scripts/browser/node_modules ]; then
+  (cd scripts/browser && npm ci --silent --no-audit --no-fund)
 fi
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
