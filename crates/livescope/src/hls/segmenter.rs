@@ -331,3 +331,115 @@ impl Segmenter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What x264 wrote for a 320x240 clip, as an FLV video sequence header.
+    const AVC_RECORD: &str =
+        "014d400dffe10022674d400deca0a0fd8088000003000800000301e301000f420003d09c92600f14299601000468ce3c80";
+
+    fn header(kind: MediaKind, header: HeaderKind, body: Vec<u8>) -> Frame {
+        Frame::new(kind, 0, false, Some(header), Bytes::from(body))
+    }
+
+    fn frames(seconds: u32) -> Vec<Frame> {
+        let record: Vec<u8> = (0..AVC_RECORD.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&AVC_RECORD[i..i + 2], 16).unwrap())
+            .collect();
+        let mut out = vec![
+            header(
+                MediaKind::Video,
+                HeaderKind::VideoConfig,
+                [&[0x17, 0, 0, 0, 0][..], &record].concat(),
+            ),
+            header(MediaKind::Audio, HeaderKind::AudioConfig, vec![0xaf, 0, 0x12, 0x10]),
+        ];
+        // 30 fps video with a keyframe every second, AAC frames every 23 ms, in DTS order.
+        let mut audio_ts = 0u32;
+        for i in 0..seconds * 30 {
+            let ts = i * 1000 / 30;
+            while audio_ts <= ts {
+                out.push(Frame::new(
+                    MediaKind::Audio,
+                    audio_ts,
+                    false,
+                    None,
+                    Bytes::from_static(&[0xaf, 1, 0x21, 0x10]),
+                ));
+                audio_ts += 23;
+            }
+            let key = i % 30 == 0;
+            let body = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88];
+            out.push(Frame::new(MediaKind::Video, ts, key, None, Bytes::from(body)));
+        }
+        out
+    }
+
+    #[test]
+    fn cuts_parts_near_the_target_and_segments_on_keyframes() {
+        let mut seg = Segmenter::new(0.334, 2.0, true);
+        let mut out = Vec::new();
+        for f in frames(10) {
+            seg.push(&f, &mut out);
+        }
+        seg.finish(&mut out);
+        assert!(matches!(out[0], Output::Init(_)), "the init segment comes first");
+        let parts: Vec<(f64, bool, bool)> = out[1..]
+            .iter()
+            .map(|o| match o {
+                Output::Part {
+                    duration,
+                    independent,
+                    new_segment,
+                    ..
+                } => (*duration, *independent, *new_segment),
+                Output::Init(_) => panic!("one init segment only"),
+            })
+            .collect();
+        let total: f64 = parts.iter().map(|p| p.0).sum();
+        assert!((total - 10.0).abs() < 0.05, "all media is in parts: {total}");
+        for (i, (duration, _, _)) in parts.iter().enumerate() {
+            // At most one frame over the target; shorter only where a segment ends.
+            let ends_segment = parts.get(i + 1).is_none_or(|next| next.2);
+            assert!(
+                *duration <= 0.4 && (ends_segment || *duration >= 0.3),
+                "part {i} of {duration} s"
+            );
+        }
+        let segment_starts: Vec<usize> = parts.iter().enumerate().filter(|(_, p)| p.2).map(|(i, _)| i).collect();
+        assert_eq!(segment_starts.len(), 5, "2 s segments in 10 s: {parts:?}");
+        for &i in &segment_starts {
+            assert!(parts[i].1, "a segment starts with an independent part");
+        }
+        assert_eq!(seg.info().codecs, "avc1.4d400d,mp4a.40.2");
+        assert_eq!(seg.info().resolution, Some((320, 240)));
+    }
+
+    #[test]
+    fn waits_for_a_keyframe_and_an_audio_only_stream_cuts_by_time() {
+        let mut seg = Segmenter::new(0.334, 2.0, true);
+        let mut out = Vec::new();
+        // Frames before the first keyframe are not playable: nothing comes out.
+        let all = frames(2);
+        for f in all
+            .iter()
+            .filter(|f| !f.sync_point && f.header.is_none() && f.kind == MediaKind::Video)
+            .take(5)
+        {
+            seg.push(f, &mut out);
+        }
+        assert!(out.is_empty());
+
+        let mut audio_only = Segmenter::new(0.334, 2.0, false);
+        for f in all.iter().filter(|f| f.kind == MediaKind::Audio) {
+            audio_only.push(f, &mut out);
+        }
+        audio_only.finish(&mut out);
+        assert!(matches!(out[0], Output::Init(_)));
+        assert!(out.len() > 4, "{} outputs", out.len());
+        assert_eq!(audio_only.info().codecs, "mp4a.40.2");
+    }
+}
