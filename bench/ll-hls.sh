@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# LL-HLS delivery: N viewers each follow livescope's live playlist with blocking reload
-# and fetch every part; reports part-available latency (the part's first frame published
-# until the viewer holds the whole part) and the server's CPU and memory. Writes
+# HLS delivery side by side: N viewers each follow livescope's LL-HLS playlist with
+# blocking reload and fetch every part, and, in the same run, N viewers poll nginx-rtmp's
+# HLS playlist (hls_fragment 1s, served by nginx) every half target duration and fetch
+# every fragment. Reports part/segment-available latency (its first frame published until
+# the viewer holds all of it) and the servers' CPU and memory. Writes
 # bench/results/ll-hls.md.
 #
 #   bash bench/ll-hls.sh                 # 100 and 1000 viewers
@@ -17,7 +19,9 @@ OUT=${OUT:-bench/results/ll-hls.md}
 WORK=$(mktemp -d /tmp/livescope-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-command -v ffmpeg >/dev/null || { apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null; }
+if ! command -v ffmpeg >/dev/null || ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg nginx libnginx-mod-rtmp >/dev/null
+fi
 ulimit -n "$(ulimit -Hn)"
 cargo build --release -j2 -p livescope
 BIN=target/release/livescope
@@ -31,6 +35,41 @@ for n in $VIEWERS; do
   $BIN loadgen --api http://127.0.0.1:$http --protocol hls --viewers "$n" --duration "$DURATION" \
     --server-pid $pid --label livescope --work "$WORK" --json "$WORK/hls-$n.json"
   kill $pid; wait $pid 2>/dev/null || true
+
+  rtmp=$(free_port); http=$(free_port)
+  rm -rf "$WORK/nginx"; mkdir -p "$WORK/nginx/hls"
+  cat >"$WORK/nginx/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+worker_processes 1;
+worker_rlimit_nofile 16384;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 16000; }
+rtmp {
+  server {
+    listen 127.0.0.1:$rtmp;
+    chunk_size 4096;
+    application live { live on; hls on; hls_path $WORK/nginx/hls; hls_fragment 1s; hls_playlist_length 6s; }
+  }
+}
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body; proxy_temp_path $WORK/nginx/proxy; fastcgi_temp_path $WORK/nginx/fcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi; scgi_temp_path $WORK/nginx/scgi;
+  server {
+    listen 127.0.0.1:$http;
+    location /hls { alias $WORK/nginx/hls; types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; } add_header Cache-Control no-cache; }
+  }
+}
+CONF
+  nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" &
+  master=$!
+  for _ in $(seq 50); do worker=$(pgrep -P $master | head -1 || true); [ -n "$worker" ] && break; sleep 0.1; done
+  $BIN loadgen --publish rtmp://127.0.0.1:$rtmp/live/bench --play http://127.0.0.1:$http/hls/bench.m3u8 \
+    --viewers "$n" --warmup 8 --duration "$DURATION" --server-pid $master --server-pid $worker --label nginx-rtmp-hls \
+    --work "$WORK" --json "$WORK/nginx-$n.json"
+  kill $master; wait $master 2>/dev/null || true
 done
 
 python3 - "$WORK" "$OUT" "$VIEWERS" "$DURATION" <<'PY'
@@ -47,17 +86,21 @@ lines = [
     "Part-available latency: from the moment the part's first frame was published until the",
     "viewer holds the whole part, so it includes the part's own duration (334 ms); the target",
     "is p99 below part target + 100 ms = 434 ms. Polling delay is zero by construction: every",
-    "playlist and part request is held by the origin until it can be answered.", "",
-    "| viewers | playing | failed | parts received | p50 ms | p99 ms | max ms | stalls | server CPU % | RSS MiB | loadgen CPU % |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "playlist and part request is held by the origin until it can be answered. For nginx-rtmp",
+    "the same measure is segment-available latency: a whole fragment plus polling.", "",
+    "nginx-rtmp cuts fragments only on keyframes, so with this clip's 2 s GOP its \"1 s\" fragments",
+    "are 2 s long; its viewers poll the playlist every half target duration (1 s).", "",
+    "| server | viewers | playing | failed | parts/segments received | p50 ms | p99 ms | max ms | stalls | server CPU % | RSS MiB | loadgen CPU % |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
 for n in viewers:
-    p = os.path.join(work, f"hls-{n}.json")
-    if not os.path.exists(p):
-        continue
-    r = json.load(open(p))
-    lines.append(f"| {r['viewers']} | {r['playing']} | {r['failed']} | {r['frames_received']} | {f(r['latency_p50_ms'])} | {f(r['latency_p99_ms'])} "
-                 f"| {f(r['latency_max_ms'])} | {r['stalls']} | {f(r['server_cpu_percent'])} | {f(r['server_rss_mib'])} | {f(r['loadgen_cpu_percent'])} |")
+    for name, label in ((f"hls-{n}", "livescope LL-HLS (334 ms parts)"), (f"nginx-{n}", "nginx-rtmp HLS")):
+        p = os.path.join(work, name + ".json")
+        if not os.path.exists(p):
+            continue
+        r = json.load(open(p))
+        lines.append(f"| {label} | {r['viewers']} | {r['playing']} | {r['failed']} | {r['frames_received']} | {f(r['latency_p50_ms'])} | {f(r['latency_p99_ms'])} "
+                     f"| {f(r['latency_max_ms'])} | {r['stalls']} | {f(r['server_cpu_percent'])} | {f(r['server_rss_mib'])} | {f(r['loadgen_cpu_percent'])} |")
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

@@ -1,7 +1,9 @@
-//! The load generator's LL-HLS viewer: follows a live playlist the way an LL-HLS player
-//! does (the hinted part, then the playlist that lists it, with blocking reload), over one
-//! keep-alive connection, and times each part from the moment its first frame was
-//! published until the viewer holds the whole part.
+//! The load generator's HLS viewer. On an LL-HLS playlist it follows the live edge the way
+//! an LL-HLS player does (the hinted part, then the playlist that lists it, with blocking
+//! reload) and times each part from the moment its first frame was published until the
+//! viewer holds the whole part. On a plain HLS playlist (nginx-rtmp's) it polls the
+//! playlist every half target duration and times each new segment the same way; MPEG-TS
+//! and fMP4 segments are both understood.
 
 use std::time::Instant;
 
@@ -101,12 +103,22 @@ pub async fn follow(viewer: &Viewer, url: &str) -> anyhow::Result<()> {
         host: addr,
         buf: Vec::new(),
     };
-    let (status, body) = client.get(&path).await?;
-    if status != 200 {
-        bail!("playlist answered {status}");
-    }
+    // A playlist appears with the stream's first segment: wait for it, as players do.
+    let mut tries = 0;
+    let body = loop {
+        let (status, body) = client.get(&path).await?;
+        match status {
+            200 => break body,
+            404 if tries < 40 => tries += 1,
+            _ => bail!("playlist answered {status}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
     viewer.tally.borrow_mut().playing += 1;
     let mut playlist = String::from_utf8_lossy(&body).into_owned();
+    if !playlist.contains("#EXT-X-PRELOAD-HINT") && !playlist.contains("#EXT-X-ENDLIST") {
+        return poll(viewer, &mut client, &path, &base, playlist).await;
+    }
     loop {
         if playlist.contains("#EXT-X-ENDLIST") {
             return Ok(());
@@ -115,7 +127,7 @@ pub async fn follow(viewer: &Viewer, url: &str) -> anyhow::Result<()> {
         let (status, part) = client.get(&format!("{base}/part{number}.m4s")).await?;
         let now = Instant::now();
         if status == 200 {
-            record_part(viewer, &part, now);
+            record_part(viewer, &part, now, STALL_GAP);
         }
         let (status, body) = client.get(&format!("{path}?_HLS_msn={msn}&_HLS_part={index}")).await?;
         if status != 200 {
@@ -125,7 +137,77 @@ pub async fn follow(viewer: &Viewer, url: &str) -> anyhow::Result<()> {
     }
 }
 
-fn record_part(viewer: &Viewer, part: &[u8], now: Instant) {
+/// Plain HLS: reload the playlist every half target duration, fetch each new segment.
+async fn poll(viewer: &Viewer, client: &mut Client, path: &str, base: &str, first: String) -> anyhow::Result<()> {
+    let segments = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut seen: std::collections::HashSet<String> = segments(&first).into_iter().collect();
+    let target: f64 = first
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(2.0);
+    let interval = std::time::Duration::from_secs_f64((target / 2.0).max(0.2));
+    // Segments arrive a target duration apart; a stall is a second more than that.
+    let stall_gap = STALL_GAP + std::time::Duration::from_secs_f64(target);
+    loop {
+        tokio::time::sleep(interval).await;
+        let (status, body) = client.get(path).await?;
+        if status != 200 {
+            bail!("playlist answered {status}");
+        }
+        let text = String::from_utf8_lossy(&body).into_owned();
+        for uri in segments(&text) {
+            if seen.insert(uri.clone()) {
+                let (status, data) = client.get(&format!("{base}/{uri}")).await?;
+                if status == 200 {
+                    record_part(viewer, &data, Instant::now(), stall_gap);
+                }
+            }
+        }
+        if text.contains("#EXT-X-ENDLIST") {
+            return Ok(());
+        }
+    }
+}
+
+/// The decode time (or presentation time) of the first video PES of an MPEG-TS segment,
+/// in milliseconds.
+fn ts_first_video_time_ms(data: &[u8]) -> Option<u32> {
+    for packet in data.chunks_exact(188) {
+        if packet[0] != 0x47 || packet[1] & 0x40 == 0 {
+            continue;
+        }
+        let control = (packet[3] >> 4) & 3;
+        let mut at = 4;
+        if control & 2 != 0 {
+            at += 1 + usize::from(*packet.get(4)?);
+        }
+        let pes = packet.get(at..)?;
+        if control & 1 == 0 || pes.len() < 19 || pes[..3] != [0, 0, 1] || !(0xe0..=0xef).contains(&pes[3]) {
+            continue;
+        }
+        let at = match pes[7] >> 6 {
+            3 => 14, // DTS follows PTS
+            2 => 9,
+            _ => continue,
+        };
+        let b = &pes[at..at + 5];
+        let ts = (u64::from(b[0] >> 1 & 7) << 30)
+            | (u64::from(b[1]) << 22)
+            | (u64::from(b[2] >> 1) << 15)
+            | (u64::from(b[3]) << 7)
+            | u64::from(b[4] >> 1);
+        return u32::try_from(ts / 90).ok();
+    }
+    None
+}
+
+fn record_part(viewer: &Viewer, part: &[u8], now: Instant, stall_gap: std::time::Duration) {
     let mut tally = viewer.tally.borrow_mut();
     if !tally.measuring {
         tally.last_video[viewer.index] = Some(now);
@@ -133,11 +215,16 @@ fn record_part(viewer: &Viewer, part: &[u8], now: Instant) {
     }
     tally.messages += 1;
     tally.bytes += part.len() as u64;
-    if tally.last_video[viewer.index].is_some_and(|last| now.duration_since(last) > STALL_GAP) {
+    if tally.last_video[viewer.index].is_some_and(|last| now.duration_since(last) > stall_gap) {
         tally.stalls += 1;
     }
     tally.last_video[viewer.index] = Some(now);
-    match first_decode_time_ms(part).and_then(|ts| viewer.sent.get_video_ts(ts)) {
+    let first = if part.first() == Some(&0x47) {
+        ts_first_video_time_ms(part)
+    } else {
+        first_decode_time_ms(part)
+    };
+    match first.and_then(|ts| viewer.sent.get_video_ts(ts)) {
         Some(sent) => {
             let latency = now.saturating_duration_since(sent);
             tally.latencies.record(latency);
@@ -161,5 +248,26 @@ mod tests {
         part[24] = 1;
         part[28..36].copy_from_slice(&(90u64 * 1234).to_be_bytes());
         assert_eq!(first_decode_time_ms(&part), Some(1234));
+
+        // One TS packet: PUSI, payload only, a video PES with PTS and DTS (DTS = 90 * 500).
+        let mut ts = vec![0xffu8; 188];
+        ts[..4].copy_from_slice(&[0x47, 0x41, 0x00, 0x10]);
+        let encode = |prefix: u8, v: u64| {
+            [
+                prefix | ((v >> 29) as u8 & 0x0e) | 1,
+                (v >> 22) as u8,
+                ((v >> 14) as u8) | 1,
+                (v >> 7) as u8,
+                ((v << 1) as u8) | 1,
+            ]
+        };
+        let pes = [
+            &[0, 0, 1, 0xe0, 0, 0, 0x80, 0xc0, 10][..],
+            &encode(0x30, 90 * 600),
+            &encode(0x10, 90 * 500),
+        ]
+        .concat();
+        ts[4..4 + pes.len()].copy_from_slice(&pes);
+        assert_eq!(ts_first_video_time_ms(&ts), Some(500));
     }
 }
