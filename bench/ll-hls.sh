@@ -17,6 +17,7 @@ VIEWERS=${VIEWERS:-"100 1000"}
 DURATION=${DURATION:-20}
 OUT=${OUT:-bench/results/ll-hls.md}
 WORK=$(mktemp -d /tmp/livescope-bench.XXXXXX)
+chmod 755 "$WORK"  # nginx workers run as nobody and read the HLS files below it
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 if ! command -v ffmpeg >/dev/null || ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
