@@ -5,7 +5,7 @@
 mod playlist;
 mod query;
 
-pub use playlist::{Part, Segment, Window, format_date_time};
+pub use playlist::{Part, Segment, Window, format_date_time, next_position};
 pub use query::{Query, QueryError, Skip};
 
 /// Whether a blocking request can be answered (RFC 8216bis 6.2.5.2).

@@ -245,3 +245,28 @@ pub fn format_date_time(ms: i64) -> String {
         rem % 60
     )
 }
+
+/// Where a player following a live playlist goes next: the number of the part the preload
+/// hint names, and the position (media sequence number, part index) a blocking request
+/// asks for to see that part listed. `None` without a preload hint.
+pub fn next_position(playlist: &str) -> Option<(u64, u64, u64)> {
+    let hint = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))?;
+    let number = hint
+        .split("URI=\"part")
+        .nth(1)?
+        .trim_end_matches(".m4s\"")
+        .parse()
+        .ok()?;
+    let first: u64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let lines: Vec<&str> = playlist.lines().collect();
+    let complete = lines.iter().filter(|l| l.starts_with("seg")).count() as u64;
+    // Parts listed after the last complete segment belong to the one in progress.
+    let after = lines.iter().rposition(|l| l.starts_with("seg")).map_or(0, |i| i + 1);
+    let parts = lines[after..].iter().filter(|l| l.starts_with("#EXT-X-PART:")).count() as u64;
+    Some((number, first + complete, parts))
+}

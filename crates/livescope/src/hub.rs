@@ -222,6 +222,22 @@ impl Ring {
             .map(|i| self.first_seq + (start + i) as u64)
     }
 
+    /// What a consumer joining now needs before any frame.
+    fn headers(&self) -> Headers {
+        let frames = self
+            .metadata
+            .iter()
+            .chain(&self.video_config)
+            .chain(&self.audio_config)
+            .cloned()
+            .collect();
+        Headers {
+            has_video: self.has_video,
+            has_audio: self.has_audio,
+            frames,
+        }
+    }
+
     fn pop_front(&mut self) {
         if let Some(f) = self.frames.pop_front() {
             self.bytes -= f.size();
@@ -318,18 +334,7 @@ impl Stream {
     /// Joins as a viewer, starting at the current GOP.
     pub fn subscribe(self: &Arc<Self>) -> (Headers, Subscription) {
         let ring = self.ring.lock().expect("ring lock");
-        let mut headers = Headers {
-            has_video: ring.has_video,
-            has_audio: ring.has_audio,
-            frames: Vec::new(),
-        };
-        headers.frames.extend(
-            ring.metadata
-                .iter()
-                .chain(&ring.video_config)
-                .chain(&ring.audio_config)
-                .cloned(),
-        );
+        let headers = ring.headers();
         let (cursor, need_sync) = match ring.last_sync {
             Some(seq) => (seq, false),
             None => (ring.next_seq(), true),
@@ -352,18 +357,7 @@ impl Stream {
     /// on, headers included, and not counted as a viewer.
     pub fn subscribe_internal(self: &Arc<Self>) -> (Headers, Subscription) {
         let ring = self.ring.lock().expect("ring lock");
-        let mut headers = Headers {
-            has_video: ring.has_video,
-            has_audio: ring.has_audio,
-            frames: Vec::new(),
-        };
-        headers.frames.extend(
-            ring.metadata
-                .iter()
-                .chain(&ring.video_config)
-                .chain(&ring.audio_config)
-                .cloned(),
-        );
+        let headers = ring.headers();
         let cursor = ring.next_seq();
         drop(ring);
         (

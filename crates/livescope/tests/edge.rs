@@ -20,28 +20,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn preload_hint(playlist: &str) -> Option<(u64, u64, u64)> {
-    let line = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))?;
-    let number = line
-        .split("URI=\"part")
-        .nth(1)?
-        .trim_end_matches(".m4s\"")
-        .parse()
-        .ok()?;
-    // The next part's position: after the complete segments, and after the parts listed
-    // since the last of them.
-    let first: u64 = playlist
-        .lines()
-        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?
-        .parse()
-        .ok()?;
-    let complete = playlist.lines().filter(|l| l.starts_with("seg")).count() as u64;
-    let lines: Vec<&str> = playlist.lines().collect();
-    let after = lines.iter().rposition(|l| l.starts_with("seg")).map_or(0, |i| i + 1);
-    let parts = lines[after..].iter().filter(|l| l.starts_with("#EXT-X-PART:")).count() as u64;
-    Some((first + complete, parts, number))
-}
-
 /// Starts nginx with the shipped edge configuration pointed at `origin`.
 fn start_edge(origin: &str) -> (std::process::Child, String, std::path::PathBuf) {
     let dir = temp_dir("edge");
@@ -108,10 +86,10 @@ fn an_edge_cache_sends_the_origin_one_request_per_url_not_one_per_player() {
                 let mut parts = 0;
                 let (status, _, body) = get_bytes(&edge, &format!("/hls/{id}/index.m3u8"));
                 assert_eq!(status, 200);
-                let mut hint = preload_hint(&String::from_utf8(body).unwrap()).unwrap();
+                let mut hint = hls::next_position(&String::from_utf8(body).unwrap()).unwrap();
                 let until = Instant::now() + Duration::from_secs(4);
                 while Instant::now() < until {
-                    let (msn, part, number) = hint;
+                    let (number, msn, part) = hint;
                     let (status, _, body) =
                         get_bytes(&edge, &format!("/hls/{id}/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"));
                     assert_eq!(status, 200);
@@ -120,7 +98,7 @@ fn an_edge_cache_sends_the_origin_one_request_per_url_not_one_per_player() {
                     assert_eq!(&data[4..8], b"moof");
                     requests += 2;
                     parts += 1;
-                    hint = preload_hint(&String::from_utf8(body).unwrap()).unwrap();
+                    hint = hls::next_position(&String::from_utf8(body).unwrap()).unwrap();
                 }
                 (requests + 1, parts)
             })

@@ -9,29 +9,6 @@ use std::time::Duration;
 
 use common::{Server, Tracks, clip, finish, get_bytes, http, probe, publish, temp_dir};
 
-/// The part a live playlist's preload hint names, as (msn, part).
-fn preload_hint(playlist: &str) -> Option<(u64, u64, u64)> {
-    let line = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))?;
-    let number = line
-        .split("URI=\"part")
-        .nth(1)?
-        .trim_end_matches(".m4s\"")
-        .parse()
-        .ok()?;
-    // The next part's position: after the complete segments, and after the parts listed
-    // since the last of them.
-    let first: u64 = playlist
-        .lines()
-        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?
-        .parse()
-        .ok()?;
-    let complete = playlist.lines().filter(|l| l.starts_with("seg")).count() as u64;
-    let lines: Vec<&str> = playlist.lines().collect();
-    let after = lines.iter().rposition(|l| l.starts_with("seg")).map_or(0, |i| i + 1);
-    let parts = lines[after..].iter().filter(|l| l.starts_with("#EXT-X-PART:")).count() as u64;
-    Some((first + complete, parts, number))
-}
-
 fn playlist(server: &Server, id: &str, query: &str) -> (u16, String, String) {
     let (status, head, body) = get_bytes(&server.http, &format!("/hls/{id}/index.m3u8{query}"));
     (status, head, String::from_utf8(body).unwrap())
@@ -88,7 +65,7 @@ fn a_live_broadcast_is_an_ll_hls_stream_that_decodes() {
 
     // Blocking reload: twenty players ask for the hinted part at once; all are held, then
     // answered with a playlist that holds it. The hinted part itself is held too.
-    let (msn, part, number) = preload_hint(&text).unwrap();
+    let (number, msn, part) = hls::next_position(&text).unwrap();
     let http_addr = server.http.clone();
     let part_request = {
         let (addr, id) = (http_addr.clone(), id.clone());

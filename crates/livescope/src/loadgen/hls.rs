@@ -57,28 +57,6 @@ impl Client {
     }
 }
 
-/// The hinted part's number and the position (msn, part index) a playlist request asks
-/// for to see it listed.
-fn next_part(playlist: &str) -> Option<(u64, u64, u64)> {
-    let line = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))?;
-    let number = line
-        .split("URI=\"part")
-        .nth(1)?
-        .trim_end_matches(".m4s\"")
-        .parse()
-        .ok()?;
-    let first: u64 = playlist
-        .lines()
-        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?
-        .parse()
-        .ok()?;
-    let complete = playlist.lines().filter(|l| l.starts_with("seg")).count() as u64;
-    let lines: Vec<&str> = playlist.lines().collect();
-    let after = lines.iter().rposition(|l| l.starts_with("seg")).map_or(0, |i| i + 1);
-    let parts = lines[after..].iter().filter(|l| l.starts_with("#EXT-X-PART:")).count() as u64;
-    Some((number, first + complete, parts))
-}
-
 /// The decode time of a part's first track (video when there is video), in milliseconds.
 fn first_decode_time_ms(part: &[u8]) -> Option<u32> {
     let at = part.windows(4).take(512).position(|w| w == b"tfdt")?;
@@ -123,7 +101,7 @@ pub async fn follow(viewer: &Viewer, url: &str) -> anyhow::Result<()> {
         if playlist.contains("#EXT-X-ENDLIST") {
             return Ok(());
         }
-        let (number, msn, index) = next_part(&playlist).context("playlist without a preload hint")?;
+        let (number, msn, index) = ::hls::next_position(&playlist).context("playlist without a preload hint")?;
         let (status, part) = client.get(&format!("{base}/part{number}.m4s")).await?;
         let now = Instant::now();
         if status == 200 {
@@ -242,7 +220,7 @@ mod tests {
     fn finds_the_next_part_and_its_position() {
         let playlist = "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:4\n#EXT-X-PART:DURATION=0.3,URI=\"part30.m4s\"\n#EXTINF:2.0,\nseg4.m4s\n\
                         #EXT-X-PART:DURATION=0.3,URI=\"part31.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part32.m4s\"\n";
-        assert_eq!(next_part(playlist), Some((32, 5, 1)));
+        assert_eq!(::hls::next_position(playlist), Some((32, 5, 1)));
         let mut part = vec![0u8; 64];
         part[20..24].copy_from_slice(b"tfdt");
         part[24] = 1;
