@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use flv::{AudioSpecificConfig, AudioTag, AvcConfig, VideoCodec, VideoPacket, VideoTag};
+use flv::{AudioSpecificConfig, AvcConfig, VideoCodec, VideoPacket};
 use rtmp::MediaKind;
 
 use crate::config::Config;
-use crate::hub::{Frame, HeaderKind, Hub, OpenError, Stream};
+use crate::hub::{Codec, Frame, HeaderKind, Hub, OpenError, Stream};
 use crate::store::{State, Store};
 
 /// Everything a request or connection handler needs.
@@ -96,9 +96,9 @@ impl Publishing {
         if payload.is_empty() {
             return Ok(());
         }
-        let (sync_point, header) = match kind {
-            MediaKind::Video => {
-                let tag = VideoTag::parse(&payload)?;
+        let codec = Codec::parse(kind, &payload)?;
+        let (sync_point, header) = match codec {
+            Codec::Video(tag) => {
                 self.has_video = true;
                 match tag.packet {
                     VideoPacket::SequenceHeader => {
@@ -112,24 +112,20 @@ impl Publishing {
                     VideoPacket::EndOfSequence | VideoPacket::Other => (false, None),
                 }
             }
-            MediaKind::Audio => {
-                let tag = AudioTag::parse(&payload)?;
-                if tag.sequence_header {
-                    let config = AudioSpecificConfig::parse(&payload[tag.header_len..])?;
-                    tracing::info!(broadcast = %self.broadcast_id, rate = config.sample_rate, channels = config.channels, "audio configuration");
-                    (false, Some(HeaderKind::AudioConfig))
-                } else {
-                    (!self.has_video, None)
-                }
+            Codec::Audio(tag) if tag.sequence_header => {
+                let config = AudioSpecificConfig::parse(&payload[tag.header_len..])?;
+                tracing::info!(broadcast = %self.broadcast_id, rate = config.sample_rate, channels = config.channels, "audio configuration");
+                (false, Some(HeaderKind::AudioConfig))
             }
-            MediaKind::Data => {
+            Codec::Audio(_) => (!self.has_video, None),
+            Codec::Data => {
                 let is_metadata = matches!(rtmp::amf0::decode_one(&payload), Ok((rtmp::amf0::Value::String(name), _)) if name == "onMetaData");
                 (false, is_metadata.then_some(HeaderKind::Metadata))
             }
         };
         self.frames += 1;
         self.stream
-            .push(Frame::new(kind, timestamp, sync_point, header, payload));
+            .push(Frame::new(codec, timestamp, sync_point, header, payload));
         Ok(())
     }
 }

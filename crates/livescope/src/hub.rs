@@ -37,7 +37,8 @@ pub const RTMP_CHUNK_SIZE: u32 = 4096;
 /// One audio, video or data message, parsed once and serialized once per output format.
 #[derive(Debug)]
 pub struct Frame {
-    pub kind: MediaKind,
+    /// The tag header, parsed once at ingest so no consumer parses it again.
+    pub codec: Codec,
     /// Decode timestamp in milliseconds, as the publisher sent it.
     pub timestamp: u32,
     /// A point a viewer can start from: a video keyframe, or any audio frame of a stream
@@ -53,6 +54,34 @@ pub struct Frame {
     flv: OnceLock<Bytes>,
 }
 
+/// What a frame's tag header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Video(flv::VideoTag),
+    Audio(flv::AudioTag),
+    /// Script data (metadata, cue points): relayed as it is.
+    Data,
+}
+
+impl Codec {
+    /// Parses the tag header of a message; an error names what is not relayed.
+    pub fn parse(kind: MediaKind, payload: &[u8]) -> Result<Codec, flv::Error> {
+        Ok(match kind {
+            MediaKind::Video => Codec::Video(flv::VideoTag::parse(payload)?),
+            MediaKind::Audio => Codec::Audio(flv::AudioTag::parse(payload)?),
+            MediaKind::Data => Codec::Data,
+        })
+    }
+
+    pub fn kind(&self) -> MediaKind {
+        match self {
+            Codec::Video(_) => MediaKind::Video,
+            Codec::Audio(_) => MediaKind::Audio,
+            Codec::Data => MediaKind::Data,
+        }
+    }
+}
+
 /// Which stream header a frame replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderKind {
@@ -62,9 +91,9 @@ pub enum HeaderKind {
 }
 
 impl Frame {
-    pub fn new(kind: MediaKind, timestamp: u32, sync_point: bool, header: Option<HeaderKind>, payload: Bytes) -> Self {
+    pub fn new(codec: Codec, timestamp: u32, sync_point: bool, header: Option<HeaderKind>, payload: Bytes) -> Self {
         Self {
-            kind,
+            codec,
             timestamp,
             sync_point,
             header,
@@ -79,19 +108,23 @@ impl Frame {
     /// first use and shared by every RTMP viewer.
     pub fn rtmp_chunks(&self) -> &Bytes {
         self.rtmp
-            .get_or_init(|| rtmp::message::encode_media(RTMP_CHUNK_SIZE, self.kind, self.timestamp, &self.payload))
+            .get_or_init(|| rtmp::message::encode_media(RTMP_CHUNK_SIZE, self.kind(), self.timestamp, &self.payload))
     }
 
     /// The frame as an FLV tag; encoded on first use and shared by every HTTP-FLV viewer.
     pub fn flv_tag(&self) -> &Bytes {
         self.flv.get_or_init(|| {
-            let kind = match self.kind {
+            let kind = match self.kind() {
                 MediaKind::Audio => TagKind::Audio,
                 MediaKind::Video => TagKind::Video,
                 MediaKind::Data => TagKind::Script,
             };
             flv::encode_tag(kind, self.timestamp, &self.payload)
         })
+    }
+
+    pub fn kind(&self) -> MediaKind {
+        self.codec.kind()
     }
 
     fn size(&self) -> usize {
@@ -282,7 +315,7 @@ impl Stream {
                 Some(HeaderKind::AudioConfig) => ring.audio_config = Some(frame.clone()),
                 None => {}
             }
-            match frame.kind {
+            match frame.kind() {
                 MediaKind::Video => ring.has_video = true,
                 MediaKind::Audio => ring.has_audio = true,
                 MediaKind::Data => {}
@@ -452,10 +485,6 @@ impl Subscription {
             None
         }
     }
-
-    pub fn stream(&self) -> &Arc<Stream> {
-        &self.stream
-    }
 }
 
 impl Drop for Subscription {
@@ -471,12 +500,13 @@ mod tests {
     use super::*;
 
     fn video(ts: u32, key: bool, size: usize) -> Frame {
+        let body = vec![if key { 0x17 } else { 0x27 }; size];
         Frame::new(
-            MediaKind::Video,
+            Codec::parse(MediaKind::Video, &body).unwrap(),
             ts,
             key,
             None,
-            Bytes::from(vec![if key { 0x17 } else { 0x27 }; size]),
+            Bytes::from(body),
         )
     }
 
@@ -486,7 +516,7 @@ mod tests {
         let stream = hub.open("b").unwrap();
         assert_eq!(hub.open("b").unwrap_err(), OpenError::AlreadyLive);
         stream.push(Frame::new(
-            MediaKind::Video,
+            Codec::parse(MediaKind::Video, b"\x17\x00cfg").unwrap(),
             0,
             false,
             Some(HeaderKind::VideoConfig),

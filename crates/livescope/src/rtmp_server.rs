@@ -81,22 +81,9 @@ impl Conn {
     async fn read(&mut self) -> anyhow::Result<bool> {
         loop {
             self.socket.readable().await.context("read")?;
-            let read = READ_BUF.with(|buf| {
-                let mut buf = buf.borrow_mut();
-                match self.socket.try_read(&mut buf) {
-                    Ok(0) => Ok(Some(false)),
-                    Ok(n) => self
-                        .session
-                        .handle_input(&buf[..n])
-                        .context("malformed RTMP")
-                        .map(|()| Some(true)),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
-                    Err(e) => Err(anyhow::Error::from(e).context("read")),
-                }
-            })?;
-            if let Some(open) = read {
+            if let Some(n) = self.try_read()? {
                 self.flush().await?;
-                return Ok(open);
+                return Ok(n > 0);
             }
         }
     }
@@ -105,24 +92,30 @@ impl Conn {
     /// when the peer has closed.
     fn read_available(&mut self, out: &mut Vec<Bytes>) -> anyhow::Result<bool> {
         loop {
-            let open = READ_BUF.with(|buf| {
-                let mut buf = buf.borrow_mut();
-                match self.socket.try_read(&mut buf) {
-                    Ok(0) => Ok(Some(false)),
-                    Ok(n) => self
-                        .session
-                        .handle_input(&buf[..n])
-                        .context("malformed RTMP")
-                        .map(|()| None),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Some(true)),
-                    Err(e) => Err(anyhow::Error::from(e).context("read")),
-                }
-            })?;
+            let read = self.try_read()?;
             out.extend(std::iter::from_fn(|| self.session.poll_transmit()));
-            if let Some(open) = open {
-                return Ok(open);
+            match read {
+                Some(0) => return Ok(false),
+                Some(_) => continue,
+                None => return Ok(true),
             }
         }
+    }
+
+    /// One non-blocking read into the thread's buffer, fed to the session: the byte count
+    /// (0 at end of stream), or `None` when nothing has arrived.
+    fn try_read(&mut self) -> anyhow::Result<Option<usize>> {
+        READ_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            match self.socket.try_read(&mut buf) {
+                Ok(n) => {
+                    self.session.handle_input(&buf[..n]).context("malformed RTMP")?;
+                    Ok(Some(n))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+                Err(e) => Err(anyhow::Error::from(e).context("read")),
+            }
+        })
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {

@@ -10,9 +10,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use flv::{AudioSpecificConfig, AudioTag, AvcConfig, VideoPacket, VideoTag};
 use fmp4::{AUDIO_TRACK, AudioTrack, Run, Sample, VIDEO_TIMESCALE, VIDEO_TRACK, VideoTrack};
-use rtmp::MediaKind;
 
-use crate::hub::{Frame, HeaderKind};
+use crate::hub::{Codec, Frame, HeaderKind};
 
 /// What the segmenter produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,11 +149,11 @@ impl Segmenter {
 
     /// Feeds one frame; appends what it completes to `out`.
     pub fn push(&mut self, frame: &Frame, out: &mut Vec<Output>) {
-        match (frame.header, frame.kind) {
-            (Some(HeaderKind::VideoConfig), _) => self.video_config(&frame.payload),
-            (Some(HeaderKind::AudioConfig), _) => self.audio_config(&frame.payload),
-            (_, MediaKind::Video) => self.video_frame(frame, out),
-            (_, MediaKind::Audio) => self.audio_frame(frame, out),
+        match (frame.header, frame.codec) {
+            (Some(HeaderKind::VideoConfig), Codec::Video(tag)) => self.video_config(tag, &frame.payload),
+            (Some(HeaderKind::AudioConfig), Codec::Audio(tag)) => self.audio_config(tag, &frame.payload),
+            (_, Codec::Video(tag)) => self.video_frame(tag, frame, out),
+            (_, Codec::Audio(tag)) => self.audio_frame(tag, frame, out),
             _ => {}
         }
     }
@@ -169,8 +168,7 @@ impl Segmenter {
         self.cut(out);
     }
 
-    fn video_config(&mut self, payload: &Bytes) {
-        let Ok(tag) = VideoTag::parse(payload) else { return };
+    fn video_config(&mut self, tag: VideoTag, payload: &Bytes) {
         let record = payload.slice(tag.header_len..);
         // Only H.264 becomes LL-HLS for now; a mid-stream change of configuration keeps
         // the first (a new init segment would need a discontinuity).
@@ -183,8 +181,7 @@ impl Segmenter {
         self.video_config = Some(VideoTrack { record, width, height });
     }
 
-    fn audio_config(&mut self, payload: &Bytes) {
-        let Ok(tag) = AudioTag::parse(payload) else { return };
+    fn audio_config(&mut self, tag: AudioTag, payload: &Bytes) {
         let config = payload.slice(tag.header_len..);
         if self.audio_config.is_some() {
             return;
@@ -223,10 +220,7 @@ impl Segmenter {
         }
     }
 
-    fn video_frame(&mut self, frame: &Frame, out: &mut Vec<Output>) {
-        let Ok(tag) = VideoTag::parse(&frame.payload) else {
-            return;
-        };
+    fn video_frame(&mut self, tag: VideoTag, frame: &Frame, out: &mut Vec<Output>) {
         if tag.packet != VideoPacket::Frame || self.video_config.is_none() {
             return;
         }
@@ -251,10 +245,7 @@ impl Segmenter {
         });
     }
 
-    fn audio_frame(&mut self, frame: &Frame, out: &mut Vec<Output>) {
-        let Ok(tag) = AudioTag::parse(&frame.payload) else {
-            return;
-        };
+    fn audio_frame(&mut self, tag: AudioTag, frame: &Frame, out: &mut Vec<Output>) {
         let Some(rate) = self.audio_config.as_ref().map(|a| u64::from(a.sample_rate)) else {
             return;
         };
@@ -335,13 +326,20 @@ impl Segmenter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rtmp::MediaKind;
 
     /// What x264 wrote for a 320x240 clip, as an FLV video sequence header.
     const AVC_RECORD: &str =
         "014d400dffe10022674d400deca0a0fd8088000003000800000301e301000f420003d09c92600f14299601000468ce3c80";
 
     fn header(kind: MediaKind, header: HeaderKind, body: Vec<u8>) -> Frame {
-        Frame::new(kind, 0, false, Some(header), Bytes::from(body))
+        Frame::new(
+            Codec::parse(kind, &body).unwrap(),
+            0,
+            false,
+            Some(header),
+            Bytes::from(body),
+        )
     }
 
     fn frames(seconds: u32) -> Vec<Frame> {
@@ -362,8 +360,9 @@ mod tests {
         for i in 0..seconds * 30 {
             let ts = i * 1000 / 30;
             while audio_ts <= ts {
+                let aac = [0xaf, 1, 0x21, 0x10];
                 out.push(Frame::new(
-                    MediaKind::Audio,
+                    Codec::parse(MediaKind::Audio, &aac).unwrap(),
                     audio_ts,
                     false,
                     None,
@@ -373,7 +372,13 @@ mod tests {
             }
             let key = i % 30 == 0;
             let body = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88];
-            out.push(Frame::new(MediaKind::Video, ts, key, None, Bytes::from(body)));
+            out.push(Frame::new(
+                Codec::parse(MediaKind::Video, &body).unwrap(),
+                ts,
+                key,
+                None,
+                Bytes::from(body),
+            ));
         }
         out
     }
@@ -426,7 +431,7 @@ mod tests {
         let all = frames(2);
         for f in all
             .iter()
-            .filter(|f| !f.sync_point && f.header.is_none() && f.kind == MediaKind::Video)
+            .filter(|f| !f.sync_point && f.header.is_none() && f.kind() == MediaKind::Video)
             .take(5)
         {
             seg.push(f, &mut out);
@@ -434,7 +439,7 @@ mod tests {
         assert!(out.is_empty());
 
         let mut audio_only = Segmenter::new(0.334, 2.0, false);
-        for f in all.iter().filter(|f| f.kind == MediaKind::Audio) {
+        for f in all.iter().filter(|f| f.kind() == MediaKind::Audio) {
             audio_only.push(f, &mut out);
         }
         audio_only.finish(&mut out);
