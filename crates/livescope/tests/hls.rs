@@ -94,6 +94,12 @@ fn a_live_broadcast_is_an_ll_hls_stream_that_decodes() {
     assert!(head.contains("immutable"), "{head}");
     assert_eq!(&bytes[4..8], b"moof", "a part is a CMAF fragment");
 
+    // The hinted part is streamed while it is produced: its first CMAF chunk arrives while
+    // the playlist does not yet list the part as complete. (A few tries, in case a busy
+    // machine delays this test past the part's third of a second.)
+    let early = (0..5).any(|_| hinted_part_arrives_before_it_is_complete(&server, &id));
+    assert!(early, "the hinted part's first bytes came only once it was complete");
+
     // Too far ahead, or nonsense, is a 400.
     let (status, _, _) = playlist(&server, &id, &format!("?_HLS_msn={}", msn + 5));
     assert_eq!(status, 400);
@@ -169,6 +175,58 @@ fn a_live_broadcast_is_an_ll_hls_stream_that_decodes() {
         "B-frames keep their composition offsets"
     );
     assert!(packets.iter().all(|(pts, dts)| pts >= dts));
+}
+
+/// Asks for the hinted part, reads its first chunk, and checks whether the playlist still
+/// lists the part as in progress; then reads the rest, which must be the complete part.
+fn hinted_part_arrives_before_it_is_complete(server: &Server, id: &str) -> bool {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let (_, _, text) = playlist(server, id, "");
+    let (number, _, _) = hls::next_position(&text).unwrap();
+    let mut socket = std::net::TcpStream::connect(&server.http).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        socket,
+        "GET /hls/{id}/part{number}.m4s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(socket);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(reader.read_line(&mut head).unwrap() > 0, "{head}");
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    let mut chunk = || -> Vec<u8> {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let size = usize::from_str_radix(line.trim(), 16).unwrap();
+        let mut data = vec![0; size + 2];
+        reader.read_exact(&mut data).unwrap();
+        data.truncate(size);
+        data
+    };
+    let mut body = chunk();
+    assert_eq!(&body[4..8], b"moof", "the first chunk is a CMAF chunk");
+    let (_, _, now) = playlist(server, id, "");
+    let listed = now
+        .lines()
+        .any(|l| l.starts_with("#EXT-X-PART:") && l.contains(&format!("\"part{number}.m4s\"")));
+    loop {
+        let more = chunk();
+        if more.is_empty() {
+            break;
+        }
+        body.extend_from_slice(&more);
+    }
+    let (status, _, whole) = get_bytes(&server.http, &format!("/hls/{id}/part{number}.m4s"));
+    assert_eq!(status, 200);
+    assert_eq!(body, whole, "the streamed part is the complete part");
+    assert!(body.len() > 8 + u32::from_be_bytes(body[..4].try_into().unwrap()) as usize);
+    !listed
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! HTTP for LL-HLS (RFC 8216bis 6.2.5): playlists with blocking reload and delta updates,
-//! the init segment, parts (the hinted next part is held until it exists) and segments,
-//! with the caching headers a CDN needs. Replays come from the recordings folder.
+//! the init segment, parts and segments, with the caching headers a CDN needs. The part
+//! the preload hint names is answered as soon as it starts and streamed chunk by chunk as
+//! it is produced. Replays come from the recordings folder.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,12 +75,12 @@ async fn file(
         return not_found();
     };
     match app.hls.get(&id) {
-        Some(rendition) => live(&rendition, file, query.as_deref().unwrap_or("")).await,
+        Some(rendition) => live(rendition, file, query.as_deref().unwrap_or("")).await,
         None => replay(&app, &id, file, &name).await,
     }
 }
 
-async fn live(rendition: &Rendition, file: File, query: &str) -> Response {
+async fn live(rendition: Arc<Rendition>, file: File, query: &str) -> Response {
     let query = match ::hls::Query::parse(query) {
         Ok(q) => q,
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()).into_response(),
@@ -90,12 +91,19 @@ async fn live(rendition: &Rendition, file: File, query: &str) -> Response {
         Duration::from_secs(3 * u64::from(st.window.target_duration))
     };
     let deadline = tokio::time::Instant::now() + patience;
+    // A part request starts streaming with the part's first chunk; the rest wait for whole
+    // parts.
+    let notify = match file {
+        File::Part(_) => &rendition.grew,
+        _ => &rendition.changed,
+    };
     loop {
-        let changed = rendition.changed.notified();
+        let changed = notify.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        match answer(rendition, file, &query) {
+        match answer(&rendition, file, &query) {
             Answer::Now(response) => return response,
+            Answer::Stream(number) => return part_in_progress(rendition.clone(), number, patience),
             Answer::Wait => {}
         }
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
@@ -111,6 +119,8 @@ async fn live(rendition: &Rendition, file: File, query: &str) -> Response {
 
 enum Answer {
     Now(Response),
+    /// The part in progress: stream it as it grows.
+    Stream(u64),
     Wait,
 }
 
@@ -163,11 +173,91 @@ fn answer(rendition: &Rendition, file: File, query: &::hls::Query) -> Answer {
         },
         File::Part(number) => match st.parts.get(&number) {
             Some(part) => Answer::Now(media(part.clone(), "video/iso.segment")),
-            // The part the preload hint names, or the one after (a player a little ahead).
+            // The part the preload hint names, once it has begun.
+            None if !ended && number == st.window.next_part() && !st.building.is_empty() => Answer::Stream(number),
+            // That part before its first chunk, or the one after (a player a little ahead).
             None if !ended && (number == st.window.next_part() || number == st.window.next_part() + 1) => Answer::Wait,
             None => Answer::Now(not_found()),
         },
     }
+}
+
+/// Where a stream of the part in progress stands.
+enum Progress {
+    /// New chunks, and how many chunks have now been sent.
+    More(Bytes, usize),
+    /// The part is complete: the rest of it.
+    Last(Bytes),
+    /// Nothing new yet.
+    Wait,
+    /// The part will never be complete (the stream ended or moved on without it).
+    Gone,
+}
+
+/// Streams part `number` while it is produced: the chunks it has, then each new chunk as
+/// it comes, until the part is complete. If the part is abandoned or stalls for `patience`,
+/// the response is cut short (not ended cleanly), so that no cache keeps a partial part.
+fn part_in_progress(rendition: Arc<Rendition>, number: u64, patience: Duration) -> Response {
+    struct Sent {
+        rendition: Arc<Rendition>,
+        chunks: usize,
+        bytes: usize,
+        done: bool,
+    }
+    let start = Sent {
+        rendition,
+        chunks: 0,
+        bytes: 0,
+        done: false,
+    };
+    let body = futures_util::stream::unfold(start, move |mut sent| async move {
+        if sent.done {
+            return None;
+        }
+        loop {
+            let rendition = sent.rendition.clone();
+            let grew = rendition.grew.notified();
+            tokio::pin!(grew);
+            grew.as_mut().enable();
+            let progress = {
+                let st = rendition.state.lock().expect("rendition lock");
+                if let Some(part) = st.parts.get(&number) {
+                    Progress::Last(part.slice(sent.bytes.min(part.len())..))
+                } else if st.window.ended || st.window.next_part() != number {
+                    Progress::Gone
+                } else if st.building.len() > sent.chunks {
+                    Progress::More(Bytes::from(st.building[sent.chunks..].concat()), st.building.len())
+                } else {
+                    Progress::Wait
+                }
+            };
+            let item = match progress {
+                Progress::More(data, chunks) => {
+                    sent.chunks = chunks;
+                    sent.bytes += data.len();
+                    Ok(data)
+                }
+                Progress::Last(rest) if rest.is_empty() => return None,
+                Progress::Last(rest) => {
+                    sent.done = true;
+                    Ok(rest)
+                }
+                Progress::Gone => {
+                    sent.done = true;
+                    Err(std::io::Error::other("the part was abandoned"))
+                }
+                Progress::Wait => match tokio::time::timeout(patience, grew).await {
+                    Ok(()) => continue,
+                    Err(_) => {
+                        sent.done = true;
+                        Err(std::io::Error::other("the part stalled"))
+                    }
+                },
+            };
+            return Some((item, sent));
+        }
+    });
+    media_body(Body::from_stream(body), "video/iso.segment")
 }
 
 /// The multivariant playlist: one rendition, with its codecs and resolution.
@@ -195,13 +285,17 @@ fn playlist(text: String, cache: &'static str) -> Response {
 }
 
 fn media(data: Bytes, content_type: &'static str) -> Response {
+    media_body(Body::from(data), content_type)
+}
+
+fn media_body(body: Body, content_type: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, IMMUTABLE),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
-        Body::from(data),
+        body,
     )
         .into_response()
 }

@@ -79,8 +79,10 @@ impl Registry {
 /// One broadcast's LL-HLS state, shared by the segmenter and the HTTP handlers.
 pub struct Rendition {
     pub state: Mutex<State>,
-    /// Woken whenever a part is added or the stream ends.
+    /// Woken whenever a part is complete or the stream ends.
     pub changed: Notify,
+    /// Woken whenever the part in progress grows, a part is complete or the stream ends.
+    pub grew: Notify,
 }
 
 /// What a rendition holds.
@@ -90,6 +92,8 @@ pub struct State {
     pub info: StreamInfo,
     /// Parts of the segments in the window, by part number.
     pub parts: BTreeMap<u64, Bytes>,
+    /// The CMAF chunks of the part in progress (number `window.next_part()`).
+    pub building: Vec<Bytes>,
     /// Complete segments in the window.
     pub segments: BTreeMap<u64, Bytes>,
     /// Bytes and seconds of media so far, for the playlist's BANDWIDTH.
@@ -121,11 +125,13 @@ impl Rendition {
                 init: None,
                 info: StreamInfo::default(),
                 parts: BTreeMap::new(),
+                building: Vec::new(),
                 segments: BTreeMap::new(),
                 bytes: 0,
                 seconds: 0.0,
             }),
             changed: Notify::new(),
+            grew: Notify::new(),
         }
     }
 
@@ -136,8 +142,14 @@ impl Rendition {
         let mut finished = None;
         match output {
             Output::Init(init) => st.init = Some(init),
-            Output::Part {
-                data,
+            Output::Chunk(data) => {
+                st.building.push(data);
+                drop(st);
+                // Only the streams of the part in progress care; playlists do not change.
+                self.grew.notify_waiters();
+                return None;
+            }
+            Output::PartEnd {
                 duration,
                 independent,
                 new_segment,
@@ -146,6 +158,7 @@ impl Rendition {
                 if new_segment && st.window.current.is_some() {
                     finished = finish_segment(&mut st);
                 }
+                let data = Bytes::from(std::mem::take(&mut st.building).concat());
                 st.bytes += data.len() as u64;
                 st.seconds += duration;
                 let number = st
@@ -156,6 +169,7 @@ impl Rendition {
         }
         drop(st);
         self.changed.notify_waiters();
+        self.grew.notify_waiters();
         finished
     }
 
@@ -165,6 +179,7 @@ impl Rendition {
         st.window.ended = true;
         drop(st);
         self.changed.notify_waiters();
+        self.grew.notify_waiters();
         finished
     }
 }

@@ -2,8 +2,10 @@
 //! keyframes and last at least the segment target; parts last about the part target.
 //!
 //! A sample's duration is only known when the next sample of its track arrives, so each
-//! track holds its newest sample back; a part is cut when a video frame (or, without video,
-//! an audio frame) arrives and the part has reached its target.
+//! track holds its newest sample back. Each finished video frame (or, without video, about
+//! [`CHUNK_TARGET`] of audio) becomes a CMAF chunk (its own `moof` + `mdat`) the moment it
+//! is finished, so that the part in progress can be streamed to players as it grows; a part
+//! ends when a video frame (or an audio frame) arrives and the part has reached its target.
 
 use std::time::Instant;
 
@@ -13,14 +15,21 @@ use fmp4::{AUDIO_TRACK, AudioTrack, Run, Sample, VIDEO_TIMESCALE, VIDEO_TRACK, V
 
 use crate::hub::{Codec, Frame, HeaderKind};
 
+/// A chunk holds at least this much of the driving track: one frame of 30 fps video, two
+/// of 60 fps video or of AAC. Shorter chunks would add a `moof` (about 100 bytes per track)
+/// for too little media.
+pub const CHUNK_TARGET: f64 = 0.03;
+
 /// What the segmenter produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// The init segment, once, before any part.
     Init(Bytes),
-    /// A part. `new_segment`: it starts a segment (and so starts with a keyframe).
-    Part {
-        data: Bytes,
+    /// The next CMAF chunk of the part in progress.
+    Chunk(Bytes),
+    /// The part in progress is complete: it is the chunks since the previous `PartEnd`.
+    /// `new_segment`: it starts a segment (and so starts with a keyframe).
+    PartEnd {
         duration: f64,
         independent: bool,
         new_segment: bool,
@@ -48,7 +57,7 @@ struct Pending {
 #[derive(Debug, Default)]
 struct Track {
     pending: Option<Pending>,
-    /// Finished samples of the part being built, and the decode time of the first.
+    /// Finished samples of the chunk being built, and the decode time of the first.
     samples: Vec<Sample>,
     start: Option<u64>,
     first_received: Option<Instant>,
@@ -105,7 +114,18 @@ pub struct Segmenter {
     /// Seconds in the segment being built, counting parts already cut.
     segment_elapsed: f64,
     part_starts_segment: bool,
+    part: PartProgress,
     sequence: u32,
+}
+
+/// What the chunks of the part in progress add up to.
+#[derive(Debug, Default)]
+struct PartProgress {
+    /// Duration so far, in the driving track's timescale.
+    ticks: u64,
+    /// Whether the part starts with a keyframe, once its first video sample is known.
+    independent: Option<bool>,
+    first_received: Option<Instant>,
 }
 
 impl Segmenter {
@@ -130,6 +150,7 @@ impl Segmenter {
             },
             segment_elapsed: 0.0,
             part_starts_segment: true,
+            part: PartProgress::default(),
             sequence: 0,
         }
     }
@@ -165,7 +186,42 @@ impl Segmenter {
         }
         self.video.finish_pending(None);
         self.audio.finish_pending(None);
-        self.cut(out);
+        self.flush(out);
+        self.end_part(out);
+    }
+
+    /// The driving track's timescale (video's when there is video).
+    fn timescale(&self) -> f64 {
+        if self.has_video {
+            f64::from(VIDEO_TIMESCALE)
+        } else {
+            f64::from(self.audio_config.as_ref().map_or(1, |a| a.sample_rate))
+        }
+    }
+
+    /// Seconds of the part in progress, counting the samples not yet in a chunk.
+    fn part_seconds(&self) -> f64 {
+        let driving = if self.has_video { &self.video } else { &self.audio };
+        (self.part.ticks + driving.duration()) as f64 / self.timescale()
+    }
+
+    /// A finished sample of the driving track: it makes a chunk when there is enough, and
+    /// ends the part (and maybe the segment) when `boundary` allows a cut there.
+    fn driving_sample_finished(&mut self, boundary: bool, out: &mut Vec<Output>) {
+        let part = self.part_seconds();
+        if boundary && self.segment_elapsed + part >= self.segment_target {
+            self.flush(out);
+            self.end_part(out);
+            self.part_starts_segment = true;
+        } else if part >= self.part_target {
+            self.flush(out);
+            self.end_part(out);
+        } else {
+            let driving = if self.has_video { &self.video } else { &self.audio };
+            if driving.duration() as f64 / self.timescale() >= CHUNK_TARGET {
+                self.flush(out);
+            }
+        }
     }
 
     fn video_config(&mut self, tag: VideoTag, payload: &Bytes) {
@@ -229,13 +285,8 @@ impl Segmenter {
         }
         let dts = u64::from(frame.timestamp) * u64::from(VIDEO_TIMESCALE / 1000);
         self.video.finish_pending(Some(dts));
-        let part = self.video.duration() as f64 / f64::from(VIDEO_TIMESCALE);
-        if tag.keyframe && self.segment_elapsed + part >= self.segment_target {
-            self.cut(out);
-            self.part_starts_segment = true;
-        } else if part >= self.part_target {
-            self.cut(out);
-        }
+        // A segment may only be cut before a keyframe.
+        self.driving_sample_finished(tag.keyframe, out);
         self.video.pending = Some(Pending {
             dts,
             keyframe: tag.keyframe,
@@ -262,13 +313,7 @@ impl Segmenter {
         let dts = u64::from(frame.timestamp) * rate / 1000;
         self.audio.finish_pending(Some(dts));
         if !self.has_video {
-            let part = self.audio.duration() as f64 / rate as f64;
-            if self.segment_elapsed + part >= self.segment_target {
-                self.cut(out);
-                self.part_starts_segment = true;
-            } else if part >= self.part_target {
-                self.cut(out);
-            }
+            self.driving_sample_finished(true, out);
         }
         self.audio.pending = Some(Pending {
             dts,
@@ -279,47 +324,59 @@ impl Segmenter {
         });
     }
 
-    /// Turns the finished samples into a part.
-    fn cut(&mut self, out: &mut Vec<Output>) {
-        let rate = self.audio_config.as_ref().map_or(1, |a| a.sample_rate);
-        let duration = if self.has_video {
-            self.video.duration() as f64 / f64::from(VIDEO_TIMESCALE)
+    /// Turns the finished samples into a chunk of the part in progress.
+    fn flush(&mut self, out: &mut Vec<Output>) {
+        let driving_ticks = if self.has_video {
+            self.video.duration()
         } else {
-            self.audio.duration() as f64 / f64::from(rate)
+            self.audio.duration()
         };
-        let independent = if self.has_video {
-            self.video.samples.first().is_some_and(|s| s.keyframe)
-        } else {
-            true
-        };
-        let first_received = [self.video.first_received, self.audio.first_received]
-            .into_iter()
-            .flatten()
-            .min();
+        if self.has_video && self.part.independent.is_none() {
+            self.part.independent = self.video.samples.first().map(|s| s.keyframe);
+        }
+        let first_received = [
+            self.video.first_received,
+            self.audio.first_received,
+            self.part.first_received,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let runs: Vec<Run> = [self.video.take_run(VIDEO_TRACK), self.audio.take_run(AUDIO_TRACK)]
             .into_iter()
             .flatten()
             .collect();
-        let Some(first_received) = first_received.filter(|_| !runs.is_empty() && duration > 0.0) else {
+        if runs.is_empty() {
+            return;
+        }
+        self.sequence += 1;
+        match fmp4::fragment(self.sequence, &runs) {
+            Ok(data) => {
+                out.push(Output::Chunk(data));
+                self.part.ticks += driving_ticks;
+                self.part.first_received = first_received;
+            }
+            Err(e) => tracing::warn!("cannot make a fragment: {e}"),
+        }
+    }
+
+    /// Ends the part in progress, if it holds any media.
+    fn end_part(&mut self, out: &mut Vec<Output>) {
+        let part = std::mem::take(&mut self.part);
+        let duration = part.ticks as f64 / self.timescale();
+        let Some(first_received) = part.first_received.filter(|_| duration > 0.0) else {
             return;
         };
         if self.part_starts_segment {
             self.segment_elapsed = 0.0;
         }
-        self.sequence += 1;
-        match fmp4::fragment(self.sequence, &runs) {
-            Ok(data) => {
-                out.push(Output::Part {
-                    data,
-                    duration,
-                    independent,
-                    new_segment: std::mem::take(&mut self.part_starts_segment),
-                    first_received,
-                });
-                self.segment_elapsed += duration;
-            }
-            Err(e) => tracing::warn!("cannot make a fragment: {e}"),
-        }
+        out.push(Output::PartEnd {
+            duration,
+            independent: part.independent.unwrap_or(true),
+            new_segment: std::mem::take(&mut self.part_starts_segment),
+            first_received,
+        });
+        self.segment_elapsed += duration;
     }
 }
 
@@ -392,18 +449,30 @@ mod tests {
         }
         seg.finish(&mut out);
         assert!(matches!(out[0], Output::Init(_)), "the init segment comes first");
-        let parts: Vec<(f64, bool, bool)> = out[1..]
-            .iter()
-            .map(|o| match o {
-                Output::Part {
+        let mut parts: Vec<(f64, bool, bool)> = Vec::new();
+        let mut chunks_in_part = 0;
+        for o in &out[1..] {
+            match o {
+                Output::Chunk(data) => {
+                    assert_eq!(&data[4..8], b"moof", "a chunk is a moof + mdat");
+                    chunks_in_part += 1;
+                }
+                Output::PartEnd {
                     duration,
                     independent,
                     new_segment,
                     ..
-                } => (*duration, *independent, *new_segment),
+                } => {
+                    // One chunk per 30 fps frame: a part of ~10 frames streams in ~10 pieces.
+                    let frames = (duration * 30.0).round() as usize;
+                    assert_eq!(chunks_in_part, frames, "chunks of a part of {duration} s");
+                    chunks_in_part = 0;
+                    parts.push((*duration, *independent, *new_segment));
+                }
                 Output::Init(_) => panic!("one init segment only"),
-            })
-            .collect();
+            }
+        }
+        assert_eq!(chunks_in_part, 0, "the last chunk belongs to a finished part");
         let total: f64 = parts.iter().map(|p| p.0).sum();
         assert!((total - 10.0).abs() < 0.05, "all media is in parts: {total}");
         for (i, (duration, _, _)) in parts.iter().enumerate() {

@@ -14,15 +14,23 @@ use tokio::net::TcpStream;
 use super::net;
 use super::viewer::{STALL_GAP, Viewer};
 
-/// A minimal HTTP/1.1 keep-alive client for one origin.
+/// A minimal HTTP/1.1 keep-alive client for one origin: bodies with a length, or chunked
+/// (a part streamed while it is produced).
 struct Client {
     socket: TcpStream,
     host: String,
     buf: Vec<u8>,
 }
 
+/// An answer, and when the first byte of its body arrived.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    first_byte: Instant,
+}
+
 impl Client {
-    async fn get(&mut self, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+    async fn get(&mut self, path: &str) -> anyhow::Result<Answer> {
         let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
         self.socket.write_all(request.as_bytes()).await?;
         let head_end = loop {
@@ -33,17 +41,65 @@ impl Client {
         };
         let head = String::from_utf8_lossy(&self.buf[..head_end]).to_ascii_lowercase();
         let status = net::parse_status(&head)?;
-        let length: usize = head
+        let chunked = head
+            .lines()
+            .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
+        let length: Option<usize> = head
             .lines()
             .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .context("response without content-length")?;
+            .and_then(|v| v.trim().parse().ok());
         self.buf.drain(..head_end + 4);
+        if chunked {
+            return self.chunked(status).await;
+        }
+        let length = length.context("response without content-length")?;
+        if self.buf.is_empty() && length > 0 {
+            self.fill().await?;
+        }
+        let first_byte = Instant::now();
         while self.buf.len() < length {
             self.fill().await?;
         }
         let body = self.buf.drain(..length).collect();
-        Ok((status, body))
+        Ok(Answer {
+            status,
+            body,
+            first_byte,
+        })
+    }
+
+    /// Reads a chunked body.
+    async fn chunked(&mut self, status: u16) -> anyhow::Result<Answer> {
+        let mut body = Vec::new();
+        let mut first_byte = None;
+        loop {
+            let line_end = loop {
+                if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                    break end;
+                }
+                if self.buf.len() > 64 {
+                    bail!("bad chunk size line");
+                }
+                self.fill().await?;
+            };
+            let line = std::str::from_utf8(&self.buf[..line_end]).context("bad chunk size line")?;
+            let size =
+                usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16).context("bad chunk size")?;
+            self.buf.drain(..line_end + 2);
+            while self.buf.len() < size + 2 {
+                self.fill().await?;
+            }
+            first_byte.get_or_insert_with(Instant::now);
+            body.extend_from_slice(&self.buf[..size]);
+            self.buf.drain(..size + 2);
+            if size == 0 {
+                return Ok(Answer {
+                    status,
+                    body,
+                    first_byte: first_byte.unwrap_or_else(Instant::now),
+                });
+            }
+        }
     }
 
     async fn fill(&mut self) -> anyhow::Result<()> {
@@ -84,7 +140,7 @@ pub async fn follow(viewer: &Viewer, url: &str) -> anyhow::Result<()> {
     // A playlist appears with the stream's first segment: wait for it, as players do.
     let mut tries = 0;
     let body = loop {
-        let (status, body) = client.get(&path).await?;
+        let Answer { status, body, .. } = client.get(&path).await?;
         match status {
             200 => break body,
             404 if tries < 40 => tries += 1,
@@ -102,12 +158,12 @@ pub async fn follow(viewer: &Viewer, url: &str) -> anyhow::Result<()> {
             return Ok(());
         }
         let (number, msn, index) = ::hls::next_position(&playlist).context("playlist without a preload hint")?;
-        let (status, part) = client.get(&format!("{base}/part{number}.m4s")).await?;
+        let part = client.get(&format!("{base}/part{number}.m4s")).await?;
         let now = Instant::now();
-        if status == 200 {
-            record_part(viewer, &part, now, STALL_GAP);
+        if part.status == 200 {
+            record_part(viewer, &part.body, part.first_byte, now, STALL_GAP);
         }
-        let (status, body) = client.get(&format!("{path}?_HLS_msn={msn}&_HLS_part={index}")).await?;
+        let Answer { status, body, .. } = client.get(&format!("{path}?_HLS_msn={msn}&_HLS_part={index}")).await?;
         if status != 200 {
             bail!("blocking playlist request answered {status}");
         }
@@ -134,16 +190,16 @@ async fn poll(viewer: &Viewer, client: &mut Client, path: &str, base: &str, firs
     let stall_gap = STALL_GAP + std::time::Duration::from_secs_f64(target);
     loop {
         tokio::time::sleep(interval).await;
-        let (status, body) = client.get(path).await?;
+        let Answer { status, body, .. } = client.get(path).await?;
         if status != 200 {
             bail!("playlist answered {status}");
         }
         let text = String::from_utf8_lossy(&body).into_owned();
         for uri in segments(&text) {
             if seen.insert(uri.clone()) {
-                let (status, data) = client.get(&format!("{base}/{uri}")).await?;
-                if status == 200 {
-                    record_part(viewer, &data, Instant::now(), stall_gap);
+                let segment = client.get(&format!("{base}/{uri}")).await?;
+                if segment.status == 200 {
+                    record_part(viewer, &segment.body, segment.first_byte, Instant::now(), stall_gap);
                 }
             }
         }
@@ -185,7 +241,9 @@ fn ts_first_video_time_ms(data: &[u8]) -> Option<u32> {
     None
 }
 
-fn record_part(viewer: &Viewer, part: &[u8], now: Instant, stall_gap: std::time::Duration) {
+/// Times a part (or segment): `first_byte` and `now` (when the viewer held all of it)
+/// against the moment its first frame was published.
+fn record_part(viewer: &Viewer, part: &[u8], first_byte: Instant, now: Instant, stall_gap: std::time::Duration) {
     let mut tally = viewer.tally.borrow_mut();
     if !tally.measuring {
         tally.last_video[viewer.index] = Some(now);
@@ -207,6 +265,9 @@ fn record_part(viewer: &Viewer, part: &[u8], now: Instant, stall_gap: std::time:
             let latency = now.saturating_duration_since(sent);
             tally.latencies.record(latency);
             tally.video_latencies.record(latency);
+            tally
+                .first_byte_latencies
+                .record(first_byte.saturating_duration_since(sent));
         }
         None => tally.unmatched += 1,
     }

@@ -104,6 +104,9 @@ pub struct Report {
     pub latency_p99_ms: Option<f64>,
     pub latency_max_ms: Option<f64>,
     pub video_latency_p99_ms: Option<f64>,
+    /// HLS: until the first byte of each part (or segment) arrived.
+    pub first_byte_p50_ms: Option<f64>,
+    pub first_byte_p99_ms: Option<f64>,
     pub stalls: u64,
     pub stalled_at_end: usize,
     pub server_cpu_percent: Option<f64>,
@@ -284,6 +287,7 @@ async fn measure(
         .count();
     let summary = t.latencies.summary();
     let video = t.video_latencies.summary();
+    let first_byte = t.first_byte_latencies.summary();
     let mib = |kib: u64| kib as f64 / 1024.0;
     let report = Report {
         label: args.label.clone(),
@@ -304,6 +308,8 @@ async fn measure(
         latency_p99_ms: summary.map(|s| s.1),
         latency_max_ms: summary.map(|s| s.2),
         video_latency_p99_ms: video.map(|s| s.1),
+        first_byte_p50_ms: first_byte.map(|s| s.0),
+        first_byte_p99_ms: first_byte.map(|s| s.1),
         stalls: t.stalls,
         stalled_at_end,
         server_cpu_percent: server_start
@@ -338,6 +344,13 @@ fn print_report(r: &Report) {
         r.unmatched_frames,
         r.throughput_mbit_s
     );
+    if r.first_byte_p50_ms.is_some() {
+        println!(
+            "  first byte of a part ms p50 {} p99 {}",
+            opt(r.first_byte_p50_ms),
+            opt(r.first_byte_p99_ms)
+        );
+    }
     println!(
         "  stalls {} (viewers without video at the end: {})",
         r.stalls, r.stalled_at_end

@@ -30,6 +30,8 @@ pub struct Tally {
     pub measuring: bool,
     pub latencies: Latencies,
     pub video_latencies: Latencies,
+    /// HLS only: until the first byte of a part arrived (a streamed part starts early).
+    pub first_byte_latencies: Latencies,
     pub bytes: u64,
     pub messages: u64,
     pub unmatched: u64,
