@@ -11,7 +11,7 @@ use rtmp::MediaKind;
 
 use crate::config::Config;
 use crate::hub::{Codec, Frame, HeaderKind, Hub, OpenError, Stream};
-use crate::store::{State, Store};
+use crate::store::{DeliveryPath, State, Store};
 
 /// Everything a request or connection handler needs.
 pub struct App {
@@ -27,6 +27,54 @@ pub struct App {
     pub hls_config: Option<crate::hls::Config>,
     /// Where broadcasts are recorded, unless recording is off.
     pub recordings: Option<Arc<crate::hls::Recordings>>,
+    /// Connected notification streams.
+    pub notifier: crate::notify::Notifier,
+    /// Failed logins, per account.
+    pub logins: crate::auth::LoginLimiter,
+    /// Signs and checks playback tokens of private broadcasts.
+    pub playback: crate::playback::PlaybackKeys,
+}
+
+impl App {
+    /// Whether a viewer holding `token` may watch broadcast `id`, which is `private` or not.
+    pub fn token_admits(&self, id: &str, private: bool, token: Option<&str>) -> bool {
+        !private || token.is_some_and(|t| self.playback.verify(id, t, crate::playback::now_secs()))
+    }
+
+    /// Whether a viewer holding `token` may watch broadcast `id`, looked up in the store
+    /// (once per connection).
+    pub fn admits(&self, id: &str, token: Option<&str>) -> anyhow::Result<bool> {
+        let private = self.store.get(id)?.is_some_and(|b| b.private);
+        Ok(self.token_admits(id, private, token))
+    }
+}
+
+/// A viewer's view, recorded while it lasts: joined now, left when this is dropped.
+pub struct Watching {
+    app: Arc<App>,
+    view: Option<i64>,
+}
+
+impl Watching {
+    /// `viewer`: how an anonymous viewer is told apart (their address); `user` when known.
+    pub fn begin(app: &Arc<App>, broadcast: &str, user: Option<i64>, viewer: &str, path: DeliveryPath) -> Watching {
+        let view = app
+            .store
+            .join(broadcast, user, viewer, path)
+            .inspect_err(|e| tracing::error!(broadcast, "cannot record a view: {e:#}"))
+            .ok();
+        Watching { app: app.clone(), view }
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if let Some(view) = self.view
+            && let Err(e) = self.app.store.leave(view)
+        {
+            tracing::error!("cannot record a viewer leaving: {e:#}");
+        }
+    }
 }
 
 /// Why a publisher was refused.
@@ -73,12 +121,18 @@ impl Publishing {
             });
         }
         tracing::info!(broadcast = %broadcast.id, "broadcast is live");
+        match app.store.get(&broadcast.id) {
+            Ok(Some(live)) => crate::notify::broadcast_started(app.clone(), live),
+            Ok(None) => {}
+            Err(e) => tracing::error!(broadcast = %broadcast.id, "cannot notify followers: {e:#}"),
+        }
         if let Some(config) = app.hls_config.clone() {
             tokio::spawn(crate::hls::run(
                 app.hls.clone(),
                 config,
                 stream.clone(),
                 app.recordings.clone(),
+                broadcast.private,
             ));
         }
         Ok(Publishing {

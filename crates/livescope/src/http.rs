@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{StatusCode, header};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,26 +18,20 @@ use futures_util::StreamExt;
 use rtmp::MediaKind;
 
 use crate::api::{self, ApiError};
-use crate::app::{App, PublishError, Publishing};
+use crate::app::{App, PublishError, Publishing, Watching};
 use crate::hub::{Frame, Next, Subscription};
+use crate::store::DeliveryPath;
 
 /// Largest FLV tag accepted from an HTTP publisher, as for RTMP.
 const MAX_TAG_BYTES: u32 = 16 << 20;
 /// A publisher silent this long is gone.
 pub const INGEST_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// API request bodies are small JSON documents.
-const API_BODY_LIMIT: usize = 64 << 10;
 /// Bytes a viewer takes from the ring per wake-up.
 const VIEWER_BATCH_BYTES: usize = 256 << 10;
 
 pub fn router(app: Arc<App>) -> Router {
-    let api = Router::new()
-        .route("/broadcasts", post(api::create_broadcast))
-        .route("/broadcasts/{id}", get(api::get_broadcast))
-        .fallback(api::not_found)
-        .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
     Router::new()
-        .nest("/api", api)
+        .nest("/api", api::routes())
         .route("/live/{file}", get(watch_flv))
         .route("/ingest/{file}", post(ingest_flv).layer(DefaultBodyLimit::disable()))
         .merge(crate::hls::routes())
@@ -53,12 +49,27 @@ impl From<PublishError> for ApiError {
     }
 }
 
-async fn watch_flv(State(app): State<Arc<App>>, Path(file): Path<String>) -> Result<Response, ApiError> {
+async fn watch_flv(
+    State(app): State<Arc<App>>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+    request_headers: HeaderMap,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Result<Response, ApiError> {
     let id = file.strip_suffix(".flv").ok_or_else(|| ApiError::not_found("stream"))?;
     let stream = app
         .hub
         .get(id)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_live", "the broadcast is not live"))?;
+    let token = query.as_deref().and_then(crate::playback::token_in_query);
+    if !app.admits(id, token)? {
+        return Err(private());
+    }
+    let user = crate::auth::current_user(&app, &request_headers)
+        .ok()
+        .flatten()
+        .map(|u| u.id);
+    let watching = Watching::begin(&app, id, user, &peer.ip().to_string(), DeliveryPath::Flv);
     let (headers, sub) = stream.subscribe();
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     pending.push_back(flv::encode_header(
@@ -66,7 +77,11 @@ async fn watch_flv(State(app): State<Arc<App>>, Path(file): Path<String>) -> Res
         headers.has_video || !headers.has_audio,
     ));
     pending.extend(headers.frames.iter().map(|f| f.flv_tag().clone()));
-    let body = futures_util::stream::unfold((sub, pending, Vec::new()), next_flv_bytes);
+    let body = futures_util::stream::unfold((sub, pending, Vec::new()), next_flv_bytes).map(move |bytes| {
+        // The view lasts as long as the response body.
+        let _ = &watching;
+        bytes
+    });
     Ok((
         [
             (header::CONTENT_TYPE, "video/x-flv"),
@@ -76,6 +91,15 @@ async fn watch_flv(State(app): State<Arc<App>>, Path(file): Path<String>) -> Res
         Body::from_stream(body),
     )
         .into_response())
+}
+
+/// The answer to a stranger asking for a private broadcast's media.
+pub fn private() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "private_broadcast",
+        "this broadcast is private: use the URL with the playback token the API gives its viewers",
+    )
 }
 
 type FlvState = (Subscription, VecDeque<Bytes>, Vec<Arc<Frame>>);

@@ -3,11 +3,14 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod hls;
 pub mod http;
 pub mod hub;
 pub mod loadgen;
+pub mod notify;
+pub mod playback;
 pub mod rtmp_server;
 pub mod send;
 pub mod server;

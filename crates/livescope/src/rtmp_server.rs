@@ -14,9 +14,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::app::{App, PublishError, Publishing};
+use crate::app::{App, PublishError, Publishing, Watching};
 use crate::hub::{self, Next};
 use crate::send;
+use crate::store::DeliveryPath;
 
 /// The only RTMP application name: URLs are `rtmp://host/live/<name>`.
 pub const APP_NAME: &str = "live";
@@ -140,7 +141,7 @@ async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr, permit: 
         }
         Ok((conn, app_name, ServerEvent::Play { name })) => {
             tokio::spawn(async move {
-                if let Err(e) = play(app, conn, &app_name, strip_query(&name)).await {
+                if let Err(e) = play(app, conn, &app_name, &name, peer).await {
                     closed(e);
                 }
                 drop(permit);
@@ -235,15 +236,29 @@ async fn publish(app: Arc<App>, mut conn: Conn, app_name: &str, key: &str, peer:
     }
 }
 
-async fn play(app: Arc<App>, mut conn: Conn, app_name: &str, id: &str) -> anyhow::Result<()> {
+/// `name` is `<id>` or, for a private broadcast, `<id>?token=<playback token>`.
+async fn play(app: Arc<App>, mut conn: Conn, app_name: &str, name: &str, peer: SocketAddr) -> anyhow::Result<()> {
+    let id = strip_query(name);
+    let token = name
+        .split_once('?')
+        .and_then(|(_, q)| crate::playback::token_in_query(q));
     let stream = if app_name == APP_NAME { app.hub.get(id) } else { None };
-    let Some(stream) = stream else {
-        conn.session
-            .reject_play("NetStream.Play.StreamNotFound", "no live broadcast with this id")?;
+    let refusal = match &stream {
+        None => Some(("NetStream.Play.StreamNotFound", "no live broadcast with this id")),
+        Some(_) if !app.admits(id, token)? => Some((
+            "NetStream.Play.Forbidden",
+            "this broadcast is private: play it with ?token=<playback token>",
+        )),
+        Some(_) => None,
+    };
+    let (Some(stream), None) = (stream, refusal) else {
+        let (code, why) = refusal.unwrap_or_default();
+        conn.session.reject_play(code, why)?;
         conn.flush().await?;
         let _ = conn.socket.shutdown().await;
-        bail!("play refused: {id:?} is not live");
+        bail!("play of {id:?} refused: {why}");
     };
+    let _watching = Watching::begin(&app, id, None, &peer.ip().to_string(), DeliveryPath::Rtmp);
     conn.session.accept_play()?;
     conn.flush().await?;
     let (headers, mut sub) = stream.subscribe();

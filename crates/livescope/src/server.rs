@@ -12,10 +12,16 @@ use crate::app::App;
 use crate::config::Config;
 use crate::hls::Recordings;
 use crate::hub::Hub;
+use crate::playback::PlaybackKeys;
 use crate::store::Store;
+
+/// How often live broadcasts are marked alive in the store: after a crash they end at most
+/// this long after they really stopped.
+const HEARTBEAT: Duration = Duration::from_secs(5);
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.data)?;
+    let playback = PlaybackKeys::load_or_create(&config.data)?;
     let rtmp = TcpListener::bind(config.rtmp)
         .await
         .with_context(|| format!("binding RTMP on {}", config.rtmp))?;
@@ -42,6 +48,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         recordings,
         config,
         store,
+        notifier: Default::default(),
+        logins: Default::default(),
+        playback,
+    });
+    let beat = app.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(HEARTBEAT).await;
+            if let Err(e) = beat.store.heartbeat() {
+                tracing::warn!("store heartbeat: {e:#}");
+            }
+        }
     });
     // One line on stdout for scripts and tests that start the server on port 0.
     println!("livescope ready rtmp={} http={}", app.rtmp_addr, app.http_addr);
@@ -55,7 +73,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http = http.tap_io(move |tcp| {
         let _ = tcp.set_nodelay(nodelay);
     });
-    axum::serve(http, crate::http::router(app))
+    let service = crate::http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(http, service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

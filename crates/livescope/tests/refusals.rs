@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Server, Tracks, clip, finish, http, probe, publish, temp_dir, watch};
+use common::{Server, Tracks, clip, finish, http, http_as, probe, publish, temp_dir, watch};
 
 #[test]
 fn unknown_ended_and_contended_keys_are_refused() {
@@ -58,12 +58,16 @@ fn unknown_ids_and_api_mistakes_get_4xx_json() {
         (404, true),
         "{body}"
     );
-    let (status, body) = http(&server.http, "POST", "/api/broadcasts", b"{not json");
+    let (status, body) = http(&server.http, "POST", "/api/broadcasts", b"{}");
+    assert_eq!((status, body.contains("login_required")), (401, true), "{body}");
+    let token = Some(server.owner_token());
+    let token = token.as_deref();
+    let (status, body) = http_as(&server.http, "POST", "/api/broadcasts", b"{not json", token);
     assert_eq!((status, body.contains("invalid_json")), (400, true), "{body}");
     let long = format!(r#"{{"title":"{}"}}"#, "x".repeat(201));
-    let (status, _) = http(&server.http, "POST", "/api/broadcasts", long.as_bytes());
+    let (status, _) = http_as(&server.http, "POST", "/api/broadcasts", long.as_bytes(), token);
     assert_eq!(status, 422);
-    let (status, _) = http(&server.http, "POST", "/api/broadcasts", &vec![b' '; 100_000]);
+    let (status, _) = http_as(&server.http, "POST", "/api/broadcasts", &vec![b' '; 100_000], token);
     assert_eq!(status, 413, "request bodies are limited");
     // A created broadcast that never went live is not watchable yet.
     let (id, _, _) = server.create_broadcast();

@@ -74,10 +74,65 @@ async fn file(
     let Some(file) = File::parse(&name) else {
         return not_found();
     };
-    match app.hls.get(&id) {
-        Some(rendition) => live(rendition, file, query.as_deref().unwrap_or("")).await,
-        None => replay(&app, &id, file, &name).await,
+    let query = query.as_deref().unwrap_or("");
+    let token = crate::playback::token_in_query(query);
+    let rendition = app.hls.get(&id);
+    let private = match &rendition {
+        Some(r) => r.private,
+        None => match app.store.get(&id) {
+            Ok(b) => b.is_some_and(|b| b.private),
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+    };
+    if !app.token_admits(&id, private, token) {
+        return crate::http::private().into_response();
     }
+    let response = match rendition {
+        Some(rendition) => live(rendition, file, query).await,
+        None => replay(&app, &id, file, &name).await,
+    };
+    // Only a verified token (digits, a dot, hex) is written into a playlist.
+    match token {
+        Some(token) if private && matches!(file, File::Master | File::Playlist) => with_token(response, token).await,
+        _ => response,
+    }
+}
+
+/// Adds `?token=` to every URI of a playlist answer, so that a player fetching them
+/// carries the token it was given.
+async fn with_token(response: Response, token: &str) -> Response {
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 22).await else {
+        return not_found();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut out = String::with_capacity(text.len() + 1024);
+    for line in text.lines() {
+        if line.starts_with('#') {
+            let mut rest = line;
+            while let Some(at) = rest.find("URI=\"") {
+                let (head, tail) = rest.split_at(at + 5);
+                let end = tail.find('"').unwrap_or(tail.len());
+                out.push_str(head);
+                out.push_str(&tail[..end]);
+                out.push_str("?token=");
+                out.push_str(token);
+                rest = &tail[end..];
+            }
+            out.push_str(rest);
+        } else if !line.is_empty() {
+            out.push_str(line);
+            out.push_str("?token=");
+            out.push_str(token);
+        }
+        out.push('\n');
+    }
+    let mut response = Response::from_parts(parts, Body::from(out));
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
 }
 
 async fn live(rendition: Arc<Rendition>, file: File, query: &str) -> Response {

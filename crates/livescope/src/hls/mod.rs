@@ -78,6 +78,8 @@ impl Registry {
 
 /// One broadcast's LL-HLS state, shared by the segmenter and the HTTP handlers.
 pub struct Rendition {
+    /// Whether its broadcast is private (every request then needs a playback token).
+    pub private: bool,
     pub state: Mutex<State>,
     /// Woken whenever a part is complete or the stream ends.
     pub changed: Notify,
@@ -113,13 +115,14 @@ impl State {
 }
 
 impl Rendition {
-    fn new(config: &Config) -> Rendition {
+    fn new(config: &Config, private: bool) -> Rendition {
         let window = ::hls::Window::new(
             config.part_target.as_secs_f64(),
             config.segment_target.as_secs_f64(),
             WINDOW_SEGMENTS,
         );
         Rendition {
+            private,
             state: Mutex::new(State {
                 window,
                 init: None,
@@ -229,9 +232,15 @@ fn wall_clock_ms(at: Instant) -> i64 {
 }
 
 /// Runs the segmenter of one live stream until it ends; records if `recordings` is given.
-pub async fn run(registry: Arc<Registry>, config: Config, stream: Arc<Stream>, recordings: Option<Arc<Recordings>>) {
+pub async fn run(
+    registry: Arc<Registry>,
+    config: Config,
+    stream: Arc<Stream>,
+    recordings: Option<Arc<Recordings>>,
+    private: bool,
+) {
     let id = stream.id.clone();
-    let rendition = Arc::new(Rendition::new(&config));
+    let rendition = Arc::new(Rendition::new(&config, private));
     registry.insert(&id, rendition.clone());
     let (headers, mut sub) = stream.subscribe_internal();
     let mut segmenter: Option<Segmenter> = None;

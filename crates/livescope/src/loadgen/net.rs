@@ -54,14 +54,16 @@ pub fn parse_http(url: &str) -> anyhow::Result<(String, String)> {
     Ok((addr, format!("/{path}")))
 }
 
-/// POSTs a JSON body and returns the status and the response body.
-pub async fn post_json(url: &str, body: &str) -> anyhow::Result<(u16, String)> {
+/// POSTs a JSON body (with a bearer token, if given) and returns the status and the
+/// response body.
+pub async fn post_json(url: &str, body: &str, token: Option<&str>) -> anyhow::Result<(u16, String)> {
     let (addr, path) = parse_http(url)?;
     let mut socket = TcpStream::connect(&addr)
         .await
         .with_context(|| format!("connecting to {addr}"))?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     socket.write_all(request.as_bytes()).await?;

@@ -16,6 +16,7 @@ pub struct Server {
     pub data: PathBuf,
     /// Delete the data folder when the server is dropped.
     owns_data: bool,
+    owner: std::sync::OnceLock<String>,
 }
 
 impl Server {
@@ -62,6 +63,7 @@ impl Server {
             child,
             data,
             owns_data: false,
+            owner: std::sync::OnceLock::new(),
         }
     }
 
@@ -69,9 +71,32 @@ impl Server {
         self.child.id()
     }
 
+    /// Registers `name` (password: `name` twice) and logs in; returns the session token.
+    pub fn user(&self, name: &str) -> String {
+        let credentials = format!(r#"{{"username":"{name}","password":"{name}{name}"}}"#);
+        let (status, body) = http(&self.http, "POST", "/api/users", credentials.as_bytes());
+        assert!(status == 201 || status == 409, "{status} {body}");
+        let (status, body) = http(&self.http, "POST", "/api/sessions", credentials.as_bytes());
+        assert_eq!(status, 201, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The session token of the account that owns the broadcasts tests create.
+    pub fn owner_token(&self) -> String {
+        self.owner.get_or_init(|| self.user("broadcaster")).clone()
+    }
+
     /// Creates a broadcast; returns (id, stream_key, the whole answer).
     pub fn create_broadcast(&self) -> (String, String, serde_json::Value) {
-        let (status, body) = http(&self.http, "POST", "/api/broadcasts", br#"{"title":"test"}"#);
+        let token = self.owner_token();
+        let (status, body) = http_as(
+            &self.http,
+            "POST",
+            "/api/broadcasts",
+            br#"{"title":"test"}"#,
+            Some(&token),
+        );
         assert_eq!(status, 201, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         (
@@ -171,10 +196,16 @@ pub fn get_bytes(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
 
 /// A blocking HTTP/1.1 request; returns status and body (chunked bodies decoded).
 pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    http_as(addr, method, path, body, None)
+}
+
+/// [`http`] with a session token.
+pub fn http_as(addr: &str, method: &str, path: &str, body: &[u8], token: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();

@@ -1,0 +1,303 @@
+//! Broadcasts: creating one (logged in; it belongs to its creator), its stream key (shown
+//! once, stored hashed, rotated or revoked by the owner), the global list, the feed of
+//! people one follows, and audience statistics.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, json_body, limit, public_host, random_token, rfc3339};
+use crate::app::App;
+use crate::auth;
+use crate::store::{Broadcast, ListOrder, State as Life, Stats, User};
+
+/// Longest broadcast title accepted, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Most people a private broadcast can be for.
+pub const MAX_ALLOWED_VIEWERS: usize = 1000;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBroadcast {
+    #[serde(default)]
+    title: Option<String>,
+    /// Makes the broadcast private: only these users (and the owner) may watch it.
+    #[serde(default)]
+    viewers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PublishUrls {
+    pub rtmp: String,
+    pub http: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WatchUrls {
+    pub rtmp: String,
+    pub flv: String,
+    /// The LL-HLS media playlist (`master.m3u8` beside it lists codecs and resolution).
+    pub hls: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BroadcastView {
+    pub id: String,
+    pub owner: Option<String>,
+    pub title: String,
+    pub private: bool,
+    pub state: Life,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub viewers: usize,
+    pub watch: WatchUrls,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedBroadcast {
+    #[serde(flatten)]
+    pub broadcast: BroadcastView,
+    /// The secret that lets its holder publish. Shown only in this answer.
+    pub stream_key: String,
+    pub publish: PublishUrls,
+}
+
+/// What the API shows of a broadcast. Only called for broadcasts the caller may watch:
+/// a private one's watch URLs carry a playback token.
+pub fn view(app: &App, b: &Broadcast, host: &str) -> BroadcastView {
+    let viewers = app.hub.get(&b.id).map_or(0, |s| s.viewers());
+    let query = if b.private {
+        let (token, _) = app.playback.issue(&b.id, crate::playback::now_secs());
+        format!("?token={token}")
+    } else {
+        String::new()
+    };
+    BroadcastView {
+        id: b.id.clone(),
+        owner: b.owner.clone(),
+        title: b.title.clone(),
+        private: b.private,
+        state: b.state,
+        created_at: rfc3339(b.created_at),
+        started_at: b.started_at.map(rfc3339),
+        ended_at: b.ended_at.map(rfc3339),
+        viewers,
+        watch: WatchUrls {
+            rtmp: format!("rtmp://{host}:{}/live/{}{query}", app.rtmp_addr.port(), b.id),
+            flv: format!("http://{host}:{}/live/{}.flv{query}", app.http_addr.port(), b.id),
+            hls: format!("http://{host}:{}/hls/{}/index.m3u8{query}", app.http_addr.port(), b.id),
+        },
+    }
+}
+
+fn new_stream_key() -> String {
+    format!("live_{}", random_token(32))
+}
+
+fn publish_urls(app: &App, host: &str, key: &str) -> PublishUrls {
+    PublishUrls {
+        rtmp: format!("rtmp://{host}:{}/live/{key}", app.rtmp_addr.port()),
+        http: format!("http://{host}:{}/ingest/{key}.flv", app.http_addr.port()),
+    }
+}
+
+/// `POST /api/broadcasts`: a new broadcast of the logged-in user.
+pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let owner = auth::require_user(&app, &headers)?;
+    let request: CreateBroadcast = json_body(&body)?;
+    let title = request.title.unwrap_or_default();
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title_too_long",
+            format!("title is longer than {MAX_TITLE_CHARS} characters"),
+        ));
+    }
+    let allowed = match request.viewers {
+        None => None,
+        Some(names) if names.len() > MAX_ALLOWED_VIEWERS => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many_viewers",
+                format!("a private broadcast is for at most {MAX_ALLOWED_VIEWERS} people"),
+            ));
+        }
+        Some(names) => {
+            let users = app.store.users_by_names(&names)?;
+            if let Some(unknown) = names
+                .iter()
+                .find(|n| !users.iter().any(|u| u.username.eq_ignore_ascii_case(n)))
+            {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown_user",
+                    format!("no user is called {:?}", unknown.chars().take(64).collect::<String>()),
+                ));
+            }
+            Some(users.iter().map(|u| u.id).collect::<Vec<_>>())
+        }
+    };
+    let id = random_token(12);
+    let stream_key = new_stream_key();
+    let broadcast = app
+        .store
+        .create_broadcast(&id, owner.id, &stream_key, &title, allowed.as_deref())?;
+    let host = public_host(&app, &headers);
+    let created = CreatedBroadcast {
+        broadcast: view(&app, &broadcast, &host),
+        publish: publish_urls(&app, &host, &stream_key),
+        stream_key,
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// The broadcast, if the caller may see it: a private one is refused to strangers (403).
+fn visible(app: &App, headers: &HeaderMap, id: &str) -> Result<(Broadcast, Option<User>), ApiError> {
+    let me = auth::current_user(app, headers)?;
+    let broadcast = app.store.get(id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    if !app.store.may_watch(&broadcast, me.as_ref().map(|u| u.id))? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "private_broadcast",
+            "this broadcast is private",
+        ));
+    }
+    Ok((broadcast, me))
+}
+
+/// `GET /api/broadcasts/<id>`.
+pub async fn get(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<BroadcastView>, ApiError> {
+    let (broadcast, _) = visible(&app, &headers, &id)?;
+    Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
+}
+
+/// The owner's broadcast, or 404 (not found) / 403 (someone else's).
+fn owned(app: &App, headers: &HeaderMap, id: &str) -> Result<Broadcast, ApiError> {
+    let me = auth::require_user(app, headers)?;
+    let broadcast = app.store.get(id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    if broadcast.owner_id != Some(me.id) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_owner",
+            "only the broadcast's owner may do this",
+        ));
+    }
+    Ok(broadcast)
+}
+
+#[derive(Debug, Serialize)]
+struct NewKey {
+    /// Shown only in this answer; the previous key no longer works.
+    stream_key: String,
+    publish: PublishUrls,
+}
+
+/// `POST /api/broadcasts/<id>/stream_key`: a new key; the old one stops working.
+pub async fn rotate_key(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let broadcast = owned(&app, &headers, &id)?;
+    let stream_key = new_stream_key();
+    app.store.set_stream_key(&broadcast.id, Some(&stream_key))?;
+    let host = public_host(&app, &headers);
+    let body = NewKey {
+        publish: publish_urls(&app, &host, &stream_key),
+        stream_key,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `DELETE /api/broadcasts/<id>/stream_key`: nobody can publish with the key any more.
+pub async fn revoke_key(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let broadcast = owned(&app, &headers, &id)?;
+    app.store.set_stream_key(&broadcast.id, None)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    sort: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BroadcastList {
+    broadcasts: Vec<BroadcastView>,
+}
+
+/// `GET /api/broadcasts?state=live|ended&sort=viewers|recent|random&limit=`: the global
+/// list of public broadcasts (ended ones are replays).
+pub async fn list(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<BroadcastList>, ApiError> {
+    let bad = |what: &str, allowed: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("{what} must be one of {allowed}"),
+        )
+    };
+    let state = match q.state.as_deref().unwrap_or("live") {
+        "live" => Life::Live,
+        "ended" => Life::Ended,
+        _ => return Err(bad("state", "live, ended")),
+    };
+    let limit = limit(q.limit, 50, 500);
+    let broadcasts = match q.sort.as_deref().unwrap_or("recent") {
+        "recent" => app.store.list(state, ListOrder::Recent, limit)?,
+        "random" => app.store.list(state, ListOrder::Random, limit)?,
+        "viewers" => {
+            // Viewer counts live in memory: rank every live broadcast by them. Ended
+            // broadcasts have none, so they keep their recency order.
+            let mut all = app.store.list(state, ListOrder::Recent, 10_000)?;
+            all.sort_by_key(|b| std::cmp::Reverse(app.hub.get(&b.id).map_or(0, |s| s.viewers())));
+            all.truncate(limit);
+            all
+        }
+        _ => return Err(bad("sort", "viewers, recent, random")),
+    };
+    let host = public_host(&app, &headers);
+    Ok(Json(BroadcastList {
+        broadcasts: broadcasts.iter().map(|b| view(&app, b, &host)).collect(),
+    }))
+}
+
+/// `GET /api/feed`: live broadcasts of the people the caller follows.
+pub async fn feed(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<BroadcastList>, ApiError> {
+    let me = auth::require_user(&app, &headers)?;
+    let host = public_host(&app, &headers);
+    let broadcasts = app.store.feed(me.id, 100)?;
+    Ok(Json(BroadcastList {
+        broadcasts: broadcasts.iter().map(|b| view(&app, b, &host)).collect(),
+    }))
+}
+
+/// `GET /api/broadcasts/<id>/stats`: total views, unique viewers, peak concurrent viewers.
+pub async fn stats(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Stats>, ApiError> {
+    let (broadcast, _) = visible(&app, &headers, &id)?;
+    Ok(Json(app.store.stats(&broadcast.id)?))
+}

@@ -1,0 +1,95 @@
+//! A logged-in user's notifications: live as Server-Sent Events, and stored.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, limit, rfc3339};
+use crate::app::App;
+use crate::auth;
+
+/// `GET /api/me/events`: an SSE stream. It opens with a `ready` event (from then on nothing
+/// is missed), then sends `broadcast_started` whenever someone the user follows goes live.
+pub async fn stream(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    let me = auth::require_user(&app, &headers)?;
+    let rx = app.notifier.subscribe(me.id);
+    let ready = futures_util::stream::once(async { Ok::<_, Infallible>(Event::default().event("ready").data("{}")) });
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        let e = rx.recv().await?;
+        Some((Ok(Event::default().event(e.name).data(&*e.data)), rx))
+    });
+    use futures_util::StreamExt;
+    Ok(Sse::new(ready.chain(events)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    limit: Option<usize>,
+    /// The `next` of the previous page.
+    before: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct NotificationView {
+    id: i64,
+    #[serde(rename = "type")]
+    kind: String,
+    broadcast_id: String,
+    owner: Option<String>,
+    title: Option<String>,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NotificationPage {
+    notifications: Vec<NotificationView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// `GET /api/me/notifications?limit=&before=`: newest first.
+pub async fn notifications(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(page): Query<Page>,
+) -> Result<Json<NotificationPage>, ApiError> {
+    let me = auth::require_user(&app, &headers)?;
+    let before = match page.before.as_deref() {
+        None => i64::MAX,
+        Some(c) => c.parse().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_cursor",
+                "before is not a cursor from `next`",
+            )
+        })?,
+    };
+    let limit = limit(page.limit, 50, 500);
+    let rows = app.store.notifications(me.id, before, limit)?;
+    let next = (rows.len() == limit)
+        .then(|| rows.last().map(|n| n.id.to_string()))
+        .flatten();
+    let notifications = rows
+        .into_iter()
+        .map(|n| {
+            let b = app.store.get(&n.broadcast_id).ok().flatten();
+            NotificationView {
+                id: n.id,
+                kind: n.kind,
+                owner: b.as_ref().and_then(|b| b.owner.clone()),
+                title: b.map(|b| b.title),
+                broadcast_id: n.broadcast_id,
+                created_at: rfc3339(n.created_at),
+            }
+        })
+        .collect();
+    Ok(Json(NotificationPage { notifications, next }))
+}

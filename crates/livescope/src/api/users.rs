@@ -1,0 +1,334 @@
+//! Accounts, login sessions, profiles and follows.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::broadcasts::{BroadcastView, view};
+use super::{ApiError, json_body, limit, public_host, random_token, rfc3339};
+use crate::app::App;
+use crate::auth::{self, SESSION_COOKIE, SESSION_TTL};
+use crate::store::{User, now_ms};
+
+pub const MIN_USERNAME: usize = 3;
+pub const MAX_USERNAME: usize = 30;
+pub const MIN_PASSWORD: usize = 8;
+pub const MAX_PASSWORD: usize = 256;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+impl Credentials {
+    fn take(self) -> Result<(String, String), ApiError> {
+        let missing = |field: &str| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "missing_field",
+                format!("{field} is required"),
+            )
+        };
+        Ok((
+            self.username.ok_or_else(|| missing("username"))?,
+            self.password.ok_or_else(|| missing("password"))?,
+        ))
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub username: String,
+    pub created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        UserView {
+            username: u.username.clone(),
+            created_at: rfc3339(u.created_at),
+        }
+    }
+}
+
+fn check_username(name: &str) -> Result<(), ApiError> {
+    let len = name.chars().count();
+    if !(MIN_USERNAME..=MAX_USERNAME).contains(&len) || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_username",
+            format!("a username is {MIN_USERNAME} to {MAX_USERNAME} letters, digits or underscores"),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /api/users`: registers an account.
+pub async fn register(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
+    let (username, password) = json_body::<Credentials>(&body)?.take()?;
+    check_username(&username)?;
+    let len = password.chars().count();
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&len) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_password",
+            format!("a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
+        ));
+    }
+    if app.store.user_by_name(&username)?.is_some() {
+        return Err(taken(&username));
+    }
+    let hash = auth::hash_password(password).await?;
+    let user = app
+        .store
+        .create_user(&username, &hash)?
+        .ok_or_else(|| taken(&username))?;
+    tracing::info!(user = %user.username, "account created");
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
+}
+
+fn taken(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "username_taken",
+        format!("the username {name:?} is taken"),
+    )
+}
+
+#[derive(Debug, Serialize)]
+struct SessionView {
+    /// The bearer token; also set as an HttpOnly cookie. Shown only in this answer.
+    token: String,
+    username: String,
+    expires_at: String,
+}
+
+/// `POST /api/sessions`: logs in.
+pub async fn login(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
+    let (username, password) = json_body::<Credentials>(&body)?.take()?;
+    if username.len() > 4 * MAX_USERNAME || password.len() > 4 * MAX_PASSWORD {
+        return Err(bad_credentials());
+    }
+    if let Err(wait) = app.logins.check(&username) {
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed logins; try again in {} s", wait.as_secs() + 1),
+        )
+        .into_response();
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_str(&(wait.as_secs() + 1).to_string()).expect("digits"),
+        );
+        return Ok(response);
+    }
+    let found = app.store.user_and_password(&username)?;
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    let user = match (auth::verify_password(password, hash).await, user) {
+        (true, Some(user)) => user,
+        _ => {
+            app.logins.failed(&username);
+            return Err(bad_credentials());
+        }
+    };
+    app.logins.succeeded(&username);
+    let token = format!("ses_{}", random_token(40));
+    let expires_at = now_ms() + SESSION_TTL.as_millis() as i64;
+    app.store.create_session(user.id, &token, expires_at)?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        SESSION_TTL.as_secs()
+    );
+    let body = SessionView {
+        token,
+        username: user.username,
+        expires_at: rfc3339(expires_at),
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, "no-store".into())],
+        Json(body),
+    )
+        .into_response())
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "wrong username or password",
+    )
+}
+
+/// `DELETE /api/sessions`: logs out (ends the session the request carries).
+pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    auth::require_user(&app, &headers)?;
+    if let Some(token) = auth::session_token(&headers) {
+        app.store.delete_session(&token)?;
+    }
+    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, expired)]).into_response())
+}
+
+/// `GET /api/me`.
+pub async fn me(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(UserView::from(&auth::require_user(&app, &headers)?)))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Profile {
+    #[serde(flatten)]
+    user: UserView,
+    followers: u64,
+    following: u64,
+    /// Whether the caller follows this user (absent when not logged in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    followed_by_me: Option<bool>,
+    /// The newest broadcasts the caller may see, live and ended.
+    broadcasts: Vec<BroadcastView>,
+}
+
+fn find_user(app: &App, name: &str) -> Result<User, ApiError> {
+    app.store.user_by_name(name)?.ok_or_else(|| ApiError::not_found("user"))
+}
+
+/// `GET /api/users/<name>`.
+pub async fn profile(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Profile>, ApiError> {
+    let me = auth::current_user(&app, &headers)?;
+    let user = find_user(&app, &name)?;
+    let (followers, following) = app.store.follow_counts(user.id)?;
+    let followed_by_me = match &me {
+        Some(me) => Some(app.store.is_following(me.id, user.id)?),
+        None => None,
+    };
+    let host = public_host(&app, &headers);
+    let broadcasts = app
+        .store
+        .by_owner(user.id, me.as_ref().map(|m| m.id), 10)?
+        .iter()
+        .map(|b| view(&app, b, &host))
+        .collect();
+    Ok(Json(Profile {
+        user: UserView::from(&user),
+        followers,
+        following,
+        followed_by_me,
+        broadcasts,
+    }))
+}
+
+/// `PUT /api/users/<name>/follow`: the caller follows `name`.
+pub async fn follow(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let me = auth::require_user(&app, &headers)?;
+    let user = find_user(&app, &name)?;
+    if user.id == me.id {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot_follow_self",
+            "you cannot follow yourself",
+        ));
+    }
+    app.store.follow(me.id, user.id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/users/<name>/follow`.
+pub async fn unfollow(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let me = auth::require_user(&app, &headers)?;
+    let user = find_user(&app, &name)?;
+    app.store.unfollow(me.id, user.id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    limit: Option<usize>,
+    /// The `next` of the previous page.
+    after: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FollowEntry {
+    username: String,
+    since: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FollowPage {
+    users: Vec<FollowEntry>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// `GET /api/users/<name>/followers?limit=&after=`.
+pub async fn followers(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<FollowPage>, ApiError> {
+    follow_list(&app, &name, true, page)
+}
+
+/// `GET /api/users/<name>/following?limit=&after=`.
+pub async fn following(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<FollowPage>, ApiError> {
+    follow_list(&app, &name, false, page)
+}
+
+fn follow_list(app: &App, name: &str, followers: bool, page: Page) -> Result<Json<FollowPage>, ApiError> {
+    let user = find_user(app, name)?;
+    let after = match page.after.as_deref() {
+        None => 0,
+        Some(cursor) => cursor.parse().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_cursor",
+                "after is not a cursor from `next`",
+            )
+        })?,
+    };
+    let limit = limit(page.limit, 50, 1000);
+    let rows = app.store.follow_page(user.id, followers, after, limit)?;
+    let next = (rows.len() == limit)
+        .then(|| rows.last().map(|(u, _)| u.id.to_string()))
+        .flatten();
+    Ok(Json(FollowPage {
+        users: rows
+            .into_iter()
+            .map(|(u, since)| FollowEntry {
+                username: u.username,
+                since: rfc3339(since),
+            })
+            .collect(),
+        next,
+    }))
+}

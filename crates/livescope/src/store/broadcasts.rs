@@ -1,0 +1,291 @@
+//! Broadcasts: who owns them, their hashed stream key, whether they are private (and who
+//! may watch), and where they are in their life.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Store, hash_secret, now_ms};
+
+/// Where a broadcast is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Created, never published to.
+    Created,
+    Live,
+    /// Published to and finished: it cannot be published to again.
+    Ended,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Live => "live",
+            State::Ended => "ended",
+        }
+    }
+
+    fn parse(s: &str) -> State {
+        match s {
+            "live" => State::Live,
+            "ended" => State::Ended,
+            _ => State::Created,
+        }
+    }
+}
+
+/// A stored broadcast. Times are milliseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broadcast {
+    pub id: String,
+    pub owner_id: Option<i64>,
+    /// The owner's username (none for broadcasts made before accounts existed).
+    pub owner: Option<String>,
+    pub title: String,
+    pub private: bool,
+    pub state: State,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+/// How the global list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Newest start first.
+    Recent,
+    /// A random sample, as Periscope showed its global list.
+    Random,
+}
+
+const COLUMNS: &str =
+    "b.id, b.owner_id, u.username, b.title, b.private, b.state, b.created_at, b.started_at, b.ended_at";
+const FROM: &str = "broadcasts b LEFT JOIN users u ON u.id = b.owner_id";
+
+fn row(r: &Row) -> rusqlite::Result<Broadcast> {
+    Ok(Broadcast {
+        id: r.get(0)?,
+        owner_id: r.get(1)?,
+        owner: r.get(2)?,
+        title: r.get(3)?,
+        private: r.get(4)?,
+        state: State::parse(&r.get::<_, String>(5)?),
+        created_at: r.get(6)?,
+        started_at: r.get(7)?,
+        ended_at: r.get(8)?,
+    })
+}
+
+impl Store {
+    /// Stores a new broadcast; `stream_key` is kept only as its hash.
+    pub fn create_broadcast(
+        &self,
+        id: &str,
+        owner_id: i64,
+        stream_key: &str,
+        title: &str,
+        allowed: Option<&[i64]>,
+    ) -> anyhow::Result<Broadcast> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO broadcasts (id, owner_id, stream_key_hash, title, private, state, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'created', ?6)",
+                params![
+                    id,
+                    owner_id,
+                    hash_secret(stream_key),
+                    title,
+                    allowed.is_some(),
+                    now_ms()
+                ],
+            )?;
+            for user in allowed.unwrap_or_default() {
+                tx.execute(
+                    "INSERT OR IGNORE INTO allowed_viewers (broadcast_id, user_id) VALUES (?1, ?2)",
+                    params![id, user],
+                )?;
+            }
+            tx.commit()
+        })?;
+        Ok(self.get(id)?.expect("a broadcast just stored"))
+    }
+
+    pub fn get(&self, id: &str) -> anyhow::Result<Option<Broadcast>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM {FROM} WHERE b.id = ?1"),
+                params![id],
+                row,
+            )
+            .optional()
+        })
+    }
+
+    pub fn by_stream_key(&self, key: &str) -> anyhow::Result<Option<Broadcast>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM {FROM} WHERE b.stream_key_hash = ?1"),
+                params![hash_secret(key)],
+                row,
+            )
+            .optional()
+        })
+    }
+
+    /// Replaces the stream key (`None` revokes it: nobody can publish until a new one).
+    pub fn set_stream_key(&self, id: &str, key: Option<&str>) -> anyhow::Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE broadcasts SET stream_key_hash = ?2 WHERE id = ?1",
+                params![id, key.map(hash_secret)],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Whether `user` may watch broadcast `id` (its owner, or on its list if private).
+    pub fn may_watch(&self, b: &Broadcast, user: Option<i64>) -> anyhow::Result<bool> {
+        if !b.private {
+            return Ok(true);
+        }
+        let Some(user) = user else { return Ok(false) };
+        if b.owner_id == Some(user) {
+            return Ok(true);
+        }
+        self.with(|c| {
+            c.query_row(
+                "SELECT 1 FROM allowed_viewers WHERE broadcast_id = ?1 AND user_id = ?2",
+                params![b.id, user],
+                |_| Ok(()),
+            )
+            .optional()
+        })
+        .map(|found| found.is_some())
+    }
+
+    /// Who a private broadcast is for.
+    pub fn allowed_viewers(&self, id: &str) -> anyhow::Result<Vec<i64>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT user_id FROM allowed_viewers WHERE broadcast_id = ?1")?;
+            stmt.query_map(params![id], |r| r.get(0))?.collect()
+        })
+    }
+
+    /// Marks a created broadcast live; false if it was not in the `created` state.
+    pub fn start(&self, id: &str) -> anyhow::Result<bool> {
+        let now = now_ms();
+        let changed = self.with(|c| {
+            c.execute(
+                "UPDATE broadcasts SET state = 'live', started_at = ?2, last_seen_at = ?2
+                 WHERE id = ?1 AND state = 'created'",
+                params![id, now],
+            )
+        })?;
+        Ok(changed == 1)
+    }
+
+    pub fn end(&self, id: &str) -> anyhow::Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE broadcasts SET state = 'ended', ended_at = ?2 WHERE id = ?1 AND state = 'live'",
+                params![id, now_ms()],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Public broadcasts in `state`, at most `limit`.
+    pub fn list(&self, state: State, order: ListOrder, limit: usize) -> anyhow::Result<Vec<Broadcast>> {
+        let order = match (order, state) {
+            (ListOrder::Random, _) => "random()",
+            (ListOrder::Recent, State::Ended) => "b.ended_at DESC",
+            (ListOrder::Recent, _) => "b.started_at DESC, b.created_at DESC",
+        };
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM {FROM} WHERE b.state = ?1 AND b.private = 0 ORDER BY {order} LIMIT ?2"
+            ))?;
+            stmt.query_map(params![state.as_str(), limit as i64], row)?.collect()
+        })
+    }
+
+    /// Live broadcasts of the people `user` follows that `user` may watch, newest first.
+    pub fn feed(&self, user: i64, limit: usize) -> anyhow::Result<Vec<Broadcast>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM {FROM} JOIN follows f ON f.followee_id = b.owner_id AND f.follower_id = ?1
+                 WHERE b.state = 'live' AND (b.private = 0 OR EXISTS (
+                     SELECT 1 FROM allowed_viewers a WHERE a.broadcast_id = b.id AND a.user_id = ?1))
+                 ORDER BY b.started_at DESC LIMIT ?2"
+            ))?;
+            stmt.query_map(params![user, limit as i64], row)?.collect()
+        })
+    }
+
+    /// The newest broadcasts of `owner` that `viewer` may see.
+    pub fn by_owner(&self, owner: i64, viewer: Option<i64>, limit: usize) -> anyhow::Result<Vec<Broadcast>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM {FROM} WHERE b.owner_id = ?1 AND b.state != 'created' AND (
+                     b.private = 0 OR b.owner_id = ?2 OR EXISTS (
+                     SELECT 1 FROM allowed_viewers a WHERE a.broadcast_id = b.id AND a.user_id = ?2))
+                 ORDER BY b.created_at DESC LIMIT ?3"
+            ))?;
+            stmt.query_map(params![owner, viewer, limit as i64], row)?.collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::temp_store;
+    use super::*;
+
+    #[test]
+    fn a_broadcast_goes_live_once_and_a_restart_ends_it_when_last_seen() {
+        let (store, dir) = temp_store("broadcasts");
+        let owner = store.create_user("alice", "x").unwrap().unwrap().id;
+        store.create_broadcast("id1", owner, "key1", "hello", None).unwrap();
+        assert_eq!(store.by_stream_key("key1").unwrap().unwrap().id, "id1");
+        assert!(store.start("id1").unwrap());
+        assert!(!store.start("id1").unwrap(), "a second publisher cannot start it again");
+        store.heartbeat().unwrap();
+        let seen = now_ms();
+        drop(store);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let store = Store::open(&dir).unwrap();
+        let b = store.get("id1").unwrap().unwrap();
+        assert_eq!(b.state, State::Ended);
+        assert!(
+            b.ended_at.unwrap() <= seen,
+            "ended when last seen alive, not at the restart"
+        );
+        assert!(!store.start("id1").unwrap(), "an ended broadcast stays ended");
+        store.set_stream_key("id1", None).unwrap();
+        assert!(
+            store.by_stream_key("key1").unwrap().is_none(),
+            "a revoked key opens nothing"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn private_broadcasts_are_for_their_list_only() {
+        let (store, dir) = temp_store("private");
+        let [alice, bob, carol] = ["alice", "bob", "carol"].map(|n| store.create_user(n, "x").unwrap().unwrap().id);
+        let b = store.create_broadcast("p1", alice, "k", "", Some(&[bob])).unwrap();
+        assert!(b.private);
+        assert!(store.may_watch(&b, Some(alice)).unwrap());
+        assert!(store.may_watch(&b, Some(bob)).unwrap());
+        assert!(!store.may_watch(&b, Some(carol)).unwrap());
+        assert!(!store.may_watch(&b, None).unwrap());
+        store.start("p1").unwrap();
+        assert!(store.list(State::Live, ListOrder::Recent, 10).unwrap().is_empty());
+        store.follow(carol, alice).unwrap();
+        store.follow(bob, alice).unwrap();
+        assert!(store.feed(carol, 10).unwrap().is_empty());
+        assert_eq!(store.feed(bob, 10).unwrap().len(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,148 @@
+//! The schema, as numbered migrations applied in order at start; `PRAGMA user_version`
+//! records how many have run. A migration is never edited once released: add another.
+
+use rusqlite::{Connection, Transaction, params};
+
+use super::hash_secret;
+
+type Migration = fn(&Transaction) -> rusqlite::Result<()>;
+
+const MIGRATIONS: &[Migration] = &[v1_broadcasts, v2_accounts];
+
+pub fn run(conn: &mut Connection) -> anyhow::Result<()> {
+    let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+        let tx = conn.transaction()?;
+        migration(&tx)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!("database migrated to version {}", i + 1);
+    }
+    Ok(())
+}
+
+/// The first schema: broadcasts with plain stream keys.
+fn v1_broadcasts(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS broadcasts (
+            id          TEXT PRIMARY KEY,
+            stream_key  TEXT NOT NULL UNIQUE,
+            title       TEXT NOT NULL,
+            state       TEXT NOT NULL,
+            created_at  INTEGER NOT NULL,
+            started_at  INTEGER,
+            ended_at    INTEGER
+        );",
+    )
+}
+
+/// Accounts, sessions, follows, notifications and views; broadcasts get an owner, a
+/// private flag and a hashed stream key (keys stored before are hashed here).
+fn v2_accounts(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE users (
+            id             INTEGER PRIMARY KEY,
+            username       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password_hash  TEXT NOT NULL,
+            created_at     INTEGER NOT NULL
+        );
+        CREATE TABLE sessions (
+            token_hash  TEXT PRIMARY KEY,
+            user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at  INTEGER NOT NULL,
+            expires_at  INTEGER NOT NULL
+        );
+        CREATE TABLE follows (
+            follower_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            followee_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at   INTEGER NOT NULL,
+            PRIMARY KEY (follower_id, followee_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX follows_by_followee ON follows (followee_id, follower_id);
+        CREATE TABLE broadcasts_v2 (
+            id               TEXT PRIMARY KEY,
+            owner_id         INTEGER REFERENCES users(id),
+            stream_key_hash  TEXT UNIQUE,
+            title            TEXT NOT NULL,
+            private          INTEGER NOT NULL DEFAULT 0,
+            state            TEXT NOT NULL,
+            created_at       INTEGER NOT NULL,
+            started_at       INTEGER,
+            ended_at         INTEGER,
+            last_seen_at     INTEGER
+        );
+        CREATE TABLE allowed_viewers (
+            broadcast_id  TEXT NOT NULL REFERENCES broadcasts_v2(id) ON DELETE CASCADE,
+            user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            PRIMARY KEY (broadcast_id, user_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE notifications (
+            id            INTEGER PRIMARY KEY,
+            user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            kind          TEXT NOT NULL,
+            broadcast_id  TEXT NOT NULL,
+            created_at    INTEGER NOT NULL
+        );
+        CREATE INDEX notifications_by_user ON notifications (user_id, id);
+        CREATE TABLE views (
+            id            INTEGER PRIMARY KEY,
+            broadcast_id  TEXT NOT NULL,
+            user_id       INTEGER,
+            viewer        TEXT NOT NULL,
+            path          TEXT NOT NULL,
+            joined_at     INTEGER NOT NULL,
+            left_at       INTEGER
+        );
+        CREATE INDEX views_by_broadcast ON views (broadcast_id, joined_at);",
+    )?;
+    tx.execute_batch(
+        "INSERT INTO broadcasts_v2 (id, title, state, created_at, started_at, ended_at)
+         SELECT id, title, state, created_at, started_at, ended_at FROM broadcasts;",
+    )?;
+    let keys: Vec<(String, String)> = tx
+        .prepare("SELECT id, stream_key FROM broadcasts")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, key) in keys {
+        tx.execute(
+            "UPDATE broadcasts_v2 SET stream_key_hash = ?2 WHERE id = ?1",
+            params![id, hash_secret(&key)],
+        )?;
+    }
+    tx.execute_batch(
+        "DROP TABLE broadcasts;
+        ALTER TABLE broadcasts_v2 RENAME TO broadcasts;
+        CREATE INDEX broadcasts_by_state ON broadcasts (state, started_at);
+        CREATE INDEX broadcasts_by_owner ON broadcasts (owner_id, created_at);",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_keeps_its_broadcasts_with_hashed_keys() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        v1_broadcasts(&tx).unwrap();
+        tx.execute(
+            "INSERT INTO broadcasts VALUES ('b1', 'live_secret', 'old', 'ended', 1, 2, 3)",
+            [],
+        )
+        .unwrap();
+        tx.pragma_update(None, "user_version", 1).unwrap();
+        tx.commit().unwrap();
+        run(&mut conn).unwrap();
+        let (hash, title): (String, String) = conn
+            .query_row(
+                "SELECT stream_key_hash, title FROM broadcasts WHERE id = 'b1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((hash, title.as_str()), (hash_secret("live_secret"), "old"));
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+    }
+}

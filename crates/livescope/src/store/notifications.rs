@@ -1,0 +1,57 @@
+//! Notifications kept for people who were not connected when they happened.
+
+use rusqlite::params;
+
+use super::{Store, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: i64,
+    pub kind: String,
+    pub broadcast_id: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Stores one notification for each of `users`, in one transaction; returns the id of
+    /// the first (the rest follow in order).
+    pub fn notify_many(&self, users: &[i64], kind: &str, broadcast_id: &str) -> anyhow::Result<i64> {
+        let now = now_ms();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut first = 0;
+            {
+                let mut stmt = tx.prepare(
+                    "INSERT INTO notifications (user_id, kind, broadcast_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for (i, user) in users.iter().enumerate() {
+                    let id = stmt.insert(params![user, kind, broadcast_id, now])?;
+                    if i == 0 {
+                        first = id;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(first)
+        })
+    }
+
+    /// `user`'s notifications, newest first, older than `before` (a notification id).
+    pub fn notifications(&self, user: i64, before: i64, limit: usize) -> anyhow::Result<Vec<Notification>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, kind, broadcast_id, created_at FROM notifications
+                 WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+            )?;
+            stmt.query_map(params![user, before, limit as i64], |r| {
+                Ok(Notification {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    broadcast_id: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })?
+            .collect()
+        })
+    }
+}

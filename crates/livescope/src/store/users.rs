@@ -1,0 +1,127 @@
+//! Accounts and their login sessions. Passwords arrive here already hashed (argon2, in
+//! `auth`); session tokens are stored as SHA-256 hashes.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, hash_secret, is_unique_violation, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Creates an account; `None` if the name is taken (names are case-insensitive).
+    pub fn create_user(&self, username: &str, password_hash: &str) -> anyhow::Result<Option<User>> {
+        let now = now_ms();
+        let inserted = self.with(|c| {
+            match c.execute(
+                "INSERT INTO users (username, password_hash, created_at) VALUES (?1, ?2, ?3)",
+                params![username, password_hash, now],
+            ) {
+                Ok(_) => Ok(Some(c.last_insert_rowid())),
+                Err(e) if is_unique_violation(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        Ok(inserted.map(|id| User {
+            id,
+            username: username.to_owned(),
+            created_at: now,
+        }))
+    }
+
+    pub fn user_by_name(&self, username: &str) -> anyhow::Result<Option<User>> {
+        Ok(self.user_and_password(username)?.map(|(u, _)| u))
+    }
+
+    /// Users by name, for lists of names given by a caller; unknown names are left out.
+    pub fn users_by_names(&self, names: &[String]) -> anyhow::Result<Vec<User>> {
+        names.iter().filter_map(|n| self.user_by_name(n).transpose()).collect()
+    }
+
+    /// The account and its password hash, to check a login.
+    pub fn user_and_password(&self, username: &str) -> anyhow::Result<Option<(User, String)>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, username, created_at, password_hash FROM users WHERE username = ?1",
+                params![username],
+                |r| {
+                    Ok((
+                        User {
+                            id: r.get(0)?,
+                            username: r.get(1)?,
+                            created_at: r.get(2)?,
+                        },
+                        r.get(3)?,
+                    ))
+                },
+            )
+            .optional()
+        })
+    }
+
+    pub fn create_session(&self, user: i64, token: &str, expires_at: i64) -> anyhow::Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![hash_secret(token), user, now_ms(), expires_at],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// The user a session token belongs to, if the session exists and has not expired.
+    pub fn session_user(&self, token: &str) -> anyhow::Result<Option<User>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT u.id, u.username, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+                params![hash_secret(token), now_ms()],
+                |r| {
+                    Ok(User {
+                        id: r.get(0)?,
+                        username: r.get(1)?,
+                        created_at: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    pub fn delete_session(&self, token: &str) -> anyhow::Result<()> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM sessions WHERE token_hash = ?1",
+                params![hash_secret(token)],
+            )
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::temp_store;
+
+    #[test]
+    fn names_are_unique_whatever_their_case_and_sessions_find_their_user() {
+        let (store, dir) = temp_store("users");
+        let alice = store.create_user("Alice", "h").unwrap().unwrap();
+        assert!(store.create_user("alice", "h").unwrap().is_none());
+        assert_eq!(store.user_by_name("ALICE").unwrap().unwrap().id, alice.id);
+        store.create_session(alice.id, "tok", i64::MAX).unwrap();
+        assert_eq!(store.session_user("tok").unwrap().unwrap().username, "Alice");
+        store.create_session(alice.id, "old", 0).unwrap();
+        assert!(
+            store.session_user("old").unwrap().is_none(),
+            "an expired session is no session"
+        );
+        store.delete_session("tok").unwrap();
+        assert!(store.session_user("tok").unwrap().is_none());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
