@@ -36,6 +36,29 @@ pub struct App {
 }
 
 impl App {
+    /// Opens the store and the playback key in the data folder; `rtmp_addr` and
+    /// `http_addr` are where the listeners were bound.
+    pub fn open(
+        config: Config,
+        rtmp_addr: SocketAddr,
+        http_addr: SocketAddr,
+        recordings: Option<Arc<crate::hls::Recordings>>,
+    ) -> anyhow::Result<App> {
+        Ok(App {
+            store: Store::open(&config.data)?,
+            playback: crate::playback::PlaybackKeys::load_or_create(&config.data)?,
+            rtmp_addr,
+            http_addr,
+            hub: Hub::new(config.push_batch),
+            hls: Arc::default(),
+            hls_config: config.hls.clone(),
+            recordings,
+            config,
+            notifier: Default::default(),
+            logins: Default::default(),
+        })
+    }
+
     /// Whether a viewer holding `token` may watch broadcast `id`, which is `private` or not.
     pub fn token_admits(&self, id: &str, private: bool, token: Option<&str>) -> bool {
         !private || token.is_some_and(|t| self.playback.verify(id, t, crate::playback::now_secs()))

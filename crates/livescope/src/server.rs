@@ -11,17 +11,12 @@ use std::time::Duration;
 use crate::app::App;
 use crate::config::Config;
 use crate::hls::Recordings;
-use crate::hub::Hub;
-use crate::playback::PlaybackKeys;
-use crate::store::Store;
 
 /// How often live broadcasts are marked alive in the store: after a crash they end at most
 /// this long after they really stopped.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let store = Store::open(&config.data)?;
-    let playback = PlaybackKeys::load_or_create(&config.data)?;
     let rtmp = TcpListener::bind(config.rtmp)
         .await
         .with_context(|| format!("binding RTMP on {}", config.rtmp))?;
@@ -39,19 +34,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         });
     }
-    let app = Arc::new(App {
-        rtmp_addr: rtmp.local_addr()?,
-        http_addr: http.local_addr()?,
-        hub: Hub::new(config.push_batch),
-        hls: Arc::default(),
-        hls_config: config.hls.clone(),
-        recordings,
-        config,
-        store,
-        notifier: Default::default(),
-        logins: Default::default(),
-        playback,
-    });
+    let app = Arc::new(App::open(config, rtmp.local_addr()?, http.local_addr()?, recordings)?);
     let beat = app.clone();
     tokio::spawn(async move {
         loop {

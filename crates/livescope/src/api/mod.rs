@@ -139,3 +139,6 @@ pub fn random_token(len: usize) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

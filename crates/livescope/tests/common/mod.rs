@@ -71,9 +71,9 @@ impl Server {
         self.child.id()
     }
 
-    /// Registers `name` (password: `name` twice) and logs in; returns the session token.
+    /// Registers `name` (password: `name` and "-secret") and logs in; returns the session token.
     pub fn user(&self, name: &str) -> String {
-        let credentials = format!(r#"{{"username":"{name}","password":"{name}{name}"}}"#);
+        let credentials = format!(r#"{{"username":"{name}","password":"{name}-secret"}}"#);
         let (status, body) = http(&self.http, "POST", "/api/users", credentials.as_bytes());
         assert!(status == 201 || status == 409, "{status} {body}");
         let (status, body) = http(&self.http, "POST", "/api/sessions", credentials.as_bytes());
@@ -134,9 +134,16 @@ impl Server {
 
     /// Waits until the broadcast reaches `state`.
     pub fn wait_state(&self, id: &str, state: &str) -> serde_json::Value {
+        self.wait_state_as(id, state, &self.owner_token())
+    }
+
+    /// Waits for broadcast `id` to reach `state`, asking as the holder of `token`.
+    pub fn wait_state_as(&self, id: &str, state: &str, token: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let b = self.broadcast(id);
+            let (status, body) = http_as(&self.http, "GET", &format!("/api/broadcasts/{id}"), b"", Some(token));
+            assert_eq!(status, 200, "{body}");
+            let b: serde_json::Value = serde_json::from_str(&body).unwrap();
             if b["state"] == state {
                 return b;
             }
@@ -426,5 +433,48 @@ pub fn probe(path: &Path) -> Probe {
         first_video_is_key: video_packets
             .first()
             .is_some_and(|p| p["flags"].as_str().unwrap_or("").starts_with('K')),
+    }
+}
+
+/// A client of `/api/me/events` (Server-Sent Events), connected and past the `ready` event.
+pub struct Events {
+    reader: BufReader<TcpStream>,
+}
+
+impl Events {
+    pub fn connect(addr: &str, token: &str) -> Events {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "GET /api/me/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        let mut events = Events {
+            reader: BufReader::new(s),
+        };
+        let mut status = String::new();
+        events.reader.read_line(&mut status).unwrap();
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        events.next_event("ready");
+        events
+    }
+
+    /// Reads until an event called `name`; returns its data. (Chunk-size lines of the
+    /// chunked body are skipped: they are neither `event:` nor `data:` lines.)
+    pub fn next_event(&mut self, name: &str) -> serde_json::Value {
+        let mut current = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(self.reader.read_line(&mut line).unwrap() > 0, "the event stream ended");
+            let line = line.trim_end();
+            if let Some(event) = line.strip_prefix("event:") {
+                current = event.trim().to_owned();
+            } else if let Some(data) = line.strip_prefix("data:")
+                && current == name
+            {
+                return serde_json::from_str(data.trim()).unwrap();
+            }
+        }
     }
 }

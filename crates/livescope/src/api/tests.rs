@@ -1,0 +1,275 @@
+//! Route tests: the API's answers to requests handed straight to the router, no sockets.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::app::App;
+use crate::config::{Config, Settings};
+
+struct TestApp {
+    app: Arc<App>,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn test_app(name: &str) -> TestApp {
+    let dir = std::env::temp_dir().join(format!("livescope-api-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = Config::from(Settings::default());
+    config.data = dir.clone();
+    let addr = "127.0.0.1:1".parse().unwrap();
+    TestApp {
+        app: Arc::new(App::open(config, addr, addr, None).unwrap()),
+        dir,
+    }
+}
+
+impl TestApp {
+    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let response = crate::http::router(self.app.clone())
+            .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn login(&self, name: &str) -> String {
+        let credentials = json!({"username": name, "password": "password1"}).to_string();
+        let (status, _) = self.call("POST", "/api/users", None, &credentials).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, v) = self.call("POST", "/api/sessions", None, &credentials).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v["token"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn registration_refuses_bad_input_with_4xx_json() {
+    let t = test_app("register");
+    for (body, status, code) in [
+        ("{not json", 400, "invalid_json"),
+        (r#"{"username":"al"}"#, 422, "missing_field"),
+        (r#"{"username":"al","password":"password1"}"#, 422, "invalid_username"),
+        (
+            r#"{"username":"al ice","password":"password1"}"#,
+            422,
+            "invalid_username",
+        ),
+        (r#"{"username":"alice","password":"short"}"#, 422, "invalid_password"),
+        (
+            r#"{"username":"alice","password":"password1","admin":true}"#,
+            400,
+            "invalid_json",
+        ),
+    ] {
+        let (s, v) = t.call("POST", "/api/users", None, body).await;
+        assert_eq!((s.as_u16(), v["error"].as_str()), (status, Some(code)), "{body}: {v}");
+        assert!(v["message"].is_string());
+    }
+    let long = json!({"username": "a".repeat(31), "password": "password1"}).to_string();
+    assert_eq!(t.call("POST", "/api/users", None, &long).await.0, 422);
+    t.login("alice").await;
+    let (s, v) = t
+        .call(
+            "POST",
+            "/api/users",
+            None,
+            r#"{"username":"ALICE","password":"password1"}"#,
+        )
+        .await;
+    assert_eq!((s.as_u16(), v["error"].as_str()), (409, Some("username_taken")));
+    let huge = format!(r#"{{"username":"{}"}}"#, "x".repeat(100_000));
+    assert_eq!(t.call("POST", "/api/users", None, &huge).await.0, 413);
+}
+
+#[tokio::test]
+async fn login_logout_and_the_limit_on_failed_logins() {
+    let t = test_app("login");
+    let token = t.login("bob").await;
+    let (s, me) = t.call("GET", "/api/me", Some(&token), "").await;
+    assert_eq!((s.as_u16(), me["username"].as_str()), (200, Some("bob")));
+    assert!(!me.to_string().contains("password"), "no secret in answers: {me}");
+    let (s, _) = t.call("DELETE", "/api/sessions", Some(&token), "").await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = t.call("GET", "/api/me", Some(&token), "").await;
+    assert_eq!((s.as_u16(), v["error"].as_str()), (401, Some("invalid_session")));
+
+    let wrong = r#"{"username":"bob","password":"wrong-password"}"#;
+    for _ in 0..crate::auth::LOGIN_ATTEMPTS {
+        let (s, v) = t.call("POST", "/api/sessions", None, wrong).await;
+        assert_eq!((s.as_u16(), v["error"].as_str()), (401, Some("invalid_credentials")));
+    }
+    let right = r#"{"username":"bob","password":"password1"}"#;
+    let (s, v) = t.call("POST", "/api/sessions", None, right).await;
+    assert_eq!((s.as_u16(), v["error"].as_str()), (429, Some("too_many_attempts")));
+    // Another account is not held back by bob's attempts.
+    t.login("carol").await;
+    let (s, _) = t
+        .call(
+            "POST",
+            "/api/sessions",
+            None,
+            r#"{"username":"nobody","password":"password1"}"#,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn follows_profiles_and_pages() {
+    let t = test_app("follows");
+    let alice = t.login("alice").await;
+    let mut fans = Vec::new();
+    for i in 0..5 {
+        let fan = t.login(&format!("fan{i}")).await;
+        let (s, _) = t.call("PUT", "/api/users/alice/follow", Some(&fan), "").await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        fans.push(fan);
+    }
+    let (s, v) = t.call("PUT", "/api/users/alice/follow", Some(&alice), "").await;
+    assert_eq!((s.as_u16(), v["error"].as_str()), (422, Some("cannot_follow_self")));
+    let (s, _) = t.call("PUT", "/api/users/nobody/follow", Some(&alice), "").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t.call("PUT", "/api/users/fan0/follow", None, "").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    t.call("PUT", "/api/users/fan0/follow", Some(&alice), "").await;
+
+    let (_, profile) = t.call("GET", "/api/users/alice", Some(&fans[0]), "").await;
+    assert_eq!(
+        (profile["followers"].as_u64(), profile["following"].as_u64()),
+        (Some(5), Some(1))
+    );
+    assert_eq!(profile["followed_by_me"], true);
+
+    let (_, page) = t.call("GET", "/api/users/alice/followers?limit=3", None, "").await;
+    let names: Vec<&str> = page["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["fan0", "fan1", "fan2"]);
+    let next = page["next"].as_str().unwrap();
+    let (_, page) = t
+        .call(
+            "GET",
+            &format!("/api/users/alice/followers?limit=3&after={next}"),
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(page["users"].as_array().unwrap().len(), 2);
+    assert!(page.get("next").is_none(), "the last page has no next: {page}");
+    let (s, _) = t.call("GET", "/api/users/alice/followers?after=zz", None, "").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    t.call("DELETE", "/api/users/alice/follow", Some(&fans[4]), "").await;
+    let (_, page) = t.call("GET", "/api/users/fan4/following", None, "").await;
+    assert!(page["users"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn broadcasts_belong_to_their_creator_and_keys_are_shown_once() {
+    let t = test_app("broadcasts");
+    let (s, v) = t.call("POST", "/api/broadcasts", None, "{}").await;
+    assert_eq!((s.as_u16(), v["error"].as_str()), (401, Some("login_required")));
+    let alice = t.login("alice").await;
+    let bob = t.login("bob").await;
+    let (s, created) = t
+        .call("POST", "/api/broadcasts", Some(&alice), r#"{"title":"hi"}"#)
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(created["owner"], "alice");
+    let key = created["stream_key"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+    let (_, shown) = t.call("GET", &format!("/api/broadcasts/{id}"), None, "").await;
+    assert!(!shown.to_string().contains(key), "the key is shown once: {shown}");
+    let hash = crate::store::hash_secret(key);
+    // The database and its write-ahead log.
+    let mut db = std::fs::read(t.dir.join("livescope.db")).unwrap();
+    db.extend(std::fs::read(t.dir.join("livescope.db-wal")).unwrap_or_default());
+    assert!(
+        !db.windows(key.len()).any(|w| w == key.as_bytes()),
+        "the key is not stored"
+    );
+    assert!(db.windows(hash.len()).any(|w| w == hash.as_bytes()), "its hash is");
+
+    let (s, v) = t
+        .call("POST", &format!("/api/broadcasts/{id}/stream_key"), Some(&bob), "")
+        .await;
+    assert_eq!((s.as_u16(), v["error"].as_str()), (403, Some("not_owner")));
+    let (s, v) = t
+        .call("POST", &format!("/api/broadcasts/{id}/stream_key"), Some(&alice), "")
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let new_key = v["stream_key"].as_str().unwrap();
+    assert!(
+        t.app.store.by_stream_key(key).unwrap().is_none(),
+        "the old key is revoked"
+    );
+    assert!(t.app.store.by_stream_key(new_key).unwrap().is_some());
+    let (s, _) = t
+        .call("DELETE", &format!("/api/broadcasts/{id}/stream_key"), Some(&alice), "")
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(t.app.store.by_stream_key(new_key).unwrap().is_none());
+
+    let (s, v) = t
+        .call("POST", "/api/broadcasts", Some(&alice), r#"{"viewers":["nobody"]}"#)
+        .await;
+    assert_eq!((s.as_u16(), v["error"].as_str()), (422, Some("unknown_user")));
+    let (s, v) = t.call("GET", "/api/broadcasts?state=gone", None, "").await;
+    assert_eq!((s.as_u16(), v["error"].as_str()), (400, Some("bad_query")));
+    let (s, _) = t.call("GET", "/api/broadcasts?sort=loudest", None, "").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = t.call("GET", "/api/nothing/here", None, "").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_private_broadcast_is_hidden_from_strangers() {
+    let t = test_app("private");
+    let alice = t.login("alice").await;
+    let bob = t.login("bob").await;
+    let eve = t.login("eve").await;
+    let (_, created) = t
+        .call("POST", "/api/broadcasts", Some(&alice), r#"{"viewers":["bob"]}"#)
+        .await;
+    assert_eq!(created["private"], true);
+    let id = created["id"].as_str().unwrap();
+    let (s, v) = t.call("GET", &format!("/api/broadcasts/{id}"), Some(&bob), "").await;
+    assert_eq!(s, StatusCode::OK);
+    let hls = v["watch"]["hls"].as_str().unwrap();
+    assert!(
+        hls.contains("?token="),
+        "the allowed viewer's URLs carry a token: {hls}"
+    );
+    for who in [Some(eve.as_str()), None] {
+        let (s, v) = t.call("GET", &format!("/api/broadcasts/{id}"), who, "").await;
+        assert_eq!((s.as_u16(), v["error"].as_str()), (403, Some("private_broadcast")));
+        let (s, _) = t.call("GET", &format!("/api/broadcasts/{id}/stats"), who, "").await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+    let (s, _) = t.call("GET", &format!("/hls/{id}/index.m3u8"), None, "").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "media without a token is refused");
+    let token = hls.split("token=").nth(1).unwrap();
+    let (s, _) = t
+        .call("GET", &format!("/hls/{id}/index.m3u8?token={token}"), None, "")
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "with the token: admitted (and not live yet)");
+}
