@@ -64,7 +64,7 @@ fn a_follower_is_told_when_someone_goes_live_and_finds_the_broadcast() {
         assert!(ids(&list).contains(&id), "{sort}: {list}");
     }
     let (_, feed) = json(http_as(&server.http, "GET", "/api/feed", b"", Some(&bob)));
-    assert_eq!(ids(&feed), [id.clone()]);
+    assert_eq!(ids(&feed), std::slice::from_ref(&id));
     let (_, feed) = json(http_as(&server.http, "GET", "/api/feed", b"", Some(&alice)));
     assert!(ids(&feed).is_empty(), "alice follows nobody");
     let (_, stored) = json(http_as(&server.http, "GET", "/api/me/notifications", b"", Some(&bob)));
