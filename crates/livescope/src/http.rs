@@ -31,7 +31,8 @@ const VIEWER_BATCH_BYTES: usize = 256 << 10;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .nest("/api", api::routes())
+        .merge(api::routes())
+        .route("/api/{*rest}", axum::routing::any(api::not_found))
         .route("/live/{file}", get(watch_flv))
         .route("/ingest/{file}", post(ingest_flv).layer(DefaultBodyLimit::disable()))
         .merge(crate::hls::routes())

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, json_body, limit, public_host, random_token, rfc3339};
+use super::{ApiError, ErrorBody, json_body, limit, public_host, random_token, rfc3339};
 use crate::app::App;
 use crate::auth;
 use crate::store::{Broadcast, ListOrder, State as Life, Stats, User};
@@ -21,7 +21,7 @@ pub const MAX_TITLE_CHARS: usize = 200;
 /// Most people a private broadcast can be for.
 pub const MAX_ALLOWED_VIEWERS: usize = 1000;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBroadcast {
     #[serde(default)]
@@ -31,13 +31,13 @@ struct CreateBroadcast {
     viewers: Option<Vec<String>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PublishUrls {
     pub rtmp: String,
     pub http: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WatchUrls {
     pub rtmp: String,
     pub flv: String,
@@ -45,7 +45,7 @@ pub struct WatchUrls {
     pub hls: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BroadcastView {
     pub id: String,
     pub owner: Option<String>,
@@ -59,7 +59,7 @@ pub struct BroadcastView {
     pub watch: WatchUrls,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedBroadcast {
     #[serde(flatten)]
     pub broadcast: BroadcastView,
@@ -107,7 +107,14 @@ fn publish_urls(app: &App, host: &str, key: &str) -> PublishUrls {
     }
 }
 
-/// `POST /api/broadcasts`: a new broadcast of the logged-in user.
+/// A new broadcast of the logged-in user; private when `viewers` is given.
+#[utoipa::path(post, path = "/api/broadcasts", tag = "broadcasts", request_body = CreateBroadcast,
+    security(("session" = [])), responses(
+    (status = 201, description = "The broadcast, its stream key (shown only here) and publish URLs", body = CreatedBroadcast),
+    (status = 400, description = "Malformed JSON", body = ErrorBody),
+    (status = 401, description = "Not logged in", body = ErrorBody),
+    (status = 422, description = "A field is invalid", body = ErrorBody),
+))]
 pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let owner = auth::require_user(&app, &headers)?;
     let request: CreateBroadcast = json_body(&body)?;
@@ -171,7 +178,12 @@ fn visible(app: &App, headers: &HeaderMap, id: &str) -> Result<(Broadcast, Optio
     Ok((broadcast, me))
 }
 
-/// `GET /api/broadcasts/<id>`.
+/// One broadcast: its state, times, viewers and watch URLs.
+#[utoipa::path(get, path = "/api/broadcasts/{id}", tag = "broadcasts", params(("id" = String, Path)), responses(
+    (status = 200, body = BroadcastView),
+    (status = 403, description = "A private broadcast, not for the caller", body = ErrorBody),
+    (status = 404, description = "No such broadcast", body = ErrorBody),
+))]
 pub async fn get(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -195,14 +207,20 @@ fn owned(app: &App, headers: &HeaderMap, id: &str) -> Result<Broadcast, ApiError
     Ok(broadcast)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct NewKey {
     /// Shown only in this answer; the previous key no longer works.
     stream_key: String,
     publish: PublishUrls,
 }
 
-/// `POST /api/broadcasts/<id>/stream_key`: a new key; the old one stops working.
+/// A new stream key; the old one stops working. Owner only.
+#[utoipa::path(post, path = "/api/broadcasts/{id}/stream_key", tag = "broadcasts", params(("id" = String, Path)),
+    security(("session" = [])), responses(
+    (status = 201, body = NewKey),
+    (status = 403, description = "Not the owner", body = ErrorBody),
+    (status = 404, description = "No such broadcast", body = ErrorBody),
+))]
 pub async fn rotate_key(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -219,7 +237,13 @@ pub async fn rotate_key(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// `DELETE /api/broadcasts/<id>/stream_key`: nobody can publish with the key any more.
+/// Revokes the stream key: nobody can publish with it any more. Owner only.
+#[utoipa::path(delete, path = "/api/broadcasts/{id}/stream_key", tag = "broadcasts", params(("id" = String, Path)),
+    security(("session" = [])), responses(
+    (status = 204, description = "Revoked"),
+    (status = 403, description = "Not the owner", body = ErrorBody),
+    (status = 404, description = "No such broadcast", body = ErrorBody),
+))]
 pub async fn revoke_key(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -230,21 +254,27 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `live` (the default) or `ended` (replays).
     state: Option<String>,
+    /// `recent` (the default), `viewers` or `random`.
     sort: Option<String>,
     limit: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BroadcastList {
     broadcasts: Vec<BroadcastView>,
 }
 
-/// `GET /api/broadcasts?state=live|ended&sort=viewers|recent|random&limit=`: the global
-/// list of public broadcasts (ended ones are replays).
+/// The global list of public broadcasts (ended ones are replays).
+#[utoipa::path(get, path = "/api/broadcasts", tag = "broadcasts", params(ListQuery), responses(
+    (status = 200, body = BroadcastList),
+    (status = 400, description = "A bad state or sort", body = ErrorBody),
+))]
 pub async fn list(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -282,7 +312,11 @@ pub async fn list(
     }))
 }
 
-/// `GET /api/feed`: live broadcasts of the people the caller follows.
+/// Live broadcasts of the people the caller follows.
+#[utoipa::path(get, path = "/api/feed", tag = "broadcasts", security(("session" = [])), responses(
+    (status = 200, body = BroadcastList),
+    (status = 401, description = "Not logged in", body = ErrorBody),
+))]
 pub async fn feed(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<BroadcastList>, ApiError> {
     let me = auth::require_user(&app, &headers)?;
     let host = public_host(&app, &headers);
@@ -292,7 +326,12 @@ pub async fn feed(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Jso
     }))
 }
 
-/// `GET /api/broadcasts/<id>/stats`: total views, unique viewers, peak concurrent viewers.
+/// Total views, unique viewers and peak concurrent viewers.
+#[utoipa::path(get, path = "/api/broadcasts/{id}/stats", tag = "broadcasts", params(("id" = String, Path)), responses(
+    (status = 200, body = Stats),
+    (status = 403, description = "A private broadcast, not for the caller", body = ErrorBody),
+    (status = 404, description = "No such broadcast", body = ErrorBody),
+))]
 pub async fn stats(
     State(app): State<Arc<App>>,
     headers: HeaderMap,

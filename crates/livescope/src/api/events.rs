@@ -11,12 +11,16 @@ use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, limit, rfc3339};
+use super::{ApiError, ErrorBody, limit, rfc3339};
 use crate::app::App;
 use crate::auth;
 
-/// `GET /api/me/events`: an SSE stream. It opens with a `ready` event (from then on nothing
-/// is missed), then sends `broadcast_started` whenever someone the user follows goes live.
+/// Server-Sent Events: first `ready` (from then on nothing is missed), then
+/// `broadcast_started` whenever someone the user follows goes live.
+#[utoipa::path(get, path = "/api/me/events", tag = "notifications", security(("session" = [])), responses(
+    (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+    (status = 401, description = "Not logged in", body = ErrorBody),
+))]
 pub async fn stream(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     let me = auth::require_user(&app, &headers)?;
     let rx = app.notifier.subscribe(me.id);
@@ -29,15 +33,16 @@ pub async fn stream(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<i
     Ok(Sse::new(ready.chain(events)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     limit: Option<usize>,
     /// The `next` of the previous page.
     before: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct NotificationView {
     id: i64,
     #[serde(rename = "type")]
@@ -48,14 +53,16 @@ struct NotificationView {
     created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NotificationPage {
     notifications: Vec<NotificationView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next: Option<String>,
 }
 
-/// `GET /api/me/notifications?limit=&before=`: newest first.
+/// Stored notifications, newest first.
+#[utoipa::path(get, path = "/api/me/notifications", tag = "notifications", params(Page), security(("session" = [])),
+    responses((status = 200, body = NotificationPage), (status = 401, description = "Not logged in", body = ErrorBody)))]
 pub async fn notifications(
     State(app): State<Arc<App>>,
     headers: HeaderMap,

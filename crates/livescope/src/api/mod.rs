@@ -13,9 +13,12 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::App;
 
@@ -24,27 +27,52 @@ pub use broadcasts::{BroadcastView, WatchUrls};
 /// API request bodies are small JSON documents.
 const BODY_LIMIT: usize = 64 << 10;
 
+/// The API's routes, and `/api/openapi.json`: the OpenAPI document is built from the
+/// same handler annotations that register the routes, so the two cannot drift apart.
 pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/users", post(users::register))
-        .route("/users/{name}", get(users::profile))
-        .route("/users/{name}/follow", put(users::follow).delete(users::unfollow))
-        .route("/users/{name}/followers", get(users::followers))
-        .route("/users/{name}/following", get(users::following))
-        .route("/sessions", post(users::login).delete(users::logout))
-        .route("/me", get(users::me))
-        .route("/me/events", get(events::stream))
-        .route("/me/notifications", get(events::notifications))
-        .route("/feed", get(broadcasts::feed))
-        .route("/broadcasts", post(broadcasts::create).get(broadcasts::list))
-        .route("/broadcasts/{id}", get(broadcasts::get))
+    let (router, mut doc) = OpenApiRouter::new()
+        .routes(routes!(users::register))
+        .routes(routes!(users::profile))
+        .routes(routes!(users::follow, users::unfollow))
+        .routes(routes!(users::followers))
+        .routes(routes!(users::following))
+        .routes(routes!(users::login, users::logout))
+        .routes(routes!(users::me))
+        .routes(routes!(events::stream))
+        .routes(routes!(events::notifications))
+        .routes(routes!(broadcasts::feed))
+        .routes(routes!(broadcasts::create, broadcasts::list))
+        .routes(routes!(broadcasts::get))
+        .routes(routes!(broadcasts::rotate_key, broadcasts::revoke_key))
+        .routes(routes!(broadcasts::stats))
+        .split_for_parts();
+    doc.info.title = "livescope".into();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc.info.description = Some(
+        "The livescope API. Errors are `{\"error\": \"<code>\", \"message\": \"...\"}` with a 4xx status \
+         for the caller's mistakes. Log in with `POST /api/sessions`; send the token as `Authorization: \
+         Bearer <token>` (or the session cookie)."
+            .into(),
+    );
+    doc.components
+        .get_or_insert_default()
+        .add_security_scheme("session", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    let doc = Arc::new(serde_json::to_value(&doc).expect("the OpenAPI document serializes"));
+    router
         .route(
-            "/broadcasts/{id}/stream_key",
-            post(broadcasts::rotate_key).delete(broadcasts::revoke_key),
+            "/api/openapi.json",
+            get(move || async move { Json(doc.as_ref().clone()) }),
         )
-        .route("/broadcasts/{id}/stats", get(broadcasts::stats))
-        .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code, e.g. `username_taken`.
+    pub error: String,
+    /// A sentence for people.
+    pub message: String,
 }
 
 /// Parses a JSON body; an empty body is `T::default()`.

@@ -273,3 +273,39 @@ async fn a_private_broadcast_is_hidden_from_strangers() {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "with the token: admitted (and not live yet)");
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let t = test_app("openapi");
+    let (status, doc) = t.call("GET", "/api/openapi.json", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/users",
+        "/api/sessions",
+        "/api/users/{name}/follow",
+        "/api/broadcasts",
+        "/api/broadcasts/{id}/stats",
+        "/api/feed",
+        "/api/me/events",
+        "/api/me/notifications",
+    ] {
+        assert!(paths.contains_key(path), "{path} is not documented");
+    }
+    assert!(doc["components"]["schemas"]["BroadcastView"].is_object());
+    // Every documented operation is served: no 405, and no "no such endpoint".
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let uri = path.replace("{name}", "someone").replace("{id}", "someid");
+            let (status, body) = t.call(&method.to_uppercase(), &uri, None, "").await;
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+            assert_ne!(body["message"], "no such endpoint", "{method} {uri}");
+        }
+    }
+    let (status, body) = t.call("GET", "/api/no/such/thing", None, "").await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no such endpoint"))
+    );
+}

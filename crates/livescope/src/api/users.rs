@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::broadcasts::{BroadcastView, view};
-use super::{ApiError, json_body, limit, public_host, random_token, rfc3339};
+use super::{ApiError, ErrorBody, json_body, limit, public_host, random_token, rfc3339};
 use crate::app::App;
 use crate::auth::{self, SESSION_COOKIE, SESSION_TTL};
 use crate::store::{User, now_ms};
@@ -20,7 +20,7 @@ pub const MAX_USERNAME: usize = 30;
 pub const MIN_PASSWORD: usize = 8;
 pub const MAX_PASSWORD: usize = 256;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     #[serde(default)]
@@ -45,7 +45,7 @@ impl Credentials {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub username: String,
     pub created_at: String,
@@ -72,7 +72,13 @@ fn check_username(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /api/users`: registers an account.
+/// Registers an account.
+#[utoipa::path(post, path = "/api/users", tag = "accounts", request_body = Credentials, responses(
+    (status = 201, description = "The account", body = UserView),
+    (status = 400, description = "Malformed JSON", body = ErrorBody),
+    (status = 409, description = "The name is taken", body = ErrorBody),
+    (status = 422, description = "A field is missing or invalid", body = ErrorBody),
+))]
 pub async fn register(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
     let (username, password) = json_body::<Credentials>(&body)?.take()?;
     check_username(&username)?;
@@ -104,7 +110,7 @@ fn taken(name: &str) -> ApiError {
     )
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SessionView {
     /// The bearer token; also set as an HttpOnly cookie. Shown only in this answer.
     token: String,
@@ -112,7 +118,12 @@ struct SessionView {
     expires_at: String,
 }
 
-/// `POST /api/sessions`: logs in.
+/// Logs in: a bearer token, also set as an HttpOnly cookie.
+#[utoipa::path(post, path = "/api/sessions", tag = "accounts", request_body = Credentials, responses(
+    (status = 201, description = "The session", body = SessionView),
+    (status = 401, description = "Wrong username or password", body = ErrorBody),
+    (status = 429, description = "Too many failed logins for this account", body = ErrorBody),
+))]
 pub async fn login(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
     let (username, password) = json_body::<Credentials>(&body)?.take()?;
     if username.len() > 4 * MAX_USERNAME || password.len() > 4 * MAX_PASSWORD {
@@ -172,7 +183,11 @@ fn bad_credentials() -> ApiError {
     )
 }
 
-/// `DELETE /api/sessions`: logs out (ends the session the request carries).
+/// Logs out: ends the session the request carries.
+#[utoipa::path(delete, path = "/api/sessions", tag = "accounts", security(("session" = [])), responses(
+    (status = 204, description = "Logged out"),
+    (status = 401, description = "Not logged in", body = ErrorBody),
+))]
 pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
     auth::require_user(&app, &headers)?;
     if let Some(token) = auth::session_token(&headers) {
@@ -182,12 +197,16 @@ pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<R
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, expired)]).into_response())
 }
 
-/// `GET /api/me`.
+/// The logged-in user.
+#[utoipa::path(get, path = "/api/me", tag = "accounts", security(("session" = [])), responses(
+    (status = 200, body = UserView),
+    (status = 401, description = "Not logged in", body = ErrorBody),
+))]
 pub async fn me(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<UserView>, ApiError> {
     Ok(Json(UserView::from(&auth::require_user(&app, &headers)?)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Profile {
     #[serde(flatten)]
     user: UserView,
@@ -204,7 +223,11 @@ fn find_user(app: &App, name: &str) -> Result<User, ApiError> {
     app.store.user_by_name(name)?.ok_or_else(|| ApiError::not_found("user"))
 }
 
-/// `GET /api/users/<name>`.
+/// A profile: follower and following counts and recent broadcasts.
+#[utoipa::path(get, path = "/api/users/{name}", tag = "accounts", params(("name" = String, Path)), responses(
+    (status = 200, body = Profile),
+    (status = 404, description = "No such user", body = ErrorBody),
+))]
 pub async fn profile(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -233,7 +256,14 @@ pub async fn profile(
     }))
 }
 
-/// `PUT /api/users/<name>/follow`: the caller follows `name`.
+/// The caller follows `name` (following twice is following once).
+#[utoipa::path(put, path = "/api/users/{name}/follow", tag = "follows", params(("name" = String, Path)),
+    security(("session" = [])), responses(
+    (status = 204, description = "Following"),
+    (status = 401, description = "Not logged in", body = ErrorBody),
+    (status = 404, description = "No such user", body = ErrorBody),
+    (status = 422, description = "Following oneself", body = ErrorBody),
+))]
 pub async fn follow(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -252,7 +282,13 @@ pub async fn follow(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /api/users/<name>/follow`.
+/// The caller stops following `name`.
+#[utoipa::path(delete, path = "/api/users/{name}/follow", tag = "follows", params(("name" = String, Path)),
+    security(("session" = [])), responses(
+    (status = 204, description = "Not following"),
+    (status = 401, description = "Not logged in", body = ErrorBody),
+    (status = 404, description = "No such user", body = ErrorBody),
+))]
 pub async fn unfollow(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -264,21 +300,22 @@ pub async fn unfollow(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     limit: Option<usize>,
     /// The `next` of the previous page.
     after: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FollowEntry {
     username: String,
     since: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FollowPage {
     users: Vec<FollowEntry>,
     /// Pass as `after` for the next page; absent on the last page.
@@ -286,7 +323,9 @@ pub struct FollowPage {
     next: Option<String>,
 }
 
-/// `GET /api/users/<name>/followers?limit=&after=`.
+/// Who follows `name`, a page at a time.
+#[utoipa::path(get, path = "/api/users/{name}/followers", tag = "follows", params(("name" = String, Path), Page),
+    responses((status = 200, body = FollowPage), (status = 404, description = "No such user", body = ErrorBody)))]
 pub async fn followers(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
@@ -295,7 +334,9 @@ pub async fn followers(
     follow_list(&app, &name, true, page)
 }
 
-/// `GET /api/users/<name>/following?limit=&after=`.
+/// Whom `name` follows, a page at a time.
+#[utoipa::path(get, path = "/api/users/{name}/following", tag = "follows", params(("name" = String, Path), Page),
+    responses((status = 200, body = FollowPage), (status = 404, description = "No such user", body = ErrorBody)))]
 pub async fn following(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,

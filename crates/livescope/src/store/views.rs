@@ -27,7 +27,7 @@ impl DeliveryPath {
 }
 
 /// What a broadcast's audience added up to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     /// Every join counts.
     pub views: u64,
