@@ -156,6 +156,7 @@ impl Publishing {
                 stream.clone(),
                 app.recordings.clone(),
                 broadcast.private,
+                app.clone(),
             ));
         }
         Ok(Publishing {

@@ -3,13 +3,15 @@
 //! the preload hint names is answered as soon as it starts and streamed chunk by chunk as
 //! it is produced. Replays come from the recordings folder.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -17,6 +19,7 @@ use bytes::Bytes;
 use super::{Rendition, StreamInfo};
 use crate::api::ApiError;
 use crate::app::App;
+use crate::store::DeliveryPath;
 
 /// Media never changes once published: cache it for a year.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -70,6 +73,8 @@ async fn file(
     State(app): State<Arc<App>>,
     Path((id, name)): Path<(String, String)>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Response {
     let Some(file) = File::parse(&name) else {
         return not_found();
@@ -86,6 +91,21 @@ async fn file(
     };
     if !app.token_admits(&id, private, token) {
         return crate::http::private().into_response();
+    }
+    if let (Some(rendition), File::Playlist, Some(Extension(ConnectInfo(peer)))) = (&rendition, file, peer) {
+        let agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let key = format!("{} {}", peer.ip(), &agent[..agent.len().min(200)]);
+        rendition.audience.seen(&key, || {
+            let user = crate::auth::current_user(&app, &headers).ok().flatten().map(|u| u.id);
+            let viewer = peer.ip().to_string();
+            app.store
+                .join(&id, user, &viewer, DeliveryPath::Hls)
+                .inspect_err(|e| tracing::error!(broadcast = %id, "cannot record a view: {e:#}"))
+                .ok()
+        });
     }
     let response = match rendition {
         Some(rendition) => live(rendition, file, query).await,

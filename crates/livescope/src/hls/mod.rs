@@ -2,6 +2,7 @@
 //! segments in a sliding window, and its playlists) fed by a segmenter task from the hub;
 //! with recording on, finished segments go to disk and stay watchable as a replay.
 
+mod audience;
 mod http;
 mod recording;
 mod segmenter;
@@ -80,6 +81,8 @@ impl Registry {
 pub struct Rendition {
     /// Whether its broadcast is private (every request then needs a playback token).
     pub private: bool,
+    /// Its HLS viewers.
+    pub audience: audience::Audience,
     pub state: Mutex<State>,
     /// Woken whenever a part is complete or the stream ends.
     pub changed: Notify,
@@ -123,6 +126,7 @@ impl Rendition {
         );
         Rendition {
             private,
+            audience: Default::default(),
             state: Mutex::new(State {
                 window,
                 init: None,
@@ -238,6 +242,7 @@ pub async fn run(
     stream: Arc<Stream>,
     recordings: Option<Arc<Recordings>>,
     private: bool,
+    app: Arc<crate::app::App>,
 ) {
     let id = stream.id.clone();
     let rendition = Arc::new(Rendition::new(&config, private));
@@ -248,7 +253,12 @@ pub async fn run(
     let mut out = Vec::new();
     let mut batch = Vec::new();
     let mut recorder = recordings.as_ref().map(|r| r.start(&id));
+    let mut swept = Instant::now();
     loop {
+        if swept.elapsed() >= audience::IDLE / 2 {
+            swept = Instant::now();
+            leave(&app.store, rendition.audience.sweep(audience::IDLE));
+        }
         for frame in pending.drain(..) {
             // Whether the stream has video is known once its first media frame arrived.
             let seg = segmenter.get_or_insert_with(|| {
@@ -282,6 +292,16 @@ pub async fn run(
     }
     tokio::time::sleep(LINGER).await;
     registry.remove(&id, &rendition);
+    leave(&app.store, rendition.audience.sweep(std::time::Duration::ZERO));
+}
+
+/// Records HLS viewers leaving.
+fn leave(store: &crate::store::Store, views: Vec<i64>) {
+    for view in views {
+        if let Err(e) = store.leave(view) {
+            tracing::error!("cannot record an HLS viewer leaving: {e:#}");
+        }
+    }
 }
 
 /// Hands the segmenter's output to the rendition (and the recorder).
