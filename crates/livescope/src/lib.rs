@@ -12,6 +12,7 @@ pub mod loadgen;
 pub mod notify;
 pub mod playback;
 pub mod rtmp_server;
+pub mod seed;
 pub mod send;
 pub mod server;
 pub mod store;

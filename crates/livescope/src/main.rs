@@ -24,7 +24,9 @@ enum Command {
     },
     /// Publish a generated clip and open many viewers against any RTMP server; report
     /// delivery latency, throughput, stalls and the server's CPU and memory.
-    Loadgen(livescope::loadgen::Args),
+    Loadgen(livescope::loadgen::Command),
+    /// Fill a data folder with a broadcaster and many followers, for benchmarks.
+    Seed(livescope::seed::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +45,7 @@ fn main() -> anyhow::Result<()> {
             let config = Config::from(settings.over(file));
             tokio::runtime::Runtime::new()?.block_on(livescope::server::run(config))
         }
-        Command::Loadgen(args) => livescope::loadgen::run(args),
+        Command::Loadgen(command) => livescope::loadgen::main(command),
+        Command::Seed(args) => livescope::seed::run(args),
     }
 }

@@ -5,6 +5,7 @@
 //! for every audio and video frame; the server's CPU and memory come from /proc.
 
 mod clip;
+mod followers;
 mod hls;
 mod net;
 mod probe;
@@ -34,6 +35,31 @@ pub enum Protocol {
     Flv,
     /// LL-HLS: blocking playlist reload and every part (livescope's `/hls/` URLs).
     Hls,
+}
+
+/// `livescope loadgen [ARGS]` measures delivery; `livescope loadgen followers` measures
+/// the notification fan-out.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Command {
+    #[command(subcommand)]
+    pub mode: Option<Mode>,
+    #[command(flatten)]
+    pub args: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Mode {
+    /// Hold the notification streams of seeded followers (`livescope seed`) open, go live as
+    /// their broadcaster, and time each follower's `broadcast_started` event.
+    Followers(followers::Args),
+}
+
+pub fn main(command: Command) -> anyhow::Result<()> {
+    match command.mode {
+        Some(Mode::Followers(args)) => followers::run(args),
+        None => run(command.args),
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -33,6 +33,25 @@ impl Store {
         }))
     }
 
+    /// Creates `count` accounts named `prefix` + a number that nobody can log in to (for
+    /// benchmarks); returns their ids in creation order.
+    pub fn create_users_unusable(&self, prefix: &str, count: usize) -> anyhow::Result<Vec<i64>> {
+        let now = now_ms();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut ids = Vec::with_capacity(count);
+            {
+                let mut stmt =
+                    tx.prepare("INSERT INTO users (username, password_hash, created_at) VALUES (?1, '!', ?2)")?;
+                for i in 0..count {
+                    ids.push(stmt.insert(params![format!("{prefix}{i}"), now])?);
+                }
+            }
+            tx.commit()?;
+            Ok(ids)
+        })
+    }
+
     pub fn user_by_name(&self, username: &str) -> anyhow::Result<Option<User>> {
         Ok(self.user_and_password(username)?.map(|(u, _)| u))
     }
