@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ErrorBody, json_body, limit, public_host, random_token, rfc3339};
+use super::{ApiError, ApiQuery, ErrorBody, json_body, limit, public_host, random_token, rfc3339};
 use crate::app::App;
 use crate::auth;
 use crate::store::{Broadcast, ListOrder, State as Life, Stats, User};
@@ -283,7 +283,7 @@ pub struct BroadcastList {
 pub async fn list(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<BroadcastList>, ApiError> {
     let bad = |what: &str, allowed: &str| {
         ApiError::new(

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ErrorBody, limit, rfc3339};
+use super::{ApiError, ApiQuery, ErrorBody, limit, rfc3339};
 use crate::app::App;
 use crate::auth;
 
@@ -66,7 +66,7 @@ pub struct NotificationPage {
 pub async fn notifications(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<NotificationPage>, ApiError> {
     let me = auth::require_user(&app, &headers)?;
     let before = match page.before.as_deref() {

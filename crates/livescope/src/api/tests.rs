@@ -237,6 +237,14 @@ async fn broadcasts_belong_to_their_creator_and_keys_are_shown_once() {
     assert_eq!((s.as_u16(), v["error"].as_str()), (400, Some("bad_query")));
     let (s, _) = t.call("GET", "/api/broadcasts?sort=loudest", None, "").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    for query in ["limit=lots", "limit=-1", "colour=red"] {
+        let (s, v) = t.call("GET", &format!("/api/broadcasts?{query}"), None, "").await;
+        assert_eq!(
+            (s.as_u16(), v["error"].as_str()),
+            (400, Some("bad_query")),
+            "{query}: {v}"
+        );
+    }
     let (s, _) = t.call("GET", "/api/nothing/here", None, "").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }

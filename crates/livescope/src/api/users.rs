@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::broadcasts::{BroadcastView, view};
-use super::{ApiError, ErrorBody, json_body, limit, public_host, random_token, rfc3339};
+use super::{ApiError, ApiQuery, ErrorBody, json_body, limit, public_host, random_token, rfc3339};
 use crate::app::App;
 use crate::auth::{self, SESSION_COOKIE, SESSION_TTL};
 use crate::store::{User, now_ms};
@@ -329,7 +329,7 @@ pub struct FollowPage {
 pub async fn followers(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<FollowPage>, ApiError> {
     follow_list(&app, &name, true, page)
 }
@@ -340,7 +340,7 @@ pub async fn followers(
 pub async fn following(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<FollowPage>, ApiError> {
     follow_list(&app, &name, false, page)
 }
