@@ -33,6 +33,8 @@ pub struct App {
     pub logins: crate::auth::LoginLimiter,
     /// Signs and checks playback tokens of private broadcasts.
     pub playback: crate::playback::PlaybackKeys,
+    /// Interaction rooms of broadcasts.
+    pub rooms: crate::room::Rooms,
 }
 
 impl App {
@@ -56,6 +58,7 @@ impl App {
             config,
             notifier: Default::default(),
             logins: Default::default(),
+            rooms: Default::default(),
         })
     }
 

@@ -9,7 +9,7 @@
 //! current GOP (from the latest keyframe), which is what a new viewer starts with.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -200,6 +200,8 @@ pub struct Stream {
     /// Woken when frames are released to viewers or the stream ends.
     changed: Notify,
     viewers: AtomicUsize,
+    /// The newest media timestamp (ms): where the live edge is in stream time.
+    edge: AtomicU32,
     batch: Duration,
     /// Frames are waiting for the flusher.
     pending: AtomicBool,
@@ -298,6 +300,7 @@ impl Stream {
             ring: Mutex::new(Ring::default()),
             changed: Notify::new(),
             viewers: AtomicUsize::new(0),
+            edge: AtomicU32::new(0),
             batch,
             pending: AtomicBool::new(false),
             flush: Notify::new(),
@@ -306,6 +309,9 @@ impl Stream {
 
     /// Appends a frame and wakes the viewers. Never waits for any viewer.
     pub fn push(&self, frame: Frame) {
+        if frame.header.is_none() && frame.kind() != MediaKind::Data {
+            self.edge.fetch_max(frame.timestamp, Ordering::Relaxed);
+        }
         let frame = Arc::new(frame);
         {
             let mut ring = self.ring.lock().expect("ring lock");
@@ -362,6 +368,11 @@ impl Stream {
 
     pub fn viewers(&self) -> usize {
         self.viewers.load(Ordering::Relaxed)
+    }
+
+    /// The stream time (ms) at the live edge: the newest audio or video frame's timestamp.
+    pub fn edge_ms(&self) -> u32 {
+        self.edge.load(Ordering::Relaxed)
     }
 
     /// Joins as a viewer, starting at the current GOP.

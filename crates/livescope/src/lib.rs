@@ -11,6 +11,7 @@ pub mod hub;
 pub mod loadgen;
 pub mod notify;
 pub mod playback;
+pub mod room;
 pub mod rtmp_server;
 pub mod seed;
 pub mod send;

@@ -4,6 +4,7 @@
 
 mod broadcasts;
 mod events;
+mod interaction;
 mod users;
 
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub fn routes() -> Router<Arc<App>> {
         .routes(routes!(broadcasts::get))
         .routes(routes!(broadcasts::rotate_key, broadcasts::revoke_key))
         .routes(routes!(broadcasts::stats))
+        .routes(routes!(interaction::audience))
+        .routes(routes!(interaction::timeline))
         .split_for_parts();
     doc.info.title = "livescope".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
@@ -63,6 +66,7 @@ pub fn routes() -> Router<Arc<App>> {
             "/api/openapi.json",
             get(move || async move { Json(doc.as_ref().clone()) }),
         )
+        .route("/api/broadcasts/{id}/live", get(crate::room::socket::live))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 

@@ -7,7 +7,7 @@ use super::hash_secret;
 
 type Migration = fn(&Transaction) -> rusqlite::Result<()>;
 
-const MIGRATIONS: &[Migration] = &[v1_broadcasts, v2_accounts];
+const MIGRATIONS: &[Migration] = &[v1_broadcasts, v2_accounts, v3_interaction];
 
 pub fn run(conn: &mut Connection) -> anyhow::Result<()> {
     let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -114,6 +114,52 @@ fn v2_accounts(tx: &Transaction) -> rusqlite::Result<()> {
         ALTER TABLE broadcasts_v2 RENAME TO broadcasts;
         CREATE INDEX broadcasts_by_state ON broadcasts (state, started_at);
         CREATE INDEX broadcasts_by_owner ON broadcasts (owner_id, created_at);",
+    )
+}
+
+/// Interaction: comments, heart counts, polls and votes, each with the server time and the
+/// media time (the stream position the viewer was watching) it answers.
+fn v3_interaction(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE comments (
+            id            INTEGER PRIMARY KEY,
+            broadcast_id  TEXT NOT NULL,
+            user_id       INTEGER NOT NULL REFERENCES users(id),
+            text          TEXT NOT NULL,
+            media_ts      INTEGER,
+            server_ts     INTEGER NOT NULL,
+            deleted       INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX comments_by_media ON comments (broadcast_id, media_ts);
+        CREATE TABLE hearts (
+            broadcast_id  TEXT NOT NULL,
+            second        INTEGER NOT NULL,
+            media_second  INTEGER,
+            count         INTEGER NOT NULL,
+            PRIMARY KEY (broadcast_id, second, media_second)
+        );
+        CREATE INDEX hearts_by_media ON hearts (broadcast_id, media_second);
+        CREATE TABLE polls (
+            id              INTEGER PRIMARY KEY,
+            broadcast_id    TEXT NOT NULL,
+            question        TEXT NOT NULL,
+            options         TEXT NOT NULL,
+            opened_at       INTEGER NOT NULL,
+            closes_at       INTEGER NOT NULL,
+            media_open_ts   INTEGER,
+            media_close_ts  INTEGER,
+            result          TEXT
+        );
+        CREATE INDEX polls_by_broadcast ON polls (broadcast_id, opened_at);
+        CREATE TABLE votes (
+            poll_id    INTEGER NOT NULL REFERENCES polls(id),
+            user_id    INTEGER NOT NULL REFERENCES users(id),
+            option     INTEGER NOT NULL,
+            media_ts   INTEGER,
+            server_ts  INTEGER NOT NULL,
+            late       INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (poll_id, user_id)
+        ) WITHOUT ROWID;",
     )
 }
 

@@ -8,6 +8,7 @@
 
 mod broadcasts;
 mod follows;
+mod interaction;
 mod migrations;
 mod notifications;
 mod users;
@@ -22,6 +23,7 @@ use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
 pub use broadcasts::{Broadcast, ListOrder, State};
+pub use interaction::{StoredComment, StoredPoll, Timeline};
 pub use notifications::Notification;
 pub use users::User;
 pub use views::{DeliveryPath, Stats};

@@ -1,0 +1,567 @@
+//! Real-time interaction: one room per broadcast that every viewer can join over a
+//! WebSocket. Comments are relayed in order to everyone; hearts are counted and sent as one
+//! batch every [`HEART_INTERVAL`], so that 10,000 viewers sending hearts cost one message
+//! per viewer per batch; polls keep live totals and close with latency compensation.
+//! Everything is stored with both server and media time.
+//!
+//! Messages are serialized once and handed to every connection through one bounded ring
+//! (`tokio::sync::broadcast`): a connection that falls behind loses the oldest messages
+//! and is told (`lagged`), and never slows the room or anyone else.
+
+mod limits;
+mod poll;
+pub mod protocol;
+pub mod socket;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use crate::app::App;
+use crate::store::{Broadcast, StoredPoll, User, now_ms};
+use poll::{OpenPoll, Phase, Vote};
+use protocol::{ClientMessage, Comment, ServerMessage};
+
+/// Hearts are sent as one batch per interval.
+pub const HEART_INTERVAL: Duration = Duration::from_millis(200);
+/// Presence is sent this often.
+const PRESENCE_INTERVAL: Duration = Duration::from_secs(2);
+/// Messages a connection may fall behind by before it loses the oldest.
+const RING: usize = 512;
+/// Comments a newcomer sees at once.
+const RECENT_COMMENTS: usize = 50;
+/// Senders named in a hearts batch.
+const NAMED_SENDERS: usize = 5;
+/// A room nobody has been in for this long closes.
+const IDLE_ROOM: Duration = Duration::from_secs(30);
+
+/// What goes through a room's ring: a message for everyone, or a removal.
+#[derive(Debug, Clone)]
+pub enum Out {
+    Json(Arc<str>),
+    /// The user is blocked: their connections close.
+    Kick(i64),
+}
+
+/// The rooms of broadcasts that have (or recently had) someone in them.
+#[derive(Default)]
+pub struct Rooms {
+    rooms: Mutex<HashMap<String, Arc<Room>>>,
+}
+
+impl Rooms {
+    /// The room of `b`, opened (with its ticker) if nobody is in it yet.
+    pub fn open(&self, app: &Arc<App>, b: &Broadcast) -> Arc<Room> {
+        let mut rooms = self.rooms.lock().expect("rooms lock");
+        if let Some(room) = rooms.get(&b.id) {
+            return room.clone();
+        }
+        let room = Arc::new(Room::new(b));
+        rooms.insert(b.id.clone(), room.clone());
+        tokio::spawn(ticker(app.clone(), room.clone()));
+        room
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Room>> {
+        self.rooms.lock().expect("rooms lock").get(id).cloned()
+    }
+
+    fn remove(&self, room: &Arc<Room>) {
+        let mut rooms = self.rooms.lock().expect("rooms lock");
+        if rooms.get(&room.id).is_some_and(|r| Arc::ptr_eq(r, room)) {
+            rooms.remove(&room.id);
+        }
+    }
+}
+
+pub struct Room {
+    pub id: String,
+    pub owner_id: Option<i64>,
+    tx: broadcast::Sender<Out>,
+    state: Mutex<State>,
+    hearts: Mutex<Hearts>,
+    connected: AtomicUsize,
+    joined: AtomicU64,
+    next_connection: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    muted: HashSet<i64>,
+    blocked: HashSet<i64>,
+    poll: Option<OpenPoll>,
+    /// Poll totals changed since they were last sent.
+    poll_changed: bool,
+    recent: VecDeque<Comment>,
+    /// Each connection's last reported playback delay, in ms.
+    delays: HashMap<u64, u64>,
+    /// Per-user (or, anonymous, per-connection) limits.
+    comment_limits: HashMap<Who, limits::Bucket>,
+    heart_limits: HashMap<Who, limits::Bucket>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Who {
+    User(i64),
+    Connection(u64),
+}
+
+#[derive(Default)]
+struct Hearts {
+    count: u64,
+    senders: Vec<String>,
+    media_from: Option<i64>,
+    media_to: Option<i64>,
+    /// Counts by (server second, media second), written to the store once a second.
+    per_second: HashMap<(i64, Option<i64>), u64>,
+}
+
+/// One connection's identity in a room.
+pub struct Member {
+    pub connection: u64,
+    pub user: Option<User>,
+}
+
+impl Member {
+    fn who(&self) -> Who {
+        self.user.as_ref().map_or(Who::Connection(self.connection), |u| Who::User(u.id))
+    }
+}
+
+/// The audience's delay behind live, from the players' reports.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Audience {
+    /// Connected to the room now.
+    pub connected: usize,
+    /// Watching now, over every delivery path.
+    pub viewers: usize,
+    /// Connections that reported a delay.
+    pub reporting: usize,
+    pub delay_p50_ms: Option<u64>,
+    pub delay_p90_ms: Option<u64>,
+    pub delay_p99_ms: Option<u64>,
+    pub delay_max_ms: Option<u64>,
+    /// How many reports fall under each bound: `[upper bound ms, count]`, the last bound open.
+    pub histogram: Vec<(u64, usize)>,
+}
+
+impl Room {
+    fn new(b: &Broadcast) -> Room {
+        Room {
+            id: b.id.clone(),
+            owner_id: b.owner_id,
+            tx: broadcast::channel(RING).0,
+            state: Mutex::default(),
+            hearts: Mutex::default(),
+            connected: AtomicUsize::new(0),
+            joined: AtomicU64::new(0),
+            next_connection: AtomicU64::new(1),
+        }
+    }
+
+    fn send(&self, message: &ServerMessage) {
+        let _ = self.tx.send(Out::Json(message.to_json().into()));
+    }
+
+    pub fn is_blocked(&self, user: i64) -> bool {
+        self.state.lock().expect("room lock").blocked.contains(&user)
+    }
+
+    /// A new connection: its identity, its view of the ring, and the welcome to send it.
+    pub fn join(&self, app: &App, user: Option<User>) -> (Member, broadcast::Receiver<Out>, ServerMessage) {
+        let rx = self.tx.subscribe();
+        self.connected.fetch_add(1, Ordering::Relaxed);
+        self.joined.fetch_add(1, Ordering::Relaxed);
+        let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        let role = match &user {
+            Some(u) if Some(u.id) == self.owner_id => "broadcaster",
+            Some(_) => "viewer",
+            None => "anonymous",
+        };
+        let state = self.state.lock().expect("room lock");
+        let welcome = ServerMessage::Welcome {
+            v: protocol::VERSION,
+            broadcast: self.id.clone(),
+            role,
+            user: user.as_ref().map(|u| u.username.clone()),
+            viewers: self.viewers(app),
+            heart_interval_ms: HEART_INTERVAL.as_millis() as u64,
+            poll: state.poll.as_ref().map(OpenPoll::view),
+            comments: state.recent.iter().cloned().collect(),
+        };
+        drop(state);
+        (Member { connection, user }, rx, welcome)
+    }
+
+    pub fn leave(&self, member: &Member) {
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+        let mut state = self.state.lock().expect("room lock");
+        state.delays.remove(&member.connection);
+        if member.user.is_none() {
+            state.comment_limits.remove(&Who::Connection(member.connection));
+            state.heart_limits.remove(&Who::Connection(member.connection));
+        }
+    }
+
+    /// The current poll, for a client that lagged.
+    pub fn poll(&self) -> Option<protocol::Poll> {
+        self.state.lock().expect("room lock").poll.as_ref().map(OpenPoll::view)
+    }
+
+    /// Viewers over every delivery path: players of the stream, and room members.
+    fn viewers(&self, app: &App) -> usize {
+        let players = app.hub.get(&self.id).map_or(0, |s| s.viewers())
+            + app.hls.get(&self.id).map_or(0, |r| r.audience.len());
+        players.max(self.connected.load(Ordering::Relaxed))
+    }
+
+    /// Handles one message from a member; returns what to answer that member alone.
+    pub fn handle(&self, app: &App, member: &Member, message: ClientMessage) -> Option<ServerMessage> {
+        let is_owner = member.user.as_ref().is_some_and(|u| Some(u.id) == self.owner_id);
+        let owner_only = || ServerMessage::error("broadcaster_only", "only the broadcaster can do this");
+        match message {
+            ClientMessage::Heart { media_ts } => self.heart(member, media_ts),
+            ClientMessage::Comment { text, media_ts } => self.comment(app, member, &text, media_ts),
+            ClientMessage::Vote { poll, option, media_ts } => self.vote(app, member, poll, option, media_ts),
+            ClientMessage::Delay { ms } => {
+                let mut state = self.state.lock().expect("room lock");
+                state.delays.insert(member.connection, ms.min(3_600_000));
+                None
+            }
+            ClientMessage::PollOpen { .. }
+            | ClientMessage::DeleteComment { .. }
+            | ClientMessage::Mute { .. }
+            | ClientMessage::Block { .. }
+                if !is_owner =>
+            {
+                Some(owner_only())
+            }
+            ClientMessage::PollOpen {
+                question,
+                options,
+                seconds,
+            } => self.open_poll(app, question, options, seconds),
+            ClientMessage::DeleteComment { comment } => self.delete_comment(app, comment),
+            ClientMessage::Mute { user } => self.moderate(app, &user, false),
+            ClientMessage::Block { user } => self.moderate(app, &user, true),
+        }
+    }
+
+    fn heart(&self, member: &Member, media_ts: Option<i64>) -> Option<ServerMessage> {
+        let now = std::time::Instant::now();
+        {
+            let mut state = self.state.lock().expect("room lock");
+            if let Some(u) = &member.user
+                && state.muted.contains(&u.id)
+            {
+                return Some(muted());
+            }
+            let bucket = state
+                .heart_limits
+                .entry(member.who())
+                .or_insert_with(|| limits::Bucket::new(limits::HEARTS));
+            if !bucket.take(now) {
+                return Some(ServerMessage::error(
+                    "rate_limited",
+                    "at most 10 hearts a second; the extra ones were not counted",
+                ));
+            }
+        }
+        let mut hearts = self.hearts.lock().expect("hearts lock");
+        hearts.count += 1;
+        if let Some(u) = &member.user
+            && hearts.senders.len() < NAMED_SENDERS
+            && !hearts.senders.contains(&u.username)
+        {
+            hearts.senders.push(u.username.clone());
+        }
+        if let Some(m) = media_ts {
+            hearts.media_from = Some(hearts.media_from.map_or(m, |f| f.min(m)));
+            hearts.media_to = Some(hearts.media_to.map_or(m, |t| t.max(m)));
+        }
+        let key = (now_ms().div_euclid(1000), media_ts.map(|m| m.div_euclid(1000)));
+        *hearts.per_second.entry(key).or_default() += 1;
+        None
+    }
+
+    fn comment(&self, app: &App, member: &Member, text: &str, media_ts: Option<i64>) -> Option<ServerMessage> {
+        let Some(user) = &member.user else {
+            return Some(ServerMessage::error("login_required", "log in to comment"));
+        };
+        let text = protocol::clean_text(text);
+        if text.is_empty() || text.chars().count() > protocol::MAX_COMMENT_CHARS {
+            return Some(ServerMessage::error(
+                "bad_comment",
+                format!("a comment is 1 to {} characters", protocol::MAX_COMMENT_CHARS),
+            ));
+        }
+        let mut state = self.state.lock().expect("room lock");
+        if state.muted.contains(&user.id) {
+            return Some(muted());
+        }
+        let bucket = state
+            .comment_limits
+            .entry(member.who())
+            .or_insert_with(|| limits::Bucket::new(limits::COMMENTS));
+        if !bucket.take(std::time::Instant::now()) {
+            return Some(ServerMessage::error(
+                "rate_limited",
+                "too many comments: at most 5 at once, then one every 2 seconds",
+            ));
+        }
+        let server_ts = now_ms();
+        // Stored and sent under the room's lock, so every client sees comments in id order.
+        let id = match app.store.add_comment(&self.id, user.id, &text, media_ts, server_ts) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(broadcast = %self.id, "cannot store a comment: {e:#}");
+                return Some(ServerMessage::error("internal", "the comment could not be stored"));
+            }
+        };
+        let comment = Comment {
+            id,
+            user: user.username.clone(),
+            text,
+            media_ts,
+            server_ts,
+        };
+        if state.recent.len() == RECENT_COMMENTS {
+            state.recent.pop_front();
+        }
+        state.recent.push_back(comment.clone());
+        self.send(&ServerMessage::Comment(comment));
+        None
+    }
+
+    fn vote(&self, app: &App, member: &Member, poll: i64, option: usize, media_ts: Option<i64>) -> Option<ServerMessage> {
+        let Some(user) = &member.user else {
+            return Some(ServerMessage::error("login_required", "log in to vote"));
+        };
+        let mut state = self.state.lock().expect("room lock");
+        if state.muted.contains(&user.id) {
+            return Some(muted());
+        }
+        let delay = state.delays.get(&member.connection).copied();
+        let now = now_ms();
+        let outcome = match state.poll.as_mut().filter(|p| p.id == poll) {
+            Some(p) => p.vote(user.id, option, media_ts, delay, now),
+            None => return Some(ServerMessage::error("no_such_poll", "that poll is not open here")),
+        };
+        match outcome {
+            Vote::Counted { late } => {
+                state.poll_changed = true;
+                drop(state);
+                if let Err(e) = app.store.add_vote(poll, user.id, option, media_ts, now, late) {
+                    tracing::error!(broadcast = %self.id, "cannot store a vote: {e:#}");
+                }
+                None
+            }
+            Vote::AlreadyVoted => Some(ServerMessage::error("already_voted", "one vote per poll")),
+            Vote::NoSuchOption => Some(ServerMessage::error("no_such_option", "that option is not in the poll")),
+            Vote::Closed => Some(ServerMessage::error("poll_closed", "the poll closed before your vote")),
+        }
+    }
+
+    fn open_poll(&self, app: &App, question: String, options: Vec<String>, seconds: u32) -> Option<ServerMessage> {
+        let question = protocol::clean_text(&question);
+        let options: Vec<String> = options.iter().map(|o| protocol::clean_text(o)).collect();
+        let too_long = |s: &String| s.is_empty() || s.chars().count() > protocol::MAX_POLL_TEXT_CHARS;
+        if !(2..=4).contains(&options.len())
+            || too_long(&question)
+            || options.iter().any(too_long)
+            || !(1..=protocol::MAX_POLL_SECONDS).contains(&seconds)
+        {
+            return Some(ServerMessage::error(
+                "bad_poll",
+                format!(
+                    "a poll has a question, 2 to 4 options (each 1 to {} characters) and lasts 1 to {} s",
+                    protocol::MAX_POLL_TEXT_CHARS,
+                    protocol::MAX_POLL_SECONDS
+                ),
+            ));
+        }
+        let mut state = self.state.lock().expect("room lock");
+        if state.poll.as_ref().is_some_and(|p| p.phase != Phase::Closed) {
+            return Some(ServerMessage::error("poll_open", "a poll is already open"));
+        }
+        let now = now_ms();
+        let stored = StoredPoll {
+            id: 0,
+            question: question.clone(),
+            options: options.clone(),
+            opened_at: now,
+            closes_at: now + i64::from(seconds) * 1000,
+            media_open_ts: app.hub.get(&self.id).map(|s| i64::from(s.edge_ms())),
+            media_close_ts: None,
+            result: None,
+        };
+        let id = match app.store.open_poll(&self.id, &stored) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(broadcast = %self.id, "cannot store a poll: {e:#}");
+                return Some(ServerMessage::error("internal", "the poll could not be stored"));
+            }
+        };
+        let poll = OpenPoll::new(id, question, options, stored.closes_at);
+        self.send(&ServerMessage::Poll(poll.view()));
+        state.poll = Some(poll);
+        None
+    }
+
+    fn delete_comment(&self, app: &App, comment: i64) -> Option<ServerMessage> {
+        match app.store.delete_comment(&self.id, comment) {
+            Ok(true) => {
+                let mut state = self.state.lock().expect("room lock");
+                state.recent.retain(|c| c.id != comment);
+                self.send(&ServerMessage::CommentDeleted { comment });
+                None
+            }
+            Ok(false) => Some(ServerMessage::error("no_such_comment", "no such comment here")),
+            Err(e) => {
+                tracing::error!(broadcast = %self.id, "cannot delete a comment: {e:#}");
+                Some(ServerMessage::error("internal", "the comment could not be deleted"))
+            }
+        }
+    }
+
+    fn moderate(&self, app: &App, name: &str, block: bool) -> Option<ServerMessage> {
+        let user = match app.store.user_by_name(name) {
+            Ok(Some(u)) => u,
+            Ok(None) => return Some(ServerMessage::error("no_such_user", "no such user")),
+            Err(e) => {
+                tracing::error!("cannot look up a user: {e:#}");
+                return Some(ServerMessage::error("internal", "internal error"));
+            }
+        };
+        if Some(user.id) == self.owner_id {
+            return Some(ServerMessage::error("bad_request", "you cannot mute or block yourself"));
+        }
+        let mut state = self.state.lock().expect("room lock");
+        state.muted.insert(user.id);
+        if block {
+            state.blocked.insert(user.id);
+            let _ = self.tx.send(Out::Kick(user.id));
+        }
+        None
+    }
+
+    /// The audience's delay distribution, from the players' reports.
+    pub fn audience(&self, app: &App) -> Audience {
+        let mut delays: Vec<u64> = self.state.lock().expect("room lock").delays.values().copied().collect();
+        delays.sort_unstable();
+        let at = |q: f64| (!delays.is_empty()).then(|| delays[((delays.len() - 1) as f64 * q).round() as usize]);
+        let bounds = [500, 1_000, 2_000, 3_000, 5_000, 10_000, 30_000, u64::MAX];
+        let mut histogram = Vec::new();
+        let mut from = 0;
+        for bound in bounds {
+            let n = delays[from..].iter().take_while(|d| **d < bound).count();
+            histogram.push((bound.min(u64::MAX), n));
+            from += n;
+        }
+        Audience {
+            connected: self.connected.load(Ordering::Relaxed),
+            viewers: self.viewers(app),
+            reporting: delays.len(),
+            delay_p50_ms: at(0.5),
+            delay_p90_ms: at(0.9),
+            delay_p99_ms: at(0.99),
+            delay_max_ms: delays.last().copied(),
+            histogram,
+        }
+    }
+
+    /// One tick: the hearts batch, poll totals and phase; returns heart counts to store.
+    fn tick(&self, app: &App) -> HashMap<(i64, Option<i64>), u64> {
+        let batch = std::mem::take(&mut *self.hearts.lock().expect("hearts lock"));
+        if batch.count > 0 {
+            self.send(&ServerMessage::Hearts {
+                count: batch.count,
+                senders: batch.senders,
+                media_ts_from: batch.media_from,
+                media_ts_to: batch.media_to,
+                server_ts: now_ms(),
+            });
+        }
+        let mut state = self.state.lock().expect("room lock");
+        let edge = app.hub.get(&self.id).map(|s| i64::from(s.edge_ms()));
+        let mut closed = None;
+        if let Some(poll) = state.poll.as_mut() {
+            let moved = poll.tick(now_ms(), edge);
+            if moved && poll.phase == Phase::Closed {
+                closed = Some((poll.id, poll.media_close_ts, poll.totals.clone()));
+            }
+            if moved || state.poll_changed {
+                state.poll_changed = false;
+                let view = state.poll.as_ref().map(OpenPoll::view).expect("a poll");
+                self.send(&ServerMessage::Poll(view));
+            }
+        }
+        drop(state);
+        if let Some((id, media_close, totals)) = closed
+            && let Err(e) = app.store.close_poll(id, media_close, &totals)
+        {
+            tracing::error!(broadcast = %self.id, "cannot store a poll's result: {e:#}");
+        }
+        batch.per_second
+    }
+}
+
+fn muted() -> ServerMessage {
+    ServerMessage::error("muted", "the broadcaster has muted you in this broadcast")
+}
+
+/// Runs a room: heart batches and polls every [`HEART_INTERVAL`], presence every
+/// [`PRESENCE_INTERVAL`], heart counts to the store every second; ends when the room has
+/// been empty for [`IDLE_ROOM`] and no poll is still closing.
+async fn ticker(app: Arc<App>, room: Arc<Room>) {
+    let mut interval = tokio::time::interval(HEART_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut counts: HashMap<(i64, Option<i64>), u64> = HashMap::new();
+    let mut ticks = 0u64;
+    let mut empty_since: Option<tokio::time::Instant> = None;
+    loop {
+        interval.tick().await;
+        ticks += 1;
+        for (key, n) in room.tick(&app) {
+            *counts.entry(key).or_default() += n;
+        }
+        if ticks.is_multiple_of(5) && !counts.is_empty() {
+            let rows: Vec<_> = counts.drain().map(|((s, m), n)| (s, m, n)).collect();
+            if let Err(e) = app.store.add_hearts(&room.id, &rows) {
+                tracing::error!(broadcast = %room.id, "cannot store hearts: {e:#}");
+            }
+        }
+        if ticks.is_multiple_of((PRESENCE_INTERVAL.as_millis() / HEART_INTERVAL.as_millis()) as u64) {
+            room.send(&ServerMessage::Presence {
+                viewers: room.viewers(&app),
+                connected: room.connected.load(Ordering::Relaxed),
+                joined: room.joined.load(Ordering::Relaxed),
+            });
+        }
+        let busy = room.connected.load(Ordering::Relaxed) > 0
+            || room
+                .state
+                .lock()
+                .expect("room lock")
+                .poll
+                .as_ref()
+                .is_some_and(|p| p.phase != Phase::Closed);
+        if busy {
+            empty_since = None;
+        } else if empty_since.get_or_insert_with(tokio::time::Instant::now).elapsed() >= IDLE_ROOM {
+            app.rooms.remove(&room);
+            // Whoever joined between the check and the removal is in the old room: keep
+            // serving them until they leave.
+            if room.connected.load(Ordering::Relaxed) == 0 {
+                break;
+            }
+        }
+    }
+    if !counts.is_empty() {
+        let rows: Vec<_> = counts.drain().map(|((s, m), n)| (s, m, n)).collect();
+        let _ = app.store.add_hearts(&room.id, &rows);
+    }
+}

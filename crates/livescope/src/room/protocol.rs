@@ -1,0 +1,177 @@
+//! The interaction protocol, version 1: JSON text frames with a `type`, over a WebSocket at
+//! `/api/broadcasts/<id>/live`. `docs/interaction.md` describes it for client authors.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this server speaks (in `welcome`).
+pub const VERSION: u32 = 1;
+/// Largest frame a client may send.
+pub const MAX_FRAME_BYTES: usize = 4096;
+/// Longest comment, in characters.
+pub const MAX_COMMENT_CHARS: usize = 280;
+/// Longest poll question and option, in characters.
+pub const MAX_POLL_TEXT_CHARS: usize = 140;
+/// Longest a poll may stay open.
+pub const MAX_POLL_SECONDS: u32 = 3600;
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Logged-in users only.
+    Comment {
+        text: String,
+        /// The stream time (ms) the viewer was watching when they wrote it.
+        media_ts: Option<i64>,
+    },
+    /// Anyone, anonymous viewers too.
+    Heart { media_ts: Option<i64> },
+    /// Logged-in users only; one vote per poll.
+    Vote {
+        poll: i64,
+        option: usize,
+        media_ts: Option<i64>,
+    },
+    /// How far behind live the viewer's player is, in ms; sent every few seconds.
+    Delay { ms: u64 },
+    /// The broadcaster only.
+    PollOpen {
+        question: String,
+        options: Vec<String>,
+        seconds: u32,
+    },
+    /// The broadcaster only.
+    DeleteComment { comment: i64 },
+    /// The broadcaster only: the user's comments, hearts and votes are dropped.
+    Mute { user: String },
+    /// The broadcaster only: the user is disconnected and cannot come back.
+    Block { user: String },
+}
+
+/// A comment as everyone sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Comment {
+    pub id: i64,
+    pub user: String,
+    /// Plain text: clients must show it as text, never as markup.
+    pub text: String,
+    pub media_ts: Option<i64>,
+    pub server_ts: i64,
+}
+
+/// A poll as everyone sees it: live totals while open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Poll {
+    pub id: i64,
+    pub question: String,
+    pub options: Vec<String>,
+    pub totals: Vec<u64>,
+    /// Server time it closes (or closed), ms since the epoch.
+    pub closes_at: i64,
+    /// `open`, `closing` (late votes from viewers behind live still count) or `closed`.
+    pub state: &'static str,
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Welcome {
+        v: u32,
+        broadcast: String,
+        /// `broadcaster`, `viewer` (logged in) or `anonymous`.
+        role: &'static str,
+        user: Option<String>,
+        viewers: usize,
+        /// Interval of `hearts` batches, in ms.
+        heart_interval_ms: u64,
+        poll: Option<Poll>,
+        /// The latest comments, oldest first.
+        comments: Vec<Comment>,
+    },
+    Comment(Comment),
+    /// The hearts of one batch: how many, a few of the senders, the stream times they
+    /// answered, and when the server closed the batch.
+    Hearts {
+        count: u64,
+        senders: Vec<String>,
+        media_ts_from: Option<i64>,
+        media_ts_to: Option<i64>,
+        server_ts: i64,
+    },
+    Poll(Poll),
+    CommentDeleted {
+        comment: i64,
+    },
+    Presence {
+        /// Watching now, over every delivery path.
+        viewers: usize,
+        /// Connected to this room now.
+        connected: usize,
+        /// Joins of this room so far.
+        joined: u64,
+    },
+    /// The client fell behind and missed `missed` messages; what follows is current.
+    Lagged {
+        missed: u64,
+        poll: Option<Poll>,
+    },
+    Error {
+        code: &'static str,
+        message: String,
+    },
+}
+
+impl ServerMessage {
+    pub fn error(code: &'static str, message: impl Into<String>) -> ServerMessage {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("protocol messages serialize")
+    }
+}
+
+/// Text as it may be stored and relayed: control characters (other than newline) removed,
+/// surrounding whitespace trimmed.
+pub fn clean_text(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_have_a_type_and_unknown_ones_are_errors() {
+        let m: ClientMessage = serde_json::from_str(r#"{"type":"heart","media_ts":81234}"#).unwrap();
+        assert_eq!(m, ClientMessage::Heart { media_ts: Some(81234) });
+        let m: ClientMessage = serde_json::from_str(r#"{"type":"comment","text":"hi"}"#).unwrap();
+        assert_eq!(
+            m,
+            ClientMessage::Comment {
+                text: "hi".into(),
+                media_ts: None
+            }
+        );
+        for bad in [r#"{"type":"explode"}"#, r#"{"text":"x"}"#, "[]", "", r#"{"type":"vote","poll":"x"}"#] {
+            assert!(serde_json::from_str::<ClientMessage>(bad).is_err(), "{bad}");
+        }
+        let hearts = ServerMessage::Hearts {
+            count: 57,
+            senders: vec!["ana".into()],
+            media_ts_from: Some(1),
+            media_ts_to: Some(2),
+            server_ts: 3,
+        };
+        assert!(hearts.to_json().starts_with(r#"{"type":"hearts","count":57"#));
+        assert_eq!(clean_text("  a\u{7}b\nc \u{0} "), "ab\nc");
+    }
+}

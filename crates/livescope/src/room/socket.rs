@@ -1,0 +1,165 @@
+//! One WebSocket connection to a room: it sends the welcome, then relays the room's
+//! messages and handles the client's. A client that cannot keep up loses the oldest
+//! messages and gets `lagged`; one whose socket stays blocked for [`SEND_TIMEOUT`] is
+//! disconnected. Bad messages get an `error`; a flood gets a disconnect.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::limits::{self, Bucket};
+use super::protocol::{self, ClientMessage, ServerMessage};
+use super::{Out, Room};
+use crate::api::ApiError;
+use crate::app::App;
+use crate::auth;
+use crate::store::{State as Life, User};
+
+/// A connection whose socket accepts nothing for this long is dropped.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages written to a socket in one go.
+const WRITE_BATCH: usize = 64;
+/// Close code for a client that broke the rules (RFC 6455: policy violation).
+const POLICY: u16 = 1008;
+
+/// `GET /api/broadcasts/<id>/live`: joins the broadcast's room. Anonymous viewers may
+/// watch and send hearts; comments and votes need a login (session cookie or bearer token);
+/// a private broadcast needs its playback token (`?token=`).
+pub async fn live(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let broadcast = app.store.get(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let user = auth::current_user(&app, &headers)?;
+    let token = query.as_deref().and_then(crate::playback::token_in_query);
+    let is_owner = user.as_ref().is_some_and(|u| Some(u.id) == broadcast.owner_id);
+    if !is_owner && !app.token_admits(&id, broadcast.private, token) {
+        return Err(crate::http::private());
+    }
+    if broadcast.state == Life::Ended {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "broadcast_ended",
+            "the broadcast has ended; its timeline is at /api/broadcasts/<id>/timeline",
+        ));
+    }
+    let room = app.rooms.open(&app, &broadcast);
+    if user.as_ref().is_some_and(|u| room.is_blocked(u.id)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "blocked",
+            "the broadcaster has blocked you from this broadcast",
+        ));
+    }
+    Ok(ws
+        .max_message_size(protocol::MAX_FRAME_BYTES)
+        .max_frame_size(protocol::MAX_FRAME_BYTES)
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(256 << 10)
+        .on_upgrade(move |socket| run(app, room, user, socket)))
+}
+
+async fn run(app: Arc<App>, room: Arc<Room>, user: Option<User>, socket: WebSocket) {
+    let (member, mut rx, welcome) = room.join(&app, user);
+    let (mut sink, mut stream) = socket.split();
+    let mut flood = Bucket::new(limits::MESSAGES);
+    let outcome: Result<(), &'static str> = async {
+        send(&mut sink, vec![Message::text(welcome.to_json())]).await?;
+        loop {
+            tokio::select! {
+                incoming = stream.next() => {
+                    let text = match incoming {
+                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Binary(_))) => {
+                            reply(&mut sink, ServerMessage::error("bad_message", "send JSON in text frames")).await?;
+                            continue;
+                        }
+                        Some(Ok(_)) => continue,
+                    };
+                    if !flood.take(Instant::now()) {
+                        return Err("flooding");
+                    }
+                    let answer = match serde_json::from_str::<ClientMessage>(&text) {
+                        Ok(message) => room.handle(&app, &member, message),
+                        Err(e) => Some(ServerMessage::error("bad_message", format!("not a protocol message: {e}"))),
+                    };
+                    if let Some(answer) = answer {
+                        reply(&mut sink, answer).await?;
+                    }
+                }
+                out = rx.recv() => {
+                    let mut batch = Vec::new();
+                    let mut next = out;
+                    loop {
+                        match next {
+                            Ok(Out::Json(json)) => batch.push(Message::text(&*json)),
+                            Ok(Out::Kick(id)) if member.user.as_ref().is_some_and(|u| u.id == id) => {
+                                batch.push(Message::text(ServerMessage::error("blocked", "the broadcaster has blocked you").to_json()));
+                                send(&mut sink, batch).await?;
+                                return Err("blocked");
+                            }
+                            Ok(Out::Kick(_)) => {}
+                            Err(RecvError::Lagged(missed)) => {
+                                batch.clear();
+                                batch.push(Message::text(ServerMessage::Lagged { missed, poll: room.poll() }.to_json()));
+                            }
+                            Err(RecvError::Closed) => return Ok(()),
+                        }
+                        if batch.len() >= WRITE_BATCH {
+                            break;
+                        }
+                        next = match rx.try_recv() {
+                            Ok(m) => Ok(m),
+                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                            Err(_) => break,
+                        };
+                    }
+                    send(&mut sink, batch).await?;
+                }
+            }
+        }
+    }
+    .await;
+    if let Err(reason) = outcome {
+        tracing::debug!(broadcast = %room.id, reason, "room connection closed");
+        let close = CloseFrame {
+            code: POLICY,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(close)))).await;
+    }
+    room.leave(&member);
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// Writes messages and flushes once; a socket that takes longer than [`SEND_TIMEOUT`] is
+/// a client that stopped reading.
+async fn send(sink: &mut Sink, messages: Vec<Message>) -> Result<(), &'static str> {
+    let write = async {
+        for m in messages {
+            sink.feed(m).await?;
+        }
+        sink.flush().await
+    };
+    match tokio::time::timeout(SEND_TIMEOUT, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err("socket closed"),
+        Err(_) => Err("stopped reading"),
+    }
+}
+
+async fn reply(sink: &mut Sink, message: ServerMessage) -> Result<(), &'static str> {
+    send(sink, vec![Message::text(message.to_json())]).await
+}
