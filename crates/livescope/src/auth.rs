@@ -23,9 +23,35 @@ pub const SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const LOGIN_ATTEMPTS: u32 = 5;
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(300);
 
+/// Password hashes computed at once: each takes argon2's 19 MiB and a core for tens of
+/// milliseconds, so more would only add memory and queueing.
+const CONCURRENT_HASHES: usize = 2;
+/// A request that cannot start hashing within this long is answered 503.
+const HASH_WAIT: Duration = Duration::from_secs(5);
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_HASHES);
+
+/// Why a password could not be hashed or checked now.
+#[derive(Debug, thiserror::Error)]
+#[error("the server is busy checking passwords; try again in a moment")]
+pub struct Busy;
+
+impl From<Busy> for ApiError {
+    fn from(e: Busy) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+    }
+}
+
+async fn hashing_permit() -> Result<tokio::sync::SemaphorePermit<'static>, Busy> {
+    match tokio::time::timeout(HASH_WAIT, HASHING.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(Busy),
+    }
+}
+
 /// Hashes a password with argon2id (a PHC string with its salt and parameters). Slow on
-/// purpose, so it runs off the async workers.
+/// purpose, so it runs off the async workers, a few at a time.
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    let _permit = hashing_permit().await?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -37,8 +63,9 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 
 /// Checks a password against a stored hash. Without a stored hash (no such account) it
 /// still spends the time of a check, so that timing does not tell which names exist.
-pub async fn verify_password(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
+pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool, Busy> {
+    let _permit = hashing_permit().await?;
+    Ok(tokio::task::spawn_blocking(move || {
         let argon = Argon2::default();
         match hash {
             Some(hash) => argon.verify_password(password.as_bytes(), hash.as_str()).is_ok(),
@@ -49,7 +76,7 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
         }
     })
     .await
-    .unwrap_or(false)
+    .unwrap_or(false))
 }
 
 /// The session token a request carries: `Authorization: Bearer <token>`, else the cookie.
@@ -91,39 +118,62 @@ pub fn require_user(app: &App, headers: &HeaderMap) -> Result<User, ApiError> {
     current_user(app, headers)?.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "login_required", "log in first"))
 }
 
-/// Failed logins per account name, forgotten after [`LOGIN_WINDOW`].
+/// Login attempts, counted before the password is checked (so concurrent guesses count
+/// too) and forgotten on success or after [`LOGIN_WINDOW`]. Two keys per attempt: the
+/// account and the caller's address together (so a stranger cannot lock an account owner
+/// out, only themselves), and the address alone, with a larger allowance (so one address
+/// cannot try many accounts).
 #[derive(Default)]
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    attempts: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
+/// Attempts allowed per address, whatever the accounts, within [`LOGIN_WINDOW`].
+pub const ADDRESS_ATTEMPTS: u32 = 50;
+/// Keys remembered at most; past it the oldest windows are forgotten.
+const MAX_KEYS: usize = 100_000;
+
 impl LoginLimiter {
-    /// Whether `name` may try to log in now; if not, how long until it may.
-    pub fn check(&self, name: &str) -> Result<(), Duration> {
-        let map = self.failures.lock().expect("limiter lock");
-        match map.get(&name.to_lowercase()) {
-            Some((count, since)) if *count >= LOGIN_ATTEMPTS && since.elapsed() < LOGIN_WINDOW => {
-                Err(LOGIN_WINDOW - since.elapsed())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub fn failed(&self, name: &str) {
-        let mut map = self.failures.lock().expect("limiter lock");
-        // Bounded: when it grows large, forget windows that have passed.
-        if map.len() >= 100_000 {
+    /// Counts an attempt to log in as `name` from `address`; if too many were made, how
+    /// long until the next may be.
+    pub fn attempt(&self, name: &str, address: &str) -> Result<(), Duration> {
+        let mut map = self.attempts.lock().expect("limiter lock");
+        if map.len() >= MAX_KEYS {
             map.retain(|_, (_, since)| since.elapsed() < LOGIN_WINDOW);
+            if map.len() >= MAX_KEYS {
+                // Still full: forget everything rather than grow or scan on every attempt.
+                map.clear();
+            }
         }
-        let entry = map.entry(name.to_lowercase()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= LOGIN_WINDOW {
-            *entry = (0, Instant::now());
+        let keys = [
+            (format!("{}\n{address}", name.to_lowercase()), LOGIN_ATTEMPTS),
+            (format!("\n{address}"), ADDRESS_ATTEMPTS),
+        ];
+        for (key, allowed) in &keys {
+            if let Some((count, since)) = map.get(key)
+                && *count >= *allowed
+                && since.elapsed() < LOGIN_WINDOW
+            {
+                return Err(LOGIN_WINDOW - since.elapsed());
+            }
         }
-        entry.0 += 1;
+        for (key, _) in keys {
+            let entry = map.entry(key).or_insert((0, Instant::now()));
+            if entry.1.elapsed() >= LOGIN_WINDOW {
+                *entry = (0, Instant::now());
+            }
+            entry.0 += 1;
+        }
+        Ok(())
     }
 
-    pub fn succeeded(&self, name: &str) {
-        self.failures.lock().expect("limiter lock").remove(&name.to_lowercase());
+    /// A successful login forgets the account's attempts from that address.
+    pub fn succeeded(&self, name: &str, address: &str) {
+        let mut map = self.attempts.lock().expect("limiter lock");
+        map.remove(&format!("{}\n{address}", name.to_lowercase()));
+        if let Some(entry) = map.get_mut(&format!("\n{address}")) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
     }
 }
 
@@ -135,9 +185,13 @@ mod tests {
     async fn passwords_verify_only_against_their_own_hash() {
         let hash = hash_password("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
-        assert!(!verify_password("wrong horse".into(), Some(hash)).await);
-        assert!(!verify_password("anything".into(), None).await);
+        assert!(
+            verify_password("correct horse".into(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!verify_password("wrong horse".into(), Some(hash)).await.unwrap());
+        assert!(!verify_password("anything".into(), None).await.unwrap());
     }
 
     #[test]
@@ -150,15 +204,26 @@ mod tests {
     }
 
     #[test]
-    fn the_limiter_refuses_after_too_many_failures() {
+    fn the_limiter_counts_attempts_per_account_and_address_and_per_address() {
         let limiter = LoginLimiter::default();
         for _ in 0..LOGIN_ATTEMPTS {
-            assert!(limiter.check("Bob").is_ok());
-            limiter.failed("bob");
+            assert!(limiter.attempt("Bob", "1.1.1.1").is_ok());
         }
-        assert!(limiter.check("BOB").is_err());
-        assert!(limiter.check("alice").is_ok());
-        limiter.succeeded("bob");
-        assert!(limiter.check("bob").is_ok());
+        assert!(limiter.attempt("BOB", "1.1.1.1").is_err());
+        assert!(
+            limiter.attempt("bob", "2.2.2.2").is_ok(),
+            "bob himself, elsewhere, is not locked out"
+        );
+        assert!(limiter.attempt("alice", "1.1.1.1").is_ok());
+        limiter.succeeded("bob", "1.1.1.1");
+        assert!(limiter.attempt("bob", "1.1.1.1").is_ok());
+        let many = LoginLimiter::default();
+        let allowed = (0..ADDRESS_ATTEMPTS + 10)
+            .filter(|i| many.attempt(&format!("user{i}"), "3.3.3.3").is_ok())
+            .count();
+        assert_eq!(
+            allowed, ADDRESS_ATTEMPTS as usize,
+            "one address cannot try many accounts"
+        );
     }
 }

@@ -58,14 +58,16 @@ async fn watch_flv(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Result<Response, ApiError> {
     let id = file.strip_suffix(".flv").ok_or_else(|| ApiError::not_found("stream"))?;
-    let stream = app
-        .hub
-        .get(id)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_live", "the broadcast is not live"))?;
+    // The token first: a stranger learns nothing of a private broadcast, not even whether
+    // it is live.
     let token = query.as_deref().and_then(crate::playback::token_in_query);
     if !app.admits(id, token)? {
         return Err(private());
     }
+    let stream = app
+        .hub
+        .get(id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_live", "the broadcast is not live"))?;
     let user = crate::auth::current_user(&app, &request_headers)
         .ok()
         .flatten()

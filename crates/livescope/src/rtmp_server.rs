@@ -242,14 +242,18 @@ async fn play(app: Arc<App>, mut conn: Conn, app_name: &str, name: &str, peer: S
     let token = name
         .split_once('?')
         .and_then(|(_, q)| crate::playback::token_in_query(q));
+    // The token first: a stranger learns nothing of a private broadcast, not even whether
+    // it is live.
     let stream = if app_name == APP_NAME { app.hub.get(id) } else { None };
-    let refusal = match &stream {
-        None => Some(("NetStream.Play.StreamNotFound", "no live broadcast with this id")),
-        Some(_) if !app.admits(id, token)? => Some((
+    let refusal = if !app.admits(id, token)? {
+        Some((
             "NetStream.Play.Forbidden",
             "this broadcast is private: play it with ?token=<playback token>",
-        )),
-        Some(_) => None,
+        ))
+    } else if stream.is_none() {
+        Some(("NetStream.Play.StreamNotFound", "no live broadcast with this id"))
+    } else {
+        None
     };
     let (Some(stream), None) = (stream, refusal) else {
         let (code, why) = refusal.unwrap_or_default();

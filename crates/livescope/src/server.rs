@@ -16,6 +16,11 @@ use crate::hls::Recordings;
 /// this long after they really stopped.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
+/// Expired sessions and old notifications are deleted every hour.
+const PRUNE_EVERY_BEATS: u64 = 3600 / 5;
+/// Notifications are kept this long.
+const NOTIFICATIONS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let rtmp = TcpListener::bind(config.rtmp)
         .await
@@ -37,7 +42,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = Arc::new(App::open(config, rtmp.local_addr()?, http.local_addr()?, recordings)?);
     let beat = app.clone();
     tokio::spawn(async move {
-        loop {
+        for beats in 0u64.. {
+            if beats.is_multiple_of(PRUNE_EVERY_BEATS)
+                && let Err(e) = beat.store.prune(NOTIFICATIONS_KEPT)
+            {
+                tracing::warn!("store pruning: {e:#}");
+            }
             tokio::time::sleep(HEARTBEAT).await;
             if let Err(e) = beat.store.heartbeat() {
                 tracing::warn!("store heartbeat: {e:#}");

@@ -109,8 +109,13 @@ fn a_follower_is_told_when_someone_goes_live_and_finds_the_broadcast() {
 
 /// Whether ffmpeg can read any media from `url`.
 fn plays(url: &str) -> bool {
+    play(url).0
+}
+
+/// Whether ffmpeg can read any media from `url`, and what it said.
+fn play(url: &str) -> (bool, String) {
     let out = temp_dir("private").join("out.mp4");
-    let status = Command::new("ffmpeg")
+    let run = Command::new("ffmpeg")
         .args([
             "-hide_banner",
             "-loglevel",
@@ -124,10 +129,10 @@ fn plays(url: &str) -> bool {
         ])
         .args(["-t", "1", "-c", "copy"])
         .arg(&out)
-        .stderr(std::process::Stdio::null())
-        .status()
+        .output()
         .unwrap();
-    status.success() && probe(&out).duration > 0.0
+    let said = String::from_utf8_lossy(&run.stderr).into_owned();
+    (run.status.success() && probe(&out).duration > 0.0, said)
 }
 
 #[test]
@@ -139,6 +144,7 @@ fn a_private_broadcast_plays_only_for_the_people_it_is_for() {
     // eve follows alice, but the broadcast is not for her: she must not even hear of it.
     http_as(&server.http, "PUT", "/api/users/alice/follow", b"", Some(&eve));
     let mut bob_events = Events::connect(&server.http, &bob);
+    let mut eve_events = Events::connect(&server.http, &eve);
 
     let (_, created) = json(http_as(
         &server.http,
@@ -187,10 +193,8 @@ fn a_private_broadcast_plays_only_for_the_people_it_is_for() {
             let (status, _, body) = get_bytes(&server.http, &path);
             assert_eq!(status, 403, "{path}: {}", String::from_utf8_lossy(&body));
         }
-        assert!(
-            !plays(&format!("{}{query}", server.rtmp_url(&id))),
-            "RTMP play {query:?}"
-        );
+        let (played, said) = play(&format!("{}{query}", server.rtmp_url(&id)));
+        assert!(!played && said.contains("private"), "RTMP play {query:?}: {said}");
     }
     let (_, list) = json(http(&server.http, "GET", "/api/broadcasts?state=live", b""));
     assert!(!ids(&list).contains(&id));
@@ -208,6 +212,14 @@ fn a_private_broadcast_plays_only_for_the_people_it_is_for() {
     assert_eq!(status, 200);
     let playlist = String::from_utf8(playlist).unwrap();
     assert!(playlist.contains(&format!("init.mp4?token={token}\"")), "{playlist}");
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+
+    // When alice next goes live in public, that is the first thing eve hears of.
+    let (_, public) = json(http_as(&server.http, "POST", "/api/broadcasts", b"{}", Some(&alice)));
+    let key = public["stream_key"].as_str().unwrap();
+    let mut publisher = publish(&clip(Tracks::AudioVideo, 8, 500), &server.rtmp_url(key));
+    assert_eq!(eve_events.next_event("broadcast_started")["broadcast_id"], public["id"]);
     let _ = publisher.kill();
     let _ = publisher.wait();
 }

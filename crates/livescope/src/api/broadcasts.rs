@@ -131,30 +131,7 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
             format!("title is longer than {MAX_TITLE_CHARS} characters"),
         ));
     }
-    let allowed = match request.viewers {
-        None => None,
-        Some(names) if names.len() > MAX_ALLOWED_VIEWERS => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "too_many_viewers",
-                format!("a private broadcast is for at most {MAX_ALLOWED_VIEWERS} people"),
-            ));
-        }
-        Some(names) => {
-            let users = app.store.users_by_names(&names)?;
-            if let Some(unknown) = names
-                .iter()
-                .find(|n| !users.iter().any(|u| u.username.eq_ignore_ascii_case(n)))
-            {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "unknown_user",
-                    format!("no user is called {:?}", unknown.chars().take(64).collect::<String>()),
-                ));
-            }
-            Some(users.iter().map(|u| u.id).collect::<Vec<_>>())
-        }
-    };
+    let allowed = request.viewers.map(|names| allowed_ids(&app, names)).transpose()?;
     let id = random_token(12);
     let stream_key = new_stream_key();
     let broadcast = app
@@ -223,6 +200,7 @@ struct NewKey {
 #[utoipa::path(post, path = "/api/broadcasts/{id}/stream_key", tag = "broadcasts", params(("id" = String, Path)),
     security(("session" = [])), responses(
     (status = 201, body = NewKey),
+    (status = 401, description = "Not logged in", body = ErrorBody),
     (status = 403, description = "Not the owner", body = ErrorBody),
     (status = 404, description = "No such broadcast", body = ErrorBody),
 ))]
@@ -246,6 +224,7 @@ pub async fn rotate_key(
 #[utoipa::path(delete, path = "/api/broadcasts/{id}/stream_key", tag = "broadcasts", params(("id" = String, Path)),
     security(("session" = [])), responses(
     (status = 204, description = "Revoked"),
+    (status = 401, description = "Not logged in", body = ErrorBody),
     (status = 403, description = "Not the owner", body = ErrorBody),
     (status = 404, description = "No such broadcast", body = ErrorBody),
 ))]
@@ -257,6 +236,60 @@ pub async fn revoke_key(
     let broadcast = owned(&app, &headers, &id)?;
     app.store.set_stream_key(&broadcast.id, None)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Viewers {
+    /// Who may watch (besides the owner). An empty list still keeps strangers out.
+    viewers: Vec<String>,
+}
+
+/// Sets who may watch a private broadcast (and makes a public one private). Owner only.
+#[utoipa::path(put, path = "/api/broadcasts/{id}/viewers", tag = "broadcasts", params(("id" = String, Path)),
+    request_body = Viewers, security(("session" = [])), responses(
+    (status = 200, body = BroadcastView),
+    (status = 400, description = "Malformed JSON", body = ErrorBody),
+    (status = 401, description = "Not logged in", body = ErrorBody),
+    (status = 403, description = "Not the owner", body = ErrorBody),
+    (status = 404, description = "No such broadcast", body = ErrorBody),
+    (status = 422, description = "An unknown user, or too many", body = ErrorBody),
+))]
+pub async fn set_viewers(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<BroadcastView>, ApiError> {
+    let broadcast = owned(&app, &headers, &id)?;
+    let request: Viewers = json_body(&body)?;
+    let allowed = allowed_ids(&app, request.viewers)?;
+    app.store.set_allowed_viewers(&broadcast.id, &allowed)?;
+    let broadcast = app.store.get(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
+}
+
+/// The ids of the users named, or 422 naming the first unknown one.
+fn allowed_ids(app: &App, names: Vec<String>) -> Result<Vec<i64>, ApiError> {
+    if names.len() > MAX_ALLOWED_VIEWERS {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_viewers",
+            format!("a private broadcast is for at most {MAX_ALLOWED_VIEWERS} people"),
+        ));
+    }
+    let users = app.store.users_by_names(&names)?;
+    if let Some(unknown) = names
+        .iter()
+        .find(|n| !users.iter().any(|u| u.username.eq_ignore_ascii_case(n)))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_user",
+            format!("no user is called {:?}", unknown.chars().take(64).collect::<String>()),
+        ));
+    }
+    Ok(users.iter().map(|u| u.id).collect())
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

@@ -15,6 +15,9 @@ use super::{ApiError, ApiQuery, ErrorBody, limit, rfc3339};
 use crate::app::App;
 use crate::auth;
 
+/// How often an idle event stream checks that its session still exists.
+const SESSION_CHECK: Duration = Duration::from_secs(30);
+
 /// Server-Sent Events: first `ready` (from then on nothing is missed), then
 /// `broadcast_started` whenever someone the user follows goes live.
 #[utoipa::path(get, path = "/api/me/events", tag = "notifications", security(("session" = [])), responses(
@@ -23,11 +26,28 @@ use crate::auth;
 ))]
 pub async fn stream(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     let me = auth::require_user(&app, &headers)?;
+    let token = auth::session_token(&headers).unwrap_or_default();
     let rx = app.notifier.subscribe(me.id);
     let ready = futures_util::stream::once(async { Ok::<_, Infallible>(Event::default().event("ready").data("{}")) });
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        let e = rx.recv().await?;
-        Some((Ok(Event::default().event(e.name).data(&*e.data)), rx))
+    // The stream ends when the session does (logout or expiry): it is checked every
+    // SESSION_CHECK while nothing else happens, and before every event.
+    let events = futures_util::stream::unfold((rx, app, token), |(mut rx, app, token)| async move {
+        loop {
+            match tokio::time::timeout(SESSION_CHECK, rx.recv()).await {
+                Ok(None) => return None,
+                Ok(Some(e)) => {
+                    if !matches!(app.store.session_user(&token), Ok(Some(_))) {
+                        return None;
+                    }
+                    return Some((Ok(Event::default().event(e.name).data(&*e.data)), (rx, app, token)));
+                }
+                Err(_) => {
+                    if !matches!(app.store.session_user(&token), Ok(Some(_))) {
+                        return None;
+                    }
+                }
+            }
+        }
     });
     use futures_util::StreamExt;
     Ok(Sse::new(ready.chain(events)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
@@ -62,7 +82,11 @@ pub struct NotificationPage {
 
 /// Stored notifications, newest first.
 #[utoipa::path(get, path = "/api/me/notifications", tag = "notifications", params(Page), security(("session" = [])),
-    responses((status = 200, body = NotificationPage), (status = 401, description = "Not logged in", body = ErrorBody)))]
+    responses(
+        (status = 200, body = NotificationPage),
+        (status = 400, description = "A bad cursor or limit", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+    ))]
 pub async fn notifications(
     State(app): State<Arc<App>>,
     headers: HeaderMap,

@@ -19,6 +19,7 @@ use crate::store::Timeline;
 #[utoipa::path(get, path = "/api/broadcasts/{id}/audience", tag = "interaction", params(("id" = String, Path)),
     security(("session" = [])), responses(
     (status = 200, description = "Viewers now and their delay behind live, from the players' reports", body = Audience),
+    (status = 401, description = "Not logged in", body = ErrorBody),
     (status = 403, description = "Not the broadcaster", body = ErrorBody),
     (status = 404, description = "No such broadcast", body = ErrorBody),
 ))]

@@ -46,6 +46,7 @@ pub fn routes() -> Router<Arc<App>> {
         .routes(routes!(broadcasts::get))
         .routes(routes!(broadcasts::rotate_key, broadcasts::revoke_key))
         .routes(routes!(broadcasts::stats))
+        .routes(routes!(broadcasts::set_viewers))
         .routes(routes!(interaction::audience))
         .routes(routes!(interaction::timeline))
         .split_for_parts();
@@ -53,7 +54,8 @@ pub fn routes() -> Router<Arc<App>> {
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     doc.info.description = Some(
         "The livescope API. Errors are `{\"error\": \"<code>\", \"message\": \"...\"}` with a 4xx status \
-         for the caller's mistakes. Log in with `POST /api/sessions`; send the token as `Authorization: \
+         for the caller's mistakes; besides those listed, any operation can answer 400 (a bad query), 401 \
+         `invalid_session` (a token for an ended session) and 413 (a body over 64 KiB). Log in with `POST /api/sessions`; send the token as `Authorization: \
          Bearer <token>` (or the session cookie)."
             .into(),
     );
@@ -68,6 +70,41 @@ pub fn routes() -> Router<Arc<App>> {
         )
         .route("/api/broadcasts/{id}/live", get(crate::room::socket::live))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// Errors that axum itself answers (a body over the limit, a method a route lacks, a bad
+/// path segment) get the API's JSON error body too.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = match String::from_utf8_lossy(&text).trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_owned(),
+        text => text.to_owned(),
+    };
+    let mut json = ApiError::new(status, code, message).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            json.headers_mut().insert(name, v.clone());
+        }
+    }
+    json
 }
 
 /// The body of every error answer.

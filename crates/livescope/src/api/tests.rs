@@ -94,7 +94,16 @@ async fn registration_refuses_bad_input_with_4xx_json() {
         .await;
     assert_eq!((s.as_u16(), v["error"].as_str()), (409, Some("username_taken")));
     let huge = format!(r#"{{"username":"{}"}}"#, "x".repeat(100_000));
-    assert_eq!(t.call("POST", "/api/users", None, &huge).await.0, 413);
+    let (s, v) = t.call("POST", "/api/users", None, &huge).await;
+    assert_eq!((s.as_u16(), v["error"].as_str()), (413, Some("body_too_large")), "{v}");
+    let (s, v) = t.call("PATCH", "/api/users", None, "").await;
+    assert_eq!(
+        (s.as_u16(), v["error"].as_str()),
+        (405, Some("method_not_allowed")),
+        "{v}"
+    );
+    let (s, v) = t.call("GET", "/api/users/%FF", None, "").await;
+    assert_eq!((s.as_u16(), v["error"].as_str()), (400, Some("bad_request")), "{v}");
 }
 
 #[tokio::test]
@@ -302,13 +311,19 @@ async fn the_openapi_document_describes_every_route() {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
     assert!(doc["components"]["schemas"]["BroadcastView"].is_object());
-    // Every documented operation is served: no 405, and no "no such endpoint".
+    // Every documented operation is served, and what it answers an anonymous caller with
+    // an empty body is one of its documented answers.
     for (path, item) in paths {
-        for method in item.as_object().unwrap().keys() {
+        for (method, operation) in item.as_object().unwrap() {
             let uri = path.replace("{name}", "someone").replace("{id}", "someid");
             let (status, body) = t.call(&method.to_uppercase(), &uri, None, "").await;
-            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
             assert_ne!(body["message"], "no such endpoint", "{method} {uri}");
+            let documented = operation["responses"].as_object().unwrap();
+            assert!(
+                documented.contains_key(status.as_str()),
+                "{method} {path} answered {status}, not among {:?}: {body}",
+                documented.keys().collect::<Vec<_>>()
+            );
         }
     }
     let (status, body) = t.call("GET", "/api/no/such/thing", None, "").await;
@@ -316,4 +331,58 @@ async fn the_openapi_document_describes_every_route() {
         (status, body["message"].as_str()),
         (StatusCode::NOT_FOUND, Some("no such endpoint"))
     );
+}
+
+#[tokio::test]
+async fn feeds_notifications_and_broadcast_edits_check_who_asks() {
+    let t = test_app("feeds");
+    for path in ["/api/feed", "/api/me/notifications", "/api/me/events", "/api/me"] {
+        let (s, v) = t.call("GET", path, None, "").await;
+        assert_eq!(
+            (s.as_u16(), v["error"].as_str()),
+            (401, Some("login_required")),
+            "{path}"
+        );
+        let (s, v) = t.call("GET", path, Some("ses_forged"), "").await;
+        assert_eq!(
+            (s.as_u16(), v["error"].as_str()),
+            (401, Some("invalid_session")),
+            "{path}"
+        );
+    }
+    let alice = t.login("alice").await;
+    let bob = t.login("bob").await;
+    let (_, feed) = t.call("GET", "/api/feed", Some(&bob), "").await;
+    assert_eq!(feed["broadcasts"], json!([]));
+    let (_, notes) = t.call("GET", "/api/me/notifications?limit=5", Some(&bob), "").await;
+    assert_eq!(notes["notifications"], json!([]));
+    let (s, _) = t.call("GET", "/api/me/notifications?before=x", Some(&bob), "").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    for (body, status, code) in [
+        (r#"{"title":5}"#, 400, "invalid_json"),
+        (r#"{"title":"x","extra":1}"#, 400, "invalid_json"),
+        (r#"{"viewers":"bob"}"#, 400, "invalid_json"),
+    ] {
+        let (s, v) = t.call("POST", "/api/broadcasts", Some(&alice), body).await;
+        assert_eq!((s.as_u16(), v["error"].as_str()), (status, Some(code)), "{body}");
+    }
+    let many = json!({ "viewers": vec!["bob"; 1001] }).to_string();
+    let (s, v) = t.call("POST", "/api/broadcasts", Some(&alice), &many).await;
+    assert_eq!((s.as_u16(), v["error"].as_str()), (422, Some("too_many_viewers")));
+
+    let (_, created) = t.call("POST", "/api/broadcasts", Some(&alice), "{}").await;
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created["private"], false);
+    let path = format!("/api/broadcasts/{id}/viewers");
+    let (s, _) = t.call("PUT", &path, Some(&bob), r#"{"viewers":["bob"]}"#).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = t.call("PUT", &path, Some(&alice), r#"{"viewers":["bob"]}"#).await;
+    assert_eq!((s, v["private"].as_bool()), (StatusCode::OK, Some(true)));
+    let (s, _) = t.call("GET", &format!("/api/broadcasts/{id}"), Some(&bob), "").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = t.call("PUT", &path, Some(&alice), r#"{"viewers":[]}"#).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = t.call("GET", &format!("/api/broadcasts/{id}"), Some(&bob), "").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "taken off the list");
 }

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +80,7 @@ fn check_username(name: &str) -> Result<(), ApiError> {
     (status = 400, description = "Malformed JSON", body = ErrorBody),
     (status = 409, description = "The name is taken", body = ErrorBody),
     (status = 422, description = "A field is missing or invalid", body = ErrorBody),
+    (status = 503, description = "Busy hashing other passwords; try again", body = ErrorBody),
 ))]
 pub async fn register(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
     let (username, password) = json_body::<Credentials>(&body)?.take()?;
@@ -93,7 +96,12 @@ pub async fn register(State(app): State<Arc<App>>, body: Bytes) -> Result<Respon
     if app.store.user_by_name(&username)?.is_some() {
         return Err(taken(&username));
     }
-    let hash = auth::hash_password(password).await?;
+    let hash = auth::hash_password(password)
+        .await
+        .map_err(|e| match e.downcast::<auth::Busy>() {
+            Ok(busy) => ApiError::from(busy),
+            Err(e) => ApiError::from(e),
+        })?;
     let user = app
         .store
         .create_user(&username, &hash)?
@@ -121,15 +129,23 @@ struct SessionView {
 /// Logs in: a bearer token, also set as an HttpOnly cookie.
 #[utoipa::path(post, path = "/api/sessions", tag = "accounts", request_body = Credentials, responses(
     (status = 201, description = "The session", body = SessionView),
+    (status = 400, description = "Malformed JSON", body = ErrorBody),
     (status = 401, description = "Wrong username or password", body = ErrorBody),
-    (status = 429, description = "Too many failed logins for this account", body = ErrorBody),
+    (status = 422, description = "A field is missing", body = ErrorBody),
+    (status = 429, description = "Too many attempts for this account from this address, or from this address", body = ErrorBody),
+    (status = 503, description = "Busy checking other passwords; try again", body = ErrorBody),
 ))]
-pub async fn login(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn login(
+    State(app): State<Arc<App>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let (username, password) = json_body::<Credentials>(&body)?.take()?;
     if username.len() > 4 * MAX_USERNAME || password.len() > 4 * MAX_PASSWORD {
         return Err(bad_credentials());
     }
-    if let Err(wait) = app.logins.check(&username) {
+    let address = peer.map_or_else(String::new, |Extension(ConnectInfo(a))| a.ip().to_string());
+    if let Err(wait) = app.logins.attempt(&username, &address) {
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -147,14 +163,11 @@ pub async fn login(State(app): State<Arc<App>>, body: Bytes) -> Result<Response,
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
     };
-    let user = match (auth::verify_password(password, hash).await, user) {
+    let user = match (auth::verify_password(password, hash).await?, user) {
         (true, Some(user)) => user,
-        _ => {
-            app.logins.failed(&username);
-            return Err(bad_credentials());
-        }
+        _ => return Err(bad_credentials()),
     };
-    app.logins.succeeded(&username);
+    app.logins.succeeded(&username, &address);
     let token = format!("ses_{}", random_token(40));
     let expires_at = now_ms() + SESSION_TTL.as_millis() as i64;
     app.store.create_session(user.id, &token, expires_at)?;

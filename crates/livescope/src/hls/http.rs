@@ -84,8 +84,10 @@ async fn file(
     let rendition = app.hls.get(&id);
     let private = match &rendition {
         Some(r) => r.private,
+        // A replay is served only for a broadcast the store knows, by its exact id.
         None => match app.store.get(&id) {
-            Ok(b) => b.is_some_and(|b| b.private),
+            Ok(Some(b)) => b.private,
+            Ok(None) => return not_found(),
             Err(e) => return ApiError::from(e).into_response(),
         },
     };

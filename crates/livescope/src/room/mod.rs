@@ -127,7 +127,9 @@ pub struct Member {
 
 impl Member {
     fn who(&self) -> Who {
-        self.user.as_ref().map_or(Who::Connection(self.connection), |u| Who::User(u.id))
+        self.user
+            .as_ref()
+            .map_or(Who::Connection(self.connection), |u| Who::User(u.id))
     }
 }
 
@@ -213,8 +215,8 @@ impl Room {
 
     /// Viewers over every delivery path: players of the stream, and room members.
     fn viewers(&self, app: &App) -> usize {
-        let players = app.hub.get(&self.id).map_or(0, |s| s.viewers())
-            + app.hls.get(&self.id).map_or(0, |r| r.audience.len());
+        let players =
+            app.hub.get(&self.id).map_or(0, |s| s.viewers()) + app.hls.get(&self.id).map_or(0, |r| r.audience.len());
         players.max(self.connected.load(Ordering::Relaxed))
     }
 
@@ -336,7 +338,14 @@ impl Room {
         None
     }
 
-    fn vote(&self, app: &App, member: &Member, poll: i64, option: usize, media_ts: Option<i64>) -> Option<ServerMessage> {
+    fn vote(
+        &self,
+        app: &App,
+        member: &Member,
+        poll: i64,
+        option: usize,
+        media_ts: Option<i64>,
+    ) -> Option<ServerMessage> {
         let Some(user) = &member.user else {
             return Some(ServerMessage::error("login_required", "log in to vote"));
         };
@@ -458,7 +467,7 @@ impl Room {
         let mut from = 0;
         for bound in bounds {
             let n = delays[from..].iter().take_while(|d| **d < bound).count();
-            histogram.push((bound.min(u64::MAX), n));
+            histogram.push((bound, n));
             from += n;
         }
         Audience {

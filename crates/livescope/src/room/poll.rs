@@ -23,7 +23,9 @@ pub enum Phase {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Vote {
-    Counted { late: bool },
+    Counted {
+        late: bool,
+    },
     AlreadyVoted,
     NoSuchOption,
     /// Too late, even for a viewer that far behind live.
@@ -129,7 +131,10 @@ mod tests {
         // The broadcaster's stream was at 9,000 ms when the poll closed.
         assert!(p.tick(10_000, Some(9_000)));
         // A viewer 8 s behind voted while watching 8,900 ms; it arrives 7 s after the close.
-        assert_eq!(p.vote(3, 1, Some(8_900), Some(8_000), 17_000), Vote::Counted { late: true });
+        assert_eq!(
+            p.vote(3, 1, Some(8_900), Some(8_000), 17_000),
+            Vote::Counted { late: true }
+        );
         // The same late arrival from a viewer 2 s behind is too late for them.
         assert_eq!(p.vote(4, 1, Some(8_900), Some(2_000), 17_000), Vote::Closed);
         // A vote that answers stream time after the close does not count, however late.

@@ -161,7 +161,13 @@ mod tests {
                 media_ts: None
             }
         );
-        for bad in [r#"{"type":"explode"}"#, r#"{"text":"x"}"#, "[]", "", r#"{"type":"vote","poll":"x"}"#] {
+        for bad in [
+            r#"{"type":"explode"}"#,
+            r#"{"text":"x"}"#,
+            "[]",
+            "",
+            r#"{"type":"vote","poll":"x"}"#,
+        ] {
             assert!(serde_json::from_str::<ClientMessage>(bad).is_err(), "{bad}");
         }
         let hearts = ServerMessage::Hearts {

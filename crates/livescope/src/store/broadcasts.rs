@@ -164,6 +164,22 @@ impl Store {
         .map(|found| found.is_some())
     }
 
+    /// Makes the broadcast private, for `users` (and its owner) only.
+    pub fn set_allowed_viewers(&self, id: &str, users: &[i64]) -> anyhow::Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute("UPDATE broadcasts SET private = 1 WHERE id = ?1", params![id])?;
+            tx.execute("DELETE FROM allowed_viewers WHERE broadcast_id = ?1", params![id])?;
+            for user in users {
+                tx.execute(
+                    "INSERT OR IGNORE INTO allowed_viewers (broadcast_id, user_id) VALUES (?1, ?2)",
+                    params![id, user],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
     /// Who a private broadcast is for.
     pub fn allowed_viewers(&self, id: &str) -> anyhow::Result<Vec<i64>> {
         self.with(|c| {

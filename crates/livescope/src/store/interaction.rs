@@ -138,7 +138,11 @@ impl Store {
         self.with(|c| {
             c.execute(
                 "UPDATE polls SET media_close_ts = ?2, result = ?3 WHERE id = ?1",
-                params![poll, media_close_ts, serde_json::to_string(result).expect("numbers serialize")],
+                params![
+                    poll,
+                    media_close_ts,
+                    serde_json::to_string(result).expect("numbers serialize")
+                ],
             )
         })?;
         Ok(())
@@ -235,8 +239,13 @@ mod tests {
         let b = store.add_comment("b", ana, "late", Some(9_000), 20).unwrap();
         store.add_comment("other", ana, "elsewhere", Some(1_000), 10).unwrap();
         assert!(store.delete_comment("b", b).unwrap());
-        assert!(!store.delete_comment("other", a).unwrap(), "a comment of another broadcast");
-        store.add_hearts("b", &[(100, Some(1), 3), (100, Some(1), 2), (101, None, 4)]).unwrap();
+        assert!(
+            !store.delete_comment("other", a).unwrap(),
+            "a comment of another broadcast"
+        );
+        store
+            .add_hearts("b", &[(100, Some(1), 3), (100, Some(1), 2), (101, None, 4)])
+            .unwrap();
         let poll = StoredPoll {
             id: 0,
             question: "q?".into(),
@@ -249,11 +258,24 @@ mod tests {
         };
         let p = store.open_poll("b", &poll).unwrap();
         assert!(store.add_vote(p, ana, 1, Some(2_500), 7, false).unwrap());
-        assert!(!store.add_vote(p, ana, 0, Some(2_500), 8, false).unwrap(), "one vote each");
+        assert!(
+            !store.add_vote(p, ana, 0, Some(2_500), 8, false).unwrap(),
+            "one vote each"
+        );
         store.close_poll(p, Some(3_000), &[0, 1]).unwrap();
         let t = store.timeline("b", 0, 10_000, 100).unwrap();
-        assert_eq!(t.comments.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(), ["early"]);
-        assert_eq!(t.hearts, vec![HeartSecond { media_second: Some(1), second: 100, count: 5 }]);
+        assert_eq!(
+            t.comments.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(),
+            ["early"]
+        );
+        assert_eq!(
+            t.hearts,
+            vec![HeartSecond {
+                media_second: Some(1),
+                second: 100,
+                count: 5
+            }]
+        );
         assert_eq!(t.polls[0].result, Some(vec![0, 1]));
         std::fs::remove_dir_all(dir).unwrap();
     }

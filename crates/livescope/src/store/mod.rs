@@ -84,6 +84,20 @@ impl Store {
         Ok(f(&mut conn)?)
     }
 
+    /// Forgets what is no longer needed: expired sessions, and notifications older than
+    /// `keep`. The server calls it every hour.
+    pub fn prune(&self, keep: std::time::Duration) -> anyhow::Result<()> {
+        let now = now_ms();
+        self.with(|c| {
+            c.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
+            c.execute(
+                "DELETE FROM notifications WHERE created_at < ?1",
+                params![now - keep.as_millis() as i64],
+            )
+        })?;
+        Ok(())
+    }
+
     /// Notes that live broadcasts and open views are still alive now, so that after a crash
     /// they end at about the right time. The server calls it every few seconds.
     pub fn heartbeat(&self) -> anyhow::Result<()> {
