@@ -48,11 +48,49 @@ async fn hashing_permit() -> Result<tokio::sync::SemaphorePermit<'static>, Busy>
     }
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs `work` on one of [`CONCURRENT_HASHES`] long-lived threads. Always the same few
+/// threads, so the allocator keeps a few arenas of argon2's blocks rather than one per
+/// blocking thread that ever hashed.
+async fn on_hashing_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    static POOL: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<Job>>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(Mutex::new(rx));
+        for i in 0..CONCURRENT_HASHES {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("password-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = rx.lock().expect("pool lock").recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("spawning a hashing thread");
+        }
+        Mutex::new(tx)
+    });
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = done.send(work());
+    });
+    pool.lock()
+        .expect("pool lock")
+        .send(job)
+        .map_err(|_| anyhow::anyhow!("the hashing threads are gone"))?;
+    Ok(result.await?)
+}
+
 /// Hashes a password with argon2id (a PHC string with its salt and parameters). Slow on
 /// purpose, so it runs off the async workers, a few at a time.
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
     let _permit = hashing_permit().await?;
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h: PasswordHash| h.to_string())
@@ -65,7 +103,7 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 /// still spends the time of a check, so that timing does not tell which names exist.
 pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool, Busy> {
     let _permit = hashing_permit().await?;
-    Ok(tokio::task::spawn_blocking(move || {
+    Ok(on_hashing_thread(move || {
         let argon = Argon2::default();
         match hash {
             Some(hash) => argon.verify_password(password.as_bytes(), hash.as_str()).is_ok(),

@@ -23,6 +23,11 @@ use crate::store::{State as Life, User};
 
 /// A connection whose socket accepts nothing for this long is dropped.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// The server pings every connection this often...
+const PING_INTERVAL: Duration = Duration::from_secs(10);
+/// ...and drops one it has heard nothing from (not even the pong every client sends by
+/// itself) for this long: a client that stopped reading.
+const SILENCE: Duration = Duration::from_secs(25);
 /// Messages written to a socket in one go.
 const WRITE_BATCH: usize = 64;
 /// Close code for a client that broke the rules (RFC 6455: policy violation).
@@ -73,11 +78,16 @@ async fn run(app: Arc<App>, room: Arc<Room>, user: Option<User>, socket: WebSock
     let (member, mut rx, welcome) = room.join(&app, user);
     let (mut sink, mut stream) = socket.split();
     let mut flood = Bucket::new(limits::MESSAGES);
+    let mut heard = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval_at(heard + PING_INTERVAL, PING_INTERVAL);
     let outcome: Result<(), &'static str> = async {
         send(&mut sink, vec![Message::text(welcome.to_json())]).await?;
         loop {
             tokio::select! {
+                // What the client says is handled before what it is sent.
+                biased;
                 incoming = stream.next() => {
+                    heard = tokio::time::Instant::now();
                     let text = match incoming {
                         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
                         Some(Ok(Message::Text(text))) => text,
@@ -97,6 +107,12 @@ async fn run(app: Arc<App>, room: Arc<Room>, user: Option<User>, socket: WebSock
                     if let Some(answer) = answer {
                         reply(&mut sink, answer).await?;
                     }
+                }
+                _ = ping.tick() => {
+                    if heard.elapsed() >= SILENCE {
+                        return Err("unresponsive");
+                    }
+                    send(&mut sink, vec![Message::Ping(Default::default())]).await?;
                 }
                 out = rx.recv() => {
                     let mut batch = Vec::new();
