@@ -10,6 +10,7 @@ mod hls;
 mod net;
 mod probe;
 mod publisher;
+mod room;
 pub mod stats;
 mod viewer;
 
@@ -53,11 +54,15 @@ pub enum Mode {
     /// Hold the notification streams of seeded followers (`livescope seed`) open, go live as
     /// their broadcaster, and time each follower's `broadcast_started` event.
     Followers(followers::Args),
+    /// Open many WebSocket viewers in one broadcast's room, send hearts and comments at
+    /// given rates, and time their delivery to the other viewers.
+    Room(room::Args),
 }
 
 pub fn main(command: Command) -> anyhow::Result<()> {
     match command.mode {
         Some(Mode::Followers(args)) => followers::run(args),
+        Some(Mode::Room(args)) => room::run(args),
         None => run(command.args),
     }
 }

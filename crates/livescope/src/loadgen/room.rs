@@ -1,0 +1,487 @@
+//! `livescope loadgen room`: N WebSocket viewers in one broadcast's room, sending hearts and
+//! comments at given rates; reports how long comments and heart batches take to reach the
+//! other viewers, and the server's CPU and memory per connected viewer.
+//!
+//! Viewers speak the protocol over plain sockets (a hand-made upgrade, unmasked-key text
+//! frames) so that 10,000 of them cost the generator far less than the server. Probes
+//! parse every frame the moment it arrives; the rest (bulk) read and discard what arrived
+//! every [`BULK_READ_INTERVAL`]. Every viewer reports its playback delay every few seconds,
+//! as players do, which also keeps the server from dropping it as unresponsive.
+//!
+//! Comment latency: each comment carries its send time (wall clock, shared with the
+//! server on this machine); a probe's latency is its arrival minus that time. Heart
+//! latency: each `hearts` batch says when the server closed it; the hearts sent since the
+//! previous batch are timed from their send to the batch's arrival at each probe.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::net;
+use super::stats::{self, Latencies};
+
+const BULK_READ_INTERVAL: Duration = Duration::from_millis(250);
+const DELAY_REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// livescope's HTTP base URL.
+    #[arg(long, value_name = "URL")]
+    pub api: String,
+    /// Connected viewers.
+    #[arg(long, default_value_t = 1000)]
+    pub viewers: usize,
+    /// Viewers that time every message (spread over the connection order).
+    #[arg(long, default_value_t = 100)]
+    pub probes: usize,
+    /// Logged-in viewers who comment (comments need an account).
+    #[arg(long, default_value_t = 100)]
+    pub commenters: usize,
+    /// Hearts per second from the whole audience.
+    #[arg(long, default_value_t = 1000.0)]
+    pub hearts: f64,
+    /// Comments per second from the whole audience.
+    #[arg(long, default_value_t = 20.0)]
+    pub comments: f64,
+    /// Connections opened per second.
+    #[arg(long, default_value_t = 2000.0)]
+    pub connect_rate: f64,
+    /// Seconds of measurement, after everyone is connected.
+    #[arg(long, default_value_t = 20.0)]
+    pub duration: f64,
+    /// Server process whose CPU and memory to report.
+    #[arg(long = "server-pid", value_name = "PID")]
+    pub server_pid: Option<u32>,
+    #[arg(long, default_value = "livescope")]
+    pub label: String,
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub label: String,
+    pub viewers: usize,
+    pub connected: usize,
+    pub failed: usize,
+    pub disconnected: usize,
+    pub seconds: f64,
+    pub hearts_sent: u64,
+    pub comments_sent: u64,
+    pub comments_received_by_probes: u64,
+    pub comment_p50_ms: Option<f64>,
+    pub comment_p99_ms: Option<f64>,
+    pub comment_max_ms: Option<f64>,
+    pub heart_batches_received_by_probes: u64,
+    pub hearts_counted_by_a_probe: u64,
+    pub heart_p50_ms: Option<f64>,
+    pub heart_p99_ms: Option<f64>,
+    pub heart_max_ms: Option<f64>,
+    pub lagged_notices: u64,
+    pub server_cpu_percent: Option<f64>,
+    pub server_rss_before_mib: Option<f64>,
+    pub server_rss_mib: Option<f64>,
+    pub server_bytes_per_viewer: Option<f64>,
+    pub loadgen_cpu_percent: f64,
+}
+
+#[derive(Default)]
+struct Tally {
+    measuring: bool,
+    comments: Latencies,
+    hearts: Latencies,
+    comments_received: u64,
+    batches: u64,
+    /// Hearts counted in the batches the first probe received while measuring.
+    hearts_counted: u64,
+    lagged: u64,
+    disconnected: usize,
+}
+
+/// Send times (ms since the epoch) of the hearts sent while measuring, in order.
+#[derive(Default)]
+struct HeartTimes {
+    sent: Vec<i64>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = tokio::task::LocalSet::new();
+    let report = local.block_on(&rt, measure(&args))?;
+    println!(
+        "{} (room): {} viewers, {} connected, {} failed, {} dropped; {:.1} s",
+        report.label, report.viewers, report.connected, report.failed, report.disconnected, report.seconds
+    );
+    let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+    println!(
+        "  comments: {} sent, p50 {} ms p99 {} ms max {} ms (over {} arrivals at probes)",
+        report.comments_sent,
+        f(report.comment_p50_ms),
+        f(report.comment_p99_ms),
+        f(report.comment_max_ms),
+        report.comments_received_by_probes
+    );
+    println!(
+        "  hearts: {} sent, {} counted in batches; batch p50 {} ms p99 {} ms max {} ms; {} lagged notices",
+        report.hearts_sent,
+        report.hearts_counted_by_a_probe,
+        f(report.heart_p50_ms),
+        f(report.heart_p99_ms),
+        f(report.heart_max_ms),
+        report.lagged_notices
+    );
+    println!(
+        "  server cpu {}% rss {} MiB (before {} MiB, {} bytes/viewer); loadgen cpu {:.1}%",
+        f(report.server_cpu_percent),
+        f(report.server_rss_mib),
+        f(report.server_rss_before_mib),
+        f(report.server_bytes_per_viewer),
+        report.loadgen_cpu_percent
+    );
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}
+
+/// Registers an account and logs in; returns its token.
+async fn account(api: &str, prefix: &str) -> anyhow::Result<String> {
+    let credentials = serde_json::json!({
+        "username": format!("{prefix}_{}", crate::api::random_token(8)),
+        "password": crate::api::random_token(20),
+    })
+    .to_string();
+    for path in ["/api/users", "/api/sessions"] {
+        let (status, body) = net::post_json(&format!("{api}{path}"), &credentials, None).await?;
+        if status != 201 {
+            bail!("{path} answered {status}: {body}");
+        }
+        if path == "/api/sessions" {
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            return v["token"].as_str().map(str::to_owned).context("no token");
+        }
+    }
+    unreachable!()
+}
+
+async fn measure(args: &Args) -> anyhow::Result<Report> {
+    let api = args.api.trim_end_matches('/').to_owned();
+    let (addr, _) = net::parse_http(&format!("{api}/"))?;
+    let owner = account(&api, "host").await?;
+    let (status, body) = net::post_json(&format!("{api}/api/broadcasts"), "{}", Some(&owner)).await?;
+    if status != 201 {
+        bail!("creating a broadcast answered {status}: {body}");
+    }
+    let created: serde_json::Value = serde_json::from_str(&body)?;
+    let id = created["id"].as_str().context("no id")?.to_owned();
+    let mut tokens = Vec::new();
+    for _ in 0..args.commenters.min(args.viewers) {
+        tokens.push(account(&api, "fan").await?);
+    }
+    let before = args.server_pid.map(stats::sample).transpose()?;
+
+    let tally = Rc::new(RefCell::new(Tally::default()));
+    let hearts = Rc::new(RefCell::new(HeartTimes::default()));
+    let every = (args.viewers / args.probes.max(1)).max(1);
+    let mut writers: Vec<Rc<TcpStream>> = Vec::with_capacity(args.viewers);
+    let mut commenters: Vec<Rc<TcpStream>> = Vec::new();
+    let mut failed = 0;
+    let gap = Duration::from_secs_f64(1.0 / args.connect_rate.max(1.0));
+    let progress = indicatif::ProgressBar::new(args.viewers as u64);
+    for i in 0..args.viewers {
+        let token = tokens.get(i).map(String::as_str);
+        match connect(&addr, &id, token).await {
+            Ok(socket) => {
+                let socket = Rc::new(socket);
+                let probe = i % every == 0;
+                tokio::task::spawn_local(viewer(socket.clone(), probe, i == 0, tally.clone(), hearts.clone()));
+                if token.is_some() {
+                    commenters.push(socket.clone());
+                }
+                writers.push(socket);
+            }
+            Err(e) => {
+                failed += 1;
+                if failed <= 3 {
+                    eprintln!("viewer {i}: {e:#}");
+                }
+            }
+        }
+        progress.inc(1);
+        tokio::time::sleep(gap).await;
+    }
+    progress.finish_and_clear();
+    // Settle, then measure.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let server_start = args.server_pid.map(stats::sample).transpose()?;
+    let me_start = stats::sample(0)?;
+    tally.borrow_mut().measuring = true;
+    let started = Instant::now();
+    let (mut hearts_sent, mut comments_sent) = (0u64, 0u64);
+    let tick = Duration::from_millis(10);
+    let mut next = tokio::time::Instant::now();
+    let mut rng = 0x9e3779b97f4a7c15u64;
+    let mut random = move |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n.max(1) as u64) as usize
+    };
+    while started.elapsed().as_secs_f64() < args.duration && !writers.is_empty() {
+        next += tick;
+        tokio::time::sleep_until(next).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        while (hearts_sent as f64) < elapsed * args.hearts {
+            let w = &writers[random(writers.len())];
+            let media = (elapsed * 1000.0) as i64;
+            if w.try_write(&frame(&format!(r#"{{"type":"heart","media_ts":{media}}}"#))).is_ok() {
+                hearts.borrow_mut().sent.push(now_ms());
+            }
+            hearts_sent += 1;
+        }
+        while (comments_sent as f64) < elapsed * args.comments && !commenters.is_empty() {
+            // Each commenter in turn, so that nobody exceeds the comment limit.
+            let w = &commenters[comments_sent as usize % commenters.len()];
+            let _ = w.try_write(&frame(&format!(r#"{{"type":"comment","text":"lg {}"}}"#, now_ms())));
+            comments_sent += 1;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // Let the last messages arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let server_end = args.server_pid.map(stats::sample).transpose()?;
+    let me_end = stats::sample(0)?;
+    let mut t = tally.borrow_mut();
+    t.measuring = false;
+    let comments = t.comments.summary();
+    let heart = t.hearts.summary();
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let connected = writers.len();
+    Ok(Report {
+        label: args.label.clone(),
+        viewers: args.viewers,
+        connected,
+        failed,
+        disconnected: t.disconnected,
+        seconds: elapsed,
+        hearts_sent,
+        comments_sent,
+        comments_received_by_probes: t.comments_received,
+        comment_p50_ms: comments.map(|s| s.0),
+        comment_p99_ms: comments.map(|s| s.1),
+        comment_max_ms: comments.map(|s| s.2),
+        heart_batches_received_by_probes: t.batches,
+        hearts_counted_by_a_probe: t.hearts_counted,
+        heart_p50_ms: heart.map(|s| s.0),
+        heart_p99_ms: heart.map(|s| s.1),
+        heart_max_ms: heart.map(|s| s.2),
+        lagged_notices: t.lagged,
+        server_cpu_percent: server_start
+            .zip(server_end)
+            .map(|(a, b)| (b.cpu_seconds - a.cpu_seconds) / elapsed * 100.0),
+        server_rss_before_mib: before.map(|b| mib(b.rss_kib)),
+        server_rss_mib: server_end.map(|s| mib(s.rss_kib)),
+        server_bytes_per_viewer: before
+            .zip(server_end)
+            .map(|(b, e)| (e.rss_kib as f64 - b.rss_kib as f64) * 1024.0 / connected.max(1) as f64),
+        loadgen_cpu_percent: (me_end.cpu_seconds - me_start.cpu_seconds) / elapsed * 100.0,
+    })
+}
+
+/// A client text frame: FIN, opcode 1, masked (with a zero key, which leaves the payload
+/// as it is), 7- or 16-bit length.
+fn frame(text: &str) -> Vec<u8> {
+    let len = text.len();
+    let mut out = Vec::with_capacity(len + 8);
+    out.push(0x81);
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    }
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+/// Opens a viewer's WebSocket (the upgrade by hand).
+async fn connect(addr: &str, id: &str, token: Option<&str>) -> anyhow::Result<TcpStream> {
+    let mut socket = TcpStream::connect(addr).await?;
+    socket.set_nodelay(true)?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    socket
+        .write_all(
+            format!(
+                "GET /api/broadcasts/{id}/live HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n"
+            )
+            .as_bytes(),
+        )
+        .await?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if socket.read(&mut byte).await? == 0 {
+            bail!("closed during the upgrade");
+        }
+        head.push(byte[0]);
+        if head.len() > 4096 {
+            bail!("an upgrade answer over 4 KiB");
+        }
+    }
+    if !head.starts_with(b"HTTP/1.1 101") {
+        bail!("the upgrade answered {}", String::from_utf8_lossy(&head[..head.len().min(40)]));
+    }
+    Ok(socket)
+}
+
+/// One viewer: reads (parsing if a probe), and reports its delay now and then.
+async fn viewer(socket: Rc<TcpStream>, probe: bool, first: bool, tally: Rc<RefCell<Tally>>, hearts: Rc<RefCell<HeartTimes>>) {
+    let mut buf = vec![0u8; if probe { 64 << 10 } else { 16 << 10 }];
+    let mut pending: Vec<u8> = Vec::new();
+    let mut last_batch_cut: Option<i64> = None;
+    let mut last_report = Instant::now();
+    loop {
+        if last_report.elapsed() >= DELAY_REPORT_INTERVAL {
+            last_report = Instant::now();
+            let _ = socket.try_write(&frame(r#"{"type":"delay","ms":1000}"#));
+        }
+        let n = if probe {
+            match tokio::time::timeout(DELAY_REPORT_INTERVAL, socket.readable()).await {
+                Ok(Ok(())) => match socket.try_read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(_) => 0,
+                },
+                Ok(Err(_)) => 0,
+                Err(_) => continue,
+            }
+        } else {
+            tokio::time::sleep(BULK_READ_INTERVAL).await;
+            let mut total = 0;
+            let mut closed = false;
+            loop {
+                match socket.try_read(&mut buf) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => total += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if closed {
+                0
+            } else {
+                total.max(1)
+            }
+        };
+        if n == 0 {
+            tally.borrow_mut().disconnected += 1;
+            return;
+        }
+        if !probe {
+            continue;
+        }
+        let now = Instant::now();
+        let now_wall = now_ms();
+        pending.extend_from_slice(&buf[..n]);
+        let mut at = 0;
+        while let Some((opcode, payload, used)) = parse_frame(&pending[at..]) {
+            at += used;
+            match opcode {
+                0x1 => observe(&pending[at - payload.len()..at], now, now_wall, first, &tally, &hearts, &mut last_batch_cut),
+                0x9 => {
+                    // Ping: answer with a pong carrying the same payload.
+                    let mut pong = vec![0x8a, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+                    pong.extend_from_slice(&payload);
+                    let _ = socket.try_write(&pong);
+                }
+                0x8 => {
+                    tally.borrow_mut().disconnected += 1;
+                    return;
+                }
+                _ => {}
+            }
+        }
+        pending.drain(..at);
+    }
+}
+
+/// One complete frame at the start of `data`: (opcode, payload, bytes used).
+fn parse_frame(data: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
+    let b0 = *data.first()?;
+    let b1 = *data.get(1)?;
+    let (len, mut at) = match b1 & 0x7f {
+        126 => (usize::from(u16::from_be_bytes(data.get(2..4)?.try_into().ok()?)), 4),
+        127 => (u64::from_be_bytes(data.get(2..10)?.try_into().ok()?) as usize, 10),
+        n => (usize::from(n), 2),
+    };
+    if b1 & 0x80 != 0 {
+        at += 4;
+    }
+    let payload = data.get(at..at + len)?.to_vec();
+    Some((b0 & 0x0f, payload, at + len))
+}
+
+/// Times one message at a probe.
+fn observe(
+    text: &[u8],
+    now: Instant,
+    now_wall: i64,
+    first: bool,
+    tally: &Rc<RefCell<Tally>>,
+    hearts: &Rc<RefCell<HeartTimes>>,
+    last_batch_cut: &mut Option<i64>,
+) {
+    let _ = now;
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(text) else {
+        return;
+    };
+    let mut t = tally.borrow_mut();
+    match v["type"].as_str() {
+        Some("comment") => {
+            if let Some(sent) = v["text"].as_str().and_then(|s| s.strip_prefix("lg ")).and_then(|s| s.parse::<i64>().ok())
+                && t.measuring
+            {
+                t.comments_received += 1;
+                t.comments.record(Duration::from_millis((now_wall - sent).max(0) as u64));
+            }
+        }
+        Some("hearts") => {
+            let cut = v["server_ts"].as_i64().unwrap_or(0);
+            if t.measuring {
+                t.batches += 1;
+                if first {
+                    t.hearts_counted += v["count"].as_u64().unwrap_or(0);
+                }
+                // The hearts sent after the previous batch was cut and before this one was:
+                // every tenth of them is timed.
+                let sent = &hearts.borrow().sent;
+                let from = last_batch_cut.map_or(0, |c| sent.partition_point(|s| *s <= c));
+                let to = sent.partition_point(|s| *s <= cut);
+                for s in sent[from..to].iter().step_by(10) {
+                    t.hearts.record(Duration::from_millis((now_wall - s).max(0) as u64));
+                }
+            }
+            *last_batch_cut = Some(cut);
+        }
+        Some("lagged") => t.lagged += 1,
+        _ => {}
+    }
+}
