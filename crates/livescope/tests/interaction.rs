@@ -16,6 +16,8 @@ use tungstenite::{Message, WebSocket};
 
 struct Ws {
     socket: WebSocket<MaybeTlsStream<TcpStream>>,
+    /// Messages of a batched frame not yet handed out.
+    queued: std::collections::VecDeque<Value>,
 }
 
 fn try_join(server: &Server, id: &str, token: Option<&str>) -> Result<Ws, tungstenite::Error> {
@@ -31,7 +33,10 @@ fn try_join(server: &Server, id: &str, token: Option<&str>) -> Result<Ws, tungst
     if let MaybeTlsStream::Plain(s) = socket.get_ref() {
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     }
-    Ok(Ws { socket })
+    Ok(Ws {
+        socket,
+        queued: Default::default(),
+    })
 }
 
 /// Joins the room of `id` and reads the welcome.
@@ -46,16 +51,21 @@ impl Ws {
         self.socket.send(Message::text(v.to_string())).unwrap();
     }
 
-    /// The next message (presence reports are skipped).
+    /// The next message (presence reports are skipped). A frame holds one message or an
+    /// array of them.
     fn next(&mut self) -> Value {
         loop {
-            match self.socket.read().unwrap() {
-                Message::Text(t) => {
-                    let v: Value = serde_json::from_str(&t).unwrap();
-                    if v["type"] != "presence" {
-                        return v;
-                    }
+            if let Some(v) = self.queued.pop_front() {
+                if v["type"] != "presence" {
+                    return v;
                 }
+                continue;
+            }
+            match self.socket.read().unwrap() {
+                Message::Text(t) => match serde_json::from_str(&t).unwrap() {
+                    Value::Array(all) => self.queued.extend(all),
+                    one => self.queued.push_back(one),
+                },
                 Message::Close(c) => panic!("closed: {c:?}"),
                 _ => {}
             }
@@ -79,8 +89,10 @@ impl Ws {
             match self.socket.read() {
                 Ok(Message::Text(t)) => {
                     let v: Value = serde_json::from_str(&t).unwrap();
-                    if v["type"] == "error" {
-                        errors.push(v["code"].as_str().unwrap().to_owned());
+                    for v in v.as_array().cloned().unwrap_or_else(|| vec![v]) {
+                        if v["type"] == "error" {
+                            errors.push(v["code"].as_str().unwrap().to_owned());
+                        }
                     }
                 }
                 Ok(Message::Close(_)) | Err(_) => return errors,

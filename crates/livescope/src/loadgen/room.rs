@@ -111,7 +111,9 @@ struct HeartTimes {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -244,7 +246,9 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
         while (hearts_sent as f64) < elapsed * args.hearts {
             let w = &writers[random(writers.len())];
             let media = (elapsed * 1000.0) as i64;
-            if w.try_write(&frame(&format!(r#"{{"type":"heart","media_ts":{media}}}"#))).is_ok() {
+            if w.try_write(&frame(&format!(r#"{{"type":"heart","media_ts":{media}}}"#)))
+                .is_ok()
+            {
                 hearts.borrow_mut().sent.push(now_ms());
             }
             hearts_sent += 1;
@@ -341,13 +345,22 @@ async fn connect(addr: &str, id: &str, token: Option<&str>) -> anyhow::Result<Tc
         }
     }
     if !head.starts_with(b"HTTP/1.1 101") {
-        bail!("the upgrade answered {}", String::from_utf8_lossy(&head[..head.len().min(40)]));
+        bail!(
+            "the upgrade answered {}",
+            String::from_utf8_lossy(&head[..head.len().min(40)])
+        );
     }
     Ok(socket)
 }
 
 /// One viewer: reads (parsing if a probe), and reports its delay now and then.
-async fn viewer(socket: Rc<TcpStream>, probe: bool, first: bool, tally: Rc<RefCell<Tally>>, hearts: Rc<RefCell<HeartTimes>>) {
+async fn viewer(
+    socket: Rc<TcpStream>,
+    probe: bool,
+    first: bool,
+    tally: Rc<RefCell<Tally>>,
+    hearts: Rc<RefCell<HeartTimes>>,
+) {
     let mut buf = vec![0u8; if probe { 64 << 10 } else { 16 << 10 }];
     let mut pending: Vec<u8> = Vec::new();
     let mut last_batch_cut: Option<i64> = None;
@@ -385,11 +398,7 @@ async fn viewer(socket: Rc<TcpStream>, probe: bool, first: bool, tally: Rc<RefCe
                     }
                 }
             }
-            if closed {
-                0
-            } else {
-                total.max(1)
-            }
+            if closed { 0 } else { total.max(1) }
         };
         if n == 0 {
             tally.borrow_mut().disconnected += 1;
@@ -405,7 +414,15 @@ async fn viewer(socket: Rc<TcpStream>, probe: bool, first: bool, tally: Rc<RefCe
         while let Some((opcode, payload, used)) = parse_frame(&pending[at..]) {
             at += used;
             match opcode {
-                0x1 => observe(&pending[at - payload.len()..at], now, now_wall, first, &tally, &hearts, &mut last_batch_cut),
+                0x1 => observe(
+                    &pending[at - payload.len()..at],
+                    now,
+                    now_wall,
+                    first,
+                    &tally,
+                    &hearts,
+                    &mut last_batch_cut,
+                ),
                 0x9 => {
                     // Ping: answer with a pong carrying the same payload.
                     let mut pong = vec![0x8a, 0x80 | payload.len() as u8, 0, 0, 0, 0];
@@ -453,14 +470,36 @@ fn observe(
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(text) else {
         return;
     };
+    // A frame holds one message or an array of them.
+    let messages = match v {
+        serde_json::Value::Array(all) => all,
+        one => vec![one],
+    };
+    for v in messages {
+        observe_one(&v, now_wall, first, tally, hearts, last_batch_cut);
+    }
+}
+
+fn observe_one(
+    v: &serde_json::Value,
+    now_wall: i64,
+    first: bool,
+    tally: &Rc<RefCell<Tally>>,
+    hearts: &Rc<RefCell<HeartTimes>>,
+    last_batch_cut: &mut Option<i64>,
+) {
     let mut t = tally.borrow_mut();
     match v["type"].as_str() {
         Some("comment") => {
-            if let Some(sent) = v["text"].as_str().and_then(|s| s.strip_prefix("lg ")).and_then(|s| s.parse::<i64>().ok())
+            if let Some(sent) = v["text"]
+                .as_str()
+                .and_then(|s| s.strip_prefix("lg "))
+                .and_then(|s| s.parse::<i64>().ok())
                 && t.measuring
             {
                 t.comments_received += 1;
-                t.comments.record(Duration::from_millis((now_wall - sent).max(0) as u64));
+                t.comments
+                    .record(Duration::from_millis((now_wall - sent).max(0) as u64));
             }
         }
         Some("hearts") => {

@@ -6,7 +6,11 @@
 //!
 //! Messages are serialized once and handed to every connection through one bounded ring
 //! (`tokio::sync::broadcast`): a connection that falls behind loses the oldest messages
-//! and is told (`lagged`), and never slows the room or anyone else.
+//! and is told (`lagged`), and never slows the room or anyone else. The room sends what
+//! happened in each [`FLUSH_INTERVAL`] as one frame (a JSON array when there is more than
+//! one message), so that a viewer costs the server at most ten writes a second however
+//! busy the room is: on a 2-core machine with 10,000 viewers, one write per message per
+//! viewer was the whole budget.
 
 mod limits;
 mod poll;
@@ -25,7 +29,9 @@ use crate::store::{Broadcast, StoredPoll, User, now_ms};
 use poll::{OpenPoll, Phase, Vote};
 use protocol::{ClientMessage, Comment, ServerMessage};
 
-/// Hearts are sent as one batch per interval.
+/// What happened in each interval goes to every viewer as one frame.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Hearts are sent as one batch per interval (a whole number of flushes).
 pub const HEART_INTERVAL: Duration = Duration::from_millis(200);
 /// Presence is sent this often.
 const PRESENCE_INTERVAL: Duration = Duration::from_secs(2);
@@ -41,7 +47,8 @@ const IDLE_ROOM: Duration = Duration::from_secs(30);
 /// What goes through a room's ring: a message for everyone, or a removal.
 #[derive(Debug, Clone)]
 pub enum Out {
-    Json(Arc<str>),
+    /// One frame's text: a message, or a JSON array of messages.
+    Json(axum::extract::ws::Utf8Bytes),
     /// The user is blocked: their connections close.
     Kick(i64),
 }
@@ -81,6 +88,8 @@ pub struct Room {
     pub id: String,
     pub owner_id: Option<i64>,
     tx: broadcast::Sender<Out>,
+    /// Messages of the current flush interval, serialized, in order.
+    outbox: Mutex<Vec<String>>,
     state: Mutex<State>,
     hearts: Mutex<Hearts>,
     connected: AtomicUsize,
@@ -156,6 +165,7 @@ impl Room {
             id: b.id.clone(),
             owner_id: b.owner_id,
             tx: broadcast::channel(RING).0,
+            outbox: Mutex::default(),
             state: Mutex::default(),
             hearts: Mutex::default(),
             connected: AtomicUsize::new(0),
@@ -164,8 +174,20 @@ impl Room {
         }
     }
 
+    /// Queues a message for everyone; it leaves with the next flush.
     fn send(&self, message: &ServerMessage) {
-        let _ = self.tx.send(Out::Json(message.to_json().into()));
+        self.outbox.lock().expect("outbox lock").push(message.to_json());
+    }
+
+    /// Sends the interval's messages as one frame.
+    fn flush(&self) {
+        let messages = std::mem::take(&mut *self.outbox.lock().expect("outbox lock"));
+        let text = match messages.len() {
+            0 => return,
+            1 => messages.into_iter().next().expect("one message"),
+            _ => format!("[{}]", messages.join(",")),
+        };
+        let _ = self.tx.send(Out::Json(text.into()));
     }
 
     pub fn is_blocked(&self, user: i64) -> bool {
@@ -482,7 +504,8 @@ impl Room {
         }
     }
 
-    /// One tick: the hearts batch, poll totals and phase; returns heart counts to store.
+    /// A hearts batch: poll totals and phase, and the hearts since the last batch; returns
+    /// heart counts to store.
     fn tick(&self, app: &App) -> HashMap<(i64, Option<i64>), u64> {
         let batch = std::mem::take(&mut *self.hearts.lock().expect("hearts lock"));
         if batch.count > 0 {
@@ -522,11 +545,13 @@ fn muted() -> ServerMessage {
     ServerMessage::error("muted", "the broadcaster has muted you in this broadcast")
 }
 
-/// Runs a room: heart batches and polls every [`HEART_INTERVAL`], presence every
-/// [`PRESENCE_INTERVAL`], heart counts to the store every second; ends when the room has
-/// been empty for [`IDLE_ROOM`] and no poll is still closing.
+/// Runs a room: a flush every [`FLUSH_INTERVAL`], heart batches and polls every
+/// [`HEART_INTERVAL`], presence every [`PRESENCE_INTERVAL`], heart counts to the store
+/// every second; ends when the room has been empty for [`IDLE_ROOM`] and no poll is still
+/// closing.
 async fn ticker(app: Arc<App>, room: Arc<Room>) {
-    let mut interval = tokio::time::interval(HEART_INTERVAL);
+    let per = |d: Duration| (d.as_millis() / FLUSH_INTERVAL.as_millis()).max(1) as u64;
+    let mut interval = tokio::time::interval(FLUSH_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut counts: HashMap<(i64, Option<i64>), u64> = HashMap::new();
     let mut ticks = 0u64;
@@ -534,22 +559,25 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
     loop {
         interval.tick().await;
         ticks += 1;
-        for (key, n) in room.tick(&app) {
-            *counts.entry(key).or_default() += n;
+        if ticks.is_multiple_of(per(HEART_INTERVAL)) {
+            for (key, n) in room.tick(&app) {
+                *counts.entry(key).or_default() += n;
+            }
         }
-        if ticks.is_multiple_of(5) && !counts.is_empty() {
+        if ticks.is_multiple_of(per(Duration::from_secs(1))) && !counts.is_empty() {
             let rows: Vec<_> = counts.drain().map(|((s, m), n)| (s, m, n)).collect();
             if let Err(e) = app.store.add_hearts(&room.id, &rows) {
                 tracing::error!(broadcast = %room.id, "cannot store hearts: {e:#}");
             }
         }
-        if ticks.is_multiple_of((PRESENCE_INTERVAL.as_millis() / HEART_INTERVAL.as_millis()) as u64) {
+        if ticks.is_multiple_of(per(PRESENCE_INTERVAL)) {
             room.send(&ServerMessage::Presence {
                 viewers: room.viewers(&app),
                 connected: room.connected.load(Ordering::Relaxed),
                 joined: room.joined.load(Ordering::Relaxed),
             });
         }
+        room.flush();
         let busy = room.connected.load(Ordering::Relaxed) > 0
             || room
                 .state
