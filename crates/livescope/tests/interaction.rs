@@ -482,6 +482,12 @@ fn a_poll_counts_a_late_vote_and_the_timeline_survives_a_restart() {
     assert_eq!(timeline["hearts"][0]["media_second"], 1, "{timeline}");
     assert_eq!(timeline["hearts"][0]["count"], 1);
     assert_eq!(timeline["polls"][0]["result"], json!([1, 1]), "{timeline}");
+    let votes = timeline["votes"].as_array().unwrap();
+    assert_eq!(votes.len(), 2, "{timeline}");
+    assert!(
+        votes.iter().any(|v| v["user"] == "carol" && v["late"] == true),
+        "{timeline}"
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&data);
 }

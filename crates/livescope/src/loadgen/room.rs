@@ -10,8 +10,10 @@
 //!
 //! Comment latency: each comment carries its send time (wall clock, shared with the
 //! server on this machine); a probe's latency is its arrival minus that time. Heart
-//! latency: each `hearts` batch says when the server closed it; the hearts sent since the
-//! previous batch are timed from their send to the batch's arrival at each probe.
+//! latency: a few logged-in "heart probes" send one heart a second each, and a batch names
+//! up to five of its senders; the audience's other hearts come from anonymous viewers, so
+//! a batch that names a heart probe is exactly the one that counted its latest heart, which
+//! is timed from its send to the batch's arrival at each probe.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -74,12 +76,16 @@ pub struct Report {
     pub seconds: f64,
     pub hearts_sent: u64,
     pub comments_sent: u64,
+    /// Arrivals expected at the probes: comments sent times probes.
+    pub comments_expected_at_probes: u64,
     pub comments_received_by_probes: u64,
     pub comment_p50_ms: Option<f64>,
     pub comment_p99_ms: Option<f64>,
     pub comment_max_ms: Option<f64>,
     pub heart_batches_received_by_probes: u64,
     pub hearts_counted_by_a_probe: u64,
+    /// Hearts of the heart probes, timed at every probe.
+    pub timed_hearts: usize,
     pub heart_p50_ms: Option<f64>,
     pub heart_p99_ms: Option<f64>,
     pub heart_max_ms: Option<f64>,
@@ -104,11 +110,15 @@ struct Tally {
     disconnected: usize,
 }
 
-/// Send times (ms since the epoch) of the hearts sent while measuring, in order.
+/// Heart probes that sent a heart, by name: the send time (ms since the epoch) of the
+/// latest.
 #[derive(Default)]
 struct HeartTimes {
-    sent: Vec<i64>,
+    latest: std::collections::HashMap<String, i64>,
 }
+
+/// Heart probes: logged-in viewers whose hearts are named in the batches.
+const HEART_PROBES: usize = 3;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -156,10 +166,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Registers an account and logs in; returns its token.
-async fn account(api: &str, prefix: &str) -> anyhow::Result<String> {
+/// Registers an account and logs in; returns its name and token.
+async fn account(api: &str, prefix: &str) -> anyhow::Result<(String, String)> {
+    let name = format!("{prefix}_{}", crate::api::random_token(8));
     let credentials = serde_json::json!({
-        "username": format!("{prefix}_{}", crate::api::random_token(8)),
+        "username": name,
         "password": crate::api::random_token(20),
     })
     .to_string();
@@ -170,7 +181,7 @@ async fn account(api: &str, prefix: &str) -> anyhow::Result<String> {
         }
         if path == "/api/sessions" {
             let v: serde_json::Value = serde_json::from_str(&body)?;
-            return v["token"].as_str().map(str::to_owned).context("no token");
+            return Ok((name, v["token"].as_str().map(str::to_owned).context("no token")?));
         }
     }
     unreachable!()
@@ -179,38 +190,48 @@ async fn account(api: &str, prefix: &str) -> anyhow::Result<String> {
 async fn measure(args: &Args) -> anyhow::Result<Report> {
     let api = args.api.trim_end_matches('/').to_owned();
     let (addr, _) = net::parse_http(&format!("{api}/"))?;
-    let owner = account(&api, "host").await?;
+    let (_, owner) = account(&api, "host").await?;
     let (status, body) = net::post_json(&format!("{api}/api/broadcasts"), "{}", Some(&owner)).await?;
     if status != 201 {
         bail!("creating a broadcast answered {status}: {body}");
     }
     let created: serde_json::Value = serde_json::from_str(&body)?;
     let id = created["id"].as_str().context("no id")?.to_owned();
-    let mut tokens = Vec::new();
-    for _ in 0..args.commenters.min(args.viewers) {
-        tokens.push(account(&api, "fan").await?);
+    let mut accounts = Vec::new();
+    for _ in 0..args.commenters.max(HEART_PROBES).min(args.viewers) {
+        accounts.push(account(&api, "fan").await?);
     }
     let before = args.server_pid.map(stats::sample).transpose()?;
 
     let tally = Rc::new(RefCell::new(Tally::default()));
     let hearts = Rc::new(RefCell::new(HeartTimes::default()));
     let every = (args.viewers / args.probes.max(1)).max(1);
+    // Anonymous viewers send the audience's hearts; logged-in ones comment, and the first
+    // few are heart probes.
     let mut writers: Vec<Rc<TcpStream>> = Vec::with_capacity(args.viewers);
     let mut commenters: Vec<Rc<TcpStream>> = Vec::new();
+    let mut heart_probes: Vec<(String, Rc<TcpStream>)> = Vec::new();
     let mut failed = 0;
     let gap = Duration::from_secs_f64(1.0 / args.connect_rate.max(1.0));
     let progress = indicatif::ProgressBar::new(args.viewers as u64);
     for i in 0..args.viewers {
-        let token = tokens.get(i).map(String::as_str);
-        match connect(&addr, &id, token).await {
+        let account = accounts.get(i);
+        match connect(&addr, &id, account.map(|(_, t)| t.as_str())).await {
             Ok(socket) => {
                 let socket = Rc::new(socket);
                 let probe = i % every == 0;
                 tokio::task::spawn_local(viewer(socket.clone(), probe, i == 0, tally.clone(), hearts.clone()));
-                if token.is_some() {
-                    commenters.push(socket.clone());
+                match account {
+                    Some((name, _)) => {
+                        if heart_probes.len() < HEART_PROBES {
+                            heart_probes.push((name.clone(), socket.clone()));
+                        }
+                        if commenters.len() < args.commenters {
+                            commenters.push(socket.clone());
+                        }
+                    }
+                    None => writers.push(socket),
                 }
-                writers.push(socket);
             }
             Err(e) => {
                 failed += 1;
@@ -239,25 +260,38 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
         rng ^= rng << 17;
         (rng % n.max(1) as u64) as usize
     };
+    let mut probe_hearts = 0u64;
+    let mut comments_tried = 0u64;
     while started.elapsed().as_secs_f64() < args.duration && !writers.is_empty() {
         next += tick;
         tokio::time::sleep_until(next).await;
         let elapsed = started.elapsed().as_secs_f64();
+        let media = (elapsed * 1000.0) as i64;
+        let heart = frame(&format!(r#"{{"type":"heart","media_ts":{media}}}"#));
         while (hearts_sent as f64) < elapsed * args.hearts {
             let w = &writers[random(writers.len())];
-            let media = (elapsed * 1000.0) as i64;
-            if w.try_write(&frame(&format!(r#"{{"type":"heart","media_ts":{media}}}"#)))
+            if w.try_write(&heart).is_ok() {
+                hearts_sent += 1;
+            }
+        }
+        // Each heart probe hearts once a second, at its own offset.
+        while (probe_hearts as f64) < elapsed * heart_probes.len() as f64 {
+            let (name, w) = &heart_probes[probe_hearts as usize % heart_probes.len()];
+            if w.try_write(&heart).is_ok() {
+                hearts.borrow_mut().latest.insert(name.clone(), now_ms());
+                hearts_sent += 1;
+            }
+            probe_hearts += 1;
+        }
+        while (comments_tried as f64) < elapsed * args.comments && !commenters.is_empty() {
+            // Each commenter in turn, so that nobody exceeds the comment limit.
+            let w = &commenters[comments_tried as usize % commenters.len()];
+            if w.try_write(&frame(&format!(r#"{{"type":"comment","text":"lg {}"}}"#, now_ms())))
                 .is_ok()
             {
-                hearts.borrow_mut().sent.push(now_ms());
+                comments_sent += 1;
             }
-            hearts_sent += 1;
-        }
-        while (comments_sent as f64) < elapsed * args.comments && !commenters.is_empty() {
-            // Each commenter in turn, so that nobody exceeds the comment limit.
-            let w = &commenters[comments_sent as usize % commenters.len()];
-            let _ = w.try_write(&frame(&format!(r#"{{"type":"comment","text":"lg {}"}}"#, now_ms())));
-            comments_sent += 1;
+            comments_tried += 1;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -270,7 +304,8 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     let comments = t.comments.summary();
     let heart = t.hearts.summary();
     let mib = |kib: u64| kib as f64 / 1024.0;
-    let connected = writers.len();
+    let connected = args.viewers - failed;
+    let probes = args.viewers.div_ceil(every);
     Ok(Report {
         label: args.label.clone(),
         viewers: args.viewers,
@@ -280,12 +315,14 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
         seconds: elapsed,
         hearts_sent,
         comments_sent,
+        comments_expected_at_probes: comments_sent * probes as u64,
         comments_received_by_probes: t.comments_received,
         comment_p50_ms: comments.map(|s| s.0),
         comment_p99_ms: comments.map(|s| s.1),
         comment_max_ms: comments.map(|s| s.2),
         heart_batches_received_by_probes: t.batches,
         hearts_counted_by_a_probe: t.hearts_counted,
+        timed_hearts: t.hearts.len(),
         heart_p50_ms: heart.map(|s| s.0),
         heart_p99_ms: heart.map(|s| s.1),
         heart_max_ms: heart.map(|s| s.2),
@@ -363,7 +400,6 @@ async fn viewer(
 ) {
     let mut buf = vec![0u8; if probe { 64 << 10 } else { 16 << 10 }];
     let mut pending: Vec<u8> = Vec::new();
-    let mut last_batch_cut: Option<i64> = None;
     let mut last_report = Instant::now();
     loop {
         if last_report.elapsed() >= DELAY_REPORT_INTERVAL {
@@ -407,22 +443,13 @@ async fn viewer(
         if !probe {
             continue;
         }
-        let now = Instant::now();
         let now_wall = now_ms();
         pending.extend_from_slice(&buf[..n]);
         let mut at = 0;
         while let Some((opcode, payload, used)) = parse_frame(&pending[at..]) {
             at += used;
             match opcode {
-                0x1 => observe(
-                    &pending[at - payload.len()..at],
-                    now,
-                    now_wall,
-                    first,
-                    &tally,
-                    &hearts,
-                    &mut last_batch_cut,
-                ),
+                0x1 => observe(&pending[at - payload.len()..at], now_wall, first, &tally, &hearts),
                 0x9 => {
                     // Ping: answer with a pong carrying the same payload.
                     let mut pong = vec![0x8a, 0x80 | payload.len() as u8, 0, 0, 0, 0];
@@ -456,17 +483,8 @@ fn parse_frame(data: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
     Some((b0 & 0x0f, payload, at + len))
 }
 
-/// Times one message at a probe.
-fn observe(
-    text: &[u8],
-    now: Instant,
-    now_wall: i64,
-    first: bool,
-    tally: &Rc<RefCell<Tally>>,
-    hearts: &Rc<RefCell<HeartTimes>>,
-    last_batch_cut: &mut Option<i64>,
-) {
-    let _ = now;
+/// Times one frame's messages at a probe.
+fn observe(text: &[u8], now_wall: i64, first: bool, tally: &Rc<RefCell<Tally>>, hearts: &Rc<RefCell<HeartTimes>>) {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(text) else {
         return;
     };
@@ -476,7 +494,7 @@ fn observe(
         one => vec![one],
     };
     for v in messages {
-        observe_one(&v, now_wall, first, tally, hearts, last_batch_cut);
+        observe_one(&v, now_wall, first, tally, hearts);
     }
 }
 
@@ -486,7 +504,6 @@ fn observe_one(
     first: bool,
     tally: &Rc<RefCell<Tally>>,
     hearts: &Rc<RefCell<HeartTimes>>,
-    last_batch_cut: &mut Option<i64>,
 ) {
     let mut t = tally.borrow_mut();
     match v["type"].as_str() {
@@ -502,23 +519,18 @@ fn observe_one(
                     .record(Duration::from_millis((now_wall - sent).max(0) as u64));
             }
         }
-        Some("hearts") => {
-            let cut = v["server_ts"].as_i64().unwrap_or(0);
-            if t.measuring {
-                t.batches += 1;
-                if first {
-                    t.hearts_counted += v["count"].as_u64().unwrap_or(0);
-                }
-                // The hearts sent after the previous batch was cut and before this one was:
-                // every tenth of them is timed.
-                let sent = &hearts.borrow().sent;
-                let from = last_batch_cut.map_or(0, |c| sent.partition_point(|s| *s <= c));
-                let to = sent.partition_point(|s| *s <= cut);
-                for s in sent[from..to].iter().step_by(10) {
-                    t.hearts.record(Duration::from_millis((now_wall - s).max(0) as u64));
+        Some("hearts") if t.measuring => {
+            t.batches += 1;
+            if first {
+                t.hearts_counted += v["count"].as_u64().unwrap_or(0);
+            }
+            // A batch naming a heart probe counted that probe's latest heart.
+            let latest = &hearts.borrow().latest;
+            for name in v["senders"].as_array().into_iter().flatten().filter_map(|n| n.as_str()) {
+                if let Some(sent) = latest.get(name) {
+                    t.hearts.record(Duration::from_millis((now_wall - sent).max(0) as u64));
                 }
             }
-            *last_batch_cut = Some(cut);
         }
         Some("lagged") => t.lagged += 1,
         _ => {}

@@ -27,6 +27,11 @@ impl Bucket {
         }
     }
 
+    /// Whether the bucket has refilled completely: forgetting it changes nothing.
+    pub fn is_full(&self, now: Instant) -> bool {
+        self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * self.per_second >= self.capacity
+    }
+
     /// Takes one token if there is one.
     pub fn take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();

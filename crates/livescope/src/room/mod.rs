@@ -66,7 +66,7 @@ impl Rooms {
         if let Some(room) = rooms.get(&b.id) {
             return room.clone();
         }
-        let room = Arc::new(Room::new(b));
+        let room = Arc::new(Room::new(b, &app.store));
         rooms.insert(b.id.clone(), room.clone());
         tokio::spawn(ticker(app.clone(), room.clone()));
         room
@@ -91,6 +91,11 @@ pub struct Room {
     /// Messages of the current flush interval, serialized, in order.
     outbox: Mutex<Vec<String>>,
     state: Mutex<State>,
+    /// Held while a comment is stored and queued, so that ids and delivery share one order
+    /// without holding up hearts, votes and joins behind the disk.
+    comment_order: Mutex<()>,
+    /// Bumped at every block, so that connections check whether it is them.
+    pub blocked_version: AtomicU64,
     hearts: Mutex<Hearts>,
     connected: AtomicUsize,
     joined: AtomicU64,
@@ -104,9 +109,14 @@ struct State {
     poll: Option<OpenPoll>,
     /// Poll totals changed since they were last sent.
     poll_changed: bool,
+    /// The poll changed phase outside the ticker (a vote closed it): send it.
+    poll_moved: bool,
     recent: VecDeque<Comment>,
     /// Each connection's last reported playback delay, in ms.
     delays: HashMap<u64, u64>,
+    /// The delays as they were when the current poll closed: a late vote is judged by
+    /// what its sender reported before the close, not after.
+    closing_delays: HashMap<u64, u64>,
     /// Per-user (or, anonymous, per-connection) limits.
     comment_limits: HashMap<Who, limits::Bucket>,
     heart_limits: HashMap<Who, limits::Bucket>,
@@ -160,13 +170,27 @@ pub struct Audience {
 }
 
 impl Room {
-    fn new(b: &Broadcast) -> Room {
+    fn new(b: &Broadcast, store: &crate::store::Store) -> Room {
+        let mut state = State::default();
+        match store.moderation(&b.id) {
+            Ok(list) => {
+                for (user, blocked) in list {
+                    state.muted.insert(user);
+                    if blocked {
+                        state.blocked.insert(user);
+                    }
+                }
+            }
+            Err(e) => tracing::error!(broadcast = %b.id, "cannot load mutes and blocks: {e:#}"),
+        }
         Room {
             id: b.id.clone(),
             owner_id: b.owner_id,
             tx: broadcast::channel(RING).0,
             outbox: Mutex::default(),
-            state: Mutex::default(),
+            state: Mutex::new(state),
+            comment_order: Mutex::default(),
+            blocked_version: AtomicU64::new(0),
             hearts: Mutex::default(),
             connected: AtomicUsize::new(0),
             joined: AtomicU64::new(0),
@@ -322,22 +346,25 @@ impl Room {
                 format!("a comment is 1 to {} characters", protocol::MAX_COMMENT_CHARS),
             ));
         }
-        let mut state = self.state.lock().expect("room lock");
-        if state.muted.contains(&user.id) {
-            return Some(muted());
+        {
+            let mut state = self.state.lock().expect("room lock");
+            if state.muted.contains(&user.id) {
+                return Some(muted());
+            }
+            let bucket = state
+                .comment_limits
+                .entry(member.who())
+                .or_insert_with(|| limits::Bucket::new(limits::COMMENTS));
+            if !bucket.take(std::time::Instant::now()) {
+                return Some(ServerMessage::error(
+                    "rate_limited",
+                    "too many comments: at most 5 at once, then one every 2 seconds",
+                ));
+            }
         }
-        let bucket = state
-            .comment_limits
-            .entry(member.who())
-            .or_insert_with(|| limits::Bucket::new(limits::COMMENTS));
-        if !bucket.take(std::time::Instant::now()) {
-            return Some(ServerMessage::error(
-                "rate_limited",
-                "too many comments: at most 5 at once, then one every 2 seconds",
-            ));
-        }
+        // Stored and queued under one lock, so every client sees comments in id order.
+        let _order = self.comment_order.lock().expect("comment order lock");
         let server_ts = now_ms();
-        // Stored and sent under the room's lock, so every client sees comments in id order.
         let id = match app.store.add_comment(&self.id, user.id, &text, media_ts, server_ts) {
             Ok(id) => id,
             Err(e) => {
@@ -352,10 +379,12 @@ impl Room {
             media_ts,
             server_ts,
         };
+        let mut state = self.state.lock().expect("room lock");
         if state.recent.len() == RECENT_COMMENTS {
             state.recent.pop_front();
         }
         state.recent.push_back(comment.clone());
+        drop(state);
         self.send(&ServerMessage::Comment(comment));
         None
     }
@@ -371,20 +400,32 @@ impl Room {
         let Some(user) = &member.user else {
             return Some(ServerMessage::error("login_required", "log in to vote"));
         };
-        let mut state = self.state.lock().expect("room lock");
-        if state.muted.contains(&user.id) {
+        let mut guard = self.state.lock().expect("room lock");
+        if guard.muted.contains(&user.id) {
             return Some(muted());
         }
-        let delay = state.delays.get(&member.connection).copied();
         let now = now_ms();
-        let outcome = match state.poll.as_mut().filter(|p| p.id == poll) {
-            Some(p) => p.vote(user.id, option, media_ts, delay, now),
-            None => return Some(ServerMessage::error("no_such_poll", "that poll is not open here")),
+        let edge = app.hub.get(&self.id).map(|s| i64::from(s.edge_ms()));
+        let state = &mut *guard;
+        let Some(p) = state.poll.as_mut().filter(|p| p.id == poll) else {
+            return Some(ServerMessage::error("no_such_poll", "that poll is not open here"));
         };
+        // A vote just after the close closes the poll at the live edge itself rather than
+        // wait for the next tick (the final close, and storing the result, is the tick's).
+        if p.phase == Phase::Open && p.tick(now, edge) {
+            state.closing_delays = state.delays.clone();
+            state.poll_moved = true;
+        }
+        let delay = if p.phase == Phase::Open {
+            None
+        } else {
+            state.closing_delays.get(&member.connection).copied()
+        };
+        let outcome = p.vote(user.id, option, media_ts, delay, now);
         match outcome {
             Vote::Counted { late } => {
                 state.poll_changed = true;
-                drop(state);
+                drop(guard);
                 if let Err(e) = app.store.add_vote(poll, user.id, option, media_ts, now, late) {
                     tracing::error!(broadcast = %self.id, "cannot store a vote: {e:#}");
                 }
@@ -470,13 +511,31 @@ impl Room {
         if Some(user.id) == self.owner_id {
             return Some(ServerMessage::error("bad_request", "you cannot mute or block yourself"));
         }
+        if let Err(e) = app.store.moderate(&self.id, user.id, block) {
+            tracing::error!(broadcast = %self.id, "cannot store a mute or block: {e:#}");
+            return Some(ServerMessage::error(
+                "internal",
+                "the mute or block could not be stored",
+            ));
+        }
         let mut state = self.state.lock().expect("room lock");
         state.muted.insert(user.id);
         if block {
             state.blocked.insert(user.id);
+            drop(state);
+            self.blocked_version.fetch_add(1, Ordering::Release);
             let _ = self.tx.send(Out::Kick(user.id));
         }
         None
+    }
+
+    /// Forgets the limits of whoever has not used them lately (a full bucket is the same as
+    /// none), so that the maps hold only the active.
+    fn prune_limits(&self) {
+        let now = std::time::Instant::now();
+        let mut state = self.state.lock().expect("room lock");
+        state.comment_limits.retain(|_, b| !b.is_full(now));
+        state.heart_limits.retain(|_, b| !b.is_full(now));
     }
 
     /// The audience's delay distribution, from the players' reports.
@@ -520,18 +579,23 @@ impl Room {
         let mut state = self.state.lock().expect("room lock");
         let edge = app.hub.get(&self.id).map(|s| i64::from(s.edge_ms()));
         let mut closed = None;
+        let state = &mut *state;
         if let Some(poll) = state.poll.as_mut() {
             let moved = poll.tick(now_ms(), edge);
+            if moved && poll.phase == Phase::Closing {
+                state.closing_delays = state.delays.clone();
+            }
             if moved && poll.phase == Phase::Closed {
                 closed = Some((poll.id, poll.media_close_ts, poll.totals.clone()));
             }
-            if moved || state.poll_changed {
+            // While closing, the totals shown stay those at the close.
+            let changed = state.poll_changed && poll.phase == Phase::Open;
+            if moved || changed || std::mem::take(&mut state.poll_moved) {
                 state.poll_changed = false;
                 let view = state.poll.as_ref().map(OpenPoll::view).expect("a poll");
                 self.send(&ServerMessage::Poll(view));
             }
         }
-        drop(state);
         if let Some((id, media_close, totals)) = closed
             && let Err(e) = app.store.close_poll(id, media_close, &totals)
         {
@@ -571,6 +635,7 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
             }
         }
         if ticks.is_multiple_of(per(PRESENCE_INTERVAL)) {
+            room.prune_limits();
             room.send(&ServerMessage::Presence {
                 viewers: room.viewers(&app),
                 connected: room.connected.load(Ordering::Relaxed),

@@ -42,6 +42,9 @@ pub struct OpenPoll {
     /// The stream time at the live edge when the poll closed.
     pub media_close_ts: Option<i64>,
     pub phase: Phase,
+    /// The totals when the poll closed at the live edge: what everyone sees until the late
+    /// votes are in, so that nobody votes late knowing how the vote stands.
+    shown_at_close: Option<Vec<u64>>,
     voters: HashSet<i64>,
 }
 
@@ -55,6 +58,7 @@ impl OpenPoll {
             closes_at,
             media_close_ts: None,
             phase: Phase::Open,
+            shown_at_close: None,
             voters: HashSet::new(),
         }
     }
@@ -92,6 +96,7 @@ impl OpenPoll {
             Phase::Open if now >= self.closes_at => {
                 self.phase = Phase::Closing;
                 self.media_close_ts = edge_media_ts;
+                self.shown_at_close = Some(self.totals.clone());
                 true
             }
             Phase::Closing if now >= self.closes_at + LATE_CAP_MS + TRANSIT_MS => {
@@ -107,7 +112,10 @@ impl OpenPoll {
             id: self.id,
             question: self.question.clone(),
             options: self.options.clone(),
-            totals: self.totals.clone(),
+            totals: match (self.phase, &self.shown_at_close) {
+                (Phase::Closing, Some(shown)) => shown.clone(),
+                _ => self.totals.clone(),
+            },
             closes_at: self.closes_at,
             state: match self.phase {
                 Phase::Open => "open",
@@ -142,6 +150,11 @@ mod tests {
         // Delays are capped.
         assert_eq!(p.vote(6, 1, Some(1_000), Some(120_000), 45_000), Vote::Closed);
         assert_eq!(p.totals, [1, 1]);
+        assert_eq!(
+            p.view().totals,
+            [1, 0],
+            "late votes are not shown until the poll is final"
+        );
         assert!(p.tick(10_000 + LATE_CAP_MS + TRANSIT_MS, Some(40_000)));
         assert_eq!(p.phase, Phase::Closed);
         assert_eq!(p.vote(7, 0, Some(1), Some(1), 41_001), Vote::Closed);

@@ -130,16 +130,33 @@ impl ServerMessage {
         }
     }
 
+    /// The message as JSON, with `<`, `>` and `&` written as `\u003c`, `\u003e` and
+    /// `\u0026`: the same strings once parsed, but no markup on the wire, even for a client
+    /// that pastes a frame into a page.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("protocol messages serialize")
+        let json = serde_json::to_string(self).expect("protocol messages serialize");
+        if !json.contains(['<', '>', '&']) {
+            return json;
+        }
+        json.replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
     }
 }
 
-/// Text as it may be stored and relayed: control characters (other than newline) removed,
-/// surrounding whitespace trimmed.
+/// Text as it may be stored and relayed: control characters (other than newline),
+/// direction overrides and invisible characters removed, surrounding whitespace trimmed.
+/// (The zero-width joiner stays: emoji sequences need it.)
 pub fn clean_text(text: &str) -> String {
+    let invisible = |c: char| {
+        matches!(
+            c,
+            '\u{200B}' | '\u{200C}' | '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}'
+        ) || ('\u{202A}'..='\u{202E}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
     text.chars()
-        .filter(|c| !c.is_control() || *c == '\n')
+        .filter(|c| (!c.is_control() || *c == '\n') && !invisible(*c))
         .collect::<String>()
         .trim()
         .to_owned()
@@ -179,5 +196,17 @@ mod tests {
         };
         assert!(hearts.to_json().starts_with(r#"{"type":"hearts","count":57"#));
         assert_eq!(clean_text("  a\u{7}b\nc \u{0} "), "ab\nc");
+        assert_eq!(clean_text("\u{202E}evil\u{200B}"), "evil");
+        let c = ServerMessage::Comment(Comment {
+            id: 1,
+            user: "u".into(),
+            text: "<b>&</b>".into(),
+            media_ts: None,
+            server_ts: 0,
+        });
+        let json = c.to_json();
+        assert!(!json.contains('<') && !json.contains('&'), "{json}");
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["text"], "<b>&</b>");
     }
 }

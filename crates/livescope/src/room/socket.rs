@@ -13,9 +13,9 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::Out;
 use super::limits::{self, Bucket};
 use super::protocol::{self, ClientMessage, ServerMessage};
-use super::{Out, Room};
 use crate::api::ApiError;
 use crate::app::App;
 use crate::auth;
@@ -71,14 +71,17 @@ pub async fn live(
         .read_buffer_size(4096)
         .write_buffer_size(0)
         .max_write_buffer_size(256 << 10)
-        .on_upgrade(move |socket| run(app, room, user, socket)))
+        .on_upgrade(move |socket| run(app, broadcast, user, socket)))
 }
 
-async fn run(app: Arc<App>, room: Arc<Room>, user: Option<User>, socket: WebSocket) {
+async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<User>, socket: WebSocket) {
+    // The room is looked up again: the one seen before the upgrade may have closed since.
+    let room = app.rooms.open(&app, &broadcast);
     let (member, mut rx, welcome) = room.join(&app, user);
     let (mut sink, mut stream) = socket.split();
     let mut flood = Bucket::new(limits::MESSAGES);
     let mut heard = tokio::time::Instant::now();
+    let mut blocks_seen = room.blocked_version.load(std::sync::atomic::Ordering::Acquire);
     let mut ping = tokio::time::interval_at(heard + PING_INTERVAL, PING_INTERVAL);
     let outcome: Result<(), &'static str> = async {
         send(&mut sink, vec![Message::text(welcome.to_json())]).await?;
@@ -88,18 +91,20 @@ async fn run(app: Arc<App>, room: Arc<Room>, user: Option<User>, socket: WebSock
                 biased;
                 incoming = stream.next() => {
                     heard = tokio::time::Instant::now();
-                    let text = match incoming {
-                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
-                        Some(Ok(Message::Text(text))) => text,
-                        Some(Ok(Message::Binary(_))) => {
+                    let Some(Ok(frame)) = incoming else { return Ok(()) };
+                    // Every frame counts against the flood limit, whatever its kind.
+                    if !matches!(frame, Message::Pong(_)) && !flood.take(Instant::now()) {
+                        return Err("flooding");
+                    }
+                    let text = match frame {
+                        Message::Close(_) => return Ok(()),
+                        Message::Text(text) => text,
+                        Message::Binary(_) => {
                             reply(&mut sink, ServerMessage::error("bad_message", "send JSON in text frames")).await?;
                             continue;
                         }
-                        Some(Ok(_)) => continue,
+                        _ => continue,
                     };
-                    if !flood.take(Instant::now()) {
-                        return Err("flooding");
-                    }
                     let answer = match serde_json::from_str::<ClientMessage>(&text) {
                         Ok(message) => room.handle(&app, &member, message),
                         Err(e) => Some(ServerMessage::error("bad_message", format!("not a protocol message: {e}"))),
@@ -142,6 +147,15 @@ async fn run(app: Arc<App>, room: Arc<Room>, user: Option<User>, socket: WebSock
                         };
                     }
                     send(&mut sink, batch).await?;
+                    // A block whose notice this connection lagged past still reaches it.
+                    let version = room.blocked_version.load(std::sync::atomic::Ordering::Acquire);
+                    if version != blocks_seen {
+                        blocks_seen = version;
+                        if member.user.as_ref().is_some_and(|u| room.is_blocked(u.id)) {
+                            reply(&mut sink, ServerMessage::error("blocked", "the broadcaster has blocked you")).await?;
+                            return Err("blocked");
+                        }
+                    }
                 }
             }
         }

@@ -40,12 +40,25 @@ pub struct HeartSecond {
     pub count: u64,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StoredVote {
+    pub poll: i64,
+    pub user: String,
+    pub option: usize,
+    pub media_ts: Option<i64>,
+    pub server_ts: i64,
+    /// Arrived after the close, from a viewer still watching the moment before it.
+    pub late: bool,
+}
+
 /// Everything viewers did within a span of media time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Timeline {
     pub comments: Vec<StoredComment>,
     pub hearts: Vec<HeartSecond>,
     pub polls: Vec<StoredPoll>,
+    /// The votes of those polls.
+    pub votes: Vec<StoredVote>,
 }
 
 impl Store {
@@ -148,6 +161,58 @@ impl Store {
         Ok(())
     }
 
+    /// Mutes (or blocks) `user` in `broadcast`.
+    pub fn moderate(&self, broadcast: &str, user: i64, blocked: bool) -> anyhow::Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO moderation (broadcast_id, user_id, blocked) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (broadcast_id, user_id) DO UPDATE SET blocked = MAX(blocked, excluded.blocked)",
+                params![broadcast, user, blocked],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Who is muted in `broadcast`, and whether each is also blocked.
+    pub fn moderation(&self, broadcast: &str) -> anyhow::Result<Vec<(i64, bool)>> {
+        self.with(|c| {
+            c.prepare("SELECT user_id, blocked FROM moderation WHERE broadcast_id = ?1")?
+                .query_map(params![broadcast], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+    }
+
+    /// Gives every poll left without a result (the server stopped while it was open) the
+    /// result of the votes it got.
+    pub fn finish_abandoned_polls(&self) -> anyhow::Result<()> {
+        let open: Vec<(i64, usize)> = self.with(|c| {
+            c.prepare("SELECT id, options FROM polls WHERE result IS NULL")?
+                .query_map([], |r| {
+                    let options: String = r.get(1)?;
+                    Ok((
+                        r.get(0)?,
+                        serde_json::from_str::<Vec<String>>(&options).map_or(0, |o| o.len()),
+                    ))
+                })?
+                .collect()
+        })?;
+        for (id, options) in open {
+            let mut totals = vec![0u64; options];
+            let votes: Vec<i64> = self.with(|c| {
+                c.prepare("SELECT option FROM votes WHERE poll_id = ?1")?
+                    .query_map(params![id], |r| r.get(0))?
+                    .collect()
+            })?;
+            for v in votes {
+                if let Some(t) = usize::try_from(v).ok().and_then(|v| totals.get_mut(v)) {
+                    *t += 1;
+                }
+            }
+            self.close_poll(id, None, &totals)?;
+        }
+        Ok(())
+    }
+
     pub fn poll(&self, id: i64) -> anyhow::Result<Option<StoredPoll>> {
         self.with(|c| {
             c.query_row(
@@ -189,7 +254,8 @@ impl Store {
                 )?
                 .query_map(params![broadcast, from.div_euclid(1000), to.div_euclid(1000)], |r| {
                     Ok(HeartSecond {
-                        media_second: r.get(0)?,
+                        // Hearts without a media time are kept under -1.
+                        media_second: r.get::<_, Option<i64>>(0)?.filter(|s| *s >= 0),
                         second: r.get(1)?,
                         count: r.get::<_, i64>(2)? as u64,
                     })
@@ -201,11 +267,32 @@ impl Store {
                      FROM polls WHERE broadcast_id = ?1 AND media_open_ts BETWEEN ?2 AND ?3 ORDER BY media_open_ts",
                 )?
                 .query_map(params![broadcast, from, to], poll_row)?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<rusqlite::Result<Vec<StoredPoll>>>()?;
+            let mut votes = Vec::new();
+            for poll in &polls {
+                let mut stmt = c.prepare(
+                    "SELECT u.username, v.option, v.media_ts, v.server_ts, v.late FROM votes v
+                     JOIN users u ON u.id = v.user_id WHERE v.poll_id = ?1 ORDER BY v.server_ts",
+                )?;
+                let rows = stmt.query_map(params![poll.id], |r| {
+                    Ok(StoredVote {
+                        poll: poll.id,
+                        user: r.get(0)?,
+                        option: r.get::<_, i64>(1)? as usize,
+                        media_ts: r.get(2)?,
+                        server_ts: r.get(3)?,
+                        late: r.get(4)?,
+                    })
+                })?;
+                for v in rows {
+                    votes.push(v?);
+                }
+            }
             Ok(Timeline {
                 comments,
                 hearts,
                 polls,
+                votes,
             })
         })
     }

@@ -7,7 +7,7 @@ use super::hash_secret;
 
 type Migration = fn(&Transaction) -> rusqlite::Result<()>;
 
-const MIGRATIONS: &[Migration] = &[v1_broadcasts, v2_accounts, v3_interaction];
+const MIGRATIONS: &[Migration] = &[v1_broadcasts, v2_accounts, v3_interaction, v4_moderation];
 
 pub fn run(conn: &mut Connection) -> anyhow::Result<()> {
     let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -159,6 +159,18 @@ fn v3_interaction(tx: &Transaction) -> rusqlite::Result<()> {
             server_ts  INTEGER NOT NULL,
             late       INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (poll_id, user_id)
+        ) WITHOUT ROWID;",
+    )
+}
+
+/// Mutes and blocks, per broadcast, so that they outlive the room and a restart.
+fn v4_moderation(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE moderation (
+            broadcast_id  TEXT NOT NULL,
+            user_id       INTEGER NOT NULL REFERENCES users(id),
+            blocked       INTEGER NOT NULL,
+            PRIMARY KEY (broadcast_id, user_id)
         ) WITHOUT ROWID;",
     )
 }

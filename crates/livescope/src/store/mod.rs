@@ -75,7 +75,9 @@ impl Store {
              WHERE left_at IS NULL",
             params![now],
         )?;
-        Ok(Store { conn: Mutex::new(conn) })
+        let store = Store { conn: Mutex::new(conn) };
+        store.finish_abandoned_polls()?;
+        Ok(store)
     }
 
     /// Runs `f` on the connection.
