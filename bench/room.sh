@@ -15,6 +15,7 @@ VIEWERS=${VIEWERS:-"1000 10000"}
 DURATION=${DURATION:-20}
 HEARTS=${HEARTS:-1000}
 COMMENTS=${COMMENTS:-20}
+VOTES=${VOTES:-5}
 OUT=${OUT:-bench/results/room.md}
 WORK=$(mktemp -d /tmp/livescope-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -28,31 +29,32 @@ for n in $VIEWERS; do
   RUST_LOG=warn $BIN serve --rtmp 127.0.0.1:0 --http 127.0.0.1:$http --data "$WORK/data-$n" >"$WORK/serve-$n.log" 2>&1 &
   pid=$!
   for _ in $(seq 50); do grep -q ready "$WORK/serve-$n.log" 2>/dev/null && break; sleep 0.1; done
-  $BIN loadgen room --api http://127.0.0.1:$http --viewers "$n" --hearts "$HEARTS" --comments "$COMMENTS" \
+  $BIN loadgen room --api http://127.0.0.1:$http --viewers "$n" --hearts "$HEARTS" --comments "$COMMENTS" --votes "$VOTES" \
     --duration "$DURATION" --server-pid $pid --json "$WORK/room-$n.json"
   kill $pid; wait $pid 2>/dev/null || true
 done
 
-python3 - "$WORK" "$OUT" "$VIEWERS" "$DURATION" "$HEARTS" "$COMMENTS" <<'PY'
+python3 - "$WORK" "$OUT" "$VIEWERS" "$DURATION" "$HEARTS" "$COMMENTS" "$VOTES" <<'PY'
 import json, os, platform, sys, datetime
-work, out, viewers, duration, hearts, comments = sys.argv[1], sys.argv[2], sys.argv[3].split(), *sys.argv[4:]
+work, out, viewers, duration, hearts, comments, votes = sys.argv[1], sys.argv[2], sys.argv[3].split(), *sys.argv[4:]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 f = lambda v, d=1: "-" if v is None else f"{v:.{d}f}"
 lines = [
     "# Real-time interaction: one room, many viewers", "",
     f"Measured {datetime.date.today()} on {os.cpu_count()} cores ({cpu}), Linux {platform.release()};",
     "the load generator shares the machine with the server.",
-    f"Command: `VIEWERS=\"{' '.join(viewers)}\" DURATION={duration} HEARTS={hearts} COMMENTS={comments} bash bench/room.sh`", "",
+    f"Command: `VIEWERS=\"{' '.join(viewers)}\" DURATION={duration} HEARTS={hearts} COMMENTS={comments} VOTES={votes} bash bench/room.sh`", "",
     f"Every viewer holds a WebSocket to `/api/broadcasts/<id>/live` and reports its playback delay every 5 s;",
-    f"the audience sends {hearts} hearts/s (random viewers) and {comments} comments/s (100 logged-in commenters).",
+    f"the audience sends {hearts} hearts/s (random viewers) and {comments} comments/s (100 logged-in commenters);",
+    f"the broadcaster opens a poll for the whole run and the logged-in viewers vote at {votes}/s, once each.",
     "100 probe viewers time every message: a comment from its send to its arrival at each probe; a heart",
     "from its send to the arrival of the batch that counts it (batches every 200 ms): three logged-in",
     "heart probes heart once a second, and a batch names its logged-in senders, so each of their hearts",
     "is matched to the very batch that counted it. Targets: comments",
     "p99 < 250 ms; hearts p99 < 250 ms (one batch interval + 50 ms); server memory < 10 KB per viewer.", "",
     "No peer is compared: none of the servers we measure against has viewer interaction.", "",
-    "| viewers | connected | dropped | comments sent | arrivals at probes / expected | comment p50 / p99 / max ms | hearts sent | hearts counted | hearts timed | heart p50 / p99 / max ms | lagged | server CPU % | server bytes/viewer | loadgen CPU % |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| viewers | connected | dropped | comments sent | arrivals at probes / expected | comment p50 / p99 / max ms | hearts sent | hearts counted | hearts timed | heart p50 / p99 / max ms | votes sent / counted | lagged | server CPU % | server bytes/viewer | loadgen CPU % |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
 for n in viewers:
     p = os.path.join(work, f"room-{n}.json")
@@ -60,7 +62,7 @@ for n in viewers:
         continue
     r = json.load(open(p))
     lines.append(f"| {r['viewers']} | {r['connected']} | {r['disconnected']} | {r['comments_sent']} | {r['comments_received_by_probes']} / {r['comments_expected_at_probes']} | {f(r['comment_p50_ms'])} / {f(r['comment_p99_ms'])} / {f(r['comment_max_ms'])} "
-                 f"| {r['hearts_sent']} | {r['hearts_counted_by_a_probe']} | {r['timed_hearts']} | {f(r['heart_p50_ms'])} / {f(r['heart_p99_ms'])} / {f(r['heart_max_ms'])} | {r['lagged_notices']} "
+                 f"| {r['hearts_sent']} | {r['hearts_counted_by_a_probe']} | {r['timed_hearts']} | {f(r['heart_p50_ms'])} / {f(r['heart_p99_ms'])} / {f(r['heart_max_ms'])} | {r['votes_sent']} / {r['votes_counted']} | {r['lagged_notices']} "
                  f"| {f(r['server_cpu_percent'])} | {f(r['server_bytes_per_viewer'], 0)} | {f(r['loadgen_cpu_percent'])} |")
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))

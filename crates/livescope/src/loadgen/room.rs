@@ -51,6 +51,10 @@ pub struct Args {
     /// Comments per second from the whole audience.
     #[arg(long, default_value_t = 20.0)]
     pub comments: f64,
+    /// Votes per second: the broadcaster opens a poll for the whole run and the logged-in
+    /// viewers vote, each once.
+    #[arg(long, default_value_t = 0.0)]
+    pub votes: f64,
     /// Connections opened per second.
     #[arg(long, default_value_t = 2000.0)]
     pub connect_rate: f64,
@@ -89,6 +93,9 @@ pub struct Report {
     pub heart_p50_ms: Option<f64>,
     pub heart_p99_ms: Option<f64>,
     pub heart_max_ms: Option<f64>,
+    pub votes_sent: u64,
+    /// The poll's total as the first probe last saw it.
+    pub votes_counted: u64,
     pub lagged_notices: u64,
     pub server_cpu_percent: Option<f64>,
     pub server_rss_before_mib: Option<f64>,
@@ -108,6 +115,8 @@ struct Tally {
     hearts_counted: u64,
     lagged: u64,
     disconnected: usize,
+    votes_counted: u64,
+    poll: Option<i64>,
 }
 
 /// Heart probes that sent a heart, by name: the send time (ms since the epoch) of the
@@ -152,6 +161,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         f(report.heart_max_ms),
         report.lagged_notices
     );
+    if report.votes_sent > 0 {
+        println!("  votes: {} sent, {} counted", report.votes_sent, report.votes_counted);
+    }
     println!(
         "  server cpu {}% rss {} MiB (before {} MiB, {} bytes/viewer); loadgen cpu {:.1}%",
         f(report.server_cpu_percent),
@@ -249,8 +261,24 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     let server_start = args.server_pid.map(stats::sample).transpose()?;
     let me_start = stats::sample(0)?;
     tally.borrow_mut().measuring = true;
+    if args.votes > 0.0 {
+        let socket = Rc::new(connect(&addr, &id, Some(&owner)).await?);
+        let seconds = args.duration.ceil() as u32 + 5;
+        socket.try_write(&frame(&format!(
+            r#"{{"type":"poll_open","question":"Which?","options":["a","b","c"],"seconds":{seconds}}}"#
+        )))?;
+        tokio::task::spawn_local(viewer(socket, false, false, tally.clone(), hearts.clone()));
+        // The first probe learns the poll's id from its announcement.
+        for _ in 0..50 {
+            if tally.borrow().poll.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let poll = tally.borrow().poll;
     let started = Instant::now();
-    let (mut hearts_sent, mut comments_sent) = (0u64, 0u64);
+    let (mut hearts_sent, mut comments_sent, mut votes_sent) = (0u64, 0u64, 0u64);
     let tick = Duration::from_millis(10);
     let mut next = tokio::time::Instant::now();
     let mut rng = 0x9e3779b97f4a7c15u64;
@@ -282,6 +310,22 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
                 hearts_sent += 1;
             }
             probe_hearts += 1;
+        }
+        while let Some(poll) = poll
+            && (votes_sent as f64) < elapsed * args.votes
+            && (votes_sent as usize) < commenters.len()
+        {
+            let w = &commenters[votes_sent as usize];
+            let option = votes_sent % 3;
+            if w.try_write(&frame(&format!(
+                r#"{{"type":"vote","poll":{poll},"option":{option},"media_ts":{media}}}"#
+            )))
+            .is_ok()
+            {
+                votes_sent += 1;
+            } else {
+                break;
+            }
         }
         while (comments_tried as f64) < elapsed * args.comments && !commenters.is_empty() {
             // Each commenter in turn, so that nobody exceeds the comment limit.
@@ -326,6 +370,8 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
         heart_p50_ms: heart.map(|s| s.0),
         heart_p99_ms: heart.map(|s| s.1),
         heart_max_ms: heart.map(|s| s.2),
+        votes_sent,
+        votes_counted: t.votes_counted,
         lagged_notices: t.lagged,
         server_cpu_percent: server_start
             .zip(server_end)
@@ -531,6 +577,15 @@ fn observe_one(
                     t.hearts.record(Duration::from_millis((now_wall - sent).max(0) as u64));
                 }
             }
+        }
+        Some("poll") if first => {
+            t.poll = v["id"].as_i64();
+            t.votes_counted = v["totals"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_u64())
+                .sum();
         }
         Some("lagged") => t.lagged += 1,
         _ => {}
