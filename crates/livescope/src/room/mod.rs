@@ -35,8 +35,10 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 pub const HEART_INTERVAL: Duration = Duration::from_millis(200);
 /// Presence is sent this often.
 const PRESENCE_INTERVAL: Duration = Duration::from_secs(2);
-/// Messages a connection may fall behind by before it loses the oldest.
-const RING: usize = 512;
+/// Frames a connection may fall behind by before it loses the oldest: with a frame per
+/// flush, 6.4 s of the room. A socket stuck longer than its send timeout is dropped
+/// instead; one that drains slowly skips to the present with a `lagged` notice.
+const RING: usize = 64;
 /// Comments a newcomer sees at once.
 const RECENT_COMMENTS: usize = 50;
 /// Senders named in a hearts batch.
