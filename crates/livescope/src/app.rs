@@ -62,6 +62,11 @@ impl App {
         })
     }
 
+    /// Players of broadcast `id` now: RTMP and HTTP-FLV connections, and HLS viewers.
+    pub fn players(&self, id: &str) -> usize {
+        self.hub.get(id).map_or(0, |s| s.viewers()) + self.hls.get(id).map_or(0, |r| r.audience.len())
+    }
+
     /// Whether a viewer holding `token` may watch broadcast `id`, which is `private` or not.
     pub fn token_admits(&self, id: &str, private: bool, token: Option<&str>) -> bool {
         !private || token.is_some_and(|t| self.playback.verify(id, t, crate::playback::now_secs()))

@@ -30,21 +30,28 @@ const CONCURRENT_HASHES: usize = 2;
 const HASH_WAIT: Duration = Duration::from_secs(5);
 static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_HASHES);
 
-/// Why a password could not be hashed or checked now.
+/// Why a password could not be hashed or checked.
 #[derive(Debug, thiserror::Error)]
-#[error("the server is busy checking passwords; try again in a moment")]
-pub struct Busy;
+pub enum HashError {
+    #[error("the server is busy checking passwords; try again in a moment")]
+    Busy,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
 
-impl From<Busy> for ApiError {
-    fn from(e: Busy) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+            HashError::Failed(e) => e.into(),
+        }
     }
 }
 
-async fn hashing_permit() -> Result<tokio::sync::SemaphorePermit<'static>, Busy> {
+async fn hashing_permit() -> Result<tokio::sync::SemaphorePermit<'static>, HashError> {
     match tokio::time::timeout(HASH_WAIT, HASHING.acquire()).await {
         Ok(Ok(permit)) => Ok(permit),
-        _ => Err(Busy),
+        _ => Err(HashError::Busy),
     }
 }
 
@@ -88,20 +95,21 @@ async fn on_hashing_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 
 
 /// Hashes a password with argon2id (a PHC string with its salt and parameters). Slow on
 /// purpose, so it runs off the async workers, a few at a time.
-pub async fn hash_password(password: String) -> anyhow::Result<String> {
+pub async fn hash_password(password: String) -> Result<String, HashError> {
     let _permit = hashing_permit().await?;
-    on_hashing_thread(move || {
+    let hashed = on_hashing_thread(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h: PasswordHash| h.to_string())
             .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
     })
-    .await?
+    .await??;
+    Ok(hashed)
 }
 
 /// Checks a password against a stored hash. Without a stored hash (no such account) it
 /// still spends the time of a check, so that timing does not tell which names exist.
-pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool, Busy> {
+pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool, HashError> {
     let _permit = hashing_permit().await?;
     Ok(on_hashing_thread(move || {
         let argon = Argon2::default();

@@ -68,10 +68,6 @@ impl Notifier {
             }
         }
     }
-
-    pub fn connected(&self) -> usize {
-        self.streams.lock().expect("notifier lock").len()
-    }
 }
 
 /// Starts the fan-out of `broadcast_started` for a broadcast that just went live.

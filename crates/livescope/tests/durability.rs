@@ -6,15 +6,8 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::{Events, Server, Tracks, clip, http, http_as, publish, temp_dir, watch};
+use common::{Events, Server, Tracks, clip, http, http_as, json, publish, temp_dir, watch};
 use serde_json::Value;
-
-fn json(status_body: (u16, String)) -> (u16, Value) {
-    (
-        status_body.0,
-        serde_json::from_str(&status_body.1).unwrap_or(Value::Null),
-    )
-}
 
 fn ms(rfc3339: &Value) -> u128 {
     let t = humantime::parse_rfc3339(rfc3339.as_str().unwrap()).unwrap();

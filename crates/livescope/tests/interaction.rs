@@ -8,7 +8,7 @@ mod common;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Server, Tracks, clip, http, http_as, publish, temp_dir};
+use common::{Server, Tracks, clip, http, http_as, json, publish, temp_dir};
 use serde_json::{Value, json};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::stream::MaybeTlsStream;
@@ -102,14 +102,15 @@ impl Ws {
     }
 }
 
-fn json(status_body: (u16, String)) -> Value {
-    serde_json::from_str(&status_body.1).unwrap_or(Value::Null)
+/// The JSON body of an answer.
+fn body(status_body: (u16, String)) -> Value {
+    json(status_body).1
 }
 
 /// A broadcast of a fresh owner: (owner's token, id, stream key).
 fn broadcast(server: &Server, owner: &str) -> (String, String, String) {
     let token = server.user(owner);
-    let b = json(http_as(&server.http, "POST", "/api/broadcasts", b"{}", Some(&token)));
+    let b = body(http_as(&server.http, "POST", "/api/broadcasts", b"{}", Some(&token)));
     (
         token,
         b["id"].as_str().unwrap().to_owned(),
@@ -241,7 +242,7 @@ fn anonymous_limits_bad_messages_and_private_rooms() {
     // (the others carried on)
 
     // A private broadcast's room needs its playback token.
-    let private = json(http_as(
+    let private = body(http_as(
         &server.http,
         "POST",
         "/api/broadcasts",
@@ -253,7 +254,7 @@ fn anonymous_limits_bad_messages_and_private_rooms() {
         Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
         other => panic!("a stranger joined a private room: {:?}", other.is_ok()),
     }
-    let for_fan = json(http_as(
+    let for_fan = body(http_as(
         &server.http,
         "GET",
         &format!("/api/broadcasts/{pid}"),
@@ -312,7 +313,7 @@ fn moderation_is_for_the_broadcaster_only() {
     }
     b.send(json!({"type": "comment", "text": "still here"}));
     assert_eq!(host.next_of("comment")["text"], "still here");
-    let timeline = json(http(
+    let timeline = body(http(
         &server.http,
         "GET",
         &format!("/api/broadcasts/{id}/timeline"),
@@ -455,7 +456,7 @@ fn a_poll_counts_a_late_vote_and_the_timeline_survives_a_restart() {
     std::thread::sleep(Duration::from_millis(1500));
     d.send(json!({"type": "vote", "poll": poll_id, "option": 1, "media_ts": 1000}));
     assert_eq!(d.next_of("error")["code"], "poll_closed");
-    let audience = json(http_as(
+    let audience = body(http_as(
         &server.http,
         "GET",
         &format!("/api/broadcasts/{id}/audience"),
@@ -489,7 +490,7 @@ fn a_poll_counts_a_late_vote_and_the_timeline_survives_a_restart() {
     std::thread::sleep(Duration::from_millis(1500));
     drop(server);
     let server = Server::start_in(&data);
-    let timeline = json(http(
+    let timeline = body(http(
         &server.http,
         "GET",
         &format!("/api/broadcasts/{id}/timeline?from=0&to=60000"),

@@ -7,15 +7,8 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Events, Server, Tracks, clip, finish, get_bytes, http, http_as, probe, publish, temp_dir, watch};
+use common::{Events, Server, Tracks, clip, finish, get_bytes, http, http_as, json, probe, publish, temp_dir, watch};
 use serde_json::Value;
-
-fn json(status_body: (u16, String)) -> (u16, Value) {
-    (
-        status_body.0,
-        serde_json::from_str(&status_body.1).unwrap_or(Value::Null),
-    )
-}
 
 fn ids(list: &Value) -> Vec<String> {
     list["broadcasts"]

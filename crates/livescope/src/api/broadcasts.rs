@@ -71,7 +71,7 @@ pub struct CreatedBroadcast {
 /// What the API shows of a broadcast. Only called for broadcasts the caller may watch:
 /// a private one's watch URLs carry a playback token.
 pub fn view(app: &App, b: &Broadcast, host: &str) -> BroadcastView {
-    let viewers = viewers(app, &b.id);
+    let viewers = app.players(&b.id);
     let query = if b.private {
         let (token, _) = app.playback.issue(&b.id, crate::playback::now_secs());
         format!("?token={token}")
@@ -94,11 +94,6 @@ pub fn view(app: &App, b: &Broadcast, host: &str) -> BroadcastView {
             hls: format!("http://{host}:{}/hls/{}/index.m3u8{query}", app.http_addr.port(), b.id),
         },
     }
-}
-
-/// Viewers watching now, over every delivery path.
-fn viewers(app: &App, id: &str) -> usize {
-    app.hub.get(id).map_or(0, |s| s.viewers()) + app.hls.get(id).map_or(0, |r| r.audience.len())
 }
 
 fn new_stream_key() -> String {
@@ -338,7 +333,7 @@ pub async fn list(
             // Viewer counts live in memory: rank every live broadcast by them. Ended
             // broadcasts have none, so they keep their recency order.
             let mut all = app.store.list(state, ListOrder::Recent, 10_000)?;
-            all.sort_by_key(|b| std::cmp::Reverse(viewers(&app, &b.id)));
+            all.sort_by_key(|b| std::cmp::Reverse(app.players(&b.id)));
             all.truncate(limit);
             all
         }

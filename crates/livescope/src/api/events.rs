@@ -15,7 +15,7 @@ use super::{ApiError, ApiQuery, ErrorBody, limit, rfc3339};
 use crate::app::App;
 use crate::auth;
 
-/// How often an idle event stream checks that its session still exists.
+/// How often an event stream checks that its session still exists.
 const SESSION_CHECK: Duration = Duration::from_secs(30);
 
 /// Server-Sent Events: first `ready` (from then on nothing is missed), then
@@ -29,22 +29,22 @@ pub async fn stream(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<i
     let token = auth::session_token(&headers).unwrap_or_default();
     let rx = app.notifier.subscribe(me.id);
     let ready = futures_util::stream::once(async { Ok::<_, Infallible>(Event::default().event("ready").data("{}")) });
-    // The stream ends when the session does (logout or expiry): it is checked every
-    // SESSION_CHECK while nothing else happens, and before every event.
-    let events = futures_util::stream::unfold((rx, app, token), |(mut rx, app, token)| async move {
+    // The stream ends when the session does (logout or expiry): the session is looked up
+    // again every SESSION_CHECK, whether or not events are flowing.
+    let start = (rx, app, token, tokio::time::Instant::now() + SESSION_CHECK);
+    let events = futures_util::stream::unfold(start, |(mut rx, app, token, mut check_at)| async move {
         loop {
-            match tokio::time::timeout(SESSION_CHECK, rx.recv()).await {
+            match tokio::time::timeout_at(check_at, rx.recv()).await {
                 Ok(None) => return None,
                 Ok(Some(e)) => {
-                    if !matches!(app.store.session_user(&token), Ok(Some(_))) {
-                        return None;
-                    }
-                    return Some((Ok(Event::default().event(e.name).data(&*e.data)), (rx, app, token)));
+                    let event = Event::default().event(e.name).data(&*e.data);
+                    return Some((Ok(event), (rx, app, token, check_at)));
                 }
                 Err(_) => {
                     if !matches!(app.store.session_user(&token), Ok(Some(_))) {
                         return None;
                     }
+                    check_at += SESSION_CHECK;
                 }
             }
         }

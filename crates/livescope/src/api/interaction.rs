@@ -41,7 +41,7 @@ pub async fn audience(
         Some(room) => room.audience(&app),
         None => Audience {
             connected: 0,
-            viewers: app.hub.get(&id).map_or(0, |s| s.viewers()),
+            viewers: app.players(&id),
             reporting: 0,
             delay_p50_ms: None,
             delay_p90_ms: None,

@@ -96,12 +96,7 @@ pub async fn register(State(app): State<Arc<App>>, body: Bytes) -> Result<Respon
     if app.store.user_by_name(&username)?.is_some() {
         return Err(taken(&username));
     }
-    let hash = auth::hash_password(password)
-        .await
-        .map_err(|e| match e.downcast::<auth::Busy>() {
-            Ok(busy) => ApiError::from(busy),
-            Err(e) => ApiError::from(e),
-        })?;
+    let hash = auth::hash_password(password).await?;
     let user = app
         .store
         .create_user(&username, &hash)?

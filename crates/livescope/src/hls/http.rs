@@ -261,8 +261,8 @@ fn answer(rendition: &Rendition, file: File, query: &::hls::Query) -> Answer {
 
 /// Where a stream of the part in progress stands.
 enum Progress {
-    /// New chunks, and how many chunks have now been sent.
-    More(Bytes, usize),
+    /// The next chunk (shared by every viewer of the part, not copied).
+    More(Bytes),
     /// The part is complete: the rest of it.
     Last(Bytes),
     /// Nothing new yet.
@@ -303,14 +303,14 @@ fn part_in_progress(rendition: Arc<Rendition>, number: u64, patience: Duration) 
                 } else if st.window.ended || st.window.next_part() != number {
                     Progress::Gone
                 } else if st.building.len() > sent.chunks {
-                    Progress::More(Bytes::from(st.building[sent.chunks..].concat()), st.building.len())
+                    Progress::More(st.building[sent.chunks].clone())
                 } else {
                     Progress::Wait
                 }
             };
             let item = match progress {
-                Progress::More(data, chunks) => {
-                    sent.chunks = chunks;
+                Progress::More(data) => {
+                    sent.chunks += 1;
                     sent.bytes += data.len();
                     Ok(data)
                 }

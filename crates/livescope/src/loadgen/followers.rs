@@ -110,23 +110,10 @@ async fn measure(args: &Args, tokens: Vec<String>) -> anyhow::Result<Report> {
         })
         .collect();
 
-    let credentials = serde_json::json!({
-        "username": args.broadcaster,
-        "password": format!("{}-password", args.broadcaster),
-    })
-    .to_string();
     let api = args.api.trim_end_matches('/');
-    let (status, body) = net::post_json(&format!("{api}/api/sessions"), &credentials, None).await?;
-    if status != 201 {
-        bail!("logging in as {} answered {status}: {body}", args.broadcaster);
-    }
-    let token: serde_json::Value = serde_json::from_str(&body)?;
-    let token = token["token"].as_str().context("no token")?.to_owned();
-    let (status, body) = net::post_json(&format!("{api}/api/broadcasts"), "{}", Some(&token)).await?;
-    if status != 201 {
-        bail!("creating a broadcast answered {status}: {body}");
-    }
-    let created: serde_json::Value = serde_json::from_str(&body)?;
+    let password = format!("{}-password", args.broadcaster);
+    let token = net::log_in(api, &args.broadcaster, &password).await?;
+    let created = net::create_broadcast(api, &token).await?;
     let url = RtmpUrl::parse(created["publish"]["rtmp"].as_str().context("no publish URL")?)?;
 
     let clip = clip::generate(&args.work, 20, 500)?;

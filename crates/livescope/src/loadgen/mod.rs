@@ -197,45 +197,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Registers a fresh account on the server and logs in; returns the session token.
-async fn log_in(api: &str) -> anyhow::Result<String> {
-    let credentials = serde_json::json!({
-        "username": format!("loadgen_{}", crate::api::random_token(8)),
-        "password": crate::api::random_token(20),
-    })
-    .to_string();
-    let (status, body) = net::post_json(&format!("{api}/api/users"), &credentials, None).await?;
-    if status != 201 {
-        bail!("registering a load generator account answered {status}: {body}");
-    }
-    let (status, body) = net::post_json(&format!("{api}/api/sessions"), &credentials, None).await?;
-    if status != 201 {
-        bail!("logging in answered {status}: {body}");
-    }
-    let session: serde_json::Value = serde_json::from_str(&body)?;
-    session["token"]
-        .as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("no token in {body}"))
-}
-
 fn resolve_urls(args: &Args) -> anyhow::Result<(RtmpUrl, Target)> {
     let (publish, play) = match &args.api {
         Some(api) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let api = api.trim_end_matches('/');
-            let token = rt.block_on(log_in(api))?;
-            let url = format!("{api}/api/broadcasts");
-            let (status, body) = rt.block_on(net::post_json(&url, r#"{"title":"loadgen"}"#, Some(&token)))?;
-            if status != 201 {
-                bail!("creating a broadcast at {url} answered {status}: {body}");
-            }
-            let created: serde_json::Value = serde_json::from_str(&body)?;
+            let created = rt.block_on(async {
+                let (_, token) = net::register(api, "loadgen").await?;
+                net::create_broadcast(api, &token).await
+            })?;
             let field = |a: &str, b: &str| {
                 created[a][b]
                     .as_str()
                     .map(str::to_owned)
-                    .with_context(|| format!("no {a}.{b} in {body}"))
+                    .with_context(|| format!("no {a}.{b} in {created}"))
             };
             let play = match args.protocol {
                 Protocol::Rtmp => field("watch", "rtmp")?,

@@ -83,6 +83,40 @@ pub async fn post_json(url: &str, body: &str, token: Option<&str>) -> anyhow::Re
     Ok((status, body))
 }
 
+/// POSTs JSON to livescope's API and returns the answer, which must be 201 Created.
+async fn create(api: &str, path: &str, body: &str, token: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    let (status, answer) = post_json(&format!("{api}{path}"), body, token).await?;
+    if status != 201 {
+        bail!("{path} answered {status}: {answer}");
+    }
+    Ok(serde_json::from_str(&answer)?)
+}
+
+/// Logs in to livescope at `api`; returns the session token.
+pub async fn log_in(api: &str, username: &str, password: &str) -> anyhow::Result<String> {
+    let credentials = serde_json::json!({ "username": username, "password": password }).to_string();
+    let session = create(api, "/api/sessions", &credentials, None).await?;
+    session["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("a session without a token")
+}
+
+/// Registers a fresh account named `prefix_<random>` and logs in; returns its name and token.
+pub async fn register(api: &str, prefix: &str) -> anyhow::Result<(String, String)> {
+    let name = format!("{prefix}_{}", crate::api::random_token(8));
+    let password = crate::api::random_token(20);
+    let credentials = serde_json::json!({ "username": name, "password": password }).to_string();
+    create(api, "/api/users", &credentials, None).await?;
+    let token = log_in(api, &name, &password).await?;
+    Ok((name, token))
+}
+
+/// Creates a broadcast as the holder of `token`; returns the API's answer.
+pub async fn create_broadcast(api: &str, token: &str) -> anyhow::Result<serde_json::Value> {
+    create(api, "/api/broadcasts", r#"{"title":"loadgen"}"#, Some(token)).await
+}
+
 pub fn parse_status(head: &str) -> anyhow::Result<u16> {
     let line = head.lines().next().unwrap_or_default();
     line.split_whitespace()

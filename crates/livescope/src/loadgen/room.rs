@@ -18,7 +18,7 @@
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 
 use super::net;
 use super::stats::{self, Latencies};
+use crate::store::now_ms;
 
 const BULK_READ_INTERVAL: Duration = Duration::from_millis(250);
 const DELAY_REPORT_INTERVAL: Duration = Duration::from_secs(5);
@@ -129,12 +130,6 @@ struct HeartTimes {
 /// Heart probes: logged-in viewers whose hearts are named in the batches.
 const HEART_PROBES: usize = 3;
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
@@ -178,40 +173,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Registers an account and logs in; returns its name and token.
-async fn account(api: &str, prefix: &str) -> anyhow::Result<(String, String)> {
-    let name = format!("{prefix}_{}", crate::api::random_token(8));
-    let credentials = serde_json::json!({
-        "username": name,
-        "password": crate::api::random_token(20),
-    })
-    .to_string();
-    for path in ["/api/users", "/api/sessions"] {
-        let (status, body) = net::post_json(&format!("{api}{path}"), &credentials, None).await?;
-        if status != 201 {
-            bail!("{path} answered {status}: {body}");
-        }
-        if path == "/api/sessions" {
-            let v: serde_json::Value = serde_json::from_str(&body)?;
-            return Ok((name, v["token"].as_str().map(str::to_owned).context("no token")?));
-        }
-    }
-    unreachable!()
-}
-
 async fn measure(args: &Args) -> anyhow::Result<Report> {
     let api = args.api.trim_end_matches('/').to_owned();
     let (addr, _) = net::parse_http(&format!("{api}/"))?;
-    let (_, owner) = account(&api, "host").await?;
-    let (status, body) = net::post_json(&format!("{api}/api/broadcasts"), "{}", Some(&owner)).await?;
-    if status != 201 {
-        bail!("creating a broadcast answered {status}: {body}");
-    }
-    let created: serde_json::Value = serde_json::from_str(&body)?;
+    let (_, owner) = net::register(&api, "host").await?;
+    let created = net::create_broadcast(&api, &owner).await?;
     let id = created["id"].as_str().context("no id")?.to_owned();
     let mut accounts = Vec::new();
     for _ in 0..args.commenters.max(HEART_PROBES).min(args.viewers) {
-        accounts.push(account(&api, "fan").await?);
+        accounts.push(net::register(&api, "fan").await?);
     }
     let before = args.server_pid.map(stats::sample).transpose()?;
 

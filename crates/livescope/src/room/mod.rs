@@ -46,14 +46,8 @@ const NAMED_SENDERS: usize = 5;
 /// A room nobody has been in for this long closes.
 const IDLE_ROOM: Duration = Duration::from_secs(30);
 
-/// What goes through a room's ring: a message for everyone, or a removal.
-#[derive(Debug, Clone)]
-pub enum Out {
-    /// One frame's text: a message, or a JSON array of messages.
-    Json(axum::extract::ws::Utf8Bytes),
-    /// The user is blocked: their connections close.
-    Kick(i64),
-}
+/// What goes through a room's ring: one frame's text, a message or a JSON array of them.
+pub type Frame = axum::extract::ws::Utf8Bytes;
 
 /// The rooms of broadcasts that have (or recently had) someone in them.
 #[derive(Default)]
@@ -89,14 +83,15 @@ impl Rooms {
 pub struct Room {
     pub id: String,
     pub owner_id: Option<i64>,
-    tx: broadcast::Sender<Out>,
+    tx: broadcast::Sender<Frame>,
     /// Messages of the current flush interval, serialized, in order.
     outbox: Mutex<Vec<String>>,
     state: Mutex<State>,
     /// Held while a comment is stored and queued, so that ids and delivery share one order
     /// without holding up hearts, votes and joins behind the disk.
     comment_order: Mutex<()>,
-    /// Bumped at every block, so that connections check whether it is them.
+    /// Bumped at every block; each connection checks after each frame it is sent (at least
+    /// every presence report) whether it is the one blocked.
     pub blocked_version: AtomicU64,
     hearts: Mutex<Hearts>,
     connected: AtomicUsize,
@@ -213,7 +208,7 @@ impl Room {
             1 => messages.into_iter().next().expect("one message"),
             _ => format!("[{}]", messages.join(",")),
         };
-        let _ = self.tx.send(Out::Json(text.into()));
+        let _ = self.tx.send(text.into());
     }
 
     pub fn is_blocked(&self, user: i64) -> bool {
@@ -221,7 +216,7 @@ impl Room {
     }
 
     /// A new connection: its identity, its view of the ring, and the welcome to send it.
-    pub fn join(&self, app: &App, user: Option<User>) -> (Member, broadcast::Receiver<Out>, ServerMessage) {
+    pub fn join(&self, app: &App, user: Option<User>) -> (Member, broadcast::Receiver<Frame>, ServerMessage) {
         let rx = self.tx.subscribe();
         self.connected.fetch_add(1, Ordering::Relaxed);
         self.joined.fetch_add(1, Ordering::Relaxed);
@@ -261,11 +256,10 @@ impl Room {
         self.state.lock().expect("room lock").poll.as_ref().map(OpenPoll::view)
     }
 
-    /// Viewers over every delivery path: players of the stream, and room members.
+    /// Viewers over every delivery path: the stream's players, or the room's members if
+    /// more (a member may watch through a CDN the origin does not see).
     fn viewers(&self, app: &App) -> usize {
-        let players =
-            app.hub.get(&self.id).map_or(0, |s| s.viewers()) + app.hls.get(&self.id).map_or(0, |r| r.audience.len());
-        players.max(self.connected.load(Ordering::Relaxed))
+        app.players(&self.id).max(self.connected.load(Ordering::Relaxed))
     }
 
     /// Handles one message from a member; returns what to answer that member alone.
@@ -526,7 +520,6 @@ impl Room {
             state.blocked.insert(user.id);
             drop(state);
             self.blocked_version.fetch_add(1, Ordering::Release);
-            let _ = self.tx.send(Out::Kick(user.id));
         }
         None
     }

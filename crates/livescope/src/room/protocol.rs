@@ -48,16 +48,8 @@ pub enum ClientMessage {
     Block { user: String },
 }
 
-/// A comment as everyone sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Comment {
-    pub id: i64,
-    pub user: String,
-    /// Plain text: clients must show it as text, never as markup.
-    pub text: String,
-    pub media_ts: Option<i64>,
-    pub server_ts: i64,
-}
+/// A comment as everyone sees it: as it is stored.
+pub use crate::store::StoredComment as Comment;
 
 /// A poll as everyone sees it: live totals while open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -13,7 +13,6 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::Out;
 use super::limits::{self, Bucket};
 use super::protocol::{self, ClientMessage, ServerMessage};
 use crate::api::ApiError;
@@ -124,13 +123,7 @@ async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<Use
                     let mut next = out;
                     loop {
                         match next {
-                            Ok(Out::Json(json)) => batch.push(Message::Text(json)),
-                            Ok(Out::Kick(id)) if member.user.as_ref().is_some_and(|u| u.id == id) => {
-                                batch.push(Message::text(ServerMessage::error("blocked", "the broadcaster has blocked you").to_json()));
-                                send(&mut sink, batch).await?;
-                                return Err("blocked");
-                            }
-                            Ok(Out::Kick(_)) => {}
+                            Ok(frame) => batch.push(Message::Text(frame)),
                             Err(RecvError::Lagged(missed)) => {
                                 batch.clear();
                                 batch.push(Message::text(ServerMessage::Lagged { missed, poll: room.poll() }.to_json()));
@@ -147,7 +140,7 @@ async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<Use
                         };
                     }
                     send(&mut sink, batch).await?;
-                    // A block whose notice this connection lagged past still reaches it.
+                    // Whether a block since the last frame was of this member.
                     let version = room.blocked_version.load(std::sync::atomic::Ordering::Acquire);
                     if version != blocks_seen {
                         blocks_seen = version;

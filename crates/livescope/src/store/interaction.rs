@@ -11,6 +11,7 @@ use super::{Store, is_unique_violation};
 pub struct StoredComment {
     pub id: i64,
     pub user: String,
+    /// Plain text: clients must show it as text, never as markup.
     pub text: String,
     /// Milliseconds of stream time the commenter was watching.
     pub media_ts: Option<i64>,

@@ -201,6 +201,11 @@ pub fn get_bytes(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
     (status, head, body)
 }
 
+/// An answer's status and its body as JSON (`null` if it is not JSON).
+pub fn json((status, body): (u16, String)) -> (u16, serde_json::Value) {
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+}
+
 /// A blocking HTTP/1.1 request; returns status and body (chunked bodies decoded).
 pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     http_as(addr, method, path, body, None)
