@@ -186,8 +186,15 @@ fn comments_reach_everyone_in_order_and_hearts_are_counted_in_batches() {
     assert!(batches < 40, "{batches} batches for 40 hearts");
 
     // A newcomer sees the latest comments at once.
-    let (_, welcome) = join(&server, &id, None);
-    assert_eq!(welcome["comments"].as_array().unwrap().len(), 20);
+    let (mut newcomer, welcome) = join(&server, &id, None);
+    assert_eq!(welcome["recent"], 20);
+    let mut recent = Vec::new();
+    while recent.len() < 20 {
+        recent.extend(newcomer.next_of("recent")["comments"].as_array().unwrap().clone());
+    }
+    assert_eq!(recent.len(), 20);
+    let ids: Vec<i64> = recent.iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, orders[0], "the latest comments, oldest first");
 }
 
 #[test]

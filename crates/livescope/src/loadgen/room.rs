@@ -29,7 +29,7 @@ use super::net;
 use super::stats::{self, Latencies};
 use crate::store::now_ms;
 
-const BULK_READ_INTERVAL: Duration = Duration::from_millis(250);
+const BULK_READ_INTERVAL: Duration = Duration::from_millis(1000);
 const DELAY_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, clap::Args)]
@@ -56,6 +56,10 @@ pub struct Args {
     /// viewers vote, each once.
     #[arg(long, default_value_t = 0.0)]
     pub votes: f64,
+    /// Comments already in the room when the viewers join (each newcomer is sent the
+    /// latest 50).
+    #[arg(long, default_value_t = 50)]
+    pub backlog: usize,
     /// Connections opened per second.
     #[arg(long, default_value_t = 2000.0)]
     pub connect_rate: f64,
@@ -183,6 +187,20 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     for _ in 0..args.commenters.max(HEART_PROBES).min(args.viewers) {
         accounts.push(net::register(&api, "fan").await?);
     }
+    // A room with a conversation going: five comments from each of the first accounts.
+    let mut posters = Vec::new();
+    for (n, (_, token)) in accounts.iter().enumerate().take(args.backlog.div_ceil(5)) {
+        let mut socket = connect(&addr, &id, Some(token)).await?;
+        for k in 0..5.min(args.backlog - n * 5) {
+            let text = format!("comment {k} of {n} before the viewers came, of an ordinary length");
+            socket
+                .write_all(&frame(&format!(r#"{{"type":"comment","text":"{text}"}}"#)))
+                .await?;
+        }
+        posters.push(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(posters);
     let before = args.server_pid.map(stats::sample).transpose()?;
 
     let tally = Rc::new(RefCell::new(Tally::default()));
@@ -190,9 +208,9 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     let every = (args.viewers / args.probes.max(1)).max(1);
     // Anonymous viewers send the audience's hearts; logged-in ones comment, and the first
     // few are heart probes.
-    let mut writers: Vec<Rc<TcpStream>> = Vec::with_capacity(args.viewers);
-    let mut commenters: Vec<Rc<TcpStream>> = Vec::new();
-    let mut heart_probes: Vec<(String, Rc<TcpStream>)> = Vec::new();
+    let mut writers: Vec<Rc<Conn>> = Vec::with_capacity(args.viewers);
+    let mut commenters: Vec<Rc<Conn>> = Vec::new();
+    let mut heart_probes: Vec<(String, Rc<Conn>)> = Vec::new();
     let mut failed = 0;
     let gap = Duration::from_secs_f64(1.0 / args.connect_rate.max(1.0));
     let progress = indicatif::ProgressBar::new(args.viewers as u64);
@@ -200,9 +218,8 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
         let account = accounts.get(i);
         match connect(&addr, &id, account.map(|(_, t)| t.as_str())).await {
             Ok(socket) => {
-                let socket = Rc::new(socket);
-                let probe = i % every == 0;
-                tokio::task::spawn_local(viewer(socket.clone(), probe, i == 0, tally.clone(), hearts.clone()));
+                let socket = Rc::new(Conn::new(socket, i % every == 0)?);
+                tokio::task::spawn_local(viewer(socket.clone(), i == 0, tally.clone(), hearts.clone()));
                 match account {
                     Some((name, _)) => {
                         if heart_probes.len() < HEART_PROBES {
@@ -232,12 +249,12 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     let me_start = stats::sample(0)?;
     tally.borrow_mut().measuring = true;
     if args.votes > 0.0 {
-        let socket = Rc::new(connect(&addr, &id, Some(&owner)).await?);
+        let socket = Rc::new(Conn::new(connect(&addr, &id, Some(&owner)).await?, false)?);
         let seconds = args.duration.ceil() as u32 + 5;
         socket.try_write(&frame(&format!(
             r#"{{"type":"poll_open","question":"Which?","options":["a","b","c"],"seconds":{seconds}}}"#
         )))?;
-        tokio::task::spawn_local(viewer(socket, false, false, tally.clone(), hearts.clone()));
+        tokio::task::spawn_local(viewer(socket, false, tally.clone(), hearts.clone()));
         // The first probe learns the poll's id from its announcement.
         for _ in 0..50 {
             if tally.borrow().poll.is_some() {
@@ -251,14 +268,11 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     let (mut hearts_sent, mut comments_sent, mut votes_sent) = (0u64, 0u64, 0u64);
     let tick = Duration::from_millis(10);
     let mut next = tokio::time::Instant::now();
-    let mut rng = 0x9e3779b97f4a7c15u64;
-    let mut random = move |n: usize| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng % n.max(1) as u64) as usize
-    };
-    let mut probe_hearts = 0u64;
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    // Timed messages leave at random moments, so that the wait for the server's next flush
+    // or heart batch is spread over the whole interval, not stuck at one phase of it.
+    let mut probe_next: Vec<f64> = heart_probes.iter().map(|_| rng.unit()).collect();
+    let mut next_comment = rng.exponential(args.comments);
     let mut comments_tried = 0u64;
     while started.elapsed().as_secs_f64() < args.duration && !writers.is_empty() {
         next += tick;
@@ -267,19 +281,20 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
         let media = (elapsed * 1000.0) as i64;
         let heart = frame(&format!(r#"{{"type":"heart","media_ts":{media}}}"#));
         while (hearts_sent as f64) < elapsed * args.hearts {
-            let w = &writers[random(writers.len())];
+            let w = &writers[rng.below(writers.len())];
             if w.try_write(&heart).is_ok() {
                 hearts_sent += 1;
             }
         }
-        // Each heart probe hearts once a second, at its own offset.
-        while (probe_hearts as f64) < elapsed * heart_probes.len() as f64 {
-            let (name, w) = &heart_probes[probe_hearts as usize % heart_probes.len()];
-            if w.try_write(&heart).is_ok() {
-                hearts.borrow_mut().latest.insert(name.clone(), now_ms());
-                hearts_sent += 1;
+        // Each heart probe hearts about once a second (0.5-1.5 s apart).
+        for ((name, w), next) in heart_probes.iter().zip(probe_next.iter_mut()) {
+            if elapsed >= *next {
+                *next += 0.5 + rng.unit();
+                if w.try_write(&heart).is_ok() {
+                    hearts.borrow_mut().latest.insert(name.clone(), now_ms());
+                    hearts_sent += 1;
+                }
             }
-            probe_hearts += 1;
         }
         while let Some(poll) = poll
             && (votes_sent as f64) < elapsed * args.votes
@@ -297,7 +312,9 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
                 break;
             }
         }
-        while (comments_tried as f64) < elapsed * args.comments && !commenters.is_empty() {
+        // Comments arrive at random (a Poisson process of the given rate).
+        while elapsed >= next_comment && !commenters.is_empty() {
+            next_comment += rng.exponential(args.comments);
             // Each commenter in turn, so that nobody exceeds the comment limit.
             let w = &commenters[comments_tried as usize % commenters.len()];
             if w.try_write(&frame(&format!(r#"{{"type":"comment","text":"lg {}"}}"#, now_ms())))
@@ -355,6 +372,36 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     })
 }
 
+/// The load generator's own random numbers (xorshift: fast, and the same every run).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in `0..n`.
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A gap between events of a Poisson process of `rate` per second (infinite if none).
+    fn exponential(&mut self, rate: f64) -> f64 {
+        if rate <= 0.0 {
+            return f64::INFINITY;
+        }
+        -(1.0 - self.unit()).ln() / rate
+    }
+}
+
 /// A client text frame: FIN, opcode 1, masked (with a zero key, which leaves the payload
 /// as it is), 7- or 16-bit length.
 fn frame(text: &str) -> Vec<u8> {
@@ -406,58 +453,85 @@ async fn connect(addr: &str, id: &str, token: Option<&str>) -> anyhow::Result<Tc
     Ok(socket)
 }
 
-/// One viewer: reads (parsing if a probe), and reports its delay now and then.
-async fn viewer(
-    socket: Rc<TcpStream>,
-    probe: bool,
-    first: bool,
-    tally: Rc<RefCell<Tally>>,
-    hearts: Rc<RefCell<HeartTimes>>,
-) {
-    let mut buf = vec![0u8; if probe { 64 << 10 } else { 16 << 10 }];
-    let mut pending: Vec<u8> = Vec::new();
-    let mut last_report = Instant::now();
-    loop {
-        if last_report.elapsed() >= DELAY_REPORT_INTERVAL {
-            last_report = Instant::now();
-            let _ = socket.try_write(&frame(r#"{"type":"delay","ms":1000}"#));
-        }
-        let n = if probe {
-            match tokio::time::timeout(DELAY_REPORT_INTERVAL, socket.readable()).await {
-                Ok(Ok(())) => match socket.try_read(&mut buf) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    Err(_) => 0,
-                },
-                Ok(Err(_)) => 0,
-                Err(_) => continue,
-            }
+/// A viewer's socket. Probes wait on the reactor, to time each frame the moment it arrives;
+/// the bulk are plain non-blocking sockets drained on a timer and registered with no
+/// poller, so that each server send to them does not also pay for waking this process (a
+/// real viewer's wake-up costs its own machine, not the server's).
+enum Conn {
+    Probe(TcpStream),
+    Bulk(std::net::TcpStream),
+}
+
+impl Conn {
+    fn new(socket: TcpStream, probe: bool) -> anyhow::Result<Conn> {
+        Ok(if probe {
+            Conn::Probe(socket)
         } else {
-            tokio::time::sleep(BULK_READ_INTERVAL).await;
-            let mut total = 0;
-            let mut closed = false;
+            // Leaves the reactor; the socket stays non-blocking.
+            Conn::Bulk(socket.into_std()?)
+        })
+    }
+
+    fn try_write(&self, data: &[u8]) -> std::io::Result<usize> {
+        use std::io::Write;
+        match self {
+            Conn::Probe(s) => s.try_write(data),
+            Conn::Bulk(s) => (&*s).write(data),
+        }
+    }
+}
+
+/// One viewer: reads (parsing if a probe), and reports its delay now and then.
+async fn viewer(conn: Rc<Conn>, first: bool, tally: Rc<RefCell<Tally>>, hearts: Rc<RefCell<HeartTimes>>) {
+    let delay = frame(r#"{"type":"delay","ms":1000}"#);
+    let mut last_report = Instant::now();
+    let _ = conn.try_write(&delay);
+    let socket = match &*conn {
+        Conn::Probe(socket) => socket,
+        Conn::Bulk(socket) => {
+            let mut buf = vec![0u8; 16 << 10];
             loop {
-                match socket.try_read(&mut buf) {
-                    Ok(0) => {
-                        closed = true;
-                        break;
-                    }
-                    Ok(n) => total += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        closed = true;
-                        break;
+                tokio::time::sleep(BULK_READ_INTERVAL).await;
+                if last_report.elapsed() >= DELAY_REPORT_INTERVAL {
+                    last_report = Instant::now();
+                    let _ = conn.try_write(&delay);
+                }
+                loop {
+                    match std::io::Read::read(&mut &*socket, &mut buf) {
+                        Ok(0) => {
+                            tally.borrow_mut().disconnected += 1;
+                            return;
+                        }
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            tally.borrow_mut().disconnected += 1;
+                            return;
+                        }
                     }
                 }
             }
-            if closed { 0 } else { total.max(1) }
+        }
+    };
+    let mut buf = vec![0u8; 64 << 10];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        if last_report.elapsed() >= DELAY_REPORT_INTERVAL {
+            last_report = Instant::now();
+            let _ = socket.try_write(&delay);
+        }
+        let n = match tokio::time::timeout(DELAY_REPORT_INTERVAL, socket.readable()).await {
+            Ok(Ok(())) => match socket.try_read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => 0,
+            },
+            Ok(Err(_)) => 0,
+            Err(_) => continue,
         };
         if n == 0 {
             tally.borrow_mut().disconnected += 1;
             return;
-        }
-        if !probe {
-            continue;
         }
         let now_wall = now_ms();
         pending.extend_from_slice(&buf[..n]);

@@ -41,6 +41,8 @@ const PRESENCE_INTERVAL: Duration = Duration::from_secs(2);
 const RING: usize = 64;
 /// Comments a newcomer sees at once.
 const RECENT_COMMENTS: usize = 50;
+/// A `recent` frame holds comments up to about this many bytes (at least one comment).
+const RECENT_FRAME_BYTES: usize = 1024;
 /// Senders named in a hearts batch.
 const NAMED_SENDERS: usize = 5;
 /// A room nobody has been in for this long closes.
@@ -87,6 +89,9 @@ pub struct Room {
     /// Messages of the current flush interval, serialized, in order.
     outbox: Mutex<Vec<String>>,
     state: Mutex<State>,
+    /// The latest comments as `recent` frames, built once for every newcomer until the
+    /// next comment or deletion.
+    recent_frames: Mutex<Option<Arc<[Frame]>>>,
     /// Held while a comment is stored and queued, so that ids and delivery share one order
     /// without holding up hearts, votes and joins behind the disk.
     comment_order: Mutex<()>,
@@ -186,6 +191,7 @@ impl Room {
             tx: broadcast::channel(RING).0,
             outbox: Mutex::default(),
             state: Mutex::new(state),
+            recent_frames: Mutex::default(),
             comment_order: Mutex::default(),
             blocked_version: AtomicU64::new(0),
             hearts: Mutex::default(),
@@ -215,8 +221,9 @@ impl Room {
         self.state.lock().expect("room lock").blocked.contains(&user)
     }
 
-    /// A new connection: its identity, its view of the ring, and the welcome to send it.
-    pub fn join(&self, app: &App, user: Option<User>) -> (Member, broadcast::Receiver<Frame>, ServerMessage) {
+    /// A new connection: its identity, its view of the ring, and what to send it first (the
+    /// welcome, then the latest comments).
+    pub fn join(&self, app: &App, user: Option<User>) -> (Member, broadcast::Receiver<Frame>, Vec<Frame>) {
         let rx = self.tx.subscribe();
         self.connected.fetch_add(1, Ordering::Relaxed);
         self.joined.fetch_add(1, Ordering::Relaxed);
@@ -235,10 +242,40 @@ impl Room {
             viewers: self.viewers(app),
             heart_interval_ms: HEART_INTERVAL.as_millis() as u64,
             poll: state.poll.as_ref().map(OpenPoll::view),
-            comments: state.recent.iter().cloned().collect(),
+            recent: state.recent.len(),
         };
+        let recent = self.recent_frames(&state);
         drop(state);
-        (Member { connection, user }, rx, welcome)
+        let mut first = vec![Frame::from(welcome.to_json())];
+        first.extend(recent.iter().cloned());
+        (Member { connection, user }, rx, first)
+    }
+
+    /// The latest comments as `recent` frames of about [`RECENT_FRAME_BYTES`] each.
+    fn recent_frames(&self, state: &State) -> Arc<[Frame]> {
+        let mut cached = self.recent_frames.lock().expect("recent frames lock");
+        if let Some(frames) = &*cached {
+            return frames.clone();
+        }
+        let mut frames = Vec::new();
+        let mut chunk: Vec<Comment> = Vec::new();
+        let mut bytes = 0;
+        for c in &state.recent {
+            let size = c.text.len() + c.user.len() + 80;
+            if !chunk.is_empty() && bytes + size > RECENT_FRAME_BYTES {
+                let comments = std::mem::take(&mut chunk);
+                frames.push(Frame::from(ServerMessage::Recent { comments }.to_json()));
+                bytes = 0;
+            }
+            chunk.push(c.clone());
+            bytes += size;
+        }
+        if !chunk.is_empty() {
+            frames.push(Frame::from(ServerMessage::Recent { comments: chunk }.to_json()));
+        }
+        let frames: Arc<[Frame]> = frames.into();
+        *cached = Some(frames.clone());
+        frames
     }
 
     pub fn leave(&self, member: &Member) {
@@ -380,6 +417,7 @@ impl Room {
             state.recent.pop_front();
         }
         state.recent.push_back(comment.clone());
+        *self.recent_frames.lock().expect("recent frames lock") = None;
         drop(state);
         self.send(&ServerMessage::Comment(comment));
         None
@@ -484,6 +522,7 @@ impl Room {
             Ok(true) => {
                 let mut state = self.state.lock().expect("room lock");
                 state.recent.retain(|c| c.id != comment);
+                *self.recent_frames.lock().expect("recent frames lock") = None;
                 self.send(&ServerMessage::CommentDeleted { comment });
                 None
             }

@@ -78,7 +78,13 @@ pub enum ServerMessage {
         /// Interval of `hearts` batches, in ms.
         heart_interval_ms: u64,
         poll: Option<Poll>,
-        /// The latest comments, oldest first.
+        /// How many of the latest comments follow, in `recent` messages.
+        recent: usize,
+    },
+    /// Some of the latest comments, oldest first, right after the welcome: a newcomer's
+    /// view of the conversation so far, sent in frames of about 1 KiB so that no
+    /// connection keeps a large write buffer for the rest of its life.
+    Recent {
         comments: Vec<Comment>,
     },
     Comment(Comment),

@@ -67,7 +67,7 @@ pub async fn live(
     Ok(ws
         .max_message_size(protocol::MAX_FRAME_BYTES)
         .max_frame_size(protocol::MAX_FRAME_BYTES)
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(256 << 10)
         .on_upgrade(move |socket| run(app, broadcast, user, socket)))
@@ -76,14 +76,14 @@ pub async fn live(
 async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<User>, socket: WebSocket) {
     // The room is looked up again: the one seen before the upgrade may have closed since.
     let room = app.rooms.open(&app, &broadcast);
-    let (member, mut rx, welcome) = room.join(&app, user);
+    let (member, mut rx, first) = room.join(&app, user);
     let (mut sink, mut stream) = socket.split();
     let mut flood = Bucket::new(limits::MESSAGES);
     let mut heard = tokio::time::Instant::now();
     let mut blocks_seen = room.blocked_version.load(std::sync::atomic::Ordering::Acquire);
     let mut ping = tokio::time::interval_at(heard + PING_INTERVAL, PING_INTERVAL);
     let outcome: Result<(), &'static str> = async {
-        send(&mut sink, vec![Message::text(welcome.to_json())]).await?;
+        send(&mut sink, first.into_iter().map(Message::Text).collect()).await?;
         loop {
             tokio::select! {
                 // What the client says is handled before what it is sent.
