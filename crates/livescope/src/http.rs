@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -55,7 +54,7 @@ async fn watch_flv(
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
     request_headers: HeaderMap,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<crate::peer::Peer>,
 ) -> Result<Response, ApiError> {
     let id = file.strip_suffix(".flv").ok_or_else(|| ApiError::not_found("stream"))?;
     // The token first: a stranger learns nothing of a private broadcast, not even whether
@@ -72,7 +71,7 @@ async fn watch_flv(
         .ok()
         .flatten()
         .map(|u| u.id);
-    let watching = Watching::begin(&app, id, user, &peer.ip().to_string(), DeliveryPath::Flv);
+    let watching = Watching::begin(&app, id, user, &peer.addr.ip().to_string(), DeliveryPath::Flv);
     let (headers, sub) = stream.subscribe();
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     pending.push_back(flv::encode_header(

@@ -10,6 +10,7 @@ pub mod http;
 pub mod hub;
 pub mod loadgen;
 pub mod notify;
+pub mod peer;
 pub mod playback;
 pub mod room;
 pub mod rtmp_server;

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use std::time::Duration;
@@ -62,11 +61,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         app.http_addr
     );
     tokio::spawn(crate::rtmp_server::serve(app.clone(), rtmp));
-    let nodelay = app.config.tcp_nodelay;
-    let http = http.tap_io(move |tcp| {
-        let _ = tcp.set_nodelay(nodelay);
-    });
-    let service = crate::http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let http = crate::peer::HttpListener {
+        listener: http,
+        nodelay: app.config.tcp_nodelay,
+    };
+    let service = crate::http::router(app).into_make_service_with_connect_info::<crate::peer::Peer>();
     axum::serve(http, service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

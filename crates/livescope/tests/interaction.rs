@@ -1,7 +1,8 @@
 //! Real-time interaction over real WebSockets: comments from many viewers reach everyone in
 //! the same order, hearts are aggregated, a poll collects votes (a late one too) and closes,
 //! moderation works for the broadcaster only, anonymous viewers and bad messages get clear
-//! errors, a stalled client delays nobody, and the timeline survives a restart.
+//! errors, a stalled client delays nobody, a slow one skips to the present, and the
+//! timeline survives a restart.
 
 mod common;
 
@@ -80,6 +81,20 @@ impl Ws {
                 return v;
             }
         }
+    }
+
+    /// Reads and drops whatever has arrived, without waiting for more.
+    fn drain(&mut self) {
+        let MaybeTlsStream::Plain(s) = self.socket.get_ref() else {
+            unreachable!()
+        };
+        s.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        while self.socket.read().is_ok() {}
+        let MaybeTlsStream::Plain(s) = self.socket.get_ref() else {
+            unreachable!()
+        };
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        self.queued.clear();
     }
 
     /// Reads until the server closes the connection; returns the errors it said before.
@@ -516,4 +531,120 @@ fn a_poll_counts_a_late_vote_and_the_timeline_survives_a_restart() {
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A viewer on a slow link: a small receive window, and 1 KiB read every 250 ms.
+struct SlowLink(TcpStream);
+
+impl std::io::Read for SlowLink {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        std::thread::sleep(Duration::from_millis(250));
+        let n = buf.len().min(1024);
+        self.0.read(&mut buf[..n])
+    }
+}
+
+impl std::io::Write for SlowLink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+fn slow_join(server: &Server, id: &str) -> WebSocket<SlowLink> {
+    let addr: std::net::SocketAddr = server.http.parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stream = runtime
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.set_recv_buffer_size(2048)?;
+            socket.connect(addr).await?.into_std()
+        })
+        .unwrap();
+    stream.set_nonblocking(false).unwrap();
+    let url = format!("ws://{}/api/broadcasts/{id}/live", server.http);
+    tungstenite::client(url, SlowLink(stream)).unwrap().0
+}
+
+#[test]
+fn a_slow_client_is_told_it_lagged_and_skips_to_the_present() {
+    let server = Server::start();
+    let (_, id, _) = broadcast(&server, "host");
+    let mut slow = slow_join(&server, &id);
+    // Twenty talkers: long comments at their rate limit, and hearts, so that the room
+    // sends about 1 KiB every 100 ms, far more than the slow link carries.
+    let tokens: Vec<String> = (0..20).map(|i| server.user(&format!("talker{i}"))).collect();
+    let mut talkers: Vec<Ws> = tokens.iter().map(|t| join(&server, &id, Some(t)).0).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let talking = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let long = "\u{1F600}".repeat(270);
+            let started = std::time::Instant::now();
+            let (mut comments, mut hearts, mut drained) = (0usize, 0usize, Duration::ZERO);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && started.elapsed() < Duration::from_secs(90) {
+                let elapsed = started.elapsed();
+                // Ten comments a second: each talker in turn, once every 2 s (the limit).
+                while comments < (elapsed.as_secs_f64() * 10.0) as usize {
+                    let i = comments % talkers.len();
+                    talkers[i].send(json!({"type": "comment", "text": format!("{i} {long}")}));
+                    comments += 1;
+                }
+                // Ten hearts a second, from two talkers.
+                while hearts < (elapsed.as_secs_f64() * 10.0) as usize {
+                    talkers[hearts % 2].send(json!({"type": "heart"}));
+                    hearts += 1;
+                }
+                if elapsed - drained > Duration::from_millis(500) {
+                    drained = elapsed;
+                    talkers.iter_mut().for_each(Ws::drain);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let mut last_before: Option<i64> = None;
+    let mut lagged: Option<Value> = None;
+    let mut first_after: Option<i64> = None;
+    let mut last_report = std::time::Instant::now();
+    while first_after.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no lagged notice, or nothing after it"
+        );
+        // A player reports its delay now and then, so the server hears from it.
+        if last_report.elapsed() > Duration::from_secs(2) {
+            slow.send(Message::text(r#"{"type":"delay","ms":9000}"#)).unwrap();
+            last_report = std::time::Instant::now();
+        }
+        let Message::Text(t) = slow.read().expect("the slow client stays connected") else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        for m in v.as_array().cloned().unwrap_or_else(|| vec![v]) {
+            match (m["type"].as_str(), &lagged) {
+                (Some("lagged"), None) => lagged = Some(m),
+                (Some("comment"), None) => last_before = m["id"].as_i64(),
+                (Some("comment"), Some(_)) if first_after.is_none() => first_after = m["id"].as_i64(),
+                _ => {}
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    talking.join().unwrap();
+    let lagged = lagged.unwrap();
+    let missed = lagged["missed"].as_u64().unwrap();
+    assert!(missed > 0, "{lagged}");
+    // What came next was current: the comments in between were skipped, not queued.
+    let (before, after) = (last_before.unwrap(), first_after.unwrap());
+    assert!(
+        after > before + 1,
+        "comment {after} came right after {before}: nothing skipped"
+    );
 }

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use std::net::SocketAddr;
-
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -132,14 +130,14 @@ struct SessionView {
 ))]
 pub async fn login(
     State(app): State<Arc<App>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    peer: Option<Extension<ConnectInfo<crate::peer::Peer>>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (username, password) = json_body::<Credentials>(&body)?.take()?;
     if username.len() > 4 * MAX_USERNAME || password.len() > 4 * MAX_PASSWORD {
         return Err(bad_credentials());
     }
-    let address = peer.map_or_else(String::new, |Extension(ConnectInfo(a))| a.ip().to_string());
+    let address = peer.map_or_else(String::new, |Extension(ConnectInfo(p))| p.addr.ip().to_string());
     if let Err(wait) = app.logins.attempt(&username, &address) {
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

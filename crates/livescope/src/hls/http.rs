@@ -3,7 +3,6 @@
 //! the preload hint names is answered as soon as it starts and streamed chunk by chunk as
 //! it is produced. Replays come from the recordings folder.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,7 +73,7 @@ async fn file(
     Path((id, name)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    peer: Option<Extension<ConnectInfo<crate::peer::Peer>>>,
 ) -> Response {
     let Some(file) = File::parse(&name) else {
         return not_found();
@@ -99,10 +98,10 @@ async fn file(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let key = format!("{} {}", peer.ip(), &agent[..agent.len().min(200)]);
+        let key = format!("{} {}", peer.addr.ip(), &agent[..agent.len().min(200)]);
         rendition.audience.seen(&key, || {
             let user = crate::auth::current_user(&app, &headers).ok().flatten().map(|u| u.id);
-            let viewer = peer.ip().to_string();
+            let viewer = peer.addr.ip().to_string();
             app.store
                 .join(&id, user, &viewer, DeliveryPath::Hls)
                 .inspect_err(|e| tracing::error!(broadcast = %id, "cannot record a view: {e:#}"))

@@ -1,13 +1,14 @@
 //! One WebSocket connection to a room: it sends the welcome, then relays the room's
-//! messages and handles the client's. A client that cannot keep up loses the oldest
-//! messages and gets `lagged`; one whose socket stays blocked for [`SEND_TIMEOUT`] is
+//! messages and handles the client's. A client that cannot keep up skips to the present
+//! and gets `lagged`; one whose socket accepts nothing for [`SEND_TIMEOUT`] is
 //! disconnected. Bad messages get an `error`; a flood gets a disconnect.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
@@ -29,6 +30,10 @@ const PING_INTERVAL: Duration = Duration::from_secs(10);
 const SILENCE: Duration = Duration::from_secs(25);
 /// Messages written to a socket in one go.
 const WRITE_BATCH: usize = 64;
+/// The kernel's send buffer of a room connection. Left to itself Linux grows it up to 4 MiB,
+/// minutes of a busy room that a slow client would read before it saw anything current;
+/// bounded, its writes hold up within seconds and it skips to the present instead.
+const SEND_BUFFER: usize = 16 << 10;
 /// Close code for a client that broke the rules (RFC 6455: policy violation).
 const POLICY: u16 = 1008;
 
@@ -40,6 +45,8 @@ pub async fn live(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<crate::peer::Peer>>>,
+    version: axum::http::Version,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let broadcast = app.store.get(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
@@ -63,6 +70,12 @@ pub async fn live(
             "blocked",
             "the broadcaster has blocked you from this broadcast",
         ));
+    }
+    // Over HTTP/2 the socket carries other streams too: leave it alone.
+    if let (Some(Extension(ConnectInfo(peer))), axum::http::Version::HTTP_11) = (peer, version)
+        && let Err(e) = peer.bound_send_buffer(SEND_BUFFER)
+    {
+        tracing::debug!("cannot bound a room connection's send buffer: {e}");
     }
     Ok(ws
         .max_message_size(protocol::MAX_FRAME_BYTES)
@@ -125,8 +138,13 @@ async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<Use
                         match next {
                             Ok(frame) => batch.push(Message::Text(frame)),
                             Err(RecvError::Lagged(missed)) => {
+                                // Skip to the present: what is still in the ring is old news
+                                // to a client this far behind. The notice carries the state
+                                // that lasts (the poll); missed comments are in the timeline.
+                                rx = rx.resubscribe();
                                 batch.clear();
                                 batch.push(Message::text(ServerMessage::Lagged { missed, poll: room.poll() }.to_json()));
+                                break;
                             }
                             Err(RecvError::Closed) => return Ok(()),
                         }
@@ -167,15 +185,17 @@ async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<Use
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
-/// Writes messages and flushes once; a socket that takes longer than [`SEND_TIMEOUT`] is
-/// a client that stopped reading.
+/// Writes messages and flushes once. A socket that accepts no whole message for
+/// [`SEND_TIMEOUT`] is a client that stopped reading; one that reads slowly but reads is
+/// given the time it needs (and skips ahead if it falls a ring behind).
 async fn send(sink: &mut Sink, messages: Vec<Message>) -> Result<(), &'static str> {
-    let write = async {
-        for m in messages {
-            sink.feed(m).await?;
-        }
-        sink.flush().await
-    };
+    for m in messages {
+        within_timeout(sink.feed(m)).await?;
+    }
+    within_timeout(sink.flush()).await
+}
+
+async fn within_timeout<E>(write: impl Future<Output = Result<(), E>>) -> Result<(), &'static str> {
     let mut write = std::pin::pin!(write);
     // Nearly every write completes at once: arm the timer only for one that does not (a
     // timer per write was a measurable share of the room's cost at 10,000 viewers).

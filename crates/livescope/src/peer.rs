@@ -1,0 +1,74 @@
+//! Who is at the other end of an HTTP connection: the address, and the socket itself, for
+//! the few handlers that tune their connection (a room's WebSocket bounds its send buffer).
+
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// The connection's socket. Valid while a request on the connection is being handled:
+    /// the connection outlives its requests.
+    socket: RawFd,
+}
+
+/// The HTTP listener: sets each connection's `TCP_NODELAY` as configured, and tells
+/// handlers their [`Peer`].
+pub struct HttpListener {
+    pub listener: TcpListener,
+    pub nodelay: bool,
+}
+
+impl Listener for HttpListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        let (tcp, addr) = Listener::accept(&mut self.listener).await;
+        let _ = tcp.set_nodelay(self.nodelay);
+        (tcp, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+impl Connected<IncomingStream<'_, HttpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, HttpListener>) -> Self {
+        Peer {
+            addr: *stream.remote_addr(),
+            socket: stream.io().as_raw_fd(),
+        }
+    }
+}
+
+impl Peer {
+    /// Bounds the kernel's send buffer of this connection (and so turns off its automatic
+    /// growth, up to 4 MiB on Linux): a client that reads slowly then holds up writes after
+    /// `bytes`, where the server can see it, rather than after megabytes of stale data.
+    /// Call it only from a handler of an HTTP/1 request on this connection.
+    pub fn bound_send_buffer(&self, bytes: usize) -> std::io::Result<()> {
+        let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        // SAFETY: the socket is open while its request is handled (see `socket`); the
+        // option value is a c_int, as SO_SNDBUF expects.
+        let done = unsafe {
+            libc::setsockopt(
+                self.socket,
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if done == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
