@@ -290,8 +290,23 @@ fn anonymous_limits_bad_messages_and_private_rooms() {
         .nth(1)
         .unwrap()
         .to_owned();
+    // The token alone is not enough: the room needs to know who is in it (or someone
+    // blocked there could come back anonymous).
     let request = format!("ws://{}/api/broadcasts/{pid}/live?token={token}", server.http);
-    assert!(tungstenite::connect(request).is_ok());
+    match tungstenite::connect(request) {
+        Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("an anonymous viewer joined a private room: {:?}", other.is_ok()),
+    }
+    let mut request = format!("ws://{}/api/broadcasts/{pid}/live?token={token}", server.http)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {fan}").parse().unwrap());
+    assert!(
+        tungstenite::connect(request).is_ok(),
+        "an invited viewer joins with the token"
+    );
 }
 
 #[test]
@@ -478,6 +493,9 @@ fn a_poll_counts_a_late_vote_and_the_timeline_survives_a_restart() {
     std::thread::sleep(Duration::from_millis(1500));
     d.send(json!({"type": "vote", "poll": poll_id, "option": 1, "media_ts": 1000}));
     assert_eq!(d.next_of("error")["code"], "poll_closed");
+    // A client that sends no stream time: its comment is placed at the live edge less the
+    // delay it reported (dave: none), so after the poll's opening.
+    d.send(json!({"type": "comment", "text": "whenever"}));
     let audience = body(http_as(
         &server.http,
         "GET",
@@ -523,6 +541,16 @@ fn a_poll_counts_a_late_vote_and_the_timeline_survives_a_restart() {
     assert_eq!(timeline["hearts"][0]["media_second"], 1, "{timeline}");
     assert_eq!(timeline["hearts"][0]["count"], 1);
     assert_eq!(timeline["polls"][0]["result"], json!([1, 1]), "{timeline}");
+    let whenever = timeline["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["text"] == "whenever")
+        .expect("a comment without a stream time is in the timeline");
+    assert!(
+        whenever["media_ts"].as_i64().unwrap() >= timeline["polls"][0]["media_open_ts"].as_i64().unwrap(),
+        "{timeline}"
+    );
     let votes = timeline["votes"].as_array().unwrap();
     assert_eq!(votes.len(), 2, "{timeline}");
     assert!(

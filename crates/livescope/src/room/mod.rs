@@ -304,9 +304,13 @@ impl Room {
         let is_owner = member.user.as_ref().is_some_and(|u| Some(u.id) == self.owner_id);
         let owner_only = || ServerMessage::error("broadcaster_only", "only the broadcaster can do this");
         match message {
-            ClientMessage::Heart { media_ts } => self.heart(member, media_ts),
-            ClientMessage::Comment { text, media_ts } => self.comment(app, member, &text, media_ts),
-            ClientMessage::Vote { poll, option, media_ts } => self.vote(app, member, poll, option, media_ts),
+            ClientMessage::Heart { media_ts } => self.heart(member, self.media_time(app, member, media_ts)),
+            ClientMessage::Comment { text, media_ts } => {
+                self.comment(app, member, &text, self.media_time(app, member, media_ts))
+            }
+            ClientMessage::Vote { poll, option, media_ts } => {
+                self.vote(app, member, poll, option, self.media_time(app, member, media_ts))
+            }
             ClientMessage::Delay { ms } => {
                 let mut state = self.state.lock().expect("room lock");
                 state.delays.insert(member.connection, ms.min(3_600_000));
@@ -329,6 +333,25 @@ impl Room {
             ClientMessage::Mute { user } => self.moderate(app, &user, false),
             ClientMessage::Block { user } => self.moderate(app, &user, true),
         }
+    }
+
+    /// The stream time a reaction answers: the one its client sent or, from a client that
+    /// sends none, the live edge less the delay that client last reported (so that the
+    /// reaction is still placed on the moment it answers, as well as the server can tell).
+    /// None when the broadcast is not live.
+    fn media_time(&self, app: &App, member: &Member, sent: Option<i64>) -> Option<i64> {
+        if sent.is_some() {
+            return sent;
+        }
+        let edge = i64::from(app.hub.get(&self.id)?.edge_ms());
+        let delay = self
+            .state
+            .lock()
+            .expect("room lock")
+            .delays
+            .get(&member.connection)
+            .copied();
+        Some(edge.saturating_sub(delay.unwrap_or(0) as i64).max(0))
     }
 
     fn heart(&self, member: &Member, media_ts: Option<i64>) -> Option<ServerMessage> {

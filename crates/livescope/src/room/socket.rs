@@ -56,6 +56,15 @@ pub async fn live(
     if !is_owner && !app.token_admits(&id, broadcast.private, token) {
         return Err(crate::http::private());
     }
+    // The playback token is shared by everyone a private broadcast is shared with; its room
+    // also needs to know who they are, or a viewer blocked there could come back anonymous.
+    if broadcast.private && !app.store.may_watch(&broadcast, user.as_ref().map(|u| u.id))? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invited_only",
+            "this private broadcast's room is for the viewers it is shared with: log in as one of them",
+        ));
+    }
     if broadcast.state == Life::Ended {
         return Err(ApiError::new(
             StatusCode::GONE,
@@ -141,6 +150,7 @@ async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<Use
                                 // Skip to the present: what is still in the ring is old news
                                 // to a client this far behind. The notice carries the state
                                 // that lasts (the poll); missed comments are in the timeline.
+                                let missed = missed + rx.len() as u64;
                                 rx = rx.resubscribe();
                                 batch.clear();
                                 batch.push(Message::text(ServerMessage::Lagged { missed, poll: room.poll() }.to_json()));
