@@ -49,10 +49,15 @@ impl Connected<IncomingStream<'_, HttpListener>> for Peer {
 
 impl Peer {
     /// Bounds the kernel's send buffer of this connection (and so turns off its automatic
-    /// growth, up to 4 MiB on Linux): a client that reads slowly then holds up writes after
-    /// `bytes`, where the server can see it, rather than after megabytes of stale data.
-    /// Call it only from a handler of an HTTP/1 request on this connection.
-    pub fn bound_send_buffer(&self, bytes: usize) -> std::io::Result<()> {
+    /// growth, up to 4 MiB on Linux; the kernel doubles `bytes` for its bookkeeping): a
+    /// client that reads slowly then holds up writes after that, where the server can see
+    /// it, rather than after megabytes of stale data. Only for an HTTP/1 request, handled
+    /// now: over HTTP/2 the socket carries other streams, and a stream's handler may
+    /// outlive its connection (and the socket's number be reused); then nothing is done.
+    pub(crate) fn bound_send_buffer(&self, version: axum::http::Version, bytes: usize) -> std::io::Result<()> {
+        if version != axum::http::Version::HTTP_11 && version != axum::http::Version::HTTP_10 {
+            return Ok(());
+        }
         let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
         // SAFETY: the socket is open while its request is handled (see `socket`); the
         // option value is a c_int, as SO_SNDBUF expects.

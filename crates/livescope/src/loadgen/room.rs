@@ -5,12 +5,18 @@
 //! Viewers speak the protocol over plain sockets (a hand-made upgrade, unmasked-key text
 //! frames) so that 10,000 of them cost the generator far less than the server. Probes
 //! parse every frame the moment it arrives; the rest (bulk) read and discard what arrived
-//! every [`BULK_READ_INTERVAL`]. Every viewer reports its playback delay every few seconds,
+//! every [`BULK_READ_INTERVAL`], on plain non-blocking sockets off the generator's poller,
+//! so that each server write does not also pay for waking the generator. Every viewer reports its playback delay every few seconds,
 //! as players do, which also keeps the server from dropping it as unresponsive.
 //!
+//! Before the viewers join, the room gets a backlog of comments (each newcomer is sent the
+//! latest).
+//!
 //! Comment latency: each comment carries its send time (wall clock, shared with the
-//! server on this machine); a probe's latency is its arrival minus that time. Heart
-//! latency: a few logged-in "heart probes" send one heart a second each, and a batch names
+//! server on this machine); a probe's latency is its arrival minus that time. Comments and
+//! probe hearts leave at random moments, so that their wait for the server's next flush is
+//! spread over the interval. Heart latency: a few logged-in "heart probes" send a heart
+//! every 0.5-1.5 s each, and a batch names
 //! up to five of its senders; the audience's other hearts come from anonymous viewers, so
 //! a batch that names a heart probe is exactly the one that counted its latest heart, which
 //! is timed from its send to the batch's arrival at each probe.

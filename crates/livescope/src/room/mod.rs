@@ -5,7 +5,7 @@
 //! Everything is stored with both server and media time.
 //!
 //! Messages are serialized once and handed to every connection through one bounded ring
-//! (`tokio::sync::broadcast`): a connection that falls behind loses the oldest messages
+//! (`tokio::sync::broadcast`): a connection that falls a ring behind skips to the present
 //! and is told (`lagged`), and never slows the room or anyone else. The room sends what
 //! happened in each [`FLUSH_INTERVAL`] as one frame (a JSON array when there is more than
 //! one message), so that a viewer costs the server at most ten writes a second however

@@ -39,7 +39,8 @@ const POLICY: u16 = 1008;
 
 /// `GET /api/broadcasts/<id>/live`: joins the broadcast's room. Anonymous viewers may
 /// watch and send hearts; comments and votes need a login (session cookie or bearer token);
-/// a private broadcast needs its playback token (`?token=`).
+/// a private broadcast needs its playback token (`?token=`) and a login of someone it is
+/// shared with.
 pub async fn live(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -80,9 +81,8 @@ pub async fn live(
             "the broadcaster has blocked you from this broadcast",
         ));
     }
-    // Over HTTP/2 the socket carries other streams too: leave it alone.
-    if let (Some(Extension(ConnectInfo(peer))), axum::http::Version::HTTP_11) = (peer, version)
-        && let Err(e) = peer.bound_send_buffer(SEND_BUFFER)
+    if let Some(Extension(ConnectInfo(peer))) = peer
+        && let Err(e) = peer.bound_send_buffer(version, SEND_BUFFER)
     {
         tracing::debug!("cannot bound a room connection's send buffer: {e}");
     }
@@ -150,7 +150,7 @@ async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<Use
                                 // Skip to the present: what is still in the ring is old news
                                 // to a client this far behind. The notice carries the state
                                 // that lasts (the poll); missed comments are in the timeline.
-                                let missed = missed + rx.len() as u64;
+                                let missed = missed + rx.len() as u64 + batch.len() as u64;
                                 rx = rx.resubscribe();
                                 batch.clear();
                                 batch.push(Message::text(ServerMessage::Lagged { missed, poll: room.poll() }.to_json()));
@@ -167,7 +167,11 @@ async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<Use
                             Err(_) => break,
                         };
                     }
-                    send(&mut sink, batch).await?;
+                    // A client that drains a write we had to wait for is reading, so alive,
+                    // even if our ping is still queued behind that write.
+                    if send(&mut sink, batch).await? == Sent::AfterWaiting {
+                        heard = tokio::time::Instant::now();
+                    }
                     // Whether a block since the last frame was of this member.
                     let version = room.blocked_version.load(std::sync::atomic::Ordering::Acquire);
                     if version != blocks_seen {
@@ -195,30 +199,44 @@ async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<Use
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
+/// How a write went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    AtOnce,
+    /// The socket was full for a while and then drained: the client is reading.
+    AfterWaiting,
+}
+
 /// Writes messages and flushes once. A socket that accepts no whole message for
 /// [`SEND_TIMEOUT`] is a client that stopped reading; one that reads slowly but reads is
 /// given the time it needs (and skips ahead if it falls a ring behind).
-async fn send(sink: &mut Sink, messages: Vec<Message>) -> Result<(), &'static str> {
+async fn send(sink: &mut Sink, messages: Vec<Message>) -> Result<Sent, &'static str> {
+    let mut sent = Sent::AtOnce;
     for m in messages {
-        within_timeout(sink.feed(m)).await?;
+        if within_timeout(sink.feed(m)).await? == Sent::AfterWaiting {
+            sent = Sent::AfterWaiting;
+        }
     }
-    within_timeout(sink.flush()).await
+    if within_timeout(sink.flush()).await? == Sent::AfterWaiting {
+        sent = Sent::AfterWaiting;
+    }
+    Ok(sent)
 }
 
-async fn within_timeout<E>(write: impl Future<Output = Result<(), E>>) -> Result<(), &'static str> {
+async fn within_timeout<E>(write: impl Future<Output = Result<(), E>>) -> Result<Sent, &'static str> {
     let mut write = std::pin::pin!(write);
     // Nearly every write completes at once: arm the timer only for one that does not (a
     // timer per write was a measurable share of the room's cost at 10,000 viewers).
-    let done = match futures_util::poll!(&mut write) {
-        std::task::Poll::Ready(done) => done,
+    let (done, sent) = match futures_util::poll!(&mut write) {
+        std::task::Poll::Ready(done) => (done, Sent::AtOnce),
         std::task::Poll::Pending => match tokio::time::timeout(SEND_TIMEOUT, write).await {
-            Ok(done) => done,
+            Ok(done) => (done, Sent::AfterWaiting),
             Err(_) => return Err("stopped reading"),
         },
     };
-    done.map_err(|_| "socket closed")
+    done.map(|()| sent).map_err(|_| "socket closed")
 }
 
 async fn reply(sink: &mut Sink, message: ServerMessage) -> Result<(), &'static str> {
-    send(sink, vec![Message::text(message.to_json())]).await
+    send(sink, vec![Message::text(message.to_json())]).await.map(drop)
 }
