@@ -1,6 +1,7 @@
 //! LL-HLS through a real nginx edge cache, configured by `deploy/nginx-edge.conf`: many
 //! players following the live edge with blocking reload cost the origin about one request
-//! per part and playlist update, not one per player.
+//! per part and playlist update, not one per player; and a private broadcast stays private
+//! through the cache.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, Tracks, clip, finish, get_bytes, publish, temp_dir};
+use common::{Server, Tracks, clip, finish, get_bytes, http_as, json, publish, temp_dir};
 
 const PLAYERS: usize = 30;
 
@@ -68,6 +69,13 @@ fn start_edge(origin: &str) -> (std::process::Child, String, std::path::PathBuf)
     (child, addr, dir)
 }
 
+/// Stops nginx the way it expects (SIGTERM: its workers exit with it; after SIGKILL they
+/// would linger).
+fn stop_edge(mut nginx: std::process::Child) {
+    let _ = Command::new("kill").arg("-TERM").arg(nginx.id().to_string()).status();
+    let _ = nginx.wait();
+}
+
 #[test]
 fn an_edge_cache_sends_the_origin_one_request_per_url_not_one_per_player() {
     let server = Server::start();
@@ -112,8 +120,7 @@ fn an_edge_cache_sends_the_origin_one_request_per_url_not_one_per_player() {
         parts += n;
     }
     assert!(finish(publisher, Duration::from_secs(30)).0);
-    let _ = nginx.kill();
-    let _ = nginx.wait();
+    stop_edge(nginx);
 
     // What reached the origin: requests that were not answered from the cache.
     let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
@@ -143,4 +150,67 @@ fn an_edge_cache_sends_the_origin_one_request_per_url_not_one_per_player() {
         origin_total * 10 <= requests,
         "{requests} player requests cost the origin {origin_total}: {to_origin:?}"
     );
+}
+
+#[test]
+fn a_private_broadcast_stays_private_through_the_edge() {
+    let server = Server::start();
+    let alice = server.user("alice");
+    let bob = server.user("bob");
+    let (_, created) = json(http_as(
+        &server.http,
+        "POST",
+        "/api/broadcasts",
+        br#"{"viewers":["bob"]}"#,
+        Some(&alice),
+    ));
+    let id = created["id"].as_str().unwrap().to_owned();
+    let publisher = publish(
+        &clip(Tracks::AudioVideo, 10, 500),
+        &server.rtmp_url(created["stream_key"].as_str().unwrap()),
+    );
+    server.wait_state_as(&id, "live", &alice);
+    let (_, for_bob) = json(http_as(
+        &server.http,
+        "GET",
+        &format!("/api/broadcasts/{id}"),
+        b"",
+        Some(&bob),
+    ));
+    let hls = for_bob["watch"]["hls"].as_str().unwrap();
+    let token = hls.split("token=").nth(1).unwrap().to_owned();
+    let (mut nginx, edge, _dir) = start_edge(&server.http);
+
+    // bob, through the edge: the playlist, and a part it names (its URI carries the token).
+    let playlist = format!("/hls/{id}/index.m3u8?token={token}");
+    let (status, _, body) = get_bytes(&edge, &playlist);
+    assert_eq!(status, 200);
+    let body = String::from_utf8(body).unwrap();
+    let part = body
+        .lines()
+        .find_map(|l| l.split("URI=\"").nth(1).filter(|u| u.contains("part")))
+        .map(|u| u.split('"').next().unwrap().to_owned())
+        .expect("a part in the playlist");
+    assert!(part.contains(&format!("token={token}")), "{part}");
+    let (status, _, data) = get_bytes(&edge, &format!("/hls/{id}/{part}"));
+    assert_eq!(status, 200);
+    assert_eq!(&data[4..8], b"moof");
+
+    // Anyone else, through the same edge and after bob filled its cache: the same files
+    // without the token, or with a made-up one, are refused by the origin, not served from
+    // the cache.
+    let bare_part = part.split('?').next().unwrap();
+    for path in [
+        format!("/hls/{id}/index.m3u8"),
+        format!("/hls/{id}/{bare_part}"),
+        format!("/hls/{id}/{bare_part}?token=1.{}", "0".repeat(64)),
+        format!("/hls/{id}/init.mp4"),
+    ] {
+        for _ in 0..2 {
+            let (status, _, _) = get_bytes(&edge, &path);
+            assert_eq!(status, 403, "{path}");
+        }
+    }
+    stop_edge(nginx);
+    assert!(finish(publisher, Duration::from_secs(30)).0);
 }
