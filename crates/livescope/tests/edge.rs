@@ -82,7 +82,7 @@ fn an_edge_cache_sends_the_origin_one_request_per_url_not_one_per_player() {
     let (id, key, _) = server.create_broadcast();
     let publisher = publish(&clip(Tracks::AudioVideo, 10, 500), &server.rtmp_url(&key));
     server.wait_state(&id, "live");
-    let (mut nginx, edge, dir) = start_edge(&server.http);
+    let (nginx, edge, dir) = start_edge(&server.http);
 
     // Players follow the live edge for four seconds: blocking playlist request for the
     // hinted part, then the part.
@@ -179,7 +179,7 @@ fn a_private_broadcast_stays_private_through_the_edge() {
     ));
     let hls = for_bob["watch"]["hls"].as_str().unwrap();
     let token = hls.split("token=").nth(1).unwrap().to_owned();
-    let (mut nginx, edge, _dir) = start_edge(&server.http);
+    let (nginx, edge, _dir) = start_edge(&server.http);
 
     // bob, through the edge: the playlist, and a part it names (its URI carries the token).
     let playlist = format!("/hls/{id}/index.m3u8?token={token}");
