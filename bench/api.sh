@@ -11,24 +11,17 @@ cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
 OUT=${OUT:-bench/results/api.md}
-WORK=$(mktemp -d /tmp/livescope-bench.XXXXXX)
-chmod 755 "$WORK"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+source bench/lib.sh
 if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null || ! command -v ffmpeg >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx ffmpeg >/dev/null
 fi
-ulimit -n "$(ulimit -Hn)"
-cargo build --release -j2 -p livescope
-BIN=target/release/livescope
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rps() { grep -o 'Requests/sec: *[0-9.]*' | awk '{print $2}'; }
 p99() { grep -A4 'Latency Distribution' | grep ' 99%' | awk '{print $2}'; }
 
 $BIN seed --data "$WORK/data" --followers 10000 --sessions 1000 --broadcasts 50 --tokens "$WORK/tokens" 2>/dev/null
 http=$(free_port); rtmp=$(free_port)
-RUST_LOG=warn $BIN serve --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data" >"$WORK/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do grep -q ready "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
+start_livescope "$WORK/serve.log" --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data"
+pid=$SERVER_PID
 # One live broadcast, so that the live list is not empty.
 token=$(curl -s -X POST -d '{"username":"star","password":"star-password"}' http://127.0.0.1:$http/api/sessions | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 key=$(curl -s -X POST -H "Authorization: Bearer $token" -d '{"title":"live now"}' http://127.0.0.1:$http/api/broadcasts | python3 -c 'import json,sys; print(json.load(sys.stdin)["stream_key"])')

@@ -14,18 +14,13 @@ cd "$(dirname "$0")/.."
 SECONDS_OF_CLIP=${SECONDS_OF_CLIP:-20}
 KBPS=${KBPS:-1000}
 OUT=${OUT:-bench/results/cmaf-overhead.md}
-WORK=$(mktemp -d /tmp/livescope-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+source bench/lib.sh
 if ! command -v ffmpeg >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
 fi
-cargo build --release -j2 -p livescope
-BIN=target/release/livescope
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 http=$(free_port); rtmp=$(free_port)
-RUST_LOG=warn $BIN serve --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data" >"$WORK/serve.log" 2>&1 &
-for _ in $(seq 50); do grep -q ready "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
+start_livescope "$WORK/serve.log" --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data"
 
 ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=30 \
   -f lavfi -i sine=frequency=440:sample_rate=44100 -t "$SECONDS_OF_CLIP" \

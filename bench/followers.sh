@@ -14,19 +14,13 @@ cd "$(dirname "$0")/.."
 FOLLOWERS=${FOLLOWERS:-"10000 100000"}
 STREAMS=${STREAMS:-1000}
 OUT=${OUT:-bench/results/followers.md}
-WORK=$(mktemp -d /tmp/livescope-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-ulimit -n "$(ulimit -Hn)"
-cargo build --release -j2 -p livescope
-BIN=target/release/livescope
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh
 
 for n in $FOLLOWERS; do
   $BIN seed --data "$WORK/data-$n" --followers "$n" --sessions "$STREAMS" --tokens "$WORK/tokens-$n" 2>/dev/null
   http=$(free_port)
-  RUST_LOG=info $BIN serve --rtmp 127.0.0.1:0 --http 127.0.0.1:$http --data "$WORK/data-$n" >"$WORK/serve-$n.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 50); do grep -q ready "$WORK/serve-$n.log" 2>/dev/null && break; sleep 0.1; done
+  RUST_LOG=info start_livescope "$WORK/serve-$n.log" --rtmp 127.0.0.1:0 --http 127.0.0.1:$http --data "$WORK/data-$n"
+  pid=$SERVER_PID
   $BIN loadgen followers --api http://127.0.0.1:$http --tokens "$WORK/tokens-$n" --followers "$n" \
     --work "$WORK" --json "$WORK/followers-$n.json"
   sleep 1

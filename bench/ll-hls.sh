@@ -16,23 +16,16 @@ cd "$(dirname "$0")/.."
 VIEWERS=${VIEWERS:-"100 1000"}
 DURATION=${DURATION:-20}
 OUT=${OUT:-bench/results/ll-hls.md}
-WORK=$(mktemp -d /tmp/livescope-bench.XXXXXX)
-chmod 755 "$WORK"  # nginx workers run as nobody and read the HLS files below it
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+source bench/lib.sh
 
 if ! command -v ffmpeg >/dev/null || ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg nginx libnginx-mod-rtmp >/dev/null
 fi
-ulimit -n "$(ulimit -Hn)"
-cargo build --release -j2 -p livescope
-BIN=target/release/livescope
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 for n in $VIEWERS; do
   rtmp=$(free_port); http=$(free_port)
-  RUST_LOG=warn $BIN serve --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data-$n" >"$WORK/serve.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 50); do grep -q ready "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
+  start_livescope "$WORK/serve.log" --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data-$n"
+  pid=$SERVER_PID
   $BIN loadgen --api http://127.0.0.1:$http --protocol hls --viewers "$n" --duration "$DURATION" \
     --server-pid $pid --label livescope --work "$WORK" --json "$WORK/hls-$n.json"
   kill $pid; wait $pid 2>/dev/null || true

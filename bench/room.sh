@@ -17,18 +17,12 @@ HEARTS=${HEARTS:-1000}
 COMMENTS=${COMMENTS:-20}
 VOTES=${VOTES:-5}
 OUT=${OUT:-bench/results/room.md}
-WORK=$(mktemp -d /tmp/livescope-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-ulimit -n "$(ulimit -Hn)"
-cargo build --release -j2 -p livescope
-BIN=target/release/livescope
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh
 
 for n in $VIEWERS; do
   http=$(free_port)
-  RUST_LOG=warn $BIN serve --rtmp 127.0.0.1:0 --http 127.0.0.1:$http --data "$WORK/data-$n" >"$WORK/serve-$n.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 50); do grep -q ready "$WORK/serve-$n.log" 2>/dev/null && break; sleep 0.1; done
+  start_livescope "$WORK/serve-$n.log" --rtmp 127.0.0.1:0 --http 127.0.0.1:$http --data "$WORK/data-$n"
+  pid=$SERVER_PID
   $BIN loadgen room --api http://127.0.0.1:$http --viewers "$n" --hearts "$HEARTS" --comments "$COMMENTS" --votes "$VOTES" \
     --duration "$DURATION" --server-pid $pid --json "$WORK/room-$n.json"
   kill $pid; wait $pid 2>/dev/null || true

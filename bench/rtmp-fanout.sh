@@ -15,27 +15,21 @@ VIEWERS=${VIEWERS:-"100 1000 3000"}
 DURATION=${DURATION:-20}
 BATCHES=${BATCHES:-"10 0"}
 OUT=${OUT:-bench/results/rtmp-fanout.md}
-WORK=$(mktemp -d /tmp/livescope-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+source bench/lib.sh
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need ffmpeg || ! need nginx || [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg nginx libnginx-mod-rtmp >/dev/null
 fi
-ulimit -n "$(ulimit -Hn)"
-cargo build --release -j2 -p livescope
-BIN=target/release/livescope
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 run_livescope() { # viewers protocol batch-ms
   local n=$1 proto=$2 batch=$3 rtmp http pid label
   label="livescope, batch $batch ms"
   rtmp=$(free_port); http=$(free_port)
-  RUST_LOG=warn $BIN serve --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data-$n-$proto-$batch" \
-    --push-batch-ms "$batch" >"$WORK/livescope.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 50); do grep -q ready "$WORK/livescope.log" 2>/dev/null && break; sleep 0.1; done
+  start_livescope "$WORK/livescope.log" --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data-$n-$proto-$batch" \
+    --push-batch-ms "$batch"
+  pid=$SERVER_PID
   $BIN loadgen --api http://127.0.0.1:$http --protocol "$proto" --viewers "$n" --duration "$DURATION" \
     --server-pid $pid --label "$label" --work "$WORK" --json "$WORK/livescope-$proto-$n-$batch.json"
   kill $pid; wait $pid 2>/dev/null || true

@@ -280,13 +280,13 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     let mut probe_next: Vec<f64> = heart_probes.iter().map(|_| rng.unit()).collect();
     let mut next_comment = rng.exponential(args.comments);
     let mut comments_tried = 0u64;
-    while started.elapsed().as_secs_f64() < args.duration && !writers.is_empty() {
+    while started.elapsed().as_secs_f64() < args.duration {
         next += tick;
         tokio::time::sleep_until(next).await;
         let elapsed = started.elapsed().as_secs_f64();
         let media = (elapsed * 1000.0) as i64;
         let heart = frame(&format!(r#"{{"type":"heart","media_ts":{media}}}"#));
-        while (hearts_sent as f64) < elapsed * args.hearts {
+        while (hearts_sent as f64) < elapsed * args.hearts && !writers.is_empty() {
             let w = &writers[rng.below(writers.len())];
             if w.try_write(&heart).is_ok() {
                 hearts_sent += 1;

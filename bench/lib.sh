@@ -1,0 +1,29 @@
+# What every bench script needs, sourced after it has moved to the repository's root:
+# a scratch folder removed on exit together with every background job, an open-file limit
+# as high as allowed, a release build, free loopback ports, and starting livescope.
+
+WORK=$(mktemp -d /tmp/livescope-bench.XXXXXX)
+chmod 755 "$WORK"  # nginx workers run as nobody and read files below it
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+ulimit -n "$(ulimit -Hn)"
+cargo build --release -j2 -p livescope
+BIN=target/release/livescope
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_livescope LOG SERVE-ARGS...: runs `livescope serve SERVE-ARGS` in the background
+# (logging at $RUST_LOG, warn by default, to LOG) and returns once it is ready; its process
+# id is then in SERVER_PID.
+start_livescope() {
+  local log=$1
+  shift
+  RUST_LOG=${RUST_LOG:-warn} $BIN serve "$@" >"$log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 50); do
+    grep -q ready "$log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "livescope did not start:" >&2
+  cat "$log" >&2
+  return 1
+}
