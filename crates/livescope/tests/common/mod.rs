@@ -268,10 +268,14 @@ pub fn clip(tracks: Tracks, seconds: u32, kbps: u32) -> PathBuf {
     if path.exists() {
         return path;
     }
+    // Tests of one process may make the same clip at once: each writes its own file, and
+    // the last rename wins (the clips are the same).
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let partial = dir.join(format!(
-        "{}.{}.partial.flv",
+        "{}.{}-{}.partial.flv",
         path.file_stem().unwrap().to_string_lossy(),
-        std::process::id()
+        std::process::id(),
+        MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-loglevel", "error", "-y"]);
