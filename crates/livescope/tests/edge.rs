@@ -170,15 +170,7 @@ fn a_private_broadcast_stays_private_through_the_edge() {
         &server.rtmp_url(created["stream_key"].as_str().unwrap()),
     );
     server.wait_state_as(&id, "live", &alice);
-    let (_, for_bob) = json(http_as(
-        &server.http,
-        "GET",
-        &format!("/api/broadcasts/{id}"),
-        b"",
-        Some(&bob),
-    ));
-    let hls = for_bob["watch"]["hls"].as_str().unwrap();
-    let token = hls.split("token=").nth(1).unwrap().to_owned();
+    let (_, token) = server.watch_as(&id, &bob);
     let (nginx, edge, _dir) = start_edge(&server.http);
 
     // bob, through the edge: the playlist, and a part it names (its URI carries the token).

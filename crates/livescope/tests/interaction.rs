@@ -276,20 +276,7 @@ fn anonymous_limits_bad_messages_and_private_rooms() {
         Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
         other => panic!("a stranger joined a private room: {:?}", other.is_ok()),
     }
-    let for_fan = body(http_as(
-        &server.http,
-        "GET",
-        &format!("/api/broadcasts/{pid}"),
-        b"",
-        Some(&fan),
-    ));
-    let token = for_fan["watch"]["hls"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let (_, token) = server.watch_as(pid, &fan);
     // The token alone is not enough: the room needs to know who is in it (or someone
     // blocked there could come back anonymous).
     let request = format!("ws://{}/api/broadcasts/{pid}/live?token={token}", server.http);

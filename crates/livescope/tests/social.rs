@@ -152,22 +152,7 @@ fn a_private_broadcast_plays_only_for_the_people_it_is_for() {
     assert_eq!(bob_events.next_event("broadcast_started")["broadcast_id"], id.as_str());
     server.wait_state_as(&id, "live", &alice);
 
-    let (status, for_bob) = json(http_as(
-        &server.http,
-        "GET",
-        &format!("/api/broadcasts/{id}"),
-        b"",
-        Some(&bob),
-    ));
-    assert_eq!(status, 200);
-    let watch = &for_bob["watch"];
-    let token = watch["hls"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let (watch, token) = server.watch_as(&id, &bob);
 
     // The stranger: refused by the API and on every delivery path, with or without a
     // made-up token; absent from the global list and from her notifications.

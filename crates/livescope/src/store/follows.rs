@@ -70,14 +70,7 @@ impl Store {
                  WHERE f.{mine} = ?1 AND f.{theirs} > ?2 ORDER BY f.{theirs} LIMIT ?3"
             ))?;
             stmt.query_map(params![user, after, limit as i64], |r| {
-                Ok((
-                    User {
-                        id: r.get(0)?,
-                        username: r.get(1)?,
-                        created_at: r.get(2)?,
-                    },
-                    r.get(3)?,
-                ))
+                Ok((User::from_row(r)?, r.get(3)?))
             })?
             .collect()
         })

@@ -12,6 +12,17 @@ pub struct User {
     pub created_at: i64,
 }
 
+impl User {
+    /// The user in a row's first three columns: `id, username, created_at`.
+    pub(super) fn from_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
+        Ok(User {
+            id: r.get(0)?,
+            username: r.get(1)?,
+            created_at: r.get(2)?,
+        })
+    }
+}
+
 impl Store {
     /// Creates an account; `None` if the name is taken (names are case-insensitive).
     pub fn create_user(&self, username: &str, password_hash: &str) -> anyhow::Result<Option<User>> {
@@ -67,16 +78,7 @@ impl Store {
             c.query_row(
                 "SELECT id, username, created_at, password_hash FROM users WHERE username = ?1",
                 params![username],
-                |r| {
-                    Ok((
-                        User {
-                            id: r.get(0)?,
-                            username: r.get(1)?,
-                            created_at: r.get(2)?,
-                        },
-                        r.get(3)?,
-                    ))
-                },
+                |r| Ok((User::from_row(r)?, r.get(3)?)),
             )
             .optional()
         })
@@ -99,13 +101,7 @@ impl Store {
                 "SELECT u.id, u.username, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_hash = ?1 AND s.expires_at > ?2",
                 params![hash_secret(token), now_ms()],
-                |r| {
-                    Ok(User {
-                        id: r.get(0)?,
-                        username: r.get(1)?,
-                        created_at: r.get(2)?,
-                    })
-                },
+                User::from_row,
             )
             .optional()
         })

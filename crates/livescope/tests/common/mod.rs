@@ -112,6 +112,22 @@ impl Server {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// The watch URLs `user` (a session token) gets for broadcast `id`, and the playback
+    /// token they carry (a private broadcast's).
+    pub fn watch_as(&self, id: &str, user: &str) -> (serde_json::Value, String) {
+        let (status, b) = json(http_as(
+            &self.http,
+            "GET",
+            &format!("/api/broadcasts/{id}"),
+            b"",
+            Some(user),
+        ));
+        assert_eq!(status, 200, "{b}");
+        let hls = b["watch"]["hls"].as_str().unwrap();
+        let token = hls.split("token=").nth(1).unwrap_or_default().to_owned();
+        (b["watch"].clone(), token)
+    }
+
     pub fn rtmp_url(&self, name: &str) -> String {
         format!("rtmp://{}/live/{name}", self.rtmp)
     }
