@@ -110,16 +110,13 @@ pub async fn notifications(
         .flatten();
     let notifications = rows
         .into_iter()
-        .map(|n| {
-            let b = app.store.get(&n.broadcast_id).ok().flatten();
-            NotificationView {
-                id: n.id,
-                kind: n.kind,
-                owner: b.as_ref().and_then(|b| b.owner.clone()),
-                title: b.map(|b| b.title),
-                broadcast_id: n.broadcast_id,
-                created_at: rfc3339(n.created_at),
-            }
+        .map(|n| NotificationView {
+            id: n.id,
+            kind: n.kind,
+            owner: n.owner,
+            title: n.title,
+            broadcast_id: n.broadcast_id,
+            created_at: rfc3339(n.created_at),
         })
         .collect();
     Ok(Json(NotificationPage { notifications, next }))

@@ -124,6 +124,19 @@ struct State {
     heart_limits: HashMap<Who, limits::Bucket>,
 }
 
+impl State {
+    /// Moves the poll on to its phase at `now` (the stream being at `edge`); at the close,
+    /// keeps the delays reported so far, by which late votes are judged. Whether it moved.
+    fn advance_poll(&mut self, now: i64, edge: Option<i64>) -> bool {
+        let Some(poll) = self.poll.as_mut() else { return false };
+        let moved = poll.tick(now, edge);
+        if moved && poll.phase == Phase::Closing {
+            self.closing_delays = self.delays.clone();
+        }
+        moved
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Who {
     User(i64),
@@ -132,7 +145,6 @@ enum Who {
 
 #[derive(Default)]
 struct Hearts {
-    count: u64,
     senders: Vec<String>,
     media_from: Option<i64>,
     media_to: Option<i64>,
@@ -375,7 +387,6 @@ impl Room {
             }
         }
         let mut hearts = self.hearts.lock().expect("hearts lock");
-        hearts.count += 1;
         if let Some(u) = &member.user
             && hearts.senders.len() < NAMED_SENDERS
             && !hearts.senders.contains(&u.username)
@@ -464,15 +475,15 @@ impl Room {
         let now = now_ms();
         let edge = app.hub.get(&self.id).map(|s| i64::from(s.edge_ms()));
         let state = &mut *guard;
-        let Some(p) = state.poll.as_mut().filter(|p| p.id == poll) else {
+        let Some(phase) = state.poll.as_ref().filter(|p| p.id == poll).map(|p| p.phase) else {
             return Some(ServerMessage::error("no_such_poll", "that poll is not open here"));
         };
         // A vote just after the close closes the poll at the live edge itself rather than
         // wait for the next tick (the final close, and storing the result, is the tick's).
-        if p.phase == Phase::Open && p.tick(now, edge) {
-            state.closing_delays = state.delays.clone();
+        if phase == Phase::Open && state.advance_poll(now, edge) {
             state.poll_moved = true;
         }
+        let p = state.poll.as_mut().expect("the poll found above");
         let delay = if p.phase == Phase::Open {
             None
         } else {
@@ -624,9 +635,10 @@ impl Room {
     /// heart counts to store.
     fn tick(&self, app: &App) -> HashMap<(i64, Option<i64>), u64> {
         let batch = std::mem::take(&mut *self.hearts.lock().expect("hearts lock"));
-        if batch.count > 0 {
+        let count: u64 = batch.per_second.values().sum();
+        if count > 0 {
             self.send(&ServerMessage::Hearts {
-                count: batch.count,
+                count,
                 senders: batch.senders,
                 media_ts_from: batch.media_from,
                 media_ts_to: batch.media_to,
@@ -637,11 +649,8 @@ impl Room {
         let edge = app.hub.get(&self.id).map(|s| i64::from(s.edge_ms()));
         let mut closed = None;
         let state = &mut *state;
-        if let Some(poll) = state.poll.as_mut() {
-            let moved = poll.tick(now_ms(), edge);
-            if moved && poll.phase == Phase::Closing {
-                state.closing_delays = state.delays.clone();
-            }
+        let moved = state.advance_poll(now_ms(), edge);
+        if let Some(poll) = state.poll.as_ref() {
             if moved && poll.phase == Phase::Closed {
                 closed = Some((poll.id, poll.media_close_ts, poll.totals.clone()));
             }
@@ -649,8 +658,7 @@ impl Room {
             let changed = state.poll_changed && poll.phase == Phase::Open;
             if moved || changed || std::mem::take(&mut state.poll_moved) {
                 state.poll_changed = false;
-                let view = state.poll.as_ref().map(OpenPoll::view).expect("a poll");
-                self.send(&ServerMessage::Poll(view));
+                self.send(&ServerMessage::Poll(poll.view()));
             }
         }
         if let Some((id, media_close, totals)) = closed

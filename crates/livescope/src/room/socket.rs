@@ -59,7 +59,7 @@ pub async fn live(
     }
     // The playback token is shared by everyone a private broadcast is shared with; its room
     // also needs to know who they are, or a viewer blocked there could come back anonymous.
-    if broadcast.private && !app.store.may_watch(&broadcast, user.as_ref().map(|u| u.id))? {
+    if !app.store.may_watch(&broadcast, user.as_ref().map(|u| u.id))? {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "invited_only",

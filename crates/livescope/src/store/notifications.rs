@@ -10,6 +10,9 @@ pub struct Notification {
     pub kind: String,
     pub broadcast_id: String,
     pub created_at: i64,
+    /// The broadcast's title and owner's name, if it still exists.
+    pub title: Option<String>,
+    pub owner: Option<String>,
 }
 
 impl Store {
@@ -40,8 +43,9 @@ impl Store {
     pub fn notifications(&self, user: i64, before: i64, limit: usize) -> anyhow::Result<Vec<Notification>> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT id, kind, broadcast_id, created_at FROM notifications
-                 WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+                "SELECT n.id, n.kind, n.broadcast_id, n.created_at, b.title, u.username FROM notifications n
+                 LEFT JOIN broadcasts b ON b.id = n.broadcast_id LEFT JOIN users u ON u.id = b.owner_id
+                 WHERE n.user_id = ?1 AND n.id < ?2 ORDER BY n.id DESC LIMIT ?3",
             )?;
             stmt.query_map(params![user, before, limit as i64], |r| {
                 Ok(Notification {
@@ -49,6 +53,8 @@ impl Store {
                     kind: r.get(1)?,
                     broadcast_id: r.get(2)?,
                     created_at: r.get(3)?,
+                    title: r.get(4)?,
+                    owner: r.get(5)?,
                 })
             })?
             .collect()
