@@ -24,20 +24,30 @@ pub struct Audience {
 
 impl Audience {
     /// Notes a playlist request from `key`; for a new viewer, `join` records the join and
-    /// returns the view's id.
-    pub fn seen(&self, key: &str, join: impl FnOnce() -> Option<i64>) {
-        let mut viewers = self.viewers.lock().expect("audience lock");
-        if let Some(seen) = viewers.get_mut(key) {
-            seen.last = Instant::now();
-        } else if viewers.len() < MAX_TRACKED {
-            let view = join();
-            viewers.insert(
-                key.to_owned(),
-                Seen {
-                    view,
-                    last: Instant::now(),
-                },
-            );
+    /// returns the view's id. The join (a database write) runs outside the lock, so that
+    /// it holds up no other viewer's playlist. Returns a view to end at once: that of a
+    /// viewer swept while it joined.
+    #[must_use]
+    pub fn seen(&self, key: &str, join: impl FnOnce() -> Option<i64>) -> Option<i64> {
+        {
+            let mut viewers = self.viewers.lock().expect("audience lock");
+            if let Some(seen) = viewers.get_mut(key) {
+                seen.last = Instant::now();
+                return None;
+            }
+            if viewers.len() >= MAX_TRACKED {
+                return None;
+            }
+            let last = Instant::now();
+            viewers.insert(key.to_owned(), Seen { view: None, last });
+        }
+        let view = join();
+        match self.viewers.lock().expect("audience lock").get_mut(key) {
+            Some(seen) => {
+                seen.view = view;
+                None
+            }
+            None => view,
         }
     }
 
@@ -72,12 +82,12 @@ mod tests {
         let audience = Audience::default();
         let mut joins = 0;
         for _ in 0..3 {
-            audience.seen("1.2.3.4 ua", || {
+            let _ = audience.seen("1.2.3.4 ua", || {
                 joins += 1;
                 Some(7)
             });
         }
-        audience.seen("5.6.7.8 ua", || None);
+        let _ = audience.seen("5.6.7.8 ua", || None);
         assert_eq!((joins, audience.len()), (1, 2));
         assert!(audience.sweep(IDLE).is_empty());
         assert_eq!(audience.sweep(Duration::ZERO), vec![7]);

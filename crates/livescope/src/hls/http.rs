@@ -99,7 +99,7 @@ async fn file(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let key = format!("{} {}", peer.addr.ip(), &agent[..agent.len().min(200)]);
-        rendition.audience.seen(&key, || {
+        let gone = rendition.audience.seen(&key, || {
             let user = crate::auth::current_user(&app, &headers).ok().flatten().map(|u| u.id);
             let viewer = peer.addr.ip().to_string();
             app.store
@@ -107,6 +107,9 @@ async fn file(
                 .inspect_err(|e| tracing::error!(broadcast = %id, "cannot record a view: {e:#}"))
                 .ok()
         });
+        if let Some(view) = gone {
+            super::leave(&app, vec![view]);
+        }
     }
     let response = match rendition {
         Some(rendition) => live(rendition, file, query).await,

@@ -257,7 +257,7 @@ pub async fn run(
     loop {
         if swept.elapsed() >= audience::IDLE / 2 {
             swept = Instant::now();
-            leave(&app.store, rendition.audience.sweep(audience::IDLE));
+            leave(&app, rendition.audience.sweep(audience::IDLE));
         }
         for frame in pending.drain(..) {
             // Whether the stream has video is known once its first media frame arrived.
@@ -292,16 +292,21 @@ pub async fn run(
     }
     tokio::time::sleep(LINGER).await;
     registry.remove(&id, &rendition);
-    leave(&app.store, rendition.audience.sweep(std::time::Duration::ZERO));
+    leave(&app, rendition.audience.sweep(std::time::Duration::ZERO));
 }
 
-/// Records HLS viewers leaving.
-fn leave(store: &crate::store::Store, views: Vec<i64>) {
-    for view in views {
-        if let Err(e) = store.leave(view) {
-            tracing::error!("cannot record an HLS viewer leaving: {e:#}");
-        }
+/// Records HLS viewers leaving, in one transaction off the segmenter's task: the store's
+/// lock is no place for the media path to wait.
+fn leave(app: &Arc<crate::app::App>, views: Vec<i64>) {
+    if views.is_empty() {
+        return;
     }
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = app.store.leave_all(&views) {
+            tracing::error!("cannot record HLS viewers leaving: {e:#}");
+        }
+    });
 }
 
 /// Hands the segmenter's output to the rendition (and the recorder).

@@ -51,13 +51,23 @@ impl Store {
     }
 
     pub fn leave(&self, view: i64) -> anyhow::Result<()> {
+        self.leave_all(&[view])
+    }
+
+    /// Ends many views in one transaction (HLS viewers leave by the thousand when a
+    /// broadcast ends).
+    pub fn leave_all(&self, views: &[i64]) -> anyhow::Result<()> {
+        let now = now_ms();
         self.with(|c| {
-            c.execute(
-                "UPDATE views SET left_at = ?2 WHERE id = ?1 AND left_at IS NULL",
-                params![view, now_ms()],
-            )
-        })?;
-        Ok(())
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare("UPDATE views SET left_at = ?2 WHERE id = ?1 AND left_at IS NULL")?;
+                for view in views {
+                    stmt.execute(params![view, now])?;
+                }
+            }
+            tx.commit()
+        })
     }
 
     pub fn stats(&self, broadcast: &str) -> anyhow::Result<Stats> {
