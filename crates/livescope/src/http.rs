@@ -35,6 +35,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/live/{file}", get(watch_flv))
         .route("/ingest/{file}", post(ingest_flv).layer(DefaultBodyLimit::disable()))
         .merge(crate::hls::routes())
+        .merge(crate::web::routes(crate::web::Assets::load()))
         .with_state(app)
 }
 

@@ -18,3 +18,4 @@ pub mod seed;
 pub mod send;
 pub mod server;
 pub mod store;
+pub mod web;

@@ -26,6 +26,19 @@ fn download(server: &Server, id: &str, text: &str, out: &std::path::Path) {
     std::fs::write(out, data).unwrap();
 }
 
+/// The poster is a small MP4 that opens on a keyframe of the stream.
+fn assert_poster(server: &Server, id: &str) {
+    let (status, head, data) = get_bytes(&server.http, &format!("/hls/{id}/poster.mp4"));
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("content-type: video/mp4"), "{head}");
+    assert!(data.len() < 100_000, "a poster is a picture, not {} bytes", data.len());
+    let file = temp_dir("poster").join("poster.mp4");
+    std::fs::write(&file, data).unwrap();
+    let p = probe(&file);
+    assert!(p.first_video_is_key && p.video_packets >= 1, "{p:?}");
+    assert_eq!((p.width, p.height), (Some(320), Some(240)));
+}
+
 #[test]
 fn a_live_broadcast_is_an_ll_hls_stream_that_decodes() {
     let server = Server::start();
@@ -54,6 +67,7 @@ fn a_live_broadcast_is_an_ll_hls_stream_that_decodes() {
     }
     assert!(text.contains("INDEPENDENT=YES"), "{text}");
 
+    assert_poster(&server, &id);
     let (status, _, master) = get_bytes(&server.http, &format!("/hls/{id}/master.m3u8"));
     let master = String::from_utf8(master).unwrap();
     assert_eq!(status, 200);
@@ -256,6 +270,7 @@ fn an_ended_broadcast_is_a_replay_even_after_a_restart() {
     let (status, _, master) = get_bytes(&server.http, &format!("/hls/{id}/master.m3u8"));
     assert_eq!(status, 200);
     assert!(String::from_utf8(master).unwrap().contains("RESOLUTION=320x240"));
+    assert_poster(&server, &id);
     drop(server);
     std::fs::remove_dir_all(&data).unwrap();
 }

@@ -3,6 +3,7 @@
 //! status for the caller's mistakes; request bodies are small and size-limited.
 
 mod broadcasts;
+mod csrf;
 mod events;
 mod interaction;
 mod users;
@@ -70,6 +71,7 @@ pub fn routes() -> Router<Arc<App>> {
         )
         .route("/api/broadcasts/{id}/live", get(crate::room::socket::live))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(csrf::same_origin_only))
         .layer(axum::middleware::map_response(json_errors))
 }
 

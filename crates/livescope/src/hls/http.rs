@@ -27,6 +27,8 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const BLOCKING_PLAYLIST: &str = "public, max-age=6";
 /// A plain playlist request must see the newest window.
 const LIVE_PLAYLIST: &str = "public, max-age=1";
+/// A live poster is replaced by a newer picture every segment.
+const POSTER: &str = "public, max-age=2";
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new().route("/hls/{id}/{file}", get(file))
@@ -38,6 +40,8 @@ enum File {
     Master,
     Playlist,
     Init,
+    /// A one-picture MP4 of a recent keyframe, for the web app's cards.
+    Poster,
     Segment(u64),
     Part(u64),
 }
@@ -48,6 +52,7 @@ impl File {
             "master.m3u8" => File::Master,
             "index.m3u8" => File::Playlist,
             "init.mp4" => File::Init,
+            "poster.mp4" => File::Poster,
             _ => {
                 let stem = name.strip_suffix(".m4s")?;
                 if let Some(n) = stem.strip_prefix("seg") {
@@ -244,6 +249,17 @@ fn answer(rendition: &Rendition, file: File, query: &::hls::Query) -> Answer {
             None if !ended => Answer::Wait,
             None => Answer::Now(not_found()),
         },
+        File::Poster => match st.poster() {
+            Some(poster) => {
+                let mut response = media(poster, "video/mp4");
+                // A newer picture comes with every segment.
+                response
+                    .headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static(POSTER));
+                Answer::Now(response)
+            }
+            None => Answer::Now(not_found()),
+        },
         File::Segment(msn) => match st.segments.get(&msn) {
             Some(seg) => Answer::Now(media(seg.clone(), "video/iso.segment")),
             // The segment in progress, or the next one: hold until it is complete.
@@ -395,7 +411,7 @@ async fn replay(app: &App, id: &str, file: File, name: &str) -> Response {
                 if ended { IMMUTABLE } else { LIVE_PLAYLIST },
             )
         }
-        File::Init => media(data.into(), "video/mp4"),
+        File::Init | File::Poster => media(data.into(), "video/mp4"),
         File::Segment(_) | File::Part(_) => media(data.into(), "video/iso.segment"),
     }
 }
@@ -409,6 +425,7 @@ mod tests {
         assert_eq!(File::parse("index.m3u8"), Some(File::Playlist));
         assert_eq!(File::parse("seg12.m4s"), Some(File::Segment(12)));
         assert_eq!(File::parse("part12.m4s"), Some(File::Part(12)));
+        assert_eq!(File::parse("poster.mp4"), Some(File::Poster));
         for bad in [
             "seg.m4s",
             "seg-1.m4s",

@@ -107,6 +107,19 @@ pub struct State {
 }
 
 impl State {
+    /// A picture of the stream for posters: an MP4 of the init segment and the first part
+    /// of the newest segment whose parts are still held. Segments are cut on keyframes, so
+    /// that part opens with one, and a browser shows it as a video's first frame. It costs
+    /// nothing until asked for: a copy of about a third of a second of media.
+    pub fn poster(&self) -> Option<Bytes> {
+        let init = self.init.as_ref()?;
+        let newest_first = self.window.current.iter().chain(self.window.segments.iter().rev());
+        let part = newest_first
+            .filter_map(|segment| self.parts.get(&segment.first_part))
+            .next()?;
+        Some([init.as_ref(), part.as_ref()].concat().into())
+    }
+
     /// Peak-ish bandwidth in bits/s: the average plus a quarter, or a guess before media.
     pub fn bandwidth(&self) -> u64 {
         if self.seconds < 0.5 {
@@ -323,9 +336,15 @@ async fn publish(rendition: &Rendition, out: &mut Vec<Output>, info: &StreamInfo
 }
 
 async fn record_segment(rendition: &Rendition, rec: &mut Recorder, msn: u64, segment: &Bytes) {
-    let duration = {
+    let (duration, poster) = {
         let st = rendition.state.lock().expect("rendition lock");
-        st.window.segment(msn).map_or(0.0, |s| s.duration())
+        // The replay's poster is taken once, from the first two segments (a stream often
+        // opens on a black frame, so the second is preferred when there is one).
+        let poster = (msn <= 1).then(|| st.poster()).flatten();
+        (st.window.segment(msn).map_or(0.0, |s| s.duration()), poster)
     };
     rec.segment(msn, duration, segment).await;
+    if let Some(poster) = poster {
+        rec.poster(&poster).await;
+    }
 }

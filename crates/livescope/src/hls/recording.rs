@@ -99,6 +99,11 @@ impl Recorder {
         self.write("init.mp4", init).await;
     }
 
+    /// The replay's poster (see `State::poster`).
+    pub async fn poster(&mut self, data: &Bytes) {
+        self.write("poster.mp4", data).await;
+    }
+
     pub async fn master(&mut self, text: &str) {
         self.write("master.m3u8", text.as_bytes()).await;
     }
