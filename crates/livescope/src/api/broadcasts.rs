@@ -240,6 +240,34 @@ struct Viewers {
     viewers: Vec<String>,
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ViewerList {
+    /// Whether the broadcast is private; when it is not, anyone may watch.
+    private: bool,
+    /// Who may watch besides the owner (empty for a public broadcast).
+    viewers: Vec<String>,
+}
+
+/// Who may watch the broadcast. Owner only.
+#[utoipa::path(get, path = "/api/broadcasts/{id}/viewers", tag = "broadcasts", params(("id" = String, Path)),
+    security(("session" = [])), responses(
+    (status = 200, body = ViewerList),
+    (status = 401, description = "Not logged in", body = ErrorBody),
+    (status = 403, description = "Not the owner", body = ErrorBody),
+    (status = 404, description = "No such broadcast", body = ErrorBody),
+))]
+pub async fn get_viewers(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<ViewerList>, ApiError> {
+    let broadcast = owned(&app, &headers, &id)?;
+    Ok(Json(ViewerList {
+        private: broadcast.private,
+        viewers: app.store.allowed_viewer_names(&broadcast.id)?,
+    }))
+}
+
 /// Sets who may watch a private broadcast (and makes a public one private). Owner only.
 #[utoipa::path(put, path = "/api/broadcasts/{id}/viewers", tag = "broadcasts", params(("id" = String, Path)),
     request_body = Viewers, security(("session" = [])), responses(
@@ -354,6 +382,24 @@ pub async fn feed(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Jso
     let me = auth::require_user(&app, &headers)?;
     let host = public_host(&app, &headers);
     let broadcasts = app.store.feed(me.id, 100)?;
+    Ok(Json(BroadcastList {
+        broadcasts: broadcasts.iter().map(|b| view(&app, b, &host)).collect(),
+    }))
+}
+
+/// The caller's own broadcasts, newest first, those not yet live too (the dashboard).
+#[utoipa::path(get, path = "/api/me/broadcasts", tag = "broadcasts", params(ListQuery), security(("session" = [])), responses(
+    (status = 200, body = BroadcastList),
+    (status = 401, description = "Not logged in", body = ErrorBody),
+))]
+pub async fn mine(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<BroadcastList>, ApiError> {
+    let me = auth::require_user(&app, &headers)?;
+    let host = public_host(&app, &headers);
+    let broadcasts = app.store.own(me.id, limit(q.limit, 50, 500))?;
     Ok(Json(BroadcastList {
         broadcasts: broadcasts.iter().map(|b| view(&app, b, &host)).collect(),
     }))

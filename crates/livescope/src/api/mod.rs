@@ -43,11 +43,12 @@ pub fn routes() -> Router<Arc<App>> {
         .routes(routes!(events::stream))
         .routes(routes!(events::notifications))
         .routes(routes!(broadcasts::feed))
+        .routes(routes!(broadcasts::mine))
         .routes(routes!(broadcasts::create, broadcasts::list))
         .routes(routes!(broadcasts::get))
         .routes(routes!(broadcasts::rotate_key, broadcasts::revoke_key))
         .routes(routes!(broadcasts::stats))
-        .routes(routes!(broadcasts::set_viewers))
+        .routes(routes!(broadcasts::get_viewers, broadcasts::set_viewers))
         .routes(routes!(interaction::audience))
         .routes(routes!(interaction::timeline))
         .split_for_parts();

@@ -377,12 +377,50 @@ async fn feeds_notifications_and_broadcast_edits_check_who_asks() {
     let path = format!("/api/broadcasts/{id}/viewers");
     let (s, _) = t.call("PUT", &path, Some(&bob), r#"{"viewers":["bob"]}"#).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = t.call("GET", &path, Some(&alice), "").await;
+    assert_eq!((s, v), (StatusCode::OK, json!({"private": false, "viewers": []})));
     let (s, v) = t.call("PUT", &path, Some(&alice), r#"{"viewers":["bob"]}"#).await;
     assert_eq!((s, v["private"].as_bool()), (StatusCode::OK, Some(true)));
+    let (s, v) = t.call("GET", &path, Some(&alice), "").await;
+    assert_eq!((s, v), (StatusCode::OK, json!({"private": true, "viewers": ["bob"]})));
+    let (s, _) = t.call("GET", &path, Some(&bob), "").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "only the owner sees the list");
     let (s, _) = t.call("GET", &format!("/api/broadcasts/{id}"), Some(&bob), "").await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = t.call("PUT", &path, Some(&alice), r#"{"viewers":[]}"#).await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = t.call("GET", &format!("/api/broadcasts/{id}"), Some(&bob), "").await;
     assert_eq!(s, StatusCode::FORBIDDEN, "taken off the list");
+}
+
+#[tokio::test]
+async fn a_cookie_cannot_be_used_from_another_origin() {
+    let t = test_app("csrf");
+    let token = t.login("alice").await;
+    let post = |origin: &'static str| {
+        Request::post("/api/broadcasts")
+            .header(header::HOST, "127.0.0.1:8080")
+            .header(header::COOKIE, format!("livescope_session={token}"))
+            .header(header::ORIGIN, origin)
+            .body(Body::from(r#"{"title":"from a page"}"#))
+            .unwrap()
+    };
+    let router = crate::http::router(t.app.clone());
+    let refused = router.clone().oneshot(post("http://127.0.0.1:9999")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let bytes = axum::body::to_bytes(refused.into_body(), 1 << 20).await.unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&bytes).unwrap()["error"],
+        "cross_origin"
+    );
+    let accepted = router.oneshot(post("http://127.0.0.1:8080")).await.unwrap();
+    assert_eq!(accepted.status(), StatusCode::CREATED, "the app's own page");
+    let (_, mine) = t.call("GET", "/api/me/broadcasts", Some(&token), "").await;
+    let titles: Vec<_> = mine["broadcasts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| &b["title"])
+        .collect();
+    assert_eq!(titles, ["from a page"], "only the same-origin post made one");
 }

@@ -188,6 +188,17 @@ impl Store {
         })
     }
 
+    /// The names of those a private broadcast is for, in name order.
+    pub fn allowed_viewer_names(&self, id: &str) -> anyhow::Result<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT u.username FROM allowed_viewers a JOIN users u ON u.id = a.user_id
+                 WHERE a.broadcast_id = ?1 ORDER BY u.username COLLATE NOCASE",
+            )?;
+            stmt.query_map(params![id], |r| r.get(0))?.collect()
+        })
+    }
+
     /// Marks a created broadcast live; false if it was not in the `created` state.
     pub fn start(&self, id: &str) -> anyhow::Result<bool> {
         let now = now_ms();
@@ -240,6 +251,16 @@ impl Store {
     }
 
     /// The newest broadcasts of `owner` that `viewer` may see.
+    /// All of an owner's broadcasts, not yet live ones too, newest first: their dashboard.
+    pub fn own(&self, owner: i64, limit: usize) -> anyhow::Result<Vec<Broadcast>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM {FROM} WHERE b.owner_id = ?1 ORDER BY b.created_at DESC LIMIT ?2"
+            ))?;
+            stmt.query_map(params![owner, limit as i64], row)?.collect()
+        })
+    }
+
     pub fn by_owner(&self, owner: i64, viewer: Option<i64>, limit: usize) -> anyhow::Result<Vec<Broadcast>> {
         self.with(|c| {
             let mut stmt = c.prepare(&format!(
