@@ -705,6 +705,7 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
                 viewers: room.viewers(&app),
                 connected: room.connected.load(Ordering::Relaxed),
                 joined: room.joined.load(Ordering::Relaxed),
+                live: app.hub.get(&room.id).is_some(),
             });
         }
         room.flush();

@@ -108,6 +108,9 @@ pub enum ServerMessage {
         connected: usize,
         /// Joins of this room so far.
         joined: u64,
+        /// Whether the broadcast is on the air: a player whose stream stops can tell an
+        /// ended broadcast from a stall without asking the API.
+        live: bool,
     },
     /// The client fell behind and missed `missed` messages; what follows is current.
     Lagged {
