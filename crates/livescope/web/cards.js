@@ -1,0 +1,39 @@
+// A broadcast as a card: its poster (the first frame of /hls/<id>/poster.mp4, not
+// played), title, owner, viewers and how long it has been live.
+import { h, duration, ago, userLink, tokenQuery } from "./lib.js";
+
+export function card(b) {
+  const href = `/b/${encodeURIComponent(b.id)}`;
+  const live = b.state === "live";
+  const poster = h("div.poster");
+  if (b.state !== "created") {
+    const v = h("video", { muted: true, playsInline: true, preload: "auto", tabIndex: -1, "aria-hidden": "true" });
+    v.muted = true;
+    v.addEventListener("error", () => v.remove());
+    v.src = `/hls/${encodeURIComponent(b.id)}/poster.mp4${tokenQuery(b.watch.hls)}`;
+    poster.append(v);
+  }
+  const since = live && b.started_at ? `live for ${duration(Date.now() - Date.parse(b.started_at))}` : b.ended_at ? `ended ${ago(b.ended_at)}` : "not live yet";
+  return h(
+    "article.card",
+    {},
+    h(
+      "a.card-media",
+      { href, tabIndex: -1, "aria-hidden": "true" },
+      poster,
+      h("span.badge" + (live ? ".live" : ""), {}, live ? "Live" : b.state === "ended" ? "Replay" : "Soon"),
+      live ? h("span.badge.viewers", {}, `${b.viewers} watching`) : null,
+      b.private ? h("span.badge.private", {}, "Private") : null,
+    ),
+    h(
+      "div.card-body",
+      {},
+      h("h3.card-title", {}, h("a", { href }, b.title || "Untitled broadcast")),
+      h("p.card-meta", {}, userLink(b.owner), h("span", { "aria-hidden": "true" }, " · "), h("span", {}, since)),
+    ),
+  );
+}
+
+/** A grid of cards, or a quiet line when there are none. */
+export const grid = (list, empty) =>
+  list.length ? h("div.grid", {}, list.map(card)) : h("p.empty", {}, empty);

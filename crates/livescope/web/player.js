@@ -1,0 +1,107 @@
+// Plays a broadcast in a <video>: LL-HLS with hls.js (low-latency mode; also the replay,
+// where the same URL is a VOD playlist), or HTTP-FLV with mpegts.js for the lowest delay.
+// The libraries are loaded only here, on the pages that play video.
+import { local } from "./lib.js";
+
+let hlsModule = null;
+let mpegtsLoaded = null;
+
+const loadHls = () => (hlsModule ||= import("./vendor/hls.min.mjs").then((m) => m.default));
+
+function loadMpegts() {
+  return (mpegtsLoaded ||= new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    s.src = new URL("./vendor/mpegts.js", import.meta.url).href;
+    s.onload = () => resolve(window.mpegts);
+    s.onerror = () => reject(new Error("could not load the FLV player"));
+    document.head.append(s);
+  }));
+}
+
+/**
+ * Starts playing. `mode` is "hls" or "flv"; `live` false plays a replay from the start.
+ * Returns {latencyMs(), streamMs(), destroy()}:
+ *  - latencyMs: how far behind the live edge playback is (null when unknown or a replay);
+ *  - streamMs: the stream time (ms, the broadcast's own frame timestamps) on screen, or
+ *    undefined when the player cannot tell (FLV: mpegts.js rebases time to 0).
+ */
+export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", live = true, onError } = {}) {
+  video.muted = true; // autoplay is allowed muted; the controls unmute
+  video.playsInline = true;
+  const kick = () => video.play().catch(() => {});
+  if (mode === "flv" && live) {
+    const mpegts = await loadMpegts();
+    mpegts.LoggingControl.enableAll = false;
+    mpegts.LoggingControl.enableError = true;
+    if (!mpegts.getFeatureList().mseLivePlayback) throw new Error("this browser cannot play the lowest-delay stream");
+    const player = mpegts.createPlayer(
+      { type: "flv", isLive: true, url: new URL(local(flvUrl), location.href).href, hasAudio: true, hasVideo: true },
+      {
+        enableStashBuffer: false,
+        stashInitialSize: 128,
+        // Measured camera to glass on loopback: latency chasing alone holds 0.78 s; live
+        // sync towards 0.3 s holds about 0.3 s with no stalls (bench/results/webapp.md).
+        liveSync: true,
+        liveSyncTargetLatency: 0.3,
+        liveSyncMaxLatency: 0.6,
+        liveSyncPlaybackRate: 1.2,
+        autoCleanupSourceBuffer: true,
+        lazyLoad: false,
+      },
+    );
+    player.on(mpegts.Events.ERROR, (type, detail) => onError?.(`${type}: ${detail}`));
+    player.attachMediaElement(video);
+    player.load();
+    kick();
+    return {
+      latencyMs() {
+        const b = video.buffered;
+        return b.length ? Math.max(0, Math.round((b.end(b.length - 1) - video.currentTime) * 1000)) : null;
+      },
+      streamMs: () => undefined,
+      destroy() {
+        try { player.destroy(); } catch { /* already gone */ }
+      },
+    };
+  }
+  const Hls = await loadHls();
+  const src = local(hlsUrl);
+  if (!Hls.isSupported()) {
+    // Safari plays HLS itself; its currentTime is the stream's own time.
+    video.src = src;
+    kick();
+    return { latencyMs: () => null, streamMs: () => Math.round(video.currentTime * 1000), destroy: () => video.removeAttribute("src") };
+  }
+  // A stall raises the target delay by 0.5 s (hls.js: 1 s, which leaves a viewer 2 s behind
+  // after one stall at start).
+  const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, liveSyncOnStallIncrease: 0.5, backBufferLength: 30, startPosition: live ? -1 : 0 });
+  // hls.js puts the first fragment it loads at its playlist position and shifts the media
+  // timeline by the fragment's own start (initPTS); adding it back gives the stream's
+  // frame timestamps, the same clock the room's media_ts uses. One offset per
+  // discontinuity sequence (cc).
+  const offsets = new Map();
+  let cc = 0;
+  hls.on(Hls.Events.INIT_PTS_FOUND, (_, d) => offsets.set(d.frag.cc, d.initPTS / d.timescale));
+  hls.on(Hls.Events.FRAG_CHANGED, (_, d) => { cc = d.frag.cc; });
+  hls.on(Hls.Events.ERROR, (_, d) => {
+    if (!d.fatal) return;
+    if (d.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+    else onError?.(`${d.type}: ${d.details}`);
+  });
+  hls.on(Hls.Events.MANIFEST_PARSED, kick);
+  hls.loadSource(src);
+  hls.attachMedia(video);
+  return {
+    hls,
+    latencyMs: () => (live && Number.isFinite(hls.latency) && video.readyState > 1 ? Math.round(hls.latency * 1000) : null),
+    streamMs() {
+      const off = offsets.get(cc) ?? offsets.get([...offsets.keys()].pop());
+      return off === undefined || video.readyState < 2 ? undefined : Math.round((video.currentTime + off) * 1000);
+    },
+    destroy() {
+      hls.destroy();
+      video.removeAttribute("src");
+      video.load();
+    },
+  };
+}

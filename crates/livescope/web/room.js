@@ -1,0 +1,51 @@
+// A broadcast's room (docs/interaction.md): one WebSocket, messages as objects or arrays
+// of objects, reconnecting while the broadcast is live.
+
+/**
+ * Joins the room. `on(msg)` gets every server message; `onState(s)` "open", "closed"
+ * (for good: `stop()` was called or `shouldRetry()` said no) or "retrying".
+ * Returns {send(obj) -> bool, stop()}.
+ */
+export function joinRoom(id, token, { on, onState, shouldRetry = async () => true }) {
+  let ws = null;
+  let stopped = false;
+  let failures = 0;
+  let timer = null;
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/broadcasts/${encodeURIComponent(id)}/live${token || ""}`;
+
+  function connect() {
+    ws = new WebSocket(url);
+    ws.onopen = () => { failures = 0; onState?.("open"); };
+    ws.onmessage = (e) => {
+      let data;
+      try { data = JSON.parse(e.data); } catch { return; }
+      for (const msg of Array.isArray(data) ? data : [data]) {
+        try { on(msg); } catch (err) { console.error(err); }
+      }
+    };
+    ws.onclose = async () => {
+      ws = null;
+      if (stopped) return;
+      failures++;
+      if (failures > 6 || !(await shouldRetry())) {
+        onState?.("closed");
+        return;
+      }
+      onState?.("retrying");
+      timer = setTimeout(connect, Math.min(8000, 500 * 2 ** failures));
+    };
+  }
+  connect();
+  return {
+    send(msg) {
+      if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+      ws.send(JSON.stringify(msg));
+      return true;
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      ws?.close();
+    },
+  };
+}
