@@ -70,7 +70,13 @@ async function cleanup() {
 }
 const watchdog = setTimeout(() => fail(new Error("the whole flow took over 240 s")), 240_000);
 
-const shot = (page, name) => page.screenshot({ path: path.join(args.out, `${vp}-${name}.png`), fullPage: vp === "phone" || name === "dashboard" });
+// A whole-page picture is taken from the top: scrolled, the sticky header would be drawn
+// across the middle of it.
+const shot = async (page, name) => {
+  const fullPage = vp === "phone" || name === "dashboard";
+  if (fullPage) await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(args.out, `${vp}-${name}.png`), fullPage });
+};
 
 const axeSource = readFileSync(path.join(here, "node_modules/axe-core/axe.min.js"), "utf8");
 async function axe(page, name) {
