@@ -307,6 +307,24 @@ try {
     assert.equal(await host.locator("#dash-comments li.comment", { hasText: "still talking" }).count(), 0, "the muted comment reached nobody");
   });
 
+  await run("the broadcaster deletes a comment; it is gone for the viewers", async () => {
+    const text = `bob was here ${suffix}`;
+    await bob.locator("#comments li.comment", { hasText: text }).waitFor();
+    await host.locator("#dash-comments li.comment", { hasText: text }).getByRole("button", { name: "Delete", exact: true }).click();
+    await bob.locator("#comments li.comment", { hasText: text }).waitFor({ state: "detached" });
+    await ann.locator("#comments li.comment", { hasText: text }).waitFor({ state: "detached" });
+  });
+
+  await run("bob chooses the lowest delay (HTTP-FLV) and plays closer to live", async () => {
+    await bob.locator("#mode").selectOption("flv");
+    await playing(bob);
+    await bob.waitForFunction(() => {
+      const el = document.querySelector("#latency");
+      return el?.dataset.ms && Number(el.dataset.ms) < 1000;
+    }, null, { timeout: T.media });
+    report.flv_latency_ms = Number(await bob.locator("#latency").getAttribute("data-ms"));
+  });
+
   await run("axe-core on the watch page, the dashboard and discover", async () => {
     await axe(bob, "watch");
     await axe(host, "dashboard");
