@@ -35,7 +35,7 @@ export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", 
     mpegts.LoggingControl.enableError = true;
     if (!mpegts.getFeatureList().mseLivePlayback) throw new Error("this browser cannot play the lowest-delay stream");
     const player = mpegts.createPlayer(
-      { type: "flv", isLive: true, url: new URL(local(flvUrl), location.href).href, hasAudio: true, hasVideo: true },
+      { type: "flv", isLive: true, url: new URL(local(flvUrl), location.href).href },
       {
         enableStashBuffer: false,
         stashInitialSize: 128,
