@@ -154,8 +154,8 @@ try {
   const options = vp === "phone"
     ? { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }
     : { viewport: { width: 1280, height: 800 } };
-  const context = async (name) => {
-    const ctx = await browser.newContext(options);
+  const context = async (name, extra = {}) => {
+    const ctx = await browser.newContext({ ...options, ...extra });
     const page = await ctx.newPage();
     page.setDefaultTimeout(T.short);
     page.on("pageerror", (e) => log(`${name}: page error: ${e.message}`));
@@ -164,7 +164,21 @@ try {
     return page;
   };
   const host = await context("host");
-  const ann = await context("ann");
+  // Ann has allowed browser notifications; the page's Notification is watched so the test
+  // sees what she would see.
+  const ann = await context("ann", { permissions: ["notifications"] });
+  await ann.addInitScript(() => {
+    const Real = window.Notification;
+    window.__notifications = [];
+    if (Real) {
+      window.Notification = class extends Real {
+        constructor(title, options) {
+          super(title, options);
+          window.__notifications.push(title);
+        }
+      };
+    }
+  });
   const bob = await context("bob");
 
   await run("register and log in through the pages", async () => {
@@ -229,6 +243,8 @@ try {
     assert.ok((await notice.innerText()).includes(users.host), "the notice names the broadcaster");
     assert.equal(await notice.getByRole("link", { name: "Watch", exact: true }).getAttribute("href"), `/b/${id}`);
     await shot(ann, "notice");
+    const shown = await ann.evaluate(() => window.__notifications);
+    assert.ok(shown.some((t) => t.includes(users.host)), `a browser notification names the broadcaster: ${JSON.stringify(shown)}`);
     await notice.getByRole("link", { name: "Watch", exact: true }).click();
     await ann.waitForURL(`${base}/b/${id}`);
     await bob.goto(`${base}/b/${id}`);
@@ -367,13 +383,19 @@ try {
     await ann.waitForFunction(() => document.querySelector("video#player")?.dataset.streamMs, null, { timeout: T.short });
     const at = async () => Number(await ann.locator("video#player").getAttribute("data-stream-ms"));
     const comment = ann.locator("#comments li.comment", { hasText: annText });
-    // Seek to 3 s before the comment: it is not shown yet, then shows at its moment.
-    await ann.locator("video#player").evaluate((v, ms) => { v.currentTime = Math.max(0, v.currentTime + (ms - 3000 - Number(v.dataset.streamMs)) / 1000); }, mediaTs);
+    // Seek to 3 s before the comment (paused, so a slow seek cannot overshoot): it is not
+    // shown yet, then shows at its moment once playing.
+    await ann.locator("video#player").evaluate((v, ms) => new Promise((resolve) => {
+      v.pause();
+      v.addEventListener("seeked", resolve, { once: true });
+      v.currentTime = Math.max(0, v.currentTime + (ms - 3000 - Number(v.dataset.streamMs)) / 1000);
+    }), mediaTs);
     await ann.waitForFunction((ms) => {
       const t = Number(document.querySelector("video#player").dataset.streamMs);
       return t > ms - 5000 && t < ms - 1000;
     }, mediaTs, { timeout: T.short });
     assert.equal(await comment.count(), 0, "the comment is not shown before its moment");
+    await ann.locator("video#player").evaluate((v) => v.play());
     await comment.waitFor({ timeout: T.short });
     const shownAt = await at();
     report.replay_comment_shown_at_ms = shownAt;
