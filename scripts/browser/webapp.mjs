@@ -402,6 +402,9 @@ try {
     assert.ok(shownAt >= mediaTs - 300 && shownAt < mediaTs + 2000, `the comment (at ${mediaTs}) showed at stream time ${shownAt}`);
     await waitNumber(ann, "#hearts-total", 5);
     await shot(ann, "replay");
+    // At the end of the recording the poll shows as closed, with its result.
+    await ann.locator("video#player").evaluate((v) => { v.currentTime = Math.max(0, v.duration - 1); });
+    await ann.waitForFunction(() => document.querySelector("#poll")?.dataset.state === "closed", null, { timeout: T.short });
     // Seeking back before it takes it away again.
     await ann.locator("video#player").evaluate((v) => { v.currentTime = 0.1; });
     await comment.waitFor({ state: "detached", timeout: T.short });

@@ -345,7 +345,10 @@ export default async function watch(main, [id], ctx) {
       // the latest poll opened by now, with the votes cast by now
       const p = [...tl.polls.values()].filter((q) => (q.media_open_ts ?? Infinity) <= t).pop();
       if (p) {
-        const closed = p.media_close_ts != null && t >= p.media_close_ts;
+        // A poll still in its late-vote window when the broadcast ended has no stream time
+        // of its close yet: it closed as long after it opened as it was meant to run.
+        const closeTs = p.media_close_ts ?? (p.media_open_ts != null ? p.media_open_ts + (p.closes_at - p.opened_at) : null);
+        const closed = closeTs != null && t >= closeTs;
         const totals = p.options.map(() => 0);
         for (const v of tl.votes.values()) if (v.poll === p.id && (v.media_ts ?? p.media_open_ts) <= t) totals[v.option]++;
         showPoll({ ...p, state: closed ? "closed" : "open" }, { replay: true, totals: closed && p.result ? p.result : totals });
