@@ -312,7 +312,7 @@ try {
     const row = host.locator("#dash-comments li.comment", { hasText: `bob was here ${suffix}` });
     await row.waitFor();
     await shot(host, "dashboard");
-    await row.getByRole("button", { name: "Mute", exact: true }).click();
+    await row.getByRole("button", { name: `Mute ${users.bob}`, exact: true }).click();
     let refused = false;
     for (let i = 0; i < 4 && !refused; i++) {
       await bob.locator("#comment-input").fill(`still talking ${i}`);
@@ -326,7 +326,7 @@ try {
   await run("the broadcaster deletes a comment; it is gone for the viewers", async () => {
     const text = `bob was here ${suffix}`;
     await bob.locator("#comments li.comment", { hasText: text }).waitFor();
-    await host.locator("#dash-comments li.comment", { hasText: text }).getByRole("button", { name: "Delete", exact: true }).click();
+    await host.locator("#dash-comments li.comment", { hasText: text }).getByRole("button", { name: `Delete ${users.bob}'s comment`, exact: true }).click();
     await bob.locator("#comments li.comment", { hasText: text }).waitFor({ state: "detached" });
     await ann.locator("#comments li.comment", { hasText: text }).waitFor({ state: "detached" });
   });

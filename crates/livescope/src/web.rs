@@ -216,7 +216,11 @@ async fn asset(
 ) -> Response {
     let not_found = || (StatusCode::NOT_FOUND, "no such asset").into_response();
     if let Some(dir) = &assets.dev_dir {
-        if path.split('/').any(|c| c.is_empty() || c.starts_with('.')) {
+        // Plain names only: no `..`, no hidden files, no Windows separators or drives.
+        if path
+            .split('/')
+            .any(|c| c.is_empty() || c.starts_with('.') || c.contains(['\\', ':']))
+        {
             return not_found();
         }
         let Ok(bytes) = tokio::fs::read(dir.join(&path)).await else {

@@ -39,8 +39,9 @@ async function render(focus) {
     fill(main, h("section.page.narrow", {}, h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "/" }, "Back to live broadcasts"))));
     return;
   }
-  const params = path.match(route[0]).slice(1).map((p) => p && decodeURIComponent(p));
   try {
+    // Inside the try: a malformed %-escape in a typed URL is an error to show, not a blank page.
+    const params = path.match(route[0]).slice(1).map((p) => p && decodeURIComponent(p));
     const mod = await route[1]();
     if (my !== seq) return;
     const ctx = { alive: () => my === seq, query: new URLSearchParams(location.search) };
@@ -82,6 +83,8 @@ function header() {
 
 async function logout() {
   try { await api("/api/sessions", { method: "DELETE" }); } catch { /* already logged out */ }
+  // Stream keys kept for this tab's dashboard leave with the person.
+  for (const k of Object.keys(sessionStorage)) if (k.startsWith("livescope-key:")) sessionStorage.removeItem(k);
   setUser(null);
   navigate("/");
 }

@@ -112,8 +112,10 @@ export async function copy(text) {
 
 /** An input with its label. */
 export function field(label, input, hint) {
-  const id = input.id || (input.id = "f" + Math.random().toString(36).slice(2, 8));
-  if (hint) input.setAttribute("aria-describedby", id + "-hint");
+  // The label names the control itself, also when it comes wrapped (a copy row).
+  const control = input.matches("input, select, textarea") ? input : input.querySelector("input, select, textarea") || input;
+  const id = control.id || (control.id = "f" + Math.random().toString(36).slice(2, 8));
+  if (hint) control.setAttribute("aria-describedby", id + "-hint");
   return h(
     "div.field",
     {},

@@ -70,7 +70,7 @@ export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", 
     // Safari plays HLS itself; its currentTime is the stream's own time.
     video.src = src;
     kick();
-    return { latencyMs: () => null, streamMs: () => Math.round(video.currentTime * 1000), destroy: () => video.removeAttribute("src") };
+    return { latencyMs: () => null, streamMs: () => Math.round(video.currentTime * 1000), destroy: () => { video.removeAttribute("src"); video.load(); } };
   }
   // A stall raises the target delay by 0.5 s (hls.js: 1 s, which leaves a viewer 2 s behind
   // after one stall at start).

@@ -27,7 +27,11 @@ export function joinRoom(id, token, { on, onState, shouldRetry = async () => tru
       ws = null;
       if (stopped) return;
       failures++;
-      if (failures > 6 || !(await shouldRetry())) {
+      // Keep trying (at most every 8 s) for as long as the broadcast is live: a viewer
+      // offline for a minute gets the chat back with the video.
+      const retry = await shouldRetry();
+      if (stopped) return;
+      if (!retry) {
         onState?.("closed");
         return;
       }

@@ -326,6 +326,14 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Most broadcasts returned (default 50, at most 500).
+    limit: Option<usize>,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BroadcastList {
     broadcasts: Vec<BroadcastView>,
@@ -388,14 +396,14 @@ pub async fn feed(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Jso
 }
 
 /// The caller's own broadcasts, newest first, those not yet live too (the dashboard).
-#[utoipa::path(get, path = "/api/me/broadcasts", tag = "broadcasts", params(ListQuery), security(("session" = [])), responses(
+#[utoipa::path(get, path = "/api/me/broadcasts", tag = "broadcasts", params(PageQuery), security(("session" = [])), responses(
     (status = 200, body = BroadcastList),
     (status = 401, description = "Not logged in", body = ErrorBody),
 ))]
 pub async fn mine(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<BroadcastList>, ApiError> {
     let me = auth::require_user(&app, &headers)?;
     let host = public_host(&app, &headers);

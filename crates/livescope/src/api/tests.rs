@@ -117,6 +117,14 @@ async fn login_logout_and_the_limit_on_failed_logins() {
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, v) = t.call("GET", "/api/me", Some(&token), "").await;
     assert_eq!((s.as_u16(), v["error"].as_str()), (401, Some("invalid_session")));
+    let (s, _) = t.call("DELETE", "/api/sessions", Some(&token), "").await;
+    assert_eq!(
+        s,
+        StatusCode::NO_CONTENT,
+        "an ended session can still log out (clearing a stale cookie)"
+    );
+    let (s, _) = t.call("DELETE", "/api/sessions", None, "").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 
     let wrong = r#"{"username":"bob","password":"wrong-password"}"#;
     for _ in 0..crate::auth::LOGIN_ATTEMPTS {

@@ -189,16 +189,17 @@ fn bad_credentials() -> ApiError {
     )
 }
 
-/// Logs out: ends the session the request carries.
+/// Logs out: ends the session the request carries. A session that already ended is
+/// logged out too: its cookie is cleared, so a browser holding a stale one is not stuck
+/// with answers of `invalid_session`.
 #[utoipa::path(delete, path = "/api/sessions", tag = "accounts", security(("session" = [])), responses(
     (status = 204, description = "Logged out"),
     (status = 401, description = "Not logged in", body = ErrorBody),
 ))]
 pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    auth::require_user(&app, &headers)?;
-    if let Some(token) = auth::session_token(&headers) {
-        app.store.delete_session(&token)?;
-    }
+    let token = auth::session_token(&headers)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "login_required", "log in first"))?;
+    app.store.delete_session(&token)?;
     let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, expired)]).into_response())
 }

@@ -6,7 +6,9 @@ export default function auth(main, [which], ctx) {
   const register = which === "register";
   document.title = `${register ? "Create account" : "Log in"} · livescope`;
   const next = ctx.query.get("next");
-  const target = next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
+  // Only a page of this site: "//x" and "/\\x" name other hosts.
+  const sameSite = (u) => { try { return new URL(u, location.origin).origin === location.origin; } catch { return false; } };
+  const target = next && sameSite(next) ? next : "/";
   const user = h("input#username", { name: "username", autocomplete: "username", required: true, minLength: 3, maxLength: 30, pattern: "[A-Za-z0-9_]+", autocapitalize: "none", spellcheck: false });
   const pass = h("input#password", { name: "password", type: "password", autocomplete: register ? "new-password" : "current-password", required: true, minLength: register ? 8 : 1 });
   const error = h("p.error#auth-error", { role: "alert" });

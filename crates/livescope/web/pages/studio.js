@@ -104,7 +104,7 @@ async function dashboard(main, id, ctx) {
     serverInput.value = rtmp.slice(0, rtmp.lastIndexOf("/"));
     ffmpegLine.textContent = `ffmpeg -re -i input.mp4 -c:v libx264 -preset veryfast -tune zerolatency -g 60 -c:a aac -f flv ${rtmp}`;
     keyNote.textContent = key
-      ? "This stream key is shown only now, in this tab: it will not be shown again. Copy it into OBS or keep it somewhere safe."
+      ? "The server keeps only a hash of this key: it is shown in this tab until you log out, and nowhere else. Copy it into OBS or keep it somewhere safe; anyone who has it can go live as you."
       : "The stream key is shown only once, when the broadcast is created or the key is rotated. Rotate it to get a new one.";
   }
   async function rotate() {
@@ -148,6 +148,9 @@ async function dashboard(main, id, ctx) {
   // --- who may watch ---
   const viewerList = h("input#viewer-list", { autocapitalize: "none", placeholder: "bo, cy" });
   const viewerMsg = h("p.muted.small", { role: "status" });
+  const accessNote = h("p.muted.small");
+  const showAccess = () => { accessNote.textContent = b.private ? "Private: only these people (and you) can watch." : "Public: anyone can watch. Saving a list makes it private."; };
+  showAccess();
 
   fill(main, h("div.page", {},
     h("div.row.spread", {},
@@ -174,17 +177,28 @@ async function dashboard(main, id, ctx) {
           h("div.full", {}, h("button.btn.primary", { type: "submit" }, "Open poll"))),
         dashPoll),
       h("section.panel.span-6", { "aria-labelledby": "vw-h" }, h("h2#vw-h", {}, "Who may watch"),
-        h("p.muted.small", {}, b.private ? "Private: only these people (and you) can watch." : "Public: anyone can watch. Saving a list makes it private."),
+        accessNote,
         field("Usernames, comma-separated", viewerList),
         h("div", {}, h("button.btn", { type: "button", onclick: saveViewers }, "Save viewers")), viewerMsg))));
 
   api(`/api/broadcasts/${encodeURIComponent(id)}/viewers`).then((v) => { viewerList.value = v.viewers.join(", "); }, () => {});
 
   async function saveViewers() {
+    const list = names(viewerList.value);
+    // An empty list on a public broadcast would make it private to nobody and cut off
+    // everyone watching: name someone first.
+    if (!b.private && list.length === 0) {
+      viewerMsg.textContent = "Name at least one person to make this broadcast private.";
+      return;
+    }
     try {
-      const nb = await api(`/api/broadcasts/${encodeURIComponent(id)}/viewers`, { method: "PUT", body: { viewers: names(viewerList.value) } });
+      const nb = await api(`/api/broadcasts/${encodeURIComponent(id)}/viewers`, { method: "PUT", body: { viewers: list } });
+      const wasPrivate = b.private;
       b = { ...b, ...nb };
-      viewerMsg.textContent = `Saved: ${names(viewerList.value).length} people may watch.`;
+      showAccess();
+      viewerMsg.textContent = `Saved: ${list.length} ${list.length === 1 ? "person" : "people"} may watch.`;
+      // Made private: the preview needs the URL with a playback token now.
+      if (!wasPrivate && b.private && preview) { preview.destroy(); preview = null; setLive(); }
     } catch (e) { viewerMsg.textContent = e.message; }
   }
 
@@ -234,7 +248,7 @@ async function dashboard(main, id, ctx) {
   function addComment(c) {
     if (seen.has(c.id)) return;
     seen.add(c.id);
-    const act = (label, msg) => h("button.btn.small", { type: "button", onclick: () => { room?.send(msg); if (label !== "Delete") roomError.textContent = `${label === "Mute" ? "Muted" : "Blocked"} ${c.user}.`; } }, label);
+    const act = (label, msg) => h("button.btn.small", { type: "button", "aria-label": label === "Delete" ? `Delete ${c.user}'s comment` : `${label} ${c.user}`, onclick: () => { room?.send(msg); if (label !== "Delete") roomError.textContent = `${label === "Mute" ? "Muted" : "Blocked"} ${c.user}.`; } }, label);
     dashComments.prepend(h("li.comment", { dataset: { id: c.id, mediaTs: c.media_ts ?? "" } },
       h("span.comment-head", {}, h("a.comment-user", { href: `/u/${encodeURIComponent(c.user)}` }, c.user)),
       h("span.comment-text", {}, c.text),
@@ -285,15 +299,19 @@ async function dashboard(main, id, ctx) {
     } catch { /* try again on the next tick */ }
   }
 
+  let startingPreview = false;
   async function setLive() {
     fill(badge, stateBadge(b.state), b.state === "live" && b.started_at ? ` live for ${duration(Date.now() - Date.parse(b.started_at))}` : "");
     overlay.hidden = b.state === "live";
     if (b.state === "ended") fill(overlay, h("p", {}, "This broadcast has ended. ", h("a", { href: `/b/${encodeURIComponent(id)}` }, "Watch the replay")));
-    if (b.state === "live" && !preview) {
+    // One preview player: setLive runs again (each poll) while hls.js is still loading.
+    if (b.state === "live" && !preview && !startingPreview) {
+      startingPreview = true;
       try {
         const p = await play(video, b.watch, { mode: "hls" });
         if (stopped) p.destroy(); else preview = p;
       } catch (e) { roomError.textContent = e.message; }
+      startingPreview = false;
     }
     if (b.state === "ended") { preview?.destroy(); preview = null; room?.stop(); }
   }

@@ -77,13 +77,17 @@ export default async function watch(main, [id], ctx) {
     h("aside.chat", { "aria-label": "Chat" }, h("h2", {}, "Comments"), chatNote, comments, roomError, composer)));
 
   // --- live ---
+  // Each start supersedes the one before: a mode change and a refresh may start at once,
+  // and only the newest may keep its player.
+  let starts = 0;
   async function startLive() {
+    const mine = ++starts;
     player?.destroy();
     player = null;
     if (state !== "live" || stopped) return;
     try {
       const p = await play(video, b.watch, { mode, live: true, onError: (m) => console.warn(m) });
-      if (stopped) return p.destroy();
+      if (stopped || mine !== starts) return p.destroy();
       player = p;
     } catch (e) {
       roomError.textContent = e.message;
@@ -355,6 +359,7 @@ export default async function watch(main, [id], ctx) {
       } else pollBox.hidden = true;
     };
     await ensure(0);
+    if (stopped) return;
     stops.push(every(250, tick));
   }
 
