@@ -367,6 +367,40 @@ try {
     assert.ok(!mine.broadcasts.some((b) => b.title === title), "no broadcast was created from the other origin");
   });
 
+  await run("a private broadcast plays for its invited viewer and is refused to others", async () => {
+    const studio = await host.context().newPage();
+    await studio.goto(`${base}/studio`);
+    await studio.locator("#title").fill(`Private ${suffix}`);
+    await studio.locator("#private").check();
+    await studio.locator("#allowed-viewers").fill(users.ann);
+    await studio.getByRole("button", { name: "Create broadcast", exact: true }).click();
+    await studio.waitForURL(/\/studio\/[A-Za-z0-9]+$/, { timeout: T.short });
+    const pid = new URL(studio.url()).pathname.split("/").pop();
+    const url = `${await studio.locator("#obs-server").inputValue()}/${await studio.locator("#stream-key").inputValue()}`;
+    const privateFfmpeg = spawn("ffmpeg", ["-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", args.clip, "-c", "copy", "-f", "flv", url], { stdio: "ignore" });
+    try {
+      // Ann, invited, plays it (media and room carry the playback token) and comments.
+      const annPrivate = await ann.context().newPage();
+      await annPrivate.goto(`${base}/b/${pid}`);
+      await playing(annPrivate);
+      const text = `only for ann ${suffix}`;
+      await annPrivate.locator("#comment-input").fill(text);
+      await annPrivate.getByRole("button", { name: "Send", exact: true }).click();
+      await studio.locator("#dash-comments li.comment", { hasText: text }).waitFor({ timeout: T.short });
+      await annPrivate.close();
+      // Bob, not invited, is told it is private; so is a stranger.
+      const bobPrivate = await bob.context().newPage();
+      await bobPrivate.goto(`${base}/b/${pid}`);
+      await bobPrivate.getByText("This broadcast is private.").waitFor();
+      await bobPrivate.close();
+      await pages.anon.goto(`${base}/b/${pid}`);
+      await pages.anon.getByText("This broadcast is private.").waitFor();
+    } finally {
+      privateFfmpeg.kill("SIGKILL");
+      await studio.close();
+    }
+  });
+
   await run("ffmpeg stops; the watch page says the broadcast ended", async () => {
     ffmpeg.kill("SIGINT");
     const endedAt = Date.now();
@@ -385,11 +419,16 @@ try {
     const comment = ann.locator("#comments li.comment", { hasText: annText });
     // Seek to 3 s before the comment (paused, so a slow seek cannot overshoot): it is not
     // shown yet, then shows at its moment once playing.
-    await ann.locator("video#player").evaluate((v, ms) => new Promise((resolve) => {
+    const seek = await ann.locator("video#player").evaluate((v, ms) => new Promise((resolve) => {
       v.pause();
-      v.addEventListener("seeked", resolve, { once: true });
-      v.currentTime = Math.max(0, v.currentTime + (ms - 3000 - Number(v.dataset.streamMs)) / 1000);
+      const from = { currentTime: v.currentTime, streamMs: v.dataset.streamMs };
+      const to = Math.max(0, v.currentTime + (ms - 3000 - Number(v.dataset.streamMs)) / 1000);
+      const done = () => resolve({ ...from, to, seekedTo: v.currentTime });
+      v.addEventListener("seeked", done, { once: true });
+      setTimeout(done, 5000);
+      v.currentTime = to;
     }), mediaTs);
+    log(`replay seek: ${JSON.stringify(seek)} for a comment at ${mediaTs}`);
     await ann.waitForFunction((ms) => {
       const t = Number(document.querySelector("video#player").dataset.streamMs);
       return t > ms - 5000 && t < ms - 1000;

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, Tracks, clip, finish, get_bytes, http, probe, publish, temp_dir};
+use common::{Server, Tracks, clip, finish, get_bytes, http, probe, publish, publish_at, temp_dir};
 
 fn playlist(server: &Server, id: &str, query: &str) -> (u16, String, String) {
     let (status, head, body) = get_bytes(&server.http, &format!("/hls/{id}/index.m3u8{query}"));
@@ -241,6 +241,41 @@ fn hinted_part_arrives_before_it_is_complete(server: &Server, id: &str) -> bool 
     assert_eq!(body, whole, "the streamed part is the complete part");
     assert!(body.len() > 8 + u32::from_be_bytes(body[..4].try_into().unwrap()) as usize);
     !listed
+}
+
+/// Right after the end, while the live window still lingers in memory for its players, a
+/// new player asking for the playlist gets the whole recording, not the window's last
+/// segments.
+#[test]
+fn a_replay_right_after_the_end_is_the_whole_broadcast() {
+    let server = Server::start();
+    let (id, key, _) = server.create_broadcast();
+    // 24 s of media (longer than the 16 s live window), sent at four times real time.
+    let publisher = publish_at(&clip(Tracks::AudioVideo, 24, 300), &server.rtmp_url(&key), 4.0);
+    assert!(finish(publisher, Duration::from_secs(30)).0);
+    server.wait_state(&id, "ended");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let (status, _, text) = playlist(&server, &id, "");
+        assert_eq!(status, 200, "{text}");
+        if text.contains("#EXT-X-PLAYLIST-TYPE:VOD") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{text}");
+    let seconds: f64 = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|d| d.trim_end_matches(',').parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        seconds > 20.0,
+        "the whole broadcast, not the live window: {seconds} s\n{text}"
+    );
+    let file = temp_dir("replay-now").join("replay.mp4");
+    download(&server, &id, &text, &file);
+    assert!(probe(&file).duration > 20.0, "every segment it lists is served");
 }
 
 #[test]

@@ -117,6 +117,15 @@ async fn file(
         }
     }
     let response = match rendition {
+        // An ended broadcast lingers in memory for players finishing its live window, but
+        // that window holds only the last segments: once the recording is complete, it
+        // answers everything but the parts (which only memory has), so a new player gets
+        // the whole broadcast.
+        Some(rendition)
+            if !matches!(file, File::Part(_)) && ended(&rendition) && recording_complete(&app, &id).await =>
+        {
+            replay(&app, &id, file, &name).await
+        }
         Some(rendition) => live(rendition, file, query).await,
         None => replay(&app, &id, file, &name).await,
     };
@@ -396,6 +405,20 @@ fn media_body(body: Body, content_type: &'static str) -> Response {
 }
 
 /// A broadcast that is not live: its recording, if there is one.
+fn ended(rendition: &Rendition) -> bool {
+    rendition.state.lock().expect("rendition lock").window.ended
+}
+
+/// Whether the broadcast's recording has its final playlist.
+async fn recording_complete(app: &App, id: &str) -> bool {
+    let Some(path) = app.recordings.as_ref().and_then(|r| r.path(id, "index.m3u8")) else {
+        return false;
+    };
+    tokio::fs::read(&path)
+        .await
+        .is_ok_and(|text| text.windows(14).any(|w| w == b"#EXT-X-ENDLIST"))
+}
+
 async fn replay(app: &App, id: &str, file: File, name: &str) -> Response {
     let Some(path) = app.recordings.as_ref().and_then(|r| r.path(id, name)) else {
         return not_found();

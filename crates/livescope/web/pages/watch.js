@@ -77,6 +77,16 @@ export default async function watch(main, [id], ctx) {
     h("aside.chat", { "aria-label": "Chat" }, h("h2", {}, "Comments"), chatNote, comments, roomError, composer)));
 
   // --- live ---
+  // A player that gave up (a network error, an expired playback token) starts again with
+  // fresh URLs, at most every 5 s.
+  let lastRestart = 0;
+  function restartAfterError(message) {
+    console.warn(message);
+    if (stopped || Date.now() - lastRestart < 5000) return;
+    lastRestart = Date.now();
+    refresh().then(() => state === "live" && startLive());
+  }
+
   // Each start supersedes the one before: a mode change and a refresh may start at once,
   // and only the newest may keep its player.
   let starts = 0;
@@ -86,7 +96,7 @@ export default async function watch(main, [id], ctx) {
     player = null;
     if (state !== "live" || stopped) return;
     try {
-      const p = await play(video, b.watch, { mode, live: true, onError: (m) => console.warn(m) });
+      const p = await play(video, b.watch, { mode, live: true, onError: restartAfterError });
       if (stopped || mine !== starts) return p.destroy();
       player = p;
     } catch (e) {
@@ -110,6 +120,8 @@ export default async function watch(main, [id], ctx) {
   async function refresh() {
     try {
       const now = await api(`/api/broadcasts/${encodeURIComponent(id)}`);
+      // Fresh URLs: a private broadcast's playback token lasts one to two hours.
+      b.watch = now.watch;
       if (!room?.presence) viewers.textContent = String(now.viewers);
       if (now.state !== state) {
         if (now.state === "live") { setState("live"); startLive(); }
