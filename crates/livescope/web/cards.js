@@ -2,17 +2,30 @@
 // played), title, owner, viewers and how long it has been live.
 import { h, duration, ago, userLink, tokenQuery } from "./lib.js";
 
+// Posters already shown, by broadcast: a page that redraws its cards moves them into the
+// new cards instead of downloading them again. A replay's poster never changes; a live
+// one is taken anew after POSTER_FRESH_MS.
+const posters = new Map();
+const POSTER_FRESH_MS = 60000;
+
+function posterVideo(b) {
+  const now = Date.now();
+  for (const [id, p] of posters) if (now - p.at > 5 * POSTER_FRESH_MS) posters.delete(id);
+  const kept = posters.get(b.id);
+  if (kept && kept.state === b.state && (b.state !== "live" || now - kept.at < POSTER_FRESH_MS)) return kept.el;
+  const v = h("video", { muted: true, playsInline: true, preload: "auto", tabIndex: -1, "aria-hidden": "true" });
+  v.muted = true;
+  v.addEventListener("error", () => v.remove());
+  v.src = `/hls/${encodeURIComponent(b.id)}/poster.mp4${tokenQuery(b.watch.hls)}`;
+  posters.set(b.id, { el: v, at: now, state: b.state });
+  return v;
+}
+
 export function card(b) {
   const href = `/b/${encodeURIComponent(b.id)}`;
   const live = b.state === "live";
   const poster = h("div.poster");
-  if (b.state !== "created") {
-    const v = h("video", { muted: true, playsInline: true, preload: "auto", tabIndex: -1, "aria-hidden": "true" });
-    v.muted = true;
-    v.addEventListener("error", () => v.remove());
-    v.src = `/hls/${encodeURIComponent(b.id)}/poster.mp4${tokenQuery(b.watch.hls)}`;
-    poster.append(v);
-  }
+  if (b.state !== "created") poster.append(posterVideo(b));
   const since = live && b.started_at ? `live for ${duration(Date.now() - Date.parse(b.started_at))}` : b.ended_at ? `ended ${ago(b.ended_at)}` : "not live yet";
   return h(
     "article.card",

@@ -4,6 +4,9 @@
 /**
  * Joins the room. `on(msg)` gets every server message; `onState(s)` "open", "closed"
  * (for good: `stop()` was called or `shouldRetry()` said no) or "retrying".
+ * `token` is the playback token's query ("?token=...", or "") or a function giving the
+ * current one: a reconnect hours later needs a fresh token, which the page's own refresh of
+ * the broadcast brings.
  * Returns {send(obj) -> bool, stop()}.
  */
 export function joinRoom(id, token, { on, onState, shouldRetry = async () => true }) {
@@ -11,10 +14,10 @@ export function joinRoom(id, token, { on, onState, shouldRetry = async () => tru
   let stopped = false;
   let failures = 0;
   let timer = null;
-  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/broadcasts/${encodeURIComponent(id)}/live${token || ""}`;
+  const url = () => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/broadcasts/${encodeURIComponent(id)}/live${(typeof token === "function" ? token() : token) || ""}`;
 
   function connect() {
-    ws = new WebSocket(url);
+    ws = new WebSocket(url());
     ws.onopen = () => { failures = 0; onState?.("open"); };
     ws.onmessage = (e) => {
       let data;

@@ -318,7 +318,7 @@ async function dashboard(main, id, ctx) {
 
   setLive();
   if (b.state !== "ended") {
-    room = joinRoom(id, tokenQuery(b.watch.hls), {
+    room = joinRoom(id, () => tokenQuery(b.watch.hls), {
       on: onMessage,
       shouldRetry: async () => { await poll(); return b.state !== "ended" && !stopped; },
     });

@@ -146,7 +146,7 @@ export default async function watch(main, [id], ctx) {
   }
 
   function joinLive() {
-    const r = joinRoom(id, token, {
+    const r = joinRoom(id, () => tokenQuery(b.watch.hls), {
       on: onMessage,
       onState: (s) => {
         if (s === "open") roomError.textContent = "";
