@@ -102,7 +102,9 @@ impl Assets {
             .find(|(name, _)| *name == SHELL)
             .map(|(_, bytes)| render_shell(bytes, &version))
             .unwrap_or_default();
-        let files = files
+        // In development every asset comes from the folder: nothing to compress.
+        let embedded = if dev_dir.is_some() { &[][..] } else { files };
+        let files = embedded
             .iter()
             .filter(|(name, _)| *name != SHELL)
             .map(|(name, bytes)| (name.to_string(), Asset::new(name, Bytes::from_static(bytes))))
@@ -253,25 +255,20 @@ async fn asset(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|e| e.trim().split(';').next() == Some("gzip"));
-    let mut response = match (&file.gzip, accepts_gzip) {
-        (Some(gz), true) => (
-            [
-                (header::CONTENT_TYPE, file.content_type),
-                (header::CACHE_CONTROL, cache),
-                (header::CONTENT_ENCODING, "gzip"),
-            ],
-            gz.clone(),
-        )
-            .into_response(),
-        _ => (
-            [
-                (header::CONTENT_TYPE, file.content_type),
-                (header::CACHE_CONTROL, cache),
-            ],
-            file.plain.clone(),
-        )
-            .into_response(),
-    };
+    let gzip = file.gzip.as_ref().filter(|_| accepts_gzip);
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, file.content_type),
+            (header::CACHE_CONTROL, cache),
+        ],
+        gzip.unwrap_or(&file.plain).clone(),
+    )
+        .into_response();
+    if gzip.is_some() {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     if file.gzip.is_some() {
         response
             .headers_mut()

@@ -339,6 +339,14 @@ pub struct BroadcastList {
     broadcasts: Vec<BroadcastView>,
 }
 
+impl BroadcastList {
+    fn of(app: &App, host: &str, broadcasts: &[Broadcast]) -> BroadcastList {
+        BroadcastList {
+            broadcasts: broadcasts.iter().map(|b| view(app, b, host)).collect(),
+        }
+    }
+}
+
 /// The global list of public broadcasts (ended ones are replays).
 #[utoipa::path(get, path = "/api/broadcasts", tag = "broadcasts", params(ListQuery), responses(
     (status = 200, body = BroadcastList),
@@ -376,9 +384,7 @@ pub async fn list(
         _ => return Err(bad("sort", "viewers, recent, random")),
     };
     let host = public_host(&app, &headers);
-    Ok(Json(BroadcastList {
-        broadcasts: broadcasts.iter().map(|b| view(&app, b, &host)).collect(),
-    }))
+    Ok(Json(BroadcastList::of(&app, &host, &broadcasts)))
 }
 
 /// Live broadcasts of the people the caller follows.
@@ -390,9 +396,7 @@ pub async fn feed(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Jso
     let me = auth::require_user(&app, &headers)?;
     let host = public_host(&app, &headers);
     let broadcasts = app.store.feed(me.id, 100)?;
-    Ok(Json(BroadcastList {
-        broadcasts: broadcasts.iter().map(|b| view(&app, b, &host)).collect(),
-    }))
+    Ok(Json(BroadcastList::of(&app, &host, &broadcasts)))
 }
 
 /// The caller's own broadcasts, newest first, those not yet live too (the dashboard).
@@ -408,9 +412,7 @@ pub async fn mine(
     let me = auth::require_user(&app, &headers)?;
     let host = public_host(&app, &headers);
     let broadcasts = app.store.own(me.id, limit(q.limit, 50, 500))?;
-    Ok(Json(BroadcastList {
-        broadcasts: broadcasts.iter().map(|b| view(&app, b, &host)).collect(),
-    }))
+    Ok(Json(BroadcastList::of(&app, &host, &broadcasts)))
 }
 
 /// Total views, unique viewers and peak concurrent viewers.

@@ -4,6 +4,7 @@
 //! it is produced. Replays come from the recordings folder.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Extension;
@@ -121,9 +122,7 @@ async fn file(
         // that window holds only the last segments: once the recording is complete, it
         // answers everything but the parts (which only memory has), so a new player gets
         // the whole broadcast.
-        Some(rendition)
-            if !matches!(file, File::Part(_)) && ended(&rendition) && recording_complete(&app, &id).await =>
-        {
+        Some(rendition) if !matches!(file, File::Part(_)) && rendition.recorded.load(Ordering::Acquire) => {
             replay(&app, &id, file, &name).await
         }
         Some(rendition) => live(rendition, file, query).await,
@@ -259,8 +258,13 @@ fn answer(rendition: &Rendition, file: File, query: &::hls::Query) -> Answer {
             None => Answer::Now(not_found()),
         },
         File::Poster => match st.poster() {
-            Some(poster) => {
-                let mut response = media(poster, "video/mp4");
+            Some([init, part]) => {
+                let length = init.len() + part.len();
+                let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(init), Ok(part)]);
+                let mut response = media_body(Body::from_stream(chunks), "video/mp4");
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
                 // A newer picture comes with every segment.
                 response
                     .headers_mut()
@@ -405,20 +409,6 @@ fn media_body(body: Body, content_type: &'static str) -> Response {
 }
 
 /// A broadcast that is not live: its recording, if there is one.
-fn ended(rendition: &Rendition) -> bool {
-    rendition.state.lock().expect("rendition lock").window.ended
-}
-
-/// Whether the broadcast's recording has its final playlist.
-async fn recording_complete(app: &App, id: &str) -> bool {
-    let Some(path) = app.recordings.as_ref().and_then(|r| r.path(id, "index.m3u8")) else {
-        return false;
-    };
-    tokio::fs::read(&path)
-        .await
-        .is_ok_and(|text| text.windows(14).any(|w| w == b"#EXT-X-ENDLIST"))
-}
-
 async fn replay(app: &App, id: &str, file: File, name: &str) -> Response {
     let Some(path) = app.recordings.as_ref().and_then(|r| r.path(id, name)) else {
         return not_found();

@@ -8,6 +8,7 @@ mod recording;
 mod segmenter;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -88,6 +89,9 @@ pub struct Rendition {
     pub changed: Notify,
     /// Woken whenever the part in progress grows, a part is complete or the stream ends.
     pub grew: Notify,
+    /// Set once the broadcast ended and its recording is complete: from then on the
+    /// recording answers for everything but the parts (see `http::file`).
+    pub recorded: AtomicBool,
 }
 
 /// What a rendition holds.
@@ -107,17 +111,17 @@ pub struct State {
 }
 
 impl State {
-    /// A picture of the stream for posters: an MP4 of the init segment and the first part
-    /// of the newest segment whose parts are still held. Segments are cut on keyframes, so
-    /// that part opens with one, and a browser shows it as a video's first frame. It costs
-    /// nothing until asked for: a copy of about a third of a second of media.
-    pub fn poster(&self) -> Option<Bytes> {
+    /// A picture of the stream for posters: the init segment and the first part of the
+    /// newest segment whose parts are still held, which together are an MP4. Segments are
+    /// cut on keyframes, so that part opens with one, and a browser shows it as a video's
+    /// first frame. It costs nothing until asked for, and then only two shared buffers.
+    pub fn poster(&self) -> Option<[Bytes; 2]> {
         let init = self.init.as_ref()?;
         let newest_first = self.window.current.iter().chain(self.window.segments.iter().rev());
         let part = newest_first
             .filter_map(|segment| self.parts.get(&segment.first_part))
             .next()?;
-        Some([init.as_ref(), part.as_ref()].concat().into())
+        Some([init.clone(), part.clone()])
     }
 
     /// Peak-ish bandwidth in bits/s: the average plus a quarter, or a guess before media.
@@ -152,6 +156,7 @@ impl Rendition {
             }),
             changed: Notify::new(),
             grew: Notify::new(),
+            recorded: AtomicBool::new(false),
         }
     }
 
@@ -302,6 +307,7 @@ pub async fn run(
             record_segment(&rendition, &mut rec, msn, &segment).await;
         }
         rec.finish().await;
+        rendition.recorded.store(true, Ordering::Release);
     }
     tokio::time::sleep(LINGER).await;
     registry.remove(&id, &rendition);
@@ -344,7 +350,7 @@ async fn record_segment(rendition: &Rendition, rec: &mut Recorder, msn: u64, seg
         (st.window.segment(msn).map_or(0.0, |s| s.duration()), poster)
     };
     rec.segment(msn, duration, segment).await;
-    if let Some(poster) = poster {
-        rec.poster(&poster).await;
+    if let Some([init, part]) = poster {
+        rec.poster(&[init, part].concat().into()).await;
     }
 }

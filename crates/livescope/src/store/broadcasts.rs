@@ -250,7 +250,6 @@ impl Store {
         })
     }
 
-    /// The newest broadcasts of `owner` that `viewer` may see.
     /// All of an owner's broadcasts, not yet live ones too, newest first: their dashboard.
     pub fn own(&self, owner: i64, limit: usize) -> anyhow::Result<Vec<Broadcast>> {
         self.with(|c| {
@@ -261,6 +260,7 @@ impl Store {
         })
     }
 
+    /// The newest broadcasts of `owner` that `viewer` may see.
     pub fn by_owner(&self, owner: i64, viewer: Option<i64>, limit: usize) -> anyhow::Result<Vec<Broadcast>> {
         self.with(|c| {
             let mut stmt = c.prepare(&format!(
