@@ -128,19 +128,13 @@ async function watch(mode) {
   const firstFrameBytes = { ...bytes };
   // The delay over the run, from frames shown after the player settled at its live edge.
   await page.evaluate(() => { window.__clock.samples.length = 0; window.__clock.stalls = 0; window.__clock.unreadable = 0; });
-  const badge = [];
-  const until = Date.now() + seconds * 1000;
-  while (Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 1000));
-    badge.push(await page.evaluate(() => Number(document.querySelector("#latency")?.dataset.ms ?? NaN)));
-  }
+  await new Promise((r) => setTimeout(r, seconds * 1000));
   const clock = await page.evaluate(() => window.__clock);
   const result = {
     mode,
     first_frame_ms: Math.round(first),
     bytes_until_first_frame: firstFrameBytes,
     bytes_after_run: { ...bytes },
-    badge_p50_ms: percentile(badge.filter((v) => Number.isFinite(v)), 50),
     ...summary(clock),
   };
   await context.close();
