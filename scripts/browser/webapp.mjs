@@ -242,6 +242,8 @@ try {
     report.notice_ms = Date.now() - liveAt;
     assert.ok((await notice.innerText()).includes(users.host), "the notice names the broadcaster");
     assert.equal(await notice.getByRole("link", { name: "Watch", exact: true }).getAttribute("href"), `/b/${id}`);
+    // Pictured once it has finished sliding in.
+    await notice.evaluate((el) => Promise.all(el.getAnimations().map((a) => a.finished)));
     await shot(ann, "notice");
     const shown = await ann.evaluate(() => window.__notifications);
     assert.ok(shown.some((t) => t.includes(users.host)), `a browser notification names the broadcaster: ${JSON.stringify(shown)}`);

@@ -126,7 +126,8 @@ function started(ev) {
   );
   document.getElementById("notice")?.remove();
   area.append(notice);
-  setTimeout(close, 60000);
+  // Transient: it covers the top of the page, and Alerts keeps the list.
+  setTimeout(close, 15000);
   if ("Notification" in window && Notification.permission === "granted") {
     const n = new Notification(`${who} is live`, { body: ev.title || "", tag: ev.broadcast_id, icon: new URL("./icon.svg", import.meta.url).href });
     n.onclick = () => { window.focus(); navigate(href); n.close(); };

@@ -15,7 +15,8 @@ function posterVideo(b) {
   if (kept && kept.state === b.state && (b.state !== "live" || now - kept.at < POSTER_FRESH_MS)) return kept.el;
   const v = h("video", { muted: true, playsInline: true, preload: "auto", tabIndex: -1, "aria-hidden": "true" });
   v.muted = true;
-  v.addEventListener("error", () => v.remove());
+  // No picture yet (a broadcast that just went live): the next redraw asks again.
+  v.addEventListener("error", () => { v.remove(); posters.delete(b.id); });
   v.src = `/hls/${encodeURIComponent(b.id)}/poster.mp4${tokenQuery(b.watch.hls)}`;
   posters.set(b.id, { el: v, at: now, state: b.state });
   return v;
