@@ -25,9 +25,30 @@ pub struct Settings {
     /// [default: the Host header of the request]
     #[arg(long, value_name = "HOST")]
     pub public_host: Option<String>,
-    /// Most RTMP connections at once; more wait to be accepted [default: 20000]
+    /// Address of the RTMPS listener (publishing over TLS), when TLS is on
+    /// [default: 127.0.0.1:1936]
+    #[arg(long, value_name = "ADDR")]
+    pub rtmps: Option<SocketAddr>,
+    /// Certificate chain (PEM, leaf first) for HTTPS and RTMPS; with --tls-key
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS and RTMPS with a self-signed certificate made at start (for
+    /// development: clients must be told to accept it) [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub tls_self_signed: Option<bool>,
+    /// Most RTMP connections at once; more are refused [default: 20000]
     #[arg(long, value_name = "N")]
     pub max_rtmp_connections: Option<usize>,
+    /// Most HTTP connections at once; more are refused [default: 20000]
+    #[arg(long, value_name = "N")]
+    pub max_http_connections: Option<usize>,
+    /// Most connections from one client address to each listener; more are refused.
+    /// Raise it when a proxy or CDN edge connects from one address [default: 256]
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_address: Option<usize>,
     /// Milliseconds a frame may wait for the next ones so that each viewer gets them in
     /// one write: less CPU per viewer for at most this much more delay; 0 writes every
     /// frame at once [default: 10]
@@ -71,7 +92,13 @@ impl Settings {
             http: self.http.or(base.http),
             data: self.data.or(base.data),
             public_host: self.public_host.or(base.public_host),
+            rtmps: self.rtmps.or(base.rtmps),
+            tls_cert: self.tls_cert.or(base.tls_cert),
+            tls_key: self.tls_key.or(base.tls_key),
+            tls_self_signed: self.tls_self_signed.or(base.tls_self_signed),
             max_rtmp_connections: self.max_rtmp_connections.or(base.max_rtmp_connections),
+            max_http_connections: self.max_http_connections.or(base.max_http_connections),
+            max_connections_per_address: self.max_connections_per_address.or(base.max_connections_per_address),
             push_batch_ms: self.push_batch_ms.or(base.push_batch_ms),
             tcp_nodelay: self.tcp_nodelay.or(base.tcp_nodelay),
             hls: self.hls.or(base.hls),
@@ -95,7 +122,12 @@ pub struct Config {
     pub http: SocketAddr,
     pub data: PathBuf,
     pub public_host: Option<String>,
+    pub rtmps: SocketAddr,
+    /// Where the TLS certificate comes from; `None` serves plain HTTP and RTMP only.
+    pub tls: Option<crate::tls::Source>,
     pub max_rtmp_connections: usize,
+    pub max_http_connections: usize,
+    pub max_connections_per_address: usize,
     pub push_batch: std::time::Duration,
     pub tcp_nodelay: bool,
     /// LL-HLS settings; `None` when LL-HLS is off.
@@ -114,8 +146,29 @@ impl From<Settings> for Config {
                 .http
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid address")),
             data: s.data.unwrap_or_else(|| PathBuf::from("livescope-data")),
+            rtmps: s
+                .rtmps
+                .unwrap_or_else(|| "127.0.0.1:1936".parse().expect("valid address")),
+            tls: match (s.tls_cert, s.tls_key, s.tls_self_signed) {
+                (Some(cert), Some(key), _) => Some(crate::tls::Source::Files { cert, key }),
+                (_, _, Some(true)) => Some(crate::tls::Source::SelfSigned {
+                    names: vec![
+                        // The name without a port.
+                        s.public_host
+                            .as_deref()
+                            .and_then(|h| h.split(':').next())
+                            .unwrap_or("localhost")
+                            .to_owned(),
+                        "localhost".into(),
+                        "127.0.0.1".into(),
+                    ],
+                }),
+                _ => None,
+            },
             public_host: s.public_host,
             max_rtmp_connections: s.max_rtmp_connections.unwrap_or(20_000),
+            max_http_connections: s.max_http_connections.unwrap_or(20_000),
+            max_connections_per_address: s.max_connections_per_address.unwrap_or(256),
             push_batch: std::time::Duration::from_millis(s.push_batch_ms.unwrap_or(DEFAULT_PUSH_BATCH_MS)),
             tcp_nodelay: s.tcp_nodelay.unwrap_or(false),
             hls: s.hls.unwrap_or(true).then(|| crate::hls::Config {

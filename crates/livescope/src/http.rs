@@ -16,6 +16,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use rtmp::MediaKind;
 
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
 use crate::api::{self, ApiError};
 use crate::app::{App, PublishError, Publishing, Watching};
 use crate::hub::{Frame, Next, Subscription};
@@ -28,14 +31,27 @@ pub const INGEST_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes a viewer takes from the ring per wake-up.
 const VIEWER_BATCH_BYTES: usize = 256 << 10;
 
+/// A handler must have answered (its status and headers; a body may stream on) within
+/// this, or the client gets 408: it bounds a slowly sent request body and a handler stuck
+/// on something, while the longest legitimate wait, a blocking playlist request, is three
+/// target durations (6 s by default).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every route. A handler that panics answers 500 and harms no other request.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(api::routes())
         .route("/api/{*rest}", axum::routing::any(api::not_found))
         .route("/live/{file}", get(watch_flv))
-        .route("/ingest/{file}", post(ingest_flv).layer(DefaultBodyLimit::disable()))
         .merge(crate::hls::routes())
         .merge(crate::web::routes(crate::web::Assets::load()))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        // An upload lasts as long as its broadcast: it has its own idle timeout instead.
+        .route("/ingest/{file}", post(ingest_flv).layer(DefaultBodyLimit::disable()))
+        .layer(CatchPanicLayer::new())
         .with_state(app)
 }
 

@@ -2,11 +2,7 @@
 //! the few handlers that tune their connection (a room's WebSocket bounds its send buffer).
 
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
-
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
-use tokio::net::{TcpListener, TcpStream};
+use std::os::fd::RawFd;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Peer {
@@ -16,38 +12,11 @@ pub struct Peer {
     socket: RawFd,
 }
 
-/// The HTTP listener: sets each connection's `TCP_NODELAY` as configured, and tells
-/// handlers their [`Peer`].
-pub struct HttpListener {
-    pub listener: TcpListener,
-    pub nodelay: bool,
-}
-
-impl Listener for HttpListener {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        let (tcp, addr) = Listener::accept(&mut self.listener).await;
-        let _ = tcp.set_nodelay(self.nodelay);
-        (tcp, addr)
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-}
-
-impl Connected<IncomingStream<'_, HttpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, HttpListener>) -> Self {
-        Peer {
-            addr: *stream.remote_addr(),
-            socket: stream.io().as_raw_fd(),
-        }
-    }
-}
-
 impl Peer {
+    pub fn new(addr: SocketAddr, socket: RawFd) -> Peer {
+        Peer { addr, socket }
+    }
+
     /// Bounds the kernel's send buffer of this connection (and so turns off its automatic
     /// growth, up to 4 MiB on Linux; the kernel doubles `bytes` for its bookkeeping): a
     /// client that reads slowly then holds up writes after that, where the server can see

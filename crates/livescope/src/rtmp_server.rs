@@ -10,11 +10,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use rtmp::{ServerEvent, ServerSession};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 use crate::app::{App, PublishError, Publishing, Watching};
+use crate::conn_limit::{ConnGuard, ConnLimiter};
 use crate::hub::{self, Next};
 use crate::send;
 use crate::store::DeliveryPath;
@@ -29,6 +31,8 @@ const PUBLISH_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const VIEWER_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes taken from a socket per read.
 const READ_BYTES: usize = 64 << 10;
+/// Bytes decrypted per read from an RTMPS socket: one TLS record at most.
+const TLS_RECORD_BYTES: usize = 16 << 10;
 /// Bytes a viewer takes from the ring per wake-up.
 const VIEWER_BATCH_BYTES: usize = 256 << 10;
 
@@ -39,17 +43,12 @@ fn session_config() -> rtmp::Config {
     }
 }
 
-/// Accepts connections until the process ends. Accept errors (out of descriptors) back off
-/// instead of spinning.
-pub async fn serve(app: Arc<App>, listener: TcpListener) {
-    let permits = Arc::new(Semaphore::new(app.config.max_rtmp_connections));
+/// Accepts connections until the process ends, within the caps of `limiter`. With `tls`,
+/// the listener is RTMPS and accepts publishers only. Accept errors (out of descriptors)
+/// back off instead of spinning.
+pub async fn serve(app: Arc<App>, listener: TcpListener, limiter: Arc<ConnLimiter>, tls: Option<TlsAcceptor>) {
     let mut backoff = Duration::from_millis(10);
     loop {
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore is never closed");
         let (socket, peer) = match listener.accept().await {
             Ok(conn) => conn,
             Err(e) => {
@@ -60,63 +59,79 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
             }
         };
         backoff = Duration::from_millis(10);
+        let Some(guard) = limiter.admit(peer.ip()) else {
+            continue; // dropping the socket closes it
+        };
         let _ = socket.set_nodelay(app.config.tcp_nodelay);
         let app = app.clone();
-        tokio::spawn(connection(app, socket, peer, permit));
+        match tls.clone() {
+            None => tokio::spawn(connection(app, socket, peer, guard)),
+            Some(tls) => tokio::spawn(secure_connection(app, socket, tls, peer, guard)),
+        };
     }
 }
 
-struct Conn {
-    socket: TcpStream,
+/// How a connection's bytes are read: plain TCP reads into a buffer shared by the thread's
+/// connections (one held per connection would be 64 KiB for every idle viewer and every
+/// stranger); TLS decrypts into a per-read buffer of one record.
+pub(crate) trait Transport: AsyncWrite + Unpin + Send + 'static {
+    /// Waits for bytes and feeds them to the session; the count, 0 at end of stream.
+    fn read_into(&mut self, session: &mut ServerSession) -> impl Future<Output = anyhow::Result<usize>> + Send;
+}
+
+impl Transport for TcpStream {
+    async fn read_into(&mut self, session: &mut ServerSession) -> anyhow::Result<usize> {
+        loop {
+            self.readable().await.context("read")?;
+            if let Some(n) = try_read(self, session)? {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+impl Transport for TlsStream<TcpStream> {
+    async fn read_into(&mut self, session: &mut ServerSession) -> anyhow::Result<usize> {
+        let mut buf = [0u8; TLS_RECORD_BYTES];
+        let n = self.read(&mut buf).await.context("read")?;
+        session.handle_input(&buf[..n]).context("malformed RTMP")?;
+        Ok(n)
+    }
+}
+
+/// One non-blocking read into the thread's buffer, fed to the session: the byte count (0
+/// at end of stream), or `None` when nothing has arrived.
+fn try_read(socket: &TcpStream, session: &mut ServerSession) -> anyhow::Result<Option<usize>> {
+    READ_BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        match socket.try_read(&mut buf) {
+            Ok(n) => {
+                session.handle_input(&buf[..n]).context("malformed RTMP")?;
+                Ok(Some(n))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(anyhow::Error::from(e).context("read")),
+        }
+    })
+}
+
+struct Conn<S> {
+    socket: S,
     session: ServerSession,
 }
 
 thread_local! {
-    /// The read buffer of every connection served by this thread: a connection between
-    /// reads holds none, which matters with thousands of viewers.
+    /// The read buffer of every plain connection served by this thread: a connection
+    /// between reads holds none, which matters with thousands of viewers.
     static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BYTES]);
 }
 
-impl Conn {
+impl<S: Transport> Conn<S> {
     /// Reads once and feeds the session; false at end of stream.
     async fn read(&mut self) -> anyhow::Result<bool> {
-        loop {
-            self.socket.readable().await.context("read")?;
-            if let Some(n) = self.try_read()? {
-                self.flush().await?;
-                return Ok(n > 0);
-            }
-        }
-    }
-
-    /// Reads what has already arrived without waiting, queueing any answer in `out`; false
-    /// when the peer has closed.
-    fn read_available(&mut self, out: &mut Vec<Bytes>) -> anyhow::Result<bool> {
-        loop {
-            let read = self.try_read()?;
-            out.extend(std::iter::from_fn(|| self.session.poll_transmit()));
-            match read {
-                Some(0) => return Ok(false),
-                Some(_) => continue,
-                None => return Ok(true),
-            }
-        }
-    }
-
-    /// One non-blocking read into the thread's buffer, fed to the session: the byte count
-    /// (0 at end of stream), or `None` when nothing has arrived.
-    fn try_read(&mut self) -> anyhow::Result<Option<usize>> {
-        READ_BUF.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            match self.socket.try_read(&mut buf) {
-                Ok(n) => {
-                    self.session.handle_input(&buf[..n]).context("malformed RTMP")?;
-                    Ok(Some(n))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
-                Err(e) => Err(anyhow::Error::from(e).context("read")),
-            }
-        })
+        let n = self.socket.read_into(&mut self.session).await?;
+        self.flush().await?;
+        Ok(n > 0)
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {
@@ -127,11 +142,27 @@ impl Conn {
     }
 }
 
+impl Conn<TcpStream> {
+    /// Reads what has already arrived without waiting, queueing any answer in `out`; false
+    /// when the peer has closed.
+    fn read_available(&mut self, out: &mut Vec<Bytes>) -> anyhow::Result<bool> {
+        loop {
+            let read = try_read(&self.socket, &mut self.session)?;
+            out.extend(std::iter::from_fn(|| self.session.poll_transmit()));
+            match read {
+                Some(0) => return Ok(false),
+                Some(_) => continue,
+                None => return Ok(true),
+            }
+        }
+    }
+}
+
 /// Runs one connection: the setup, then publishing here or playing in a task of its own.
 ///
 /// A viewer's play loop gets its own task so that what it keeps for hours is only its own
 /// state (about 1 KiB), not also the larger state of the setup that came before.
-async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit) {
+async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr, guard: ConnGuard) {
     let closed = move |e: anyhow::Error| tracing::info!(%peer, "RTMP connection closed: {e:#}");
     match setup(socket).await {
         Ok((conn, app_name, ServerEvent::Publish { name })) => {
@@ -144,7 +175,7 @@ async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr, permit: 
                 if let Err(e) = play(app, conn, &app_name, &name, peer).await {
                     closed(e);
                 }
-                drop(permit);
+                drop(guard);
             });
         }
         Ok(_) => unreachable!("only publish and play end the setup"),
@@ -152,8 +183,33 @@ async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr, permit: 
     }
 }
 
+/// An RTMPS connection: the TLS handshake, then as plain RTMP, for publishers only.
+async fn secure_connection(app: Arc<App>, socket: TcpStream, tls: TlsAcceptor, peer: SocketAddr, _guard: ConnGuard) {
+    let closed = move |e: anyhow::Error| tracing::info!(%peer, "RTMPS connection closed: {e:#}");
+    let stream = match tokio::time::timeout(SETUP_TIMEOUT, tls.accept(socket)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return closed(anyhow::Error::from(e).context("TLS handshake")),
+        Err(_) => return closed(anyhow::anyhow!("TLS handshake timed out")),
+    };
+    match setup(stream).await {
+        Ok((conn, app_name, ServerEvent::Publish { name })) => {
+            if let Err(e) = publish(app, conn, &app_name, strip_query(&name), peer).await {
+                closed(e);
+            }
+        }
+        Ok((mut conn, _, ServerEvent::Play { .. })) => {
+            let why = "RTMPS is for publishing; watch over rtmp:// or https://";
+            let _ = conn.session.reject_play("NetStream.Play.Failed", why);
+            let _ = conn.flush().await;
+            closed(anyhow::anyhow!("play refused: {why}"));
+        }
+        Ok(_) => unreachable!("only publish and play end the setup"),
+        Err(e) => closed(e),
+    }
+}
+
 /// Handshake, `connect` and `createStream`, up to the `publish` or `play` request.
-async fn setup(socket: TcpStream) -> anyhow::Result<(Conn, String, ServerEvent)> {
+async fn setup<S: Transport>(socket: S) -> anyhow::Result<(Conn<S>, String, ServerEvent)> {
     let mut random = [0u8; rtmp::handshake::BLOCK];
     getrandom::fill(&mut random).context("random")?;
     let mut conn = Conn {
@@ -187,7 +243,13 @@ fn strip_query(name: &str) -> &str {
     name.split('?').next().unwrap_or_default()
 }
 
-async fn publish(app: Arc<App>, mut conn: Conn, app_name: &str, key: &str, peer: SocketAddr) -> anyhow::Result<()> {
+async fn publish<S: Transport>(
+    app: Arc<App>,
+    mut conn: Conn<S>,
+    app_name: &str,
+    key: &str,
+    peer: SocketAddr,
+) -> anyhow::Result<()> {
     let refused = if app_name != APP_NAME {
         Err((
             "NetStream.Publish.BadName",
@@ -237,7 +299,13 @@ async fn publish(app: Arc<App>, mut conn: Conn, app_name: &str, key: &str, peer:
 }
 
 /// `name` is `<id>` or, for a private broadcast, `<id>?token=<playback token>`.
-async fn play(app: Arc<App>, mut conn: Conn, app_name: &str, name: &str, peer: SocketAddr) -> anyhow::Result<()> {
+async fn play(
+    app: Arc<App>,
+    mut conn: Conn<TcpStream>,
+    app_name: &str,
+    name: &str,
+    peer: SocketAddr,
+) -> anyhow::Result<()> {
     let id = strip_query(name);
     let token = name
         .split_once('?')

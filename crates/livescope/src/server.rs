@@ -7,8 +7,11 @@ use tokio::net::TcpListener;
 
 use std::time::Duration;
 
+use tokio_rustls::TlsAcceptor;
+
 use crate::app::App;
 use crate::config::Config;
+use crate::conn_limit::ConnLimiter;
 use crate::hls::Recordings;
 
 /// How often live broadcasts are marked alive in the store: after a crash they end at most
@@ -21,12 +24,25 @@ const PRUNE_EVERY_BEATS: u64 = 3600 / 5;
 const NOTIFICATIONS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    match crate::conn_limit::raise_open_files_limit() {
+        Ok(limit) => tracing::info!("open files limit: {limit}"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
+    let tls = config.tls.as_ref().map(crate::tls::Tls::load).transpose()?;
     let rtmp = TcpListener::bind(config.rtmp)
         .await
         .with_context(|| format!("binding RTMP on {}", config.rtmp))?;
     let http = TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding HTTP on {}", config.http))?;
+    let rtmps = match &tls {
+        Some(_) => Some(
+            TcpListener::bind(config.rtmps)
+                .await
+                .with_context(|| format!("binding RTMPS on {}", config.rtmps))?,
+        ),
+        None => None,
+    };
     let recordings = config
         .record
         .then(|| Arc::new(Recordings::new(config.data.join("recordings"), config.retention)));
@@ -53,23 +69,41 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     });
+    let per_address = app.config.max_connections_per_address;
+    let rtmp_limiter = ConnLimiter::new("RTMP", app.config.max_rtmp_connections, per_address);
+    let http_limiter = ConnLimiter::new("HTTP", app.config.max_http_connections, per_address);
     // One line on stdout for scripts and tests that start the server on port 0.
-    println!("livescope ready rtmp={} http={}", app.rtmp_addr, app.http_addr);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    match &rtmps {
+        Some(l) => println!(
+            "livescope ready rtmp={} http={} scheme={scheme} rtmps={}",
+            app.rtmp_addr,
+            app.http_addr,
+            l.local_addr()?
+        ),
+        None => println!("livescope ready rtmp={} http={}", app.rtmp_addr, app.http_addr),
+    }
     tracing::info!(
-        "RTMP on rtmp://{}/live, HTTP on http://{}",
+        "RTMP on rtmp://{}/live, HTTP on {scheme}://{}",
         app.rtmp_addr,
         app.http_addr
     );
-    tokio::spawn(crate::rtmp_server::serve(app.clone(), rtmp));
-    let http = crate::peer::HttpListener {
-        listener: http,
-        nodelay: app.config.tcp_nodelay,
-    };
-    let service = crate::http::router(app).into_make_service_with_connect_info::<crate::peer::Peer>();
-    axum::serve(http, service)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("HTTP server")
+    tokio::spawn(crate::rtmp_server::serve(app.clone(), rtmp, rtmp_limiter.clone(), None));
+    if let (Some(listener), Some(tls)) = (rtmps, &tls) {
+        tracing::info!("RTMPS on rtmps://{}/live", listener.local_addr()?);
+        let acceptor = TlsAcceptor::from(tls.rtmps.clone());
+        tokio::spawn(crate::rtmp_server::serve(
+            app.clone(),
+            listener,
+            rtmp_limiter,
+            Some(acceptor),
+        ));
+    }
+    let https = tls.map(|tls| TlsAcceptor::from(tls.https));
+    let nodelay = app.config.tcp_nodelay;
+    crate::http_server::serve(http, crate::http::router(app), http_limiter, https, nodelay, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    Ok(())
 }

@@ -7,6 +7,10 @@ use bytes::{BufMut, BytesMut};
 
 /// Deepest nesting of objects and arrays accepted; real commands nest two levels at most.
 pub const MAX_DEPTH: usize = 16;
+/// Most values decoded from one input. A value takes as little as one byte on the wire
+/// (`null`) but about 40 in memory, so without a bound a message of nulls would cost forty
+/// times its size; the largest real command (`connect`) and `onMetaData` hold a few dozen.
+pub const MAX_VALUES: usize = 512;
 
 /// One AMF0 value.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +78,9 @@ pub enum DecodeError {
     /// A string that is not UTF-8.
     #[error("string is not UTF-8 at byte {0}")]
     NotUtf8(usize),
+    /// More than [`MAX_VALUES`] values in one input.
+    #[error("more than {MAX_VALUES} values at byte {0}")]
+    TooManyValues(usize),
 }
 
 const NUMBER: u8 = 0x00;
@@ -90,7 +97,11 @@ const LONG_STRING: u8 = 0x0c;
 
 /// Decodes every value in `input`.
 pub fn decode_all(input: &[u8]) -> Result<Vec<Value>, DecodeError> {
-    let mut reader = Reader { input, pos: 0 };
+    let mut reader = Reader {
+        input,
+        pos: 0,
+        values: 0,
+    };
     let mut values = Vec::new();
     while reader.pos < input.len() {
         values.push(reader.value(0)?);
@@ -100,7 +111,11 @@ pub fn decode_all(input: &[u8]) -> Result<Vec<Value>, DecodeError> {
 
 /// Decodes one value from the start of `input` and says how many bytes it used.
 pub fn decode_one(input: &[u8]) -> Result<(Value, usize), DecodeError> {
-    let mut reader = Reader { input, pos: 0 };
+    let mut reader = Reader {
+        input,
+        pos: 0,
+        values: 0,
+    };
     let value = reader.value(0)?;
     Ok((value, reader.pos))
 }
@@ -108,6 +123,8 @@ pub fn decode_one(input: &[u8]) -> Result<(Value, usize), DecodeError> {
 struct Reader<'a> {
     input: &'a [u8],
     pos: usize,
+    /// Values decoded so far, bounded by [`MAX_VALUES`].
+    values: usize,
 }
 
 impl Reader<'_> {
@@ -169,6 +186,10 @@ impl Reader<'_> {
         if depth > MAX_DEPTH {
             return Err(DecodeError::TooDeep(self.pos));
         }
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(DecodeError::TooManyValues(self.pos));
+        }
         let at = self.pos;
         let marker = self.u8()?;
         Ok(match marker {
@@ -192,7 +213,7 @@ impl Reader<'_> {
                 if count > self.input.len() - self.pos {
                     return Err(DecodeError::Truncated(self.pos));
                 }
-                let mut items = Vec::with_capacity(count);
+                let mut items = Vec::with_capacity(count.min(MAX_VALUES));
                 for _ in 0..count {
                     items.push(self.value(depth + 1)?);
                 }
@@ -313,5 +334,10 @@ mod tests {
         assert!(matches!(decode_all(&deep), Err(DecodeError::TooDeep(_))));
         // A strict array claiming four billion elements in a few bytes.
         assert!(decode_all(&[STRICT_ARRAY, 0xff, 0xff, 0xff, 0xff, NULL]).is_err());
+        // A megabyte of nulls, loose or in an array, is refused rather than decoded.
+        let nulls = vec![NULL; 1 << 20];
+        assert!(matches!(decode_all(&nulls), Err(DecodeError::TooManyValues(_))));
+        let array = [&[STRICT_ARRAY, 0, 0x10, 0, 0][..], &nulls].concat();
+        assert!(matches!(decode_all(&array), Err(DecodeError::TooManyValues(_))));
     }
 }

@@ -34,10 +34,12 @@ pub struct Message {
 }
 
 /// Limits applied by [`Decoder`].
-#[derive(Debug, Clone, Copy)]
+///
+/// What a peer can make the decoder hold is at most `max_partial_bytes` in partial messages
+/// plus one incomplete chunk (at most `max_message_size` and a header) in the input buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest message accepted. A 20 Mbit/s keyframe is under 2 MiB; the header field
-    /// allows 16 MiB.
+    /// Largest message accepted.
     pub max_message_size: u32,
     /// Most chunk streams with state at once. Real peers use fewer than ten.
     pub max_chunk_streams: usize,
@@ -45,13 +47,31 @@ pub struct Limits {
     pub max_partial_bytes: usize,
 }
 
+impl Limits {
+    /// For a peer whose stream key or access has been accepted and that sends media: a
+    /// 20 Mbit/s keyframe is under 2 MiB, so 8 MiB leaves room for any real encoder, and
+    /// audio and video interleaved mid-message need two partial messages at most.
+    pub const MEDIA: Limits = Limits {
+        max_message_size: 8 << 20,
+        max_chunk_streams: 64,
+        max_partial_bytes: 16 << 20,
+    };
+
+    /// Before a peer is trusted (handshake to `publish` or `play`), and for viewers, which
+    /// only ever send commands and control messages: the largest command a real client
+    /// sends is `connect` (under 1 KiB from ffmpeg, OBS and librtmp, with Enhanced RTMP's
+    /// codec lists), so 8 KiB is generous, and a stranger can make the decoder hold at most
+    /// about 16 KiB (see [`Limits`]).
+    pub const SETUP: Limits = Limits {
+        max_message_size: 8 << 10,
+        max_chunk_streams: 8,
+        max_partial_bytes: 8 << 10,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_message_size: 8 << 20,
-            max_chunk_streams: 64,
-            max_partial_bytes: 32 << 20,
-        }
+        Limits::MEDIA
     }
 }
 
@@ -96,6 +116,17 @@ impl Decoder {
     /// Appends received bytes.
     pub fn push(&mut self, input: &[u8]) {
         self.buf.extend_from_slice(input);
+    }
+
+    /// Changes the limits, for example once a publisher has been accepted. Messages already
+    /// in progress keep what they hold.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Bytes held for the peer: partial messages and the unconsumed input.
+    pub fn buffered(&self) -> usize {
+        self.partial_bytes + self.buf.len()
     }
 
     /// Applies the peer's Set Chunk Size.

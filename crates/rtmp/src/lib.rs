@@ -17,7 +17,7 @@ mod session;
 
 pub use client::{ClientEvent, ClientSession};
 pub use message::{Media, MediaKind};
-pub use server::{ServerEvent, ServerSession};
+pub use server::{MAX_SETUP_COMMANDS, ServerEvent, ServerSession};
 pub use session::Config;
 
 /// Why an RTMP connection cannot go on. One error ends one connection.

@@ -44,18 +44,36 @@ pub struct ServerSession {
     core: Core,
     events: VecDeque<ServerEvent>,
     mode: Mode,
+    /// Commands answered before `publish` or `play`, bounded by [`MAX_SETUP_COMMANDS`].
+    setup_commands: usize,
 }
+
+/// Most commands a connection may send before `publish` or `play`. Real clients send five
+/// (`connect`, `releaseStream`, `FCPublish`, `createStream`, `publish`); the bound keeps a
+/// stranger from making the server write much more than it reads.
+pub const MAX_SETUP_COMMANDS: usize = 32;
 
 impl ServerSession {
     /// `random` fills S1; any bytes will do, it only needs to differ between connections.
+    ///
+    /// The session starts with `config.setup_limits` and moves to `config.limits` when a
+    /// publish is accepted.
     pub fn new(config: Config, random: [u8; handshake::BLOCK]) -> Self {
+        let mut core = Core::new(config);
+        core.decoder.set_limits(config.setup_limits);
         Self {
             handshake: Some(handshake::Server::new()),
             random: Some(Box::new(random)),
-            core: Core::new(config),
+            core,
             events: VecDeque::new(),
             mode: Mode::Idle,
+            setup_commands: 0,
         }
+    }
+
+    /// Bytes the session holds for its peer: received but not yet whole, and not yet sent.
+    pub fn buffered(&self) -> usize {
+        self.core.decoder.buffered() + self.core.out.len()
     }
 
     /// Feeds bytes read from the peer. An error means the connection must be closed.
@@ -97,6 +115,7 @@ impl ServerSession {
     pub fn accept_publish(&mut self) -> Result<(), Error> {
         self.expect(Mode::PublishRequested)?;
         self.mode = Mode::Publishing;
+        self.core.decoder.set_limits(self.core.config.limits);
         let cs = self.core.out_chunk_size;
         message::user_control(
             &mut self.core.out,
@@ -225,6 +244,12 @@ impl ServerSession {
 
     fn command(&mut self, _stream_id: u32, name: &str, transaction: f64, args: &[Value]) -> Result<(), Error> {
         let cs = self.core.out_chunk_size;
+        if matches!(self.mode, Mode::Idle | Mode::PublishRequested | Mode::PlayRequested) {
+            self.setup_commands += 1;
+            if self.setup_commands > MAX_SETUP_COMMANDS {
+                return Err(Error::Protocol("too many commands before publish or play"));
+            }
+        }
         match name {
             "connect" => {
                 let app = args

@@ -12,7 +12,10 @@ use crate::message::{self, Media, MediaKind};
 /// Settings of one session.
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
+    /// Limits once media flows: for a client, and for a server's accepted publisher.
     pub limits: Limits,
+    /// Limits of a server's connection until its `publish` is accepted, and of its viewers.
+    pub setup_limits: Limits,
     /// Chunk size this side sends with. Larger chunks mean fewer headers and less work per
     /// message; 4096 is what nginx-rtmp and OBS use.
     pub out_chunk_size: u32,
@@ -23,7 +26,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            limits: Limits::default(),
+            limits: Limits::MEDIA,
+            setup_limits: Limits::SETUP,
             out_chunk_size: 4096,
             window_ack_size: 5_000_000,
         }

@@ -135,3 +135,43 @@ fn garbage_after_the_handshake_is_an_error_not_a_panic() {
         .unwrap_err();
     assert!(err.to_string().contains("AMF0"), "{err}");
 }
+
+#[test]
+fn a_stranger_is_held_to_the_setup_limits_until_publish_is_accepted() {
+    use bytes::BytesMut;
+    use rtmp::chunk::{self, Limits};
+
+    // A command larger than the setup limit, before any key was checked: refused as soon
+    // as its header arrives, before its body is buffered.
+    let (_client, mut server) = connect();
+    let mut wire = BytesMut::new();
+    let nulls = vec![5u8; Limits::SETUP.max_message_size as usize + 1];
+    chunk::encode(&mut wire, 128, 3, 0, 20, 0, &nulls);
+    assert!(matches!(
+        server.handle_input(&wire[..200]),
+        Err(rtmp::Error::MessageTooLarge { .. })
+    ));
+
+    // Endless small commands get no endless answers.
+    let (_client, mut server) = connect();
+    let mut wire = BytesMut::new();
+    let create = amf0::encode_all(&[Value::string("createStream"), Value::Number(2.0), Value::Null]);
+    for _ in 1..rtmp::MAX_SETUP_COMMANDS {
+        // `connect` was the first.
+        chunk::encode(&mut wire, 128, 3, 0, 20, 0, &create);
+    }
+    assert!(server.handle_input(&wire).is_ok());
+    assert!(server.handle_input(&wire[..create.len() + 12]).is_err());
+    assert!(server.buffered() < 16 << 10, "holds {} bytes", server.buffered());
+
+    // Once accepted, a publisher may send a keyframe of a megabyte.
+    let (mut client, mut server) = connect();
+    client.publish("key");
+    pump(&mut client, &mut server);
+    assert_eq!(server.poll_event(), Some(ServerEvent::Publish { name: "key".into() }));
+    server.accept_publish().unwrap();
+    pump(&mut client, &mut server);
+    client.send_media(MediaKind::Video, 0, &vec![0x17; 1 << 20]);
+    pump(&mut client, &mut server);
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Media(m)) if m.payload.len() == 1 << 20));
+}

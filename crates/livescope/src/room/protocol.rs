@@ -1,52 +1,17 @@
 //! The interaction protocol, version 1: JSON text frames with a `type`, over a WebSocket at
 //! `/api/broadcasts/<id>/live`. `docs/interaction.md` describes it for client authors.
+//! What clients send, and the cleaning of their text, is in `protocol/client.rs`.
 
-use serde::{Deserialize, Serialize};
+mod client;
+
+use serde::Serialize;
+
+pub use client::{
+    ClientMessage, MAX_COMMENT_CHARS, MAX_FRAME_BYTES, MAX_POLL_SECONDS, MAX_POLL_TEXT_CHARS, clean_text,
+};
 
 /// The protocol version this server speaks (in `welcome`).
 pub const VERSION: u32 = 1;
-/// Largest frame a client may send.
-pub const MAX_FRAME_BYTES: usize = 4096;
-/// Longest comment, in characters.
-pub const MAX_COMMENT_CHARS: usize = 280;
-/// Longest poll question and option, in characters.
-pub const MAX_POLL_TEXT_CHARS: usize = 140;
-/// Longest a poll may stay open.
-pub const MAX_POLL_SECONDS: u32 = 3600;
-
-/// What a client sends.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientMessage {
-    /// Logged-in users only.
-    Comment {
-        text: String,
-        /// The stream time (ms) the viewer was watching when they wrote it.
-        media_ts: Option<i64>,
-    },
-    /// Anyone, anonymous viewers too.
-    Heart { media_ts: Option<i64> },
-    /// Logged-in users only; one vote per poll.
-    Vote {
-        poll: i64,
-        option: usize,
-        media_ts: Option<i64>,
-    },
-    /// How far behind live the viewer's player is, in ms; sent every few seconds.
-    Delay { ms: u64 },
-    /// The broadcaster only.
-    PollOpen {
-        question: String,
-        options: Vec<String>,
-        seconds: u32,
-    },
-    /// The broadcaster only.
-    DeleteComment { comment: i64 },
-    /// The broadcaster only: the user's comments, hearts and votes are dropped.
-    Mute { user: String },
-    /// The broadcaster only: the user is disconnected and cannot come back.
-    Block { user: String },
-}
 
 /// A comment as everyone sees it: as it is stored.
 pub use crate::store::StoredComment as Comment;
@@ -143,24 +108,6 @@ impl ServerMessage {
             .replace('>', "\\u003e")
             .replace('&', "\\u0026")
     }
-}
-
-/// Text as it may be stored and relayed: control characters (other than newline),
-/// direction overrides and invisible characters removed, surrounding whitespace trimmed.
-/// (The zero-width joiner stays: emoji sequences need it.)
-pub fn clean_text(text: &str) -> String {
-    let invisible = |c: char| {
-        matches!(
-            c,
-            '\u{200B}' | '\u{200C}' | '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}'
-        ) || ('\u{202A}'..='\u{202E}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
-    };
-    text.chars()
-        .filter(|c| (!c.is_control() || *c == '\n') && !invisible(*c))
-        .collect::<String>()
-        .trim()
-        .to_owned()
 }
 
 #[cfg(test)]
