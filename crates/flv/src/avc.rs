@@ -100,7 +100,9 @@ impl AudioSpecificConfig {
             if config.len() < 5 {
                 return Err(Error::Malformed(WHAT));
             }
-            (bits >> 15 & 0x00ff_ffff, 4 + 24)
+            // The 24-bit rate follows the 5-bit object type and the 4-bit index: the last 23
+            // bits of `bits`, then the top bit of the fifth byte.
+            ((bits & 0x007f_ffff) << 1 | u32::from(config[4] >> 7), 4 + 24)
         } else {
             (*SAMPLE_RATES.get(index).ok_or(Error::Malformed(WHAT))?, 4)
         };
@@ -110,7 +112,8 @@ impl AudioSpecificConfig {
             let c = config.get(4).copied().unwrap_or(0);
             c >> 3 & 0x0f
         };
-        if object_type == 0 {
+        // A rate of 0 would make a track with a timescale of 0.
+        if object_type == 0 || sample_rate == 0 {
             return Err(Error::Malformed(WHAT));
         }
         Ok(AudioSpecificConfig {
@@ -147,5 +150,24 @@ mod tests {
             }
         );
         assert!(AudioSpecificConfig::parse(&[0x12]).is_err());
+    }
+
+    #[test]
+    fn reads_a_sample_rate_written_out_and_refuses_a_rate_of_zero() {
+        // AAC-LC, index 15 and then the rate itself (44100), stereo: found by the fmp4_sps
+        // fuzz target, which read the object type and index into the rate.
+        let asc = AudioSpecificConfig::parse(&[0x17, 0x80, 0x56, 0x22, 0x10]).unwrap();
+        assert_eq!(
+            asc,
+            AudioSpecificConfig {
+                object_type: 2,
+                sample_rate: 44100,
+                channels: 2
+            }
+        );
+        let highest = AudioSpecificConfig::parse(&[0x17, 0xff, 0xff, 0xff, 0x88]).unwrap();
+        assert_eq!((highest.sample_rate, highest.channels), (0x00ff_ffff, 1));
+        assert!(AudioSpecificConfig::parse(&[0x17, 0x80, 0x56, 0x22]).is_err());
+        assert!(AudioSpecificConfig::parse(&[0x17, 0x80, 0, 0, 0x10]).is_err());
     }
 }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use flv::{AudioSpecificConfig, AvcConfig, VideoCodec, VideoPacket};
 use rtmp::MediaKind;
 
+use crate::access::{Access, Credentials, Gate};
 use crate::config::Config;
 use crate::hub::{Codec, Frame, HeaderKind, Hub, OpenError, Stream};
 use crate::store::{DeliveryPath, State, Store};
@@ -21,6 +22,8 @@ pub struct App {
     /// Addresses actually bound (ports may have been chosen by the OS).
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// Where RTMPS is served, when TLS is on.
+    pub rtmps_addr: Option<SocketAddr>,
     /// LL-HLS renditions of live broadcasts.
     pub hls: Arc<crate::hls::Registry>,
     /// LL-HLS settings; `None` when LL-HLS is off.
@@ -35,6 +38,8 @@ pub struct App {
     pub playback: crate::playback::PlaybackKeys,
     /// Interaction rooms of broadcasts.
     pub rooms: crate::room::Rooms,
+    /// Who may watch each live broadcast (or one with an open room), without the store.
+    pub gates: crate::access::Gates,
 }
 
 impl App {
@@ -51,6 +56,7 @@ impl App {
             playback: crate::playback::PlaybackKeys::load_or_create(&config.data)?,
             rtmp_addr,
             http_addr,
+            rtmps_addr: None,
             hub: Hub::new(config.push_batch),
             hls: Arc::default(),
             hls_config: config.hls.clone(),
@@ -59,7 +65,13 @@ impl App {
             notifier: Default::default(),
             logins: Default::default(),
             rooms: Default::default(),
+            gates: Default::default(),
         })
+    }
+
+    /// `https` when the HTTP listener speaks TLS, else `http`.
+    pub fn http_scheme(&self) -> &'static str {
+        if self.config.tls.is_some() { "https" } else { "http" }
     }
 
     /// Players of broadcast `id` now: RTMP and HTTP-FLV connections, and HLS viewers.
@@ -67,16 +79,44 @@ impl App {
         self.hub.get(id).map_or(0, |s| s.viewers()) + self.hls.get(id).map_or(0, |r| r.audience.len())
     }
 
-    /// Whether a viewer holding `token` may watch broadcast `id`, which is `private` or not.
-    pub fn token_admits(&self, id: &str, private: bool, token: Option<&str>) -> bool {
-        !private || token.is_some_and(|t| self.playback.verify(id, t, crate::playback::now_secs()))
+    /// Who may watch broadcast `id` now: its gate's word when someone holds one, else the
+    /// store's; `None` when there is no such broadcast.
+    pub fn access(&self, id: &str) -> anyhow::Result<Option<Access>> {
+        match self.gates.get(id) {
+            Some(gate) => Ok(Some(gate.access())),
+            None => self.store.access(id),
+        }
     }
 
-    /// Whether a viewer holding `token` may watch broadcast `id`, looked up in the store
-    /// (once per connection).
-    pub fn admits(&self, id: &str, token: Option<&str>) -> anyhow::Result<bool> {
-        let private = self.store.get(id)?.is_some_and(|b| b.private);
-        Ok(self.token_admits(id, private, token))
+    /// The gate of broadcast `id`, made from the store if nobody holds it.
+    pub fn gate(&self, id: &str) -> anyhow::Result<Option<Arc<Gate>>> {
+        if let Some(gate) = self.gates.get(id) {
+            return Ok(Some(gate));
+        }
+        Ok(self.store.access(id)?.map(|access| self.gates.open(id, access)))
+    }
+
+    /// Whether a viewer may watch broadcast `id` under `access`: it is public, or the viewer
+    /// holds a playback token of the current access epoch, or is logged in as someone it
+    /// is shared with.
+    pub fn admits(&self, id: &str, access: &Access, viewer: &Credentials) -> bool {
+        !access.private
+            || viewer
+                .token
+                .as_deref()
+                .is_some_and(|t| self.playback.verify(id, access.epoch, t, crate::playback::now_secs()))
+            || (viewer.user.is_some() && access.allows_user(viewer.user))
+    }
+
+    /// Tells broadcast `id`'s open connections that the store changed who may watch it:
+    /// those no longer allowed are disconnected by their own paths.
+    pub fn access_changed(&self, id: &str) -> anyhow::Result<()> {
+        if let Some(gate) = self.gates.get(id)
+            && let Some(access) = self.store.access(id)?
+        {
+            gate.set(access);
+        }
+        Ok(())
     }
 }
 
@@ -126,6 +166,9 @@ pub struct Publishing {
     app: Arc<App>,
     pub stream: Arc<Stream>,
     pub broadcast_id: String,
+    /// Held while live, so that viewers' access checks need no store.
+    _gate: Arc<Gate>,
+    evictions: tokio::sync::watch::Receiver<u64>,
     has_video: bool,
     pub frames: u64,
 }
@@ -151,6 +194,22 @@ impl Publishing {
                 _ => PublishError::AlreadyLive,
             });
         }
+        let gate = match app.gate(&broadcast.id) {
+            Ok(Some(gate)) => gate,
+            failed => {
+                app.hub.close(&stream);
+                if let Err(e) = app.store.end(&broadcast.id) {
+                    tracing::error!(broadcast = %broadcast.id, "could not mark the broadcast ended: {e:#}");
+                }
+                return Err(match failed {
+                    Err(e) => PublishError::Internal(e),
+                    _ => PublishError::UnknownKey,
+                });
+            }
+        };
+        // Subscribed before the key is looked at again: a rotation from now on evicts us.
+        let mut evictions = gate.evictions();
+        evictions.mark_unchanged();
         tracing::info!(broadcast = %broadcast.id, "broadcast is live");
         match app.store.get(&broadcast.id) {
             Ok(Some(live)) => crate::notify::broadcast_started(app.clone(), live),
@@ -163,7 +222,7 @@ impl Publishing {
                 config,
                 stream.clone(),
                 app.recordings.clone(),
-                broadcast.private,
+                gate.clone(),
                 app.clone(),
             ));
         }
@@ -171,9 +230,19 @@ impl Publishing {
             app: app.clone(),
             stream,
             broadcast_id: broadcast.id,
+            _gate: gate,
+            evictions,
             has_video: false,
             frames: 0,
         })
+    }
+
+    /// Resolves when the broadcast's owner rotates or revokes the stream key: the session
+    /// must end, or a leaked key could not be taken back from whoever holds it.
+    pub async fn evicted(&mut self) {
+        if self.evictions.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Validates one message and hands it to the viewers. An error means the publisher sent

@@ -14,11 +14,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use tokio::sync::watch;
 use rtmp::MediaKind;
 
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::access::{Access, Credentials};
 use crate::api::{self, ApiError};
 use crate::app::{App, PublishError, Publishing, Watching};
 use crate::hub::{Frame, Next, Subscription};
@@ -74,21 +76,22 @@ async fn watch_flv(
     ConnectInfo(peer): ConnectInfo<crate::peer::Peer>,
 ) -> Result<Response, ApiError> {
     let id = file.strip_suffix(".flv").ok_or_else(|| ApiError::not_found("stream"))?;
-    // The token first: a stranger learns nothing of a private broadcast, not even whether
-    // it is live.
-    let token = query.as_deref().and_then(crate::playback::token_in_query);
-    if !app.admits(id, token)? {
+    let not_live = || ApiError::new(StatusCode::NOT_FOUND, "not_live", "the broadcast is not live");
+    let viewer = Credentials {
+        token: query.as_deref().and_then(crate::playback::token_in_query).map(str::to_owned),
+        user: crate::auth::current_user(&app, &request_headers)
+            .ok()
+            .flatten()
+            .map(|u| u.id),
+    };
+    // Access first: a stranger learns nothing of a private broadcast, not even whether it
+    // is live.
+    let gate = app.gate(id)?.ok_or_else(not_live)?;
+    if !app.admits(id, &gate.access(), &viewer) {
         return Err(private());
     }
-    let stream = app
-        .hub
-        .get(id)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_live", "the broadcast is not live"))?;
-    let user = crate::auth::current_user(&app, &request_headers)
-        .ok()
-        .flatten()
-        .map(|u| u.id);
-    let watching = Watching::begin(&app, id, user, &peer.addr.ip().to_string(), DeliveryPath::Flv);
+    let stream = app.hub.get(id).ok_or_else(not_live)?;
+    let watching = Watching::begin(&app, id, viewer.user, &peer.addr.ip().to_string(), DeliveryPath::Flv);
     let (headers, sub) = stream.subscribe();
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     pending.push_back(flv::encode_header(
@@ -96,7 +99,16 @@ async fn watch_flv(
         headers.has_video || !headers.has_audio,
     ));
     pending.extend(headers.frames.iter().map(|f| f.flv_tag().clone()));
-    let body = futures_util::stream::unfold((sub, pending, Vec::new()), next_flv_bytes).map(move |bytes| {
+    let state = FlvViewer {
+        sub,
+        pending,
+        batch: Vec::new(),
+        access: gate.watch(),
+        viewer,
+        app: app.clone(),
+        id: id.to_owned(),
+    };
+    let body = futures_util::stream::unfold(state, next_flv_bytes).map(move |bytes| {
         // The view lasts as long as the response body.
         let _ = &watching;
         bytes
@@ -121,20 +133,37 @@ pub fn private() -> ApiError {
     )
 }
 
-type FlvState = (Subscription, VecDeque<Bytes>, Vec<Arc<Frame>>);
+/// One HTTP-FLV viewer's side of the stream.
+struct FlvViewer {
+    sub: Subscription,
+    pending: VecDeque<Bytes>,
+    batch: Vec<Arc<Frame>>,
+    /// The broadcast's access: the viewer is let go as soon as it no longer admits them.
+    access: watch::Receiver<Access>,
+    viewer: Credentials,
+    app: Arc<App>,
+    id: String,
+}
 
 /// Yields the viewer's FLV one shared tag at a time; hyper gathers ready tags into one write.
-async fn next_flv_bytes(
-    (mut sub, mut pending, mut batch): FlvState,
-) -> Option<(Result<Bytes, std::io::Error>, FlvState)> {
+async fn next_flv_bytes(mut v: FlvViewer) -> Option<(Result<Bytes, std::io::Error>, FlvViewer)> {
     loop {
-        if let Some(bytes) = pending.pop_front() {
-            return Some((Ok(bytes), (sub, pending, batch)));
+        if let Some(bytes) = v.pending.pop_front() {
+            return Some((Ok(bytes), v));
         }
-        batch.clear();
-        match sub.next_batch(&mut batch, VIEWER_BATCH_BYTES).await {
-            Next::Frames => pending.extend(batch.iter().map(|f| f.flv_tag().clone())),
-            Next::Ended => return None,
+        v.batch.clear();
+        tokio::select! {
+            next = v.sub.next_batch(&mut v.batch, VIEWER_BATCH_BYTES) => match next {
+                Next::Frames => v.pending.extend(v.batch.iter().map(|f| f.flv_tag().clone())),
+                Next::Ended => return None,
+            },
+            changed = v.access.changed() => {
+                let access = v.access.borrow_and_update().clone();
+                if changed.is_err() || !v.app.admits(&v.id, &access, &v.viewer) {
+                    tracing::info!(broadcast = %v.id, "HTTP-FLV viewer no longer admitted: disconnected");
+                    return None;
+                }
+            }
         }
     }
 }
@@ -148,7 +177,11 @@ async fn ingest_flv(State(app): State<Arc<App>>, Path(file): Path<String>, body:
     let mut demuxer = flv::Demuxer::new(MAX_TAG_BYTES);
     let mut data = body.into_data_stream();
     let outcome: Result<(), String> = loop {
-        let chunk = match tokio::time::timeout(INGEST_IDLE_TIMEOUT, data.next()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout(INGEST_IDLE_TIMEOUT, data.next()) => next,
+            () = publishing.evicted() => break Err(crate::rtmp_server::EVICTED.into()),
+        };
+        let chunk = match next {
             Err(_) => break Err("publisher idle".into()),
             Ok(None) => break Ok(()),
             Ok(Some(Err(e))) => break Err(format!("upload broke: {e}")),

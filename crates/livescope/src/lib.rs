@@ -2,6 +2,7 @@
 //! HTTP POST of FLV; watch over RTMP or HTTP-FLV; manage broadcasts over a JSON API.
 
 pub mod api;
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod config;

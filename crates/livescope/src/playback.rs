@@ -51,30 +51,33 @@ impl PlaybackKeys {
         PlaybackKeys { key }
     }
 
-    fn mac(&self, broadcast: &str, expires: u64) -> Hmac<Sha256> {
+    fn mac(&self, broadcast: &str, epoch: u64, expires: u64) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(broadcast.as_bytes());
+        mac.update(b"\n");
+        mac.update(epoch.to_string().as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());
         mac
     }
 
-    /// A token for `broadcast`, and when it expires (seconds since the epoch).
-    pub fn issue(&self, broadcast: &str, now_secs: u64) -> (String, u64) {
+    /// A token for `broadcast` in its access epoch `epoch` (see [`crate::access`]), and
+    /// when it expires (seconds since the Unix epoch).
+    pub fn issue(&self, broadcast: &str, epoch: u64, now_secs: u64) -> (String, u64) {
         let expires = (now_secs / WINDOW_SECS + 2) * WINDOW_SECS;
-        let tag = self.mac(broadcast, expires).finalize().into_bytes();
+        let tag = self.mac(broadcast, epoch, expires).finalize().into_bytes();
         (format!("{expires}.{}", encode_hex(&tag[..TAG_BYTES])), expires)
     }
 
-    /// Whether `token` lets its holder watch `broadcast` now.
-    pub fn verify(&self, broadcast: &str, token: &str, now_secs: u64) -> bool {
+    /// Whether `token` lets its holder watch `broadcast`, now in access epoch `epoch`.
+    pub fn verify(&self, broadcast: &str, epoch: u64, token: &str, now_secs: u64) -> bool {
         let Some((expires, tag)) = token.split_once('.') else {
             return false;
         };
         let (Ok(expires), Some(tag)) = (expires.parse::<u64>(), decode_hex(tag)) else {
             return false;
         };
-        tag.len() == TAG_BYTES && now_secs < expires && self.mac(broadcast, expires).verify_truncated_left(&tag).is_ok()
+        tag.len() == TAG_BYTES && now_secs < expires && self.mac(broadcast, epoch, expires).verify_truncated_left(&tag).is_ok()
     }
 }
 
@@ -110,24 +113,25 @@ mod tests {
     #[test]
     fn a_token_opens_its_broadcast_until_it_expires() {
         let keys = PlaybackKeys::with_key([7; 32]);
-        let (token, expires) = keys.issue("b1", 10_000);
+        let (token, expires) = keys.issue("b1", 0, 10_000);
         assert!(expires > 10_000 + WINDOW_SECS - 1 && expires <= 10_000 + 2 * WINDOW_SECS);
         assert_eq!(
-            keys.issue("b1", 10_001).0,
+            keys.issue("b1", 0, 10_001).0,
             token,
             "one token per window: caches share URLs"
         );
-        assert!(keys.verify("b1", &token, 10_000));
-        assert!(!keys.verify("b2", &token, 10_000), "bound to its broadcast");
-        assert!(!keys.verify("b1", &token, expires), "expired");
+        assert!(keys.verify("b1", 0, &token, 10_000));
+        assert!(!keys.verify("b1", 1, &token, 10_000), "revoked when the access epoch moves on");
+        assert!(!keys.verify("b2", 0, &token, 10_000), "bound to its broadcast");
+        assert!(!keys.verify("b1", 0, &token, expires), "expired");
         assert!(
-            !PlaybackKeys::with_key([8; 32]).verify("b1", &token, 10_000),
+            !PlaybackKeys::with_key([8; 32]).verify("b1", 0, &token, 10_000),
             "bound to the key"
         );
         let (exp, tag) = token.split_once('.').unwrap();
-        assert!(!keys.verify("b1", &format!("{}.{tag}", exp.parse::<u64>().unwrap() + 3600), 10_000));
+        assert!(!keys.verify("b1", 0, &format!("{}.{tag}", exp.parse::<u64>().unwrap() + 3600), 10_000));
         for garbage in ["", ".", "x.y", "1.", "99999999999999999999.00", "1.zz", "é.é"] {
-            assert!(!keys.verify("b1", garbage, 0), "{garbage}");
+            assert!(!keys.verify("b1", 0, garbage, 0), "{garbage}");
         }
     }
 }

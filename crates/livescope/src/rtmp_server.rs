@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use crate::access::Credentials;
 use crate::app::{App, PublishError, Publishing, Watching};
 use crate::conn_limit::{ConnGuard, ConnLimiter};
 use crate::hub::{self, Next};
@@ -27,6 +28,8 @@ pub const APP_NAME: &str = "live";
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A publisher silent this long is gone.
 const PUBLISH_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// What a publisher is told when its broadcast's owner rotates or revokes the key.
+pub const EVICTED: &str = "the stream key was rotated or revoked by the broadcast's owner";
 /// A viewer that accepts no bytes for this long is disconnected, freeing its ring cursor.
 const VIEWER_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes taken from a socket per read.
@@ -289,7 +292,16 @@ async fn publish<S: Transport>(
                 _ => {}
             }
         }
-        match tokio::time::timeout(PUBLISH_IDLE_TIMEOUT, conn.read()).await {
+        let read = tokio::select! {
+            read = tokio::time::timeout(PUBLISH_IDLE_TIMEOUT, conn.read()) => read,
+            () = publishing.evicted() => {
+                conn.session.end_publish("NetStream.Publish.BadName", EVICTED)?;
+                conn.flush().await?;
+                let _ = conn.socket.shutdown().await;
+                bail!("publisher evicted: {EVICTED}");
+            }
+        };
+        match read {
             Err(_) => bail!("publisher idle for {PUBLISH_IDLE_TIMEOUT:?}"),
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => return Ok(()),
@@ -307,13 +319,18 @@ async fn play(
     peer: SocketAddr,
 ) -> anyhow::Result<()> {
     let id = strip_query(name);
-    let token = name
-        .split_once('?')
-        .and_then(|(_, q)| crate::playback::token_in_query(q));
-    // The token first: a stranger learns nothing of a private broadcast, not even whether
-    // it is live.
+    let viewer = Credentials {
+        token: name
+            .split_once('?')
+            .and_then(|(_, q)| crate::playback::token_in_query(q))
+            .map(str::to_owned),
+        user: None,
+    };
+    // Access first: a stranger learns nothing of a private broadcast, not even whether it
+    // is live.
     let stream = if app_name == APP_NAME { app.hub.get(id) } else { None };
-    let refusal = if !app.admits(id, token)? {
+    let gate = app.gate(id)?;
+    let refusal = if gate.as_ref().is_some_and(|g| !app.admits(id, &g.access(), &viewer)) {
         Some((
             "NetStream.Play.Forbidden",
             "this broadcast is private: play it with ?token=<playback token>",
@@ -323,8 +340,8 @@ async fn play(
     } else {
         None
     };
-    let (Some(stream), None) = (stream, refusal) else {
-        let (code, why) = refusal.unwrap_or_default();
+    let (Some(stream), Some(gate), None) = (stream, gate, refusal) else {
+        let (code, why) = refusal.unwrap_or(("NetStream.Play.StreamNotFound", "no live broadcast with this id"));
         conn.session.reject_play(code, why)?;
         conn.flush().await?;
         let _ = conn.socket.shutdown().await;
@@ -336,7 +353,16 @@ async fn play(
     let (headers, mut sub) = stream.subscribe();
     let mut out: Vec<Bytes> = headers.frames.iter().map(|f| f.rtmp_chunks().clone()).collect();
     let mut batch = Vec::new();
+    let mut access = gate.watch();
+    drop(gate);
     loop {
+        // Checked once per batch rather than waited on: frames arrive every few tens of
+        // milliseconds, and a waiter per viewer would cost every viewer a wake-up more.
+        if access.has_changed().unwrap_or(true) && !app.admits(id, &access.borrow_and_update(), &viewer) {
+            conn.session.end_play();
+            conn.flush().await?;
+            bail!("viewer of {id:?} no longer admitted");
+        }
         send::send_all(&conn.socket, &mut out, VIEWER_WRITE_TIMEOUT).await?;
         // A player's messages after play (acknowledgements, buffer length) need no answer
         // from a live server, so they are read when they happen to be there rather than

@@ -54,7 +54,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         });
     }
-    let app = Arc::new(App::open(config, rtmp.local_addr()?, http.local_addr()?, recordings)?);
+    let mut app = App::open(config, rtmp.local_addr()?, http.local_addr()?, recordings)?;
+    app.rtmps_addr = rtmps.as_ref().map(TcpListener::local_addr).transpose()?;
+    let app = Arc::new(app);
     let beat = app.clone();
     tokio::spawn(async move {
         for beats in 0u64.. {

@@ -144,6 +144,17 @@ impl ServerSession {
         Ok(())
     }
 
+    /// Ends an accepted publish from the server's side (the application withdrew the
+    /// publisher's right to publish); the caller closes the connection after flushing.
+    /// `code` is an RTMP status code such as `NetStream.Publish.BadName`.
+    pub fn end_publish(&mut self, code: &str, description: &str) -> Result<(), Error> {
+        self.expect(Mode::Publishing)?;
+        self.mode = Mode::Idle;
+        let cs = self.core.out_chunk_size;
+        message::on_status(&mut self.core.out, cs, MEDIA_STREAM_ID, "error", code, description);
+        Ok(())
+    }
+
     /// Accepts the pending `play`. Media may be written after the bytes this queues.
     pub fn accept_play(&mut self) -> Result<(), Error> {
         self.expect(Mode::PlayRequested)?;

@@ -34,6 +34,9 @@ struct CreateBroadcast {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PublishUrls {
     pub rtmp: String,
+    /// RTMP over TLS, when the server has a certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtmps: Option<String>,
     pub http: String,
 }
 
@@ -73,11 +76,12 @@ pub struct CreatedBroadcast {
 pub fn view(app: &App, b: &Broadcast, host: &str) -> BroadcastView {
     let viewers = app.players(&b.id);
     let query = if b.private {
-        let (token, _) = app.playback.issue(&b.id, crate::playback::now_secs());
+        let (token, _) = app.playback.issue(&b.id, b.access_epoch, crate::playback::now_secs());
         format!("?token={token}")
     } else {
         String::new()
     };
+    let scheme = app.http_scheme();
     BroadcastView {
         id: b.id.clone(),
         owner: b.owner.clone(),
@@ -90,8 +94,8 @@ pub fn view(app: &App, b: &Broadcast, host: &str) -> BroadcastView {
         viewers,
         watch: WatchUrls {
             rtmp: format!("rtmp://{host}:{}/live/{}{query}", app.rtmp_addr.port(), b.id),
-            flv: format!("http://{host}:{}/live/{}.flv{query}", app.http_addr.port(), b.id),
-            hls: format!("http://{host}:{}/hls/{}/index.m3u8{query}", app.http_addr.port(), b.id),
+            flv: format!("{scheme}://{host}:{}/live/{}.flv{query}", app.http_addr.port(), b.id),
+            hls: format!("{scheme}://{host}:{}/hls/{}/index.m3u8{query}", app.http_addr.port(), b.id),
         },
     }
 }
@@ -103,7 +107,8 @@ fn new_stream_key() -> String {
 fn publish_urls(app: &App, host: &str, key: &str) -> PublishUrls {
     PublishUrls {
         rtmp: format!("rtmp://{host}:{}/live/{key}", app.rtmp_addr.port()),
-        http: format!("http://{host}:{}/ingest/{key}.flv", app.http_addr.port()),
+        rtmps: app.rtmps_addr.map(|a| format!("rtmps://{host}:{}/live/{key}", a.port())),
+        http: format!("{}://{host}:{}/ingest/{key}.flv", app.http_scheme(), app.http_addr.port()),
     }
 }
 
@@ -207,6 +212,7 @@ pub async fn rotate_key(
     let broadcast = owned(&app, &headers, &id)?;
     let stream_key = new_stream_key();
     app.store.set_stream_key(&broadcast.id, Some(&stream_key))?;
+    evict_publisher(&app, &broadcast.id);
     let host = public_host(&app, &headers);
     let body = NewKey {
         publish: publish_urls(&app, &host, &stream_key),
@@ -230,7 +236,16 @@ pub async fn revoke_key(
 ) -> Result<StatusCode, ApiError> {
     let broadcast = owned(&app, &headers, &id)?;
     app.store.set_stream_key(&broadcast.id, None)?;
+    evict_publisher(&app, &broadcast.id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends the publishing session of a broadcast whose key changed: whoever publishes with
+/// the old key (a leaked one, say) is off the air at once and cannot come back.
+fn evict_publisher(app: &App, id: &str) {
+    if let Some(gate) = app.gates.get(id) {
+        gate.evict_publisher();
+    }
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -288,6 +303,7 @@ pub async fn set_viewers(
     let request: Viewers = json_body(&body)?;
     let allowed = allowed_ids(&app, request.viewers)?;
     app.store.set_allowed_viewers(&broadcast.id, &allowed)?;
+    app.access_changed(&broadcast.id)?;
     let broadcast = app.store.get(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
     Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
 }

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::{ApiError, ApiQuery, ErrorBody, limit};
+use crate::access::Credentials;
 use crate::app::App;
 use crate::auth;
 use crate::room::Audience;
@@ -79,11 +80,12 @@ pub async fn timeline(
     Path(id): Path<String>,
     ApiQuery(span): ApiQuery<Span>,
 ) -> Result<Json<Timeline>, ApiError> {
-    let broadcast = app.store.get(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
-    let me = auth::current_user(&app, &headers)?;
-    let allowed = app.store.may_watch(&broadcast, me.as_ref().map(|u| u.id))?
-        || app.token_admits(&id, broadcast.private, span.token.as_deref());
-    if !allowed {
+    let access = app.access(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let viewer = Credentials {
+        token: span.token.clone(),
+        user: auth::current_user(&app, &headers)?.map(|u| u.id),
+    };
+    if !app.admits(&id, &access, &viewer) {
         return Err(crate::http::private());
     }
     let (from, to) = (span.from.unwrap_or(0), span.to.unwrap_or(i64::MAX));

@@ -17,6 +17,7 @@ use axum::routing::get;
 use bytes::Bytes;
 
 use super::{Rendition, StreamInfo};
+use crate::access::Credentials;
 use crate::api::ApiError;
 use crate::app::App;
 use crate::store::DeliveryPath;
@@ -87,25 +88,29 @@ async fn file(
     let query = query.as_deref().unwrap_or("");
     let token = crate::playback::token_in_query(query);
     let rendition = app.hls.get(&id);
-    let private = match &rendition {
-        Some(r) => r.private,
+    let access = match &rendition {
+        Some(r) => r.gate.access(),
         // A replay is served only for a broadcast the store knows, by its exact id.
-        None => match app.store.get(&id) {
-            Ok(Some(b)) => b.private,
+        None => match app.access(&id) {
+            Ok(Some(access)) => access,
             Ok(None) => return not_found(),
             Err(e) => return ApiError::from(e).into_response(),
         },
     };
-    if !app.token_admits(&id, private, token) {
+    let viewer = Credentials {
+        token: token.map(str::to_owned),
+        user: None,
+    };
+    if !app.admits(&id, &access, &viewer) {
         return crate::http::private().into_response();
     }
+    let private = access.private;
     if let (Some(rendition), File::Playlist, Some(Extension(ConnectInfo(peer)))) = (&rendition, file, peer) {
         let agent = headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let key = format!("{} {}", peer.addr.ip(), &agent[..agent.len().min(200)]);
-        let gone = rendition.audience.seen(&key, || {
+        let gone = rendition.audience.seen(peer.addr.ip(), agent, || {
             let user = crate::auth::current_user(&app, &headers).ok().flatten().map(|u| u.id);
             let viewer = peer.addr.ip().to_string();
             app.store

@@ -80,8 +80,8 @@ impl Registry {
 
 /// One broadcast's LL-HLS state, shared by the segmenter and the HTTP handlers.
 pub struct Rendition {
-    /// Whether its broadcast is private (every request then needs a playback token).
-    pub private: bool,
+    /// Who may watch (a private broadcast's requests need a playback token).
+    pub gate: Arc<crate::access::Gate>,
     /// Its HLS viewers.
     pub audience: audience::Audience,
     pub state: Mutex<State>,
@@ -135,14 +135,14 @@ impl State {
 }
 
 impl Rendition {
-    fn new(config: &Config, private: bool) -> Rendition {
+    fn new(config: &Config, gate: Arc<crate::access::Gate>) -> Rendition {
         let window = ::hls::Window::new(
             config.part_target.as_secs_f64(),
             config.segment_target.as_secs_f64(),
             WINDOW_SEGMENTS,
         );
         Rendition {
-            private,
+            gate,
             audience: Default::default(),
             state: Mutex::new(State {
                 window,
@@ -259,11 +259,11 @@ pub async fn run(
     config: Config,
     stream: Arc<Stream>,
     recordings: Option<Arc<Recordings>>,
-    private: bool,
+    gate: Arc<crate::access::Gate>,
     app: Arc<crate::app::App>,
 ) {
     let id = stream.id.clone();
-    let rendition = Arc::new(Rendition::new(&config, private));
+    let rendition = Arc::new(Rendition::new(&config, gate));
     registry.insert(&id, rendition.clone());
     let (headers, mut sub) = stream.subscribe_internal();
     let mut segmenter: Option<Segmenter> = None;

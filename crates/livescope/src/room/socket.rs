@@ -15,6 +15,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::limits::{self, Bucket};
+use crate::access::{Credentials, Gate};
 use super::protocol::{self, ClientMessage, ServerMessage};
 use crate::api::ApiError;
 use crate::app::App;
@@ -51,15 +52,22 @@ pub async fn live(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let broadcast = app.store.get(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let gate = app.gate(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let access = gate.access();
     let user = auth::current_user(&app, &headers)?;
-    let token = query.as_deref().and_then(crate::playback::token_in_query);
-    let is_owner = user.as_ref().is_some_and(|u| Some(u.id) == broadcast.owner_id);
-    if !is_owner && !app.token_admits(&id, broadcast.private, token) {
+    let viewer = Credentials {
+        token: query
+            .as_deref()
+            .and_then(crate::playback::token_in_query)
+            .map(str::to_owned),
+        user: user.as_ref().map(|u| u.id),
+    };
+    if !app.admits(&id, &access, &viewer) {
         return Err(crate::http::private());
     }
     // The playback token is shared by everyone a private broadcast is shared with; its room
     // also needs to know who they are, or a viewer blocked there could come back anonymous.
-    if !app.store.may_watch(&broadcast, user.as_ref().map(|u| u.id))? {
+    if !access.allows_user(viewer.user) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "invited_only",
@@ -92,10 +100,13 @@ pub async fn live(
         .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(256 << 10)
-        .on_upgrade(move |socket| run(app, broadcast, user, socket)))
+        .on_upgrade(move |socket| run(app, broadcast, user, gate, socket)))
 }
 
-async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<User>, socket: WebSocket) {
+async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<User>, gate: Arc<Gate>, socket: WebSocket) {
+    // Held while the member is in the room: a change of who may watch reaches it at once.
+    let mut access = gate.watch();
+    let user_id = user.as_ref().map(|u| u.id);
     // The room is looked up again: the one seen before the upgrade may have closed since.
     let room = app.rooms.open(&app, &broadcast);
     let (member, mut rx, first) = room.join(&app, user);
@@ -132,6 +143,12 @@ async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<Use
                     };
                     if let Some(answer) = answer {
                         reply(&mut sink, answer).await?;
+                    }
+                }
+                changed = access.changed() => {
+                    if changed.is_err() || !access.borrow_and_update().allows_user(user_id) {
+                        reply(&mut sink, ServerMessage::error("not_allowed", "the broadcaster no longer shares this broadcast with you")).await?;
+                        return Err("no longer allowed");
                     }
                 }
                 _ = ping.tick() => {

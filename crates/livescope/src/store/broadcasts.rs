@@ -1,9 +1,13 @@
 //! Broadcasts: who owns them, their hashed stream key, whether they are private (and who
 //! may watch), and where they are in their life.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, hash_secret, now_ms};
+use crate::access::Access;
 
 /// Where a broadcast is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -47,6 +51,8 @@ pub struct Broadcast {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
+    /// Bumped whenever someone loses access (see [`crate::access`]).
+    pub access_epoch: u64,
 }
 
 /// How the global list is ordered.
@@ -59,7 +65,7 @@ pub enum ListOrder {
 }
 
 const COLUMNS: &str =
-    "b.id, b.owner_id, u.username, b.title, b.private, b.state, b.created_at, b.started_at, b.ended_at";
+    "b.id, b.owner_id, u.username, b.title, b.private, b.state, b.created_at, b.started_at, b.ended_at, b.access_epoch";
 const FROM: &str = "broadcasts b LEFT JOIN users u ON u.id = b.owner_id";
 
 fn row(r: &Row) -> rusqlite::Result<Broadcast> {
@@ -73,6 +79,7 @@ fn row(r: &Row) -> rusqlite::Result<Broadcast> {
         created_at: r.get(6)?,
         started_at: r.get(7)?,
         ended_at: r.get(8)?,
+        access_epoch: r.get::<_, i64>(9)? as u64,
     })
 }
 
@@ -164,11 +171,24 @@ impl Store {
         .map(|found| found.is_some())
     }
 
-    /// Makes the broadcast private, for `users` (and its owner) only.
+    /// Makes the broadcast private, for `users` (and its owner) only. When someone who
+    /// could watch no longer can, the access epoch moves on, revoking playback tokens.
     pub fn set_allowed_viewers(&self, id: &str, users: &[i64]) -> anyhow::Result<()> {
         self.with(|c| {
             let tx = c.transaction()?;
-            tx.execute("UPDATE broadcasts SET private = 1 WHERE id = ?1", params![id])?;
+            let was_private: bool = tx.query_row("SELECT private FROM broadcasts WHERE id = ?1", params![id], |r| {
+                r.get(0)
+            })?;
+            let before: HashSet<i64> = {
+                let mut stmt = tx.prepare("SELECT user_id FROM allowed_viewers WHERE broadcast_id = ?1")?;
+                stmt.query_map(params![id], |r| r.get(0))?.collect::<Result<_, _>>()?
+            };
+            let after: HashSet<i64> = users.iter().copied().collect();
+            let someone_lost_access = !was_private || !before.is_subset(&after);
+            tx.execute(
+                "UPDATE broadcasts SET private = 1, access_epoch = access_epoch + ?2 WHERE id = ?1",
+                params![id, i64::from(someone_lost_access)],
+            )?;
             tx.execute("DELETE FROM allowed_viewers WHERE broadcast_id = ?1", params![id])?;
             for user in users {
                 tx.execute(
@@ -178,6 +198,22 @@ impl Store {
             }
             tx.commit()
         })
+    }
+
+    /// Who may watch broadcast `id` now, or `None` if there is no such broadcast.
+    pub fn access(&self, id: &str) -> anyhow::Result<Option<Access>> {
+        let Some(b) = self.get(id)? else { return Ok(None) };
+        let viewers = if b.private {
+            self.allowed_viewers(id)?.into_iter().collect()
+        } else {
+            HashSet::new()
+        };
+        Ok(Some(Access {
+            private: b.private,
+            epoch: b.access_epoch,
+            owner: b.owner_id,
+            viewers: Arc::new(viewers),
+        }))
     }
 
     /// Who a private broadcast is for.

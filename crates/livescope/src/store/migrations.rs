@@ -7,7 +7,13 @@ use super::hash_secret;
 
 type Migration = fn(&Transaction) -> rusqlite::Result<()>;
 
-const MIGRATIONS: &[Migration] = &[v1_broadcasts, v2_accounts, v3_interaction, v4_moderation];
+const MIGRATIONS: &[Migration] = &[
+    v1_broadcasts,
+    v2_accounts,
+    v3_interaction,
+    v4_moderation,
+    v5_access_epoch,
+];
 
 pub fn run(conn: &mut Connection) -> anyhow::Result<()> {
     let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -173,6 +179,12 @@ fn v4_moderation(tx: &Transaction) -> rusqlite::Result<()> {
             PRIMARY KEY (broadcast_id, user_id)
         ) WITHOUT ROWID;",
     )
+}
+
+/// Broadcasts count how often someone lost access: playback tokens name the count they
+/// were issued at, so removing a viewer revokes the tokens handed out before.
+fn v5_access_epoch(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE broadcasts ADD COLUMN access_epoch INTEGER NOT NULL DEFAULT 0;")
 }
 
 #[cfg(test)]
