@@ -309,7 +309,8 @@ pub fn avc_dimensions(record: &[u8]) -> Option<(u16, u16)> {
     use h264_reader::nal::sps::SeqParameterSet;
     use h264_reader::rbsp::{BitReader, decode_nal};
     let avcc = Avcc::decode_body(&mut &record[..]).ok()?;
-    let sps = avcc.sequence_parameter_sets.first()?;
+    // h264-reader 0.9's decode_nal panics on an empty NAL unit (it subtracts 2 from its length).
+    let sps = avcc.sequence_parameter_sets.first().filter(|sps| !sps.is_empty())?;
     let rbsp = decode_nal(sps).ok()?;
     let sps = SeqParameterSet::from_bits(BitReader::new(&rbsp[..])).ok()?;
     let (width, height) = sps.pixel_dimensions().ok()?;
@@ -351,6 +352,11 @@ mod tests {
     fn reads_dimensions_from_the_sps() {
         assert_eq!(avc_dimensions(&hex(AVC_RECORD)), Some((320, 240)));
         assert_eq!(avc_dimensions(&[1, 2, 3]), None);
+        // An empty SPS (found by the fmp4_sps fuzz target) has no dimensions; it panicked.
+        assert_eq!(
+            avc_dimensions(&[1, 0x4d, 0x40, 0x0d, 0xff, 0xe1, 0, 0, 1, 0, 2, 0x68, 0xee]),
+            None
+        );
     }
 
     #[test]

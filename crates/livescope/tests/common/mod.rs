@@ -13,6 +13,8 @@ pub struct Server {
     child: Child,
     pub rtmp: String,
     pub http: String,
+    /// The RTMPS listener, when the server was started with TLS.
+    pub rtmps: Option<String>,
     pub data: PathBuf,
     /// Delete the data folder when the server is dropped.
     owns_data: bool,
@@ -34,6 +36,11 @@ impl Server {
     /// Starts a server on an existing data folder, which outlives it.
     pub fn start_in(data: &Path) -> Server {
         Server::launch(data, &[])
+    }
+
+    /// Starts a server with extra flags on an existing data folder, which outlives it.
+    pub fn start_in_with(data: &Path, flags: &[&str]) -> Server {
+        Server::launch(data, flags)
     }
 
     fn launch(data: &Path, flags: &[&str]) -> Server {
@@ -60,6 +67,10 @@ impl Server {
         Server {
             rtmp: field("rtmp="),
             http: field("http="),
+            rtmps: line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("rtmps="))
+                .map(str::to_owned),
             child,
             data,
             owns_data: false,
