@@ -42,7 +42,8 @@ fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     false
 }
 
-/// Counts the bytes of a live HTTP-FLV stream in a thread, until `stop`.
+/// Counts the bytes of a live HTTP-FLV stream in a thread, until `stop`, the server
+/// closing the connection or ending the (chunked) response.
 fn flv_reader(addr: &str, path: &str, stop: Arc<AtomicBool>) -> (Arc<AtomicU64>, std::thread::JoinHandle<()>) {
     let received = Arc::new(AtomicU64::new(0));
     let counter = received.clone();
@@ -56,6 +57,9 @@ fn flv_reader(addr: &str, path: &str, stop: Arc<AtomicBool>) -> (Arc<AtomicU64>,
                 Ok(0) => return,
                 Ok(n) => {
                     counter.fetch_add(n as u64, Ordering::Relaxed);
+                    if buf[..n].ends_with(b"0\r\n\r\n") {
+                        return;
+                    }
                 }
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
                 Err(_) => return,
@@ -238,6 +242,7 @@ fn a_live_broadcast_made_private_stops_serving_strangers() {
     let ended = Instant::now();
     flv.join().unwrap(); // returns when the server ends the response
     eprintln!("HTTP-FLV viewer dropped after {:?}", ended.elapsed());
+    assert!(ended.elapsed() < Duration::from_secs(5), "the HTTP-FLV viewer was kept");
     let (_, err) = finish(rtmp_viewer, Duration::from_secs(10));
     eprintln!("RTMP viewer: {err}");
 
