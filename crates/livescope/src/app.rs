@@ -123,28 +123,21 @@ impl App {
 /// A viewer's view, recorded while it lasts: joined now, left when this is dropped.
 pub struct Watching {
     app: Arc<App>,
-    view: Option<i64>,
+    view: i64,
 }
 
 impl Watching {
     /// `viewer`: how an anonymous viewer is told apart (their address); `user` when known.
+    /// Neither the join nor the leave waits for the store.
     pub fn begin(app: &Arc<App>, broadcast: &str, user: Option<i64>, viewer: &str, path: DeliveryPath) -> Watching {
-        let view = app
-            .store
-            .join(broadcast, user, viewer, path)
-            .inspect_err(|e| tracing::error!(broadcast, "cannot record a view: {e:#}"))
-            .ok();
+        let view = app.store.join(broadcast, user, viewer, path);
         Watching { app: app.clone(), view }
     }
 }
 
 impl Drop for Watching {
     fn drop(&mut self) {
-        if let Some(view) = self.view
-            && let Err(e) = self.app.store.leave(view)
-        {
-            tracing::error!("cannot record a viewer leaving: {e:#}");
-        }
+        self.app.store.leave(self.view);
     }
 }
 

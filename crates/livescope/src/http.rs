@@ -14,8 +14,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::watch;
 use rtmp::MediaKind;
+use tokio::sync::watch;
 
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -78,7 +78,10 @@ async fn watch_flv(
     let id = file.strip_suffix(".flv").ok_or_else(|| ApiError::not_found("stream"))?;
     let not_live = || ApiError::new(StatusCode::NOT_FOUND, "not_live", "the broadcast is not live");
     let viewer = Credentials {
-        token: query.as_deref().and_then(crate::playback::token_in_query).map(str::to_owned),
+        token: query
+            .as_deref()
+            .and_then(crate::playback::token_in_query)
+            .map(str::to_owned),
         user: crate::auth::current_user(&app, &request_headers)
             .ok()
             .flatten()

@@ -1,8 +1,8 @@
 //! livescope: a self-hosted personal livestreaming server. Publish over RTMP or a chunked
 //! HTTP POST of FLV; watch over RTMP or HTTP-FLV; manage broadcasts over a JSON API.
 
-pub mod api;
 pub mod access;
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;

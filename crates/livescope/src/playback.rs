@@ -77,7 +77,9 @@ impl PlaybackKeys {
         let (Ok(expires), Some(tag)) = (expires.parse::<u64>(), decode_hex(tag)) else {
             return false;
         };
-        tag.len() == TAG_BYTES && now_secs < expires && self.mac(broadcast, epoch, expires).verify_truncated_left(&tag).is_ok()
+        tag.len() == TAG_BYTES
+            && now_secs < expires
+            && self.mac(broadcast, epoch, expires).verify_truncated_left(&tag).is_ok()
     }
 }
 
@@ -121,7 +123,10 @@ mod tests {
             "one token per window: caches share URLs"
         );
         assert!(keys.verify("b1", 0, &token, 10_000));
-        assert!(!keys.verify("b1", 1, &token, 10_000), "revoked when the access epoch moves on");
+        assert!(
+            !keys.verify("b1", 1, &token, 10_000),
+            "revoked when the access epoch moves on"
+        );
         assert!(!keys.verify("b2", 0, &token, 10_000), "bound to its broadcast");
         assert!(!keys.verify("b1", 0, &token, expires), "expired");
         assert!(
@@ -129,7 +134,12 @@ mod tests {
             "bound to the key"
         );
         let (exp, tag) = token.split_once('.').unwrap();
-        assert!(!keys.verify("b1", 0, &format!("{}.{tag}", exp.parse::<u64>().unwrap() + 3600), 10_000));
+        assert!(!keys.verify(
+            "b1",
+            0,
+            &format!("{}.{tag}", exp.parse::<u64>().unwrap() + 3600),
+            10_000
+        ));
         for garbage in ["", ".", "x.y", "1.", "99999999999999999999.00", "1.zz", "é.é"] {
             assert!(!keys.verify("b1", 0, garbage, 0), "{garbage}");
         }

@@ -177,7 +177,10 @@ fn idle_and_trickling_http_connections_are_closed_by_their_deadline() {
         assert_eq!(status, 200);
     }
     assert!(trickle_closed.is_some(), "a trickled header is still open after 25 s");
-    assert!(closed_within(&mut idle, Duration::from_secs(10)), "an idle connection is still open");
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(10)),
+        "an idle connection is still open"
+    );
 }
 
 /// An HTTP-FLV viewer that stops reading is disconnected, and stops counting as a viewer.
@@ -198,7 +201,10 @@ fn a_stalled_http_flv_viewer_is_dropped() {
     // 4 Mbit/s fills the socket buffers in seconds; then the write stall deadline (30 s).
     let deadline = Instant::now() + Duration::from_secs(75);
     while viewers() > 0 {
-        assert!(Instant::now() < deadline, "a viewer that reads nothing is still connected");
+        assert!(
+            Instant::now() < deadline,
+            "a viewer that reads nothing is still connected"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     assert_eq!(server.broadcast(&id)["state"], "live");
@@ -238,7 +244,11 @@ fn a_live_broadcast_made_private_stops_serving_strangers() {
         Some(&owner),
     );
     assert_eq!(status, 200, "{body}");
-    assert_eq!(get_bytes(&server.http, &playlist).0, 403, "HLS refused to strangers at once");
+    assert_eq!(
+        get_bytes(&server.http, &playlist).0,
+        403,
+        "HLS refused to strangers at once"
+    );
     let ended = Instant::now();
     flv.join().unwrap(); // returns when the server ends the response
     eprintln!("HTTP-FLV viewer dropped after {:?}", ended.elapsed());
@@ -247,7 +257,13 @@ fn a_live_broadcast_made_private_stops_serving_strangers() {
     eprintln!("RTMP viewer: {err}");
 
     // Alice's token works, until she is removed.
-    let (status, alice_view) = json(http_as(&server.http, "GET", &format!("/api/broadcasts/{id}"), b"", Some(&alice)));
+    let (status, alice_view) = json(http_as(
+        &server.http,
+        "GET",
+        &format!("/api/broadcasts/{id}"),
+        b"",
+        Some(&alice),
+    ));
     assert_eq!(status, 200);
     let hls = alice_view["watch"]["hls"].as_str().unwrap();
     let with_token = &hls[hls.find("/hls/").unwrap()..];
@@ -260,7 +276,11 @@ fn a_live_broadcast_made_private_stops_serving_strangers() {
         Some(&owner),
     );
     assert_eq!(status, 200);
-    assert_eq!(get_bytes(&server.http, with_token).0, 403, "a removed viewer's token is revoked");
+    assert_eq!(
+        get_bytes(&server.http, with_token).0,
+        403,
+        "a removed viewer's token is revoked"
+    );
     stop.store(true, Ordering::Relaxed);
     drop(publisher);
 }
@@ -302,7 +322,11 @@ fn forged_user_agents_do_not_raise_the_viewer_count() {
     }
     let mut s = TcpStream::connect(&server.http).unwrap();
     for i in 0..1000 {
-        write!(s, "GET {playlist} HTTP/1.1\r\nHost: x\r\nUser-Agent: forged/{i}\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {playlist} HTTP/1.1\r\nHost: x\r\nUser-Agent: forged/{i}\r\n\r\n"
+        )
+        .unwrap();
     }
     s.shutdown(std::net::Shutdown::Write).unwrap();
     let mut all = Vec::new();

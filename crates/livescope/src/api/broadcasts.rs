@@ -95,7 +95,11 @@ pub fn view(app: &App, b: &Broadcast, host: &str) -> BroadcastView {
         watch: WatchUrls {
             rtmp: format!("rtmp://{host}:{}/live/{}{query}", app.rtmp_addr.port(), b.id),
             flv: format!("{scheme}://{host}:{}/live/{}.flv{query}", app.http_addr.port(), b.id),
-            hls: format!("{scheme}://{host}:{}/hls/{}/index.m3u8{query}", app.http_addr.port(), b.id),
+            hls: format!(
+                "{scheme}://{host}:{}/hls/{}/index.m3u8{query}",
+                app.http_addr.port(),
+                b.id
+            ),
         },
     }
 }
@@ -107,8 +111,14 @@ fn new_stream_key() -> String {
 fn publish_urls(app: &App, host: &str, key: &str) -> PublishUrls {
     PublishUrls {
         rtmp: format!("rtmp://{host}:{}/live/{key}", app.rtmp_addr.port()),
-        rtmps: app.rtmps_addr.map(|a| format!("rtmps://{host}:{}/live/{key}", a.port())),
-        http: format!("{}://{host}:{}/ingest/{key}.flv", app.http_scheme(), app.http_addr.port()),
+        rtmps: app
+            .rtmps_addr
+            .map(|a| format!("rtmps://{host}:{}/live/{key}", a.port())),
+        http: format!(
+            "{}://{host}:{}/ingest/{key}.flv",
+            app.http_scheme(),
+            app.http_addr.port()
+        ),
     }
 }
 

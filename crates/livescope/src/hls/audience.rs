@@ -133,7 +133,10 @@ mod tests {
                 None
             });
         }
-        assert_eq!((joins, audience.len()), (MAX_VIEWERS_PER_ADDRESS, MAX_VIEWERS_PER_ADDRESS));
+        assert_eq!(
+            (joins, audience.len()),
+            (MAX_VIEWERS_PER_ADDRESS, MAX_VIEWERS_PER_ADDRESS)
+        );
         audience.sweep(Duration::ZERO);
         let _ = audience.seen(a, "after", || None);
         assert_eq!(audience.len(), 1, "places are freed when viewers leave");

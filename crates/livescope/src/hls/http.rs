@@ -110,13 +110,11 @@ async fn file(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        // An HLS view is an address's, not a user's: looking the session up would put a
+        // database read on the playlist's path.
         let gone = rendition.audience.seen(peer.addr.ip(), agent, || {
-            let user = crate::auth::current_user(&app, &headers).ok().flatten().map(|u| u.id);
             let viewer = peer.addr.ip().to_string();
-            app.store
-                .join(&id, user, &viewer, DeliveryPath::Hls)
-                .inspect_err(|e| tracing::error!(broadcast = %id, "cannot record a view: {e:#}"))
-                .ok()
+            Some(app.store.join(&id, None, &viewer, DeliveryPath::Hls))
         });
         if let Some(view) = gone {
             super::leave(&app, vec![view]);

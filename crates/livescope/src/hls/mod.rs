@@ -314,18 +314,11 @@ pub async fn run(
     leave(&app, rendition.audience.sweep(std::time::Duration::ZERO));
 }
 
-/// Records HLS viewers leaving, in one transaction off the segmenter's task: the store's
-/// lock is no place for the media path to wait.
+/// Records HLS viewers leaving: an event for the store's view log, no wait.
 fn leave(app: &Arc<crate::app::App>, views: Vec<i64>) {
-    if views.is_empty() {
-        return;
+    if !views.is_empty() {
+        app.store.leave_all(views);
     }
-    let app = app.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = app.store.leave_all(&views) {
-            tracing::error!("cannot record HLS viewers leaving: {e:#}");
-        }
-    });
 }
 
 /// Hands the segmenter's output to the rendition (and the recorder).

@@ -429,31 +429,41 @@ impl Room {
                 ));
             }
         }
-        // Stored and queued under one lock, so every client sees comments in id order.
-        let _order = self.comment_order.lock().expect("comment order lock");
+        // Numbered and queued under one lock, so every client sees comments in id order;
+        // stored after it, so that no lock of the room waits on the disk.
         let server_ts = now_ms();
-        let id = match app.store.add_comment(&self.id, user.id, &text, media_ts, server_ts) {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::error!(broadcast = %self.id, "cannot store a comment: {e:#}");
-                return Some(ServerMessage::error("internal", "the comment could not be stored"));
+        let comment = {
+            let _order = self.comment_order.lock().expect("comment order lock");
+            let comment = Comment {
+                id: app.store.next_comment_id(),
+                user: user.username.clone(),
+                text,
+                media_ts,
+                server_ts,
+            };
+            let mut state = self.state.lock().expect("room lock");
+            if state.recent.len() == RECENT_COMMENTS {
+                state.recent.pop_front();
             }
+            state.recent.push_back(comment.clone());
+            *self.recent_frames.lock().expect("recent frames lock") = None;
+            drop(state);
+            self.send(&ServerMessage::Comment(comment.clone()));
+            comment
         };
-        let comment = Comment {
-            id,
-            user: user.username.clone(),
-            text,
-            media_ts,
-            server_ts,
-        };
-        let mut state = self.state.lock().expect("room lock");
-        if state.recent.len() == RECENT_COMMENTS {
-            state.recent.pop_front();
+        if let Err(e) = app
+            .store
+            .add_comment(comment.id, &self.id, user.id, &comment.text, media_ts, server_ts)
+        {
+            // Queued but not kept: take it back from everyone, as a deletion is.
+            tracing::error!(broadcast = %self.id, "cannot store a comment: {e:#}");
+            let mut state = self.state.lock().expect("room lock");
+            state.recent.retain(|c| c.id != comment.id);
+            *self.recent_frames.lock().expect("recent frames lock") = None;
+            drop(state);
+            self.send(&ServerMessage::CommentDeleted { comment: comment.id });
+            return Some(ServerMessage::error("internal", "the comment could not be stored"));
         }
-        state.recent.push_back(comment.clone());
-        *self.recent_frames.lock().expect("recent frames lock") = None;
-        drop(state);
-        self.send(&ServerMessage::Comment(comment));
         None
     }
 

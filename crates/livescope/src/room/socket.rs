@@ -15,8 +15,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::limits::{self, Bucket};
-use crate::access::{Credentials, Gate};
 use super::protocol::{self, ClientMessage, ServerMessage};
+use crate::access::{Credentials, Gate};
 use crate::api::ApiError;
 use crate::app::App;
 use crate::auth;
@@ -103,7 +103,13 @@ pub async fn live(
         .on_upgrade(move |socket| run(app, broadcast, user, gate, socket)))
 }
 
-async fn run(app: Arc<App>, broadcast: crate::store::Broadcast, user: Option<User>, gate: Arc<Gate>, socket: WebSocket) {
+async fn run(
+    app: Arc<App>,
+    broadcast: crate::store::Broadcast,
+    user: Option<User>,
+    gate: Arc<Gate>,
+    socket: WebSocket,
+) {
     // Held while the member is in the room: a change of who may watch reaches it at once.
     let mut access = gate.watch();
     let user_id = user.as_ref().map(|u| u.id);

@@ -64,21 +64,29 @@ pub struct Timeline {
 
 impl Store {
     /// Stores a comment; returns its id.
+    /// The id the next comment gets: comments are numbered before they are stored, so that
+    /// a room can order them without holding a lock across the write.
+    pub fn next_comment_id(&self) -> i64 {
+        self.next_comment.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stores comment `id` (from [`Store::next_comment_id`]).
     pub fn add_comment(
         &self,
+        id: i64,
         broadcast: &str,
         user: i64,
         text: &str,
         media_ts: Option<i64>,
         server_ts: i64,
-    ) -> anyhow::Result<i64> {
+    ) -> anyhow::Result<()> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO comments (broadcast_id, user_id, text, media_ts, server_ts) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![broadcast, user, text, media_ts, server_ts],
-            )?;
-            Ok(c.last_insert_rowid())
-        })
+                "INSERT INTO comments (id, broadcast_id, user_id, text, media_ts, server_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, broadcast, user, text, media_ts, server_ts],
+            )
+        })?;
+        Ok(())
     }
 
     /// Marks a comment of `broadcast` deleted; false if there is no such comment.
@@ -323,9 +331,16 @@ mod tests {
     fn a_timeline_holds_what_was_said_at_each_moment() {
         let (store, dir) = temp_store("interaction");
         let ana = store.create_user("ana", "h").unwrap().unwrap().id;
-        let a = store.add_comment("b", ana, "early", Some(1_000), 10).unwrap();
-        let b = store.add_comment("b", ana, "late", Some(9_000), 20).unwrap();
-        store.add_comment("other", ana, "elsewhere", Some(1_000), 10).unwrap();
+        let (a, b, c) = (
+            store.next_comment_id(),
+            store.next_comment_id(),
+            store.next_comment_id(),
+        );
+        store.add_comment(a, "b", ana, "early", Some(1_000), 10).unwrap();
+        store.add_comment(b, "b", ana, "late", Some(9_000), 20).unwrap();
+        store
+            .add_comment(c, "other", ana, "elsewhere", Some(1_000), 10)
+            .unwrap();
         assert!(store.delete_comment("b", b).unwrap());
         assert!(
             !store.delete_comment("other", a).unwrap(),

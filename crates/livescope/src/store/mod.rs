@@ -3,8 +3,9 @@
 //! callers see plain structs and `anyhow` errors, never SQL, so that a PostgreSQL store can
 //! stand beside it for multi-node deployments.
 //!
-//! Calls are short and synchronous behind one connection; the media path touches the store
-//! only when a broadcast starts or ends and when a viewer joins or leaves.
+//! Calls are short and synchronous behind one connection, with the calling runtime worker
+//! handing its other tasks away first (see `Store::with`). Views are events written by a
+//! thread of their own ([`views`]): the media path never waits on the database.
 
 mod broadcasts;
 mod follows;
@@ -30,6 +31,10 @@ pub use views::{DeliveryPath, Stats};
 
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Joins and leaves, written by a thread of their own.
+    views: views::ViewLog,
+    /// The next comment's id (see [`Store::next_comment_id`]).
+    next_comment: std::sync::atomic::AtomicI64,
 }
 
 pub fn now_ms() -> i64 {
@@ -55,13 +60,7 @@ impl Store {
     pub fn open(dir: &Path) -> anyhow::Result<Store> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating data folder {}", dir.display()))?;
         let path = dir.join("livescope.db");
-        let mut conn = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // In WAL mode NORMAL loses nothing when the process dies (kill -9): a committed
-        // transaction is in the OS's hands. Only a power cut can lose the last few.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut conn = Self::connect(&path)?;
         migrations::run(&mut conn)?;
         let now = now_ms();
         conn.execute(
@@ -75,15 +74,45 @@ impl Store {
              WHERE left_at IS NULL",
             params![now],
         )?;
-        let store = Store { conn: Mutex::new(conn) };
+        let views = views::ViewLog::start(Self::connect(&path)?)?;
+        let next_comment: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM comments", [], |r| r.get(0))?;
+        let store = Store {
+            conn: Mutex::new(conn),
+            views,
+            next_comment: next_comment.into(),
+        };
         store.finish_abandoned_polls()?;
         Ok(store)
     }
 
-    /// Runs `f` on the connection.
+    /// A connection to the database at `path`, set up as every one of ours is.
+    fn connect(path: &Path) -> anyhow::Result<Connection> {
+        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // In WAL mode NORMAL loses nothing when the process dies (kill -9): a committed
+        // transaction is in the OS's hands. Only a power cut can lose the last few.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on the connection. On a worker of tokio's multi-threaded runtime, the
+    /// worker first hands its other tasks to the rest of the runtime
+    /// (`block_in_place`), so a slow disk or a long transaction holds up only the request
+    /// that waits for it, not the connections that happened to share its thread.
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> anyhow::Result<T> {
-        let mut conn = self.conn.lock().expect("store lock");
-        Ok(f(&mut conn)?)
+        let run = || {
+            let mut conn = self.conn.lock().expect("store lock");
+            f(&mut conn)
+        };
+        let on_worker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        Ok(if on_worker {
+            tokio::task::block_in_place(run)
+        } else {
+            run()
+        }?)
     }
 
     /// Forgets what is no longer needed: expired sessions, and notifications older than

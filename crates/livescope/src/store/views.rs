@@ -2,7 +2,9 @@
 //! (registered or anonymous) of a broadcast, when they joined and left and how the media
 //! reached them.
 
-use rusqlite::params;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use super::{Store, now_ms};
@@ -37,40 +39,148 @@ pub struct Stats {
     pub peak_concurrent_viewers: u64,
 }
 
-impl Store {
-    /// Records a join; returns the view's id for [`Store::leave`]. `viewer` identifies an
-    /// anonymous viewer (their address), `user` a registered one.
-    pub fn join(&self, broadcast: &str, user: Option<i64>, viewer: &str, path: DeliveryPath) -> anyhow::Result<i64> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO views (broadcast_id, user_id, viewer, path, joined_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![broadcast, user, viewer, path.as_str(), now_ms()],
-            )?;
-            Ok(c.last_insert_rowid())
+/// Most view events waiting for the writer. A view event is about 100 bytes, so this is
+/// a few MiB at worst; past it, events are dropped and counted rather than queued without
+/// bound (an open view is closed at the next start from the broadcast's end anyway).
+const VIEW_QUEUE: usize = 65_536;
+/// Most events written in one transaction.
+const VIEW_BATCH: usize = 4096;
+
+enum ViewEvent {
+    Join {
+        id: i64,
+        broadcast: String,
+        user: Option<i64>,
+        viewer: String,
+        path: DeliveryPath,
+        at: i64,
+    },
+    Leave {
+        ids: Vec<i64>,
+        at: i64,
+    },
+    /// Answered once every event before it is written.
+    Barrier(std::sync::mpsc::Sender<()>),
+}
+
+/// Views are written by a thread of their own, on a connection of their own, from a
+/// bounded queue: a viewer joining or leaving is an event sent, never a wait on the disk,
+/// so the media path does not wait on the database.
+pub(super) struct ViewLog {
+    tx: std::sync::mpsc::SyncSender<ViewEvent>,
+    next_id: AtomicI64,
+    dropped: AtomicU64,
+}
+
+impl ViewLog {
+    /// Starts the writer on `conn`; view ids continue after the largest stored.
+    pub(super) fn start(conn: Connection) -> anyhow::Result<ViewLog> {
+        let first: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM views", [], |r| r.get(0))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(VIEW_QUEUE);
+        std::thread::Builder::new()
+            .name("view-log".into())
+            .spawn(move || write_views(conn, rx))?;
+        Ok(ViewLog {
+            tx,
+            next_id: AtomicI64::new(first),
+            dropped: AtomicU64::new(0),
         })
     }
 
-    pub fn leave(&self, view: i64) -> anyhow::Result<()> {
-        self.leave_all(&[view])
+    fn send(&self, event: ViewEvent) {
+        if self.tx.try_send(event).is_err() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!("the view log is behind: {dropped} view events dropped so far");
+            }
+        }
     }
+}
 
-    /// Ends many views in one transaction (HLS viewers leave by the thousand when a
-    /// broadcast ends).
-    pub fn leave_all(&self, views: &[i64]) -> anyhow::Result<()> {
-        let now = now_ms();
-        self.with(|c| {
-            let tx = c.transaction()?;
+fn write_views(mut conn: Connection, rx: std::sync::mpsc::Receiver<ViewEvent>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < VIEW_BATCH
+            && let Ok(next) = rx.try_recv()
+        {
+            batch.push(next);
+        }
+        let mut barriers = Vec::new();
+        let written = (|| {
+            let tx = conn.transaction()?;
             {
-                let mut stmt = tx.prepare("UPDATE views SET left_at = ?2 WHERE id = ?1 AND left_at IS NULL")?;
-                for view in views {
-                    stmt.execute(params![view, now])?;
+                let mut join = tx.prepare_cached(
+                    "INSERT INTO views (id, broadcast_id, user_id, viewer, path, joined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                let mut leave = tx.prepare_cached("UPDATE views SET left_at = ?2 WHERE id = ?1 AND left_at IS NULL")?;
+                for event in batch {
+                    match event {
+                        ViewEvent::Join {
+                            id,
+                            broadcast,
+                            user,
+                            viewer,
+                            path,
+                            at,
+                        } => {
+                            join.execute(params![id, broadcast, user, viewer, path.as_str(), at])?;
+                        }
+                        ViewEvent::Leave { ids, at } => {
+                            for id in ids {
+                                leave.execute(params![id, at])?;
+                            }
+                        }
+                        ViewEvent::Barrier(done) => barriers.push(done),
+                    }
                 }
             }
             tx.commit()
-        })
+        })();
+        if let Err(e) = written {
+            tracing::error!("cannot record views: {e:#}");
+        }
+        for done in barriers {
+            let _ = done.send(());
+        }
+    }
+}
+
+impl Store {
+    /// Records a join and returns the view's id for [`Store::leave`], without waiting for
+    /// the disk. `viewer` identifies an anonymous viewer (their address), `user` a
+    /// registered one.
+    pub fn join(&self, broadcast: &str, user: Option<i64>, viewer: &str, path: DeliveryPath) -> i64 {
+        let id = self.views.next_id.fetch_add(1, Ordering::Relaxed);
+        self.views.send(ViewEvent::Join {
+            id,
+            broadcast: broadcast.to_owned(),
+            user,
+            viewer: viewer.to_owned(),
+            path,
+            at: now_ms(),
+        });
+        id
+    }
+
+    pub fn leave(&self, view: i64) {
+        self.leave_all(vec![view]);
+    }
+
+    /// Ends many views in one event (HLS viewers leave by the thousand when a broadcast
+    /// ends).
+    pub fn leave_all(&self, ids: Vec<i64>) {
+        self.views.send(ViewEvent::Leave { ids, at: now_ms() });
+    }
+
+    /// Waits until every view event sent so far is written.
+    pub fn flush_views(&self) {
+        let (done, wait) = std::sync::mpsc::channel();
+        self.views.send(ViewEvent::Barrier(done));
+        let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
     }
 
     pub fn stats(&self, broadcast: &str) -> anyhow::Result<Stats> {
+        self.flush_views();
         self.with(|c| {
             let (views, unique) = c.query_row(
                 "SELECT COUNT(*), COUNT(DISTINCT COALESCE('u' || user_id, 'a' || viewer)) FROM views
@@ -108,13 +218,13 @@ mod tests {
     #[test]
     fn stats_count_views_unique_viewers_and_the_peak() {
         let (store, dir) = temp_store("views");
-        let a = store.join("b", Some(7), "1.2.3.4", DeliveryPath::Rtmp).unwrap();
-        let b = store.join("b", None, "5.6.7.8", DeliveryPath::Hls).unwrap();
+        let a = store.join("b", Some(7), "1.2.3.4", DeliveryPath::Rtmp);
+        let b = store.join("b", None, "5.6.7.8", DeliveryPath::Hls);
         std::thread::sleep(std::time::Duration::from_millis(5));
-        store.leave(a).unwrap();
-        store.leave(b).unwrap();
+        store.leave(a);
+        store.leave(b);
         std::thread::sleep(std::time::Duration::from_millis(5));
-        store.join("b", Some(7), "9.9.9.9", DeliveryPath::Flv).unwrap();
+        store.join("b", Some(7), "9.9.9.9", DeliveryPath::Flv);
         assert_eq!(
             store.stats("b").unwrap(),
             Stats {
