@@ -165,7 +165,8 @@ pub async fn login(
     let expires_at = now_ms() + SESSION_TTL.as_millis() as i64;
     app.store.create_session(user.id, &token, expires_at)?;
     let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{}; Max-Age={}",
+        secure(&app),
         SESSION_TTL.as_secs()
     );
     let body = SessionView {
@@ -200,7 +201,10 @@ pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<R
     let token = auth::session_token(&headers)
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "login_required", "log in first"))?;
     app.store.delete_session(&token)?;
-    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let expired = format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax{}; Max-Age=0",
+        secure(&app)
+    );
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, expired)]).into_response())
 }
 
@@ -379,4 +383,9 @@ fn follow_list(app: &App, name: &str, followers: bool, page: Page) -> Result<Jso
             .collect(),
         next,
     }))
+}
+
+/// Cookies served over HTTPS are marked `Secure`: a browser never sends them in clear.
+fn secure(app: &App) -> &'static str {
+    if app.config.tls.is_some() { "; Secure" } else { "" }
 }
