@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (ffmpeg, nginx
 # as the LL-HLS edge cache and Chromium from Debian's packages; hls.js from npm), checks
-# formatting and lints, then runs every test.
+# formatting and lints, then runs every test, then every fuzz target for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,3 +29,5 @@ done
 cargo fmt --all --check
 cargo clippy --all-targets -j2 -- -D warnings
 cargo test -j2 --all-targets
+# Every fuzz target for a bounded time (cargo-fuzz on the stable toolchain).
+FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash scripts/fuzz.sh
