@@ -81,19 +81,19 @@ impl App {
 
     /// Who may watch broadcast `id` now: its gate's word when someone holds one, else the
     /// store's; `None` when there is no such broadcast.
-    pub fn access(&self, id: &str) -> anyhow::Result<Option<Access>> {
+    pub async fn access(&self, id: &str) -> anyhow::Result<Option<Access>> {
         match self.gates.get(id) {
             Some(gate) => Ok(Some(gate.access())),
-            None => self.store.access(id),
+            None => self.store.access(id).await,
         }
     }
 
     /// The gate of broadcast `id`, made from the store if nobody holds it.
-    pub fn gate(&self, id: &str) -> anyhow::Result<Option<Arc<Gate>>> {
+    pub async fn gate(&self, id: &str) -> anyhow::Result<Option<Arc<Gate>>> {
         if let Some(gate) = self.gates.get(id) {
             return Ok(Some(gate));
         }
-        Ok(self.store.access(id)?.map(|access| self.gates.open(id, access)))
+        Ok(self.store.access(id).await?.map(|access| self.gates.open(id, access)))
     }
 
     /// Whether a viewer may watch broadcast `id` under `access`: it is public, or the viewer
@@ -110,9 +110,9 @@ impl App {
 
     /// Tells broadcast `id`'s open connections that the store changed who may watch it:
     /// those no longer allowed are disconnected by their own paths.
-    pub fn access_changed(&self, id: &str) -> anyhow::Result<()> {
+    pub async fn access_changed(&self, id: &str) -> anyhow::Result<()> {
         if let Some(gate) = self.gates.get(id)
-            && let Some(access) = self.store.access(id)?
+            && let Some(access) = self.store.access(id).await?
         {
             gate.set(access);
         }
@@ -168,8 +168,13 @@ pub struct Publishing {
 
 impl Publishing {
     /// Checks the key and takes the broadcast live.
-    pub fn begin(app: &Arc<App>, stream_key: &str) -> Result<Publishing, PublishError> {
-        let broadcast = app.store.by_stream_key(stream_key)?.ok_or(PublishError::UnknownKey)?;
+    pub async fn begin(app: &Arc<App>, stream_key: &str) -> Result<Publishing, PublishError> {
+        let key = stream_key.to_owned();
+        let broadcast = app
+            .store
+            .call(move |db| db.by_stream_key(&key))
+            .await?
+            .ok_or(PublishError::UnknownKey)?;
         match broadcast.state {
             State::Created => {}
             State::Live => return Err(PublishError::AlreadyLive),
@@ -179,7 +184,8 @@ impl Publishing {
             .hub
             .open(&broadcast.id)
             .map_err(|OpenError::AlreadyLive| PublishError::AlreadyLive)?;
-        let started = app.store.start(&broadcast.id);
+        let id = broadcast.id.clone();
+        let started = app.store.call(move |db| db.start(&id)).await;
         if !matches!(started, Ok(true)) {
             app.hub.close(&stream);
             return Err(match started {
@@ -187,13 +193,11 @@ impl Publishing {
                 _ => PublishError::AlreadyLive,
             });
         }
-        let gate = match app.gate(&broadcast.id) {
+        let gate = match app.gate(&broadcast.id).await {
             Ok(Some(gate)) => gate,
             failed => {
                 app.hub.close(&stream);
-                if let Err(e) = app.store.end(&broadcast.id) {
-                    tracing::error!(broadcast = %broadcast.id, "could not mark the broadcast ended: {e:#}");
-                }
+                end_in_store(app, &broadcast.id);
                 return Err(match failed {
                     Err(e) => PublishError::Internal(e),
                     _ => PublishError::UnknownKey,
@@ -204,7 +208,7 @@ impl Publishing {
         let mut evictions = gate.evictions();
         evictions.mark_unchanged();
         tracing::info!(broadcast = %broadcast.id, "broadcast is live");
-        match app.store.get(&broadcast.id) {
+        match app.store.get(&broadcast.id).await {
             Ok(Some(live)) => crate::notify::broadcast_started(app.clone(), live),
             Ok(None) => {}
             Err(e) => tracing::error!(broadcast = %broadcast.id, "cannot notify followers: {e:#}"),
@@ -281,9 +285,21 @@ impl Publishing {
 impl Drop for Publishing {
     fn drop(&mut self) {
         self.app.hub.close(&self.stream);
-        if let Err(e) = self.app.store.end(&self.broadcast_id) {
-            tracing::error!(broadcast = %self.broadcast_id, "could not mark the broadcast ended: {e:#}");
-        }
+        end_in_store(&self.app, &self.broadcast_id);
         tracing::info!(broadcast = %self.broadcast_id, frames = self.frames, "broadcast ended");
     }
+}
+
+/// Marks a broadcast ended, in a task of its own: a publisher leaving waits for nothing.
+fn end_in_store(app: &Arc<App>, id: &str) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return; // the server is stopping: the next start ends what was live
+    };
+    let (app, id) = (app.clone(), id.to_owned());
+    runtime.spawn(async move {
+        let ended = id.clone();
+        if let Err(e) = app.store.call(move |db| db.end(&ended)).await {
+            tracing::error!(broadcast = %id, "could not mark the broadcast ended: {e:#}");
+        }
+    });
 }

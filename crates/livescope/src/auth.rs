@@ -145,11 +145,11 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
 
 /// The logged-in user, if any. A token that names no live session is an error (401), so
 /// that a client learns its session is gone rather than silently acting anonymously.
-pub fn current_user(app: &App, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
+pub async fn current_user(app: &App, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
     let Some(token) = session_token(headers) else {
         return Ok(None);
     };
-    match app.store.session_user(&token)? {
+    match app.store.session_user(&token).await? {
         Some(user) => Ok(Some(user)),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -160,8 +160,10 @@ pub fn current_user(app: &App, headers: &HeaderMap) -> Result<Option<User>, ApiE
 }
 
 /// The logged-in user, or 401.
-pub fn require_user(app: &App, headers: &HeaderMap) -> Result<User, ApiError> {
-    current_user(app, headers)?.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "login_required", "log in first"))
+pub async fn require_user(app: &App, headers: &HeaderMap) -> Result<User, ApiError> {
+    current_user(app, headers)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "login_required", "log in first"))
 }
 
 /// Login attempts, counted before the password is checked (so concurrent guesses count

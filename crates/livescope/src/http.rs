@@ -82,14 +82,14 @@ async fn watch_flv(
             .as_deref()
             .and_then(crate::playback::token_in_query)
             .map(str::to_owned),
-        user: crate::auth::current_user(&app, &request_headers)
+        user: crate::auth::current_user(&app, &request_headers).await
             .ok()
             .flatten()
             .map(|u| u.id),
     };
     // Access first: a stranger learns nothing of a private broadcast, not even whether it
     // is live.
-    let gate = app.gate(id)?.ok_or_else(not_live)?;
+    let gate = app.gate(id).await?.ok_or_else(not_live)?;
     if !app.admits(id, &gate.access(), &viewer) {
         return Err(private());
     }
@@ -175,7 +175,7 @@ async fn ingest_flv(State(app): State<Arc<App>>, Path(file): Path<String>, body:
     let key = file
         .strip_suffix(".flv")
         .ok_or_else(|| ApiError::not_found("ingest endpoint"))?;
-    let mut publishing = Publishing::begin(&app, key)?;
+    let mut publishing = Publishing::begin(&app, key).await?;
     let id = publishing.broadcast_id.clone();
     let mut demuxer = flv::Demuxer::new(MAX_TAG_BYTES);
     let mut data = body.into_data_stream();

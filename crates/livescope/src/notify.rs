@@ -72,9 +72,9 @@ impl Notifier {
 
 /// Starts the fan-out of `broadcast_started` for a broadcast that just went live.
 pub fn broadcast_started(app: Arc<App>, broadcast: Broadcast) {
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
         let started = std::time::Instant::now();
-        match fan_out(&app, &broadcast) {
+        match fan_out(&app, &broadcast).await {
             Ok(n) => {
                 tracing::info!(broadcast = %broadcast.id, notified = n, took = ?started.elapsed(), "followers notified")
             }
@@ -83,45 +83,56 @@ pub fn broadcast_started(app: Arc<App>, broadcast: Broadcast) {
     });
 }
 
-fn fan_out(app: &App, b: &Broadcast) -> anyhow::Result<usize> {
+async fn fan_out(app: &App, b: &Broadcast) -> anyhow::Result<usize> {
     let Some(owner) = b.owner_id else { return Ok(0) };
-    let started_at = b.started_at.unwrap_or_else(now_ms);
-    let send = |users: &[i64]| -> anyhow::Result<()> {
-        if users.is_empty() {
-            return Ok(());
-        }
-        let first = app.store.notify_many(users, "broadcast_started", &b.id)?;
-        app.notifier.deliver(users, |i| Event {
-            name: "broadcast_started",
-            data: serde_json::to_string(&Started {
-                notification_id: first + i as i64,
-                broadcast_id: &b.id,
-                owner: b.owner.as_deref(),
-                title: &b.title,
-                private: b.private,
-                started_at,
-            })
-            .expect("plain data serializes")
-            .into(),
-        });
-        Ok(())
+    let users = if b.private {
+        // Only the people it is for hear of a private broadcast.
+        let id = b.id.clone();
+        app.store.call(move |db| db.allowed_viewers(&id)).await?
+    } else {
+        Vec::new()
     };
     if b.private {
-        // Only the people it is for hear of a private broadcast.
-        let allowed = app.store.allowed_viewers(&b.id)?;
-        for batch in allowed.chunks(FANOUT_BATCH) {
-            send(batch)?;
+        for batch in users.chunks(FANOUT_BATCH) {
+            send(app, b, batch.to_vec()).await?;
         }
-        return Ok(allowed.len());
+        return Ok(users.len());
     }
     let mut after = 0;
     let mut total = 0;
     loop {
-        let batch = app.store.follower_ids(owner, after, FANOUT_BATCH)?;
+        let batch = app.store.call(move |db| db.follower_ids(owner, after, FANOUT_BATCH)).await?;
         let Some(&last) = batch.last() else { break };
-        send(&batch)?;
         total += batch.len();
+        send(app, b, batch).await?;
         after = last;
     }
     Ok(total)
+}
+
+/// Stores one batch's notifications, then delivers them to those connected.
+async fn send(app: &App, b: &Broadcast, users: Vec<i64>) -> anyhow::Result<()> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let started_at = b.started_at.unwrap_or_else(now_ms);
+    let (id, stored) = (b.id.clone(), users.clone());
+    let first = app
+        .store
+        .call(move |db| db.notify_many(&stored, "broadcast_started", &id))
+        .await?;
+    app.notifier.deliver(&users, |i| Event {
+        name: "broadcast_started",
+        data: serde_json::to_string(&Started {
+            notification_id: first + i as i64,
+            broadcast_id: &b.id,
+            owner: b.owner.as_deref(),
+            title: &b.title,
+            private: b.private,
+            started_at,
+        })
+        .expect("plain data serializes")
+        .into(),
+    });
+    Ok(())
 }

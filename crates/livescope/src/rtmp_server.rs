@@ -259,7 +259,7 @@ async fn publish<S: Transport>(
             format!("unknown application {app_name:?}; publish to /{APP_NAME}/<stream key>"),
         ))
     } else {
-        Publishing::begin(&app, key).map_err(|e| {
+        Publishing::begin(&app, key).await.map_err(|e| {
             let code = match e {
                 PublishError::AlreadyLive => "NetStream.Publish.BadName",
                 PublishError::Internal(_) => "NetStream.Publish.Failed",
@@ -329,7 +329,7 @@ async fn play(
     // Access first: a stranger learns nothing of a private broadcast, not even whether it
     // is live.
     let stream = if app_name == APP_NAME { app.hub.get(id) } else { None };
-    let gate = app.gate(id)?;
+    let gate = app.gate(id).await?;
     let refusal = if gate.as_ref().is_some_and(|g| !app.admits(id, &g.access(), &viewer)) {
         Some((
             "NetStream.Play.Forbidden",

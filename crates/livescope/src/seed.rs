@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::store::{Store, now_ms};
+use crate::store::{Db, now_ms};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,7 +34,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let store = Store::open(&args.data)?;
+    // A tool of its own process: it uses the database directly.
+    let store = Db::open(&args.data)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let hash = rt.block_on(crate::auth::hash_password(format!("{}-password", args.broadcaster)))?;
     let star = match store.create_user(&args.broadcaster, &hash)? {

@@ -61,12 +61,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(async move {
         for beats in 0u64.. {
             if beats.is_multiple_of(PRUNE_EVERY_BEATS)
-                && let Err(e) = beat.store.prune(NOTIFICATIONS_KEPT)
+                && let Err(e) = beat.store.call(|db| db.prune(NOTIFICATIONS_KEPT)).await
             {
                 tracing::warn!("store pruning: {e:#}");
             }
             tokio::time::sleep(HEARTBEAT).await;
-            if let Err(e) = beat.store.heartbeat() {
+            if let Err(e) = beat.store.call(|db| db.heartbeat()).await {
                 tracing::warn!("store heartbeat: {e:#}");
             }
         }

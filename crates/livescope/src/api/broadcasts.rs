@@ -131,7 +131,7 @@ fn publish_urls(app: &App, host: &str, key: &str) -> PublishUrls {
     (status = 422, description = "A field is invalid", body = ErrorBody),
 ))]
 pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let owner = auth::require_user(&app, &headers)?;
+    let owner = auth::require_user(&app, &headers).await?;
     let request: CreateBroadcast = json_body(&body)?;
     let title = request.title.unwrap_or_default();
     if title.chars().count() > MAX_TITLE_CHARS {
@@ -141,12 +141,17 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
             format!("title is longer than {MAX_TITLE_CHARS} characters"),
         ));
     }
-    let allowed = request.viewers.map(|names| allowed_ids(&app, names)).transpose()?;
+    let allowed = match request.viewers {
+        Some(names) => Some(allowed_ids(&app, names).await?),
+        None => None,
+    };
     let id = random_token(12);
     let stream_key = new_stream_key();
+    let key = stream_key.clone();
     let broadcast = app
         .store
-        .create_broadcast(&id, owner.id, &stream_key, &title, allowed.as_deref())?;
+        .call(move |db| db.create_broadcast(&id, owner.id, &key, &title, allowed.as_deref()))
+        .await?;
     let host = public_host(&app, &headers);
     let created = CreatedBroadcast {
         broadcast: view(&app, &broadcast, &host),
@@ -157,10 +162,11 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
 }
 
 /// The broadcast, if the caller may see it: a private one is refused to strangers (403).
-fn visible(app: &App, headers: &HeaderMap, id: &str) -> Result<(Broadcast, Option<User>), ApiError> {
-    let me = auth::current_user(app, headers)?;
-    let broadcast = app.store.get(id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
-    if !app.store.may_watch(&broadcast, me.as_ref().map(|u| u.id))? {
+async fn visible(app: &App, headers: &HeaderMap, id: &str) -> Result<(Broadcast, Option<User>), ApiError> {
+    let me = auth::current_user(app, headers).await?;
+    let broadcast = app.store.get(id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let access = app.access(id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    if !access.allows_user(me.as_ref().map(|u| u.id)) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "private_broadcast",
@@ -181,14 +187,14 @@ pub async fn get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<BroadcastView>, ApiError> {
-    let (broadcast, _) = visible(&app, &headers, &id)?;
+    let (broadcast, _) = visible(&app, &headers, &id).await?;
     Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
 }
 
 /// The owner's broadcast, or 404 (not found) / 403 (someone else's).
-fn owned(app: &App, headers: &HeaderMap, id: &str) -> Result<Broadcast, ApiError> {
-    let me = auth::require_user(app, headers)?;
-    let broadcast = app.store.get(id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+async fn owned(app: &App, headers: &HeaderMap, id: &str) -> Result<Broadcast, ApiError> {
+    let me = auth::require_user(app, headers).await?;
+    let broadcast = app.store.get(id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
     if broadcast.owner_id != Some(me.id) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -219,9 +225,10 @@ pub async fn rotate_key(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let broadcast = owned(&app, &headers, &id)?;
+    let broadcast = owned(&app, &headers, &id).await?;
     let stream_key = new_stream_key();
-    app.store.set_stream_key(&broadcast.id, Some(&stream_key))?;
+    let (changed, key) = (broadcast.id.clone(), stream_key.clone());
+    app.store.call(move |db| db.set_stream_key(&changed, Some(&key))).await?;
     evict_publisher(&app, &broadcast.id);
     let host = public_host(&app, &headers);
     let body = NewKey {
@@ -244,8 +251,9 @@ pub async fn revoke_key(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let broadcast = owned(&app, &headers, &id)?;
-    app.store.set_stream_key(&broadcast.id, None)?;
+    let broadcast = owned(&app, &headers, &id).await?;
+    let changed = broadcast.id.clone();
+    app.store.call(move |db| db.set_stream_key(&changed, None)).await?;
     evict_publisher(&app, &broadcast.id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -286,10 +294,10 @@ pub async fn get_viewers(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<ViewerList>, ApiError> {
-    let broadcast = owned(&app, &headers, &id)?;
+    let broadcast = owned(&app, &headers, &id).await?;
     Ok(Json(ViewerList {
         private: broadcast.private,
-        viewers: app.store.allowed_viewer_names(&broadcast.id)?,
+        viewers: app.store.call(move |db| db.allowed_viewer_names(&id)).await?,
     }))
 }
 
@@ -309,17 +317,18 @@ pub async fn set_viewers(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<BroadcastView>, ApiError> {
-    let broadcast = owned(&app, &headers, &id)?;
+    let broadcast = owned(&app, &headers, &id).await?;
     let request: Viewers = json_body(&body)?;
-    let allowed = allowed_ids(&app, request.viewers)?;
-    app.store.set_allowed_viewers(&broadcast.id, &allowed)?;
-    app.access_changed(&broadcast.id)?;
-    let broadcast = app.store.get(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let allowed = allowed_ids(&app, request.viewers).await?;
+    let changed = broadcast.id.clone();
+    app.store.call(move |db| db.set_allowed_viewers(&changed, &allowed)).await?;
+    app.access_changed(&broadcast.id).await?;
+    let broadcast = app.store.get(&id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
     Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
 }
 
 /// The ids of the users named, or 422 naming the first unknown one.
-fn allowed_ids(app: &App, names: Vec<String>) -> Result<Vec<i64>, ApiError> {
+async fn allowed_ids(app: &App, names: Vec<String>) -> Result<Vec<i64>, ApiError> {
     if names.len() > MAX_ALLOWED_VIEWERS {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -327,7 +336,8 @@ fn allowed_ids(app: &App, names: Vec<String>) -> Result<Vec<i64>, ApiError> {
             format!("a private broadcast is for at most {MAX_ALLOWED_VIEWERS} people"),
         ));
     }
-    let users = app.store.users_by_names(&names)?;
+    let wanted = names.clone();
+    let users = app.store.call(move |db| db.users_by_names(&wanted)).await?;
     if let Some(unknown) = names
         .iter()
         .find(|n| !users.iter().any(|u| u.username.eq_ignore_ascii_case(n)))
@@ -397,12 +407,12 @@ pub async fn list(
     };
     let limit = limit(q.limit, 50, 500);
     let broadcasts = match q.sort.as_deref().unwrap_or("recent") {
-        "recent" => app.store.list(state, ListOrder::Recent, limit)?,
-        "random" => app.store.list(state, ListOrder::Random, limit)?,
+        "recent" => app.store.call(move |db| db.list(state, ListOrder::Recent, limit)).await?,
+        "random" => app.store.call(move |db| db.list(state, ListOrder::Random, limit)).await?,
         "viewers" => {
             // Viewer counts live in memory: rank every live broadcast by them. Ended
             // broadcasts have none, so they keep their recency order.
-            let mut all = app.store.list(state, ListOrder::Recent, 10_000)?;
+            let mut all = app.store.call(move |db| db.list(state, ListOrder::Recent, 10_000)).await?;
             all.sort_by_key(|b| std::cmp::Reverse(app.players(&b.id)));
             all.truncate(limit);
             all
@@ -419,9 +429,9 @@ pub async fn list(
     (status = 401, description = "Not logged in", body = ErrorBody),
 ))]
 pub async fn feed(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<BroadcastList>, ApiError> {
-    let me = auth::require_user(&app, &headers)?;
+    let me = auth::require_user(&app, &headers).await?;
     let host = public_host(&app, &headers);
-    let broadcasts = app.store.feed(me.id, 100)?;
+    let broadcasts = app.store.call(move |db| db.feed(me.id, 100)).await?;
     Ok(Json(BroadcastList::of(&app, &host, &broadcasts)))
 }
 
@@ -435,9 +445,10 @@ pub async fn mine(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<BroadcastList>, ApiError> {
-    let me = auth::require_user(&app, &headers)?;
+    let me = auth::require_user(&app, &headers).await?;
     let host = public_host(&app, &headers);
-    let broadcasts = app.store.own(me.id, limit(q.limit, 50, 500))?;
+    let limit = limit(q.limit, 50, 500);
+    let broadcasts = app.store.call(move |db| db.own(me.id, limit)).await?;
     Ok(Json(BroadcastList::of(&app, &host, &broadcasts)))
 }
 
@@ -452,6 +463,6 @@ pub async fn stats(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Stats>, ApiError> {
-    let (broadcast, _) = visible(&app, &headers, &id)?;
-    Ok(Json(app.store.stats(&broadcast.id)?))
+    let (broadcast, _) = visible(&app, &headers, &id).await?;
+    Ok(Json(app.store.call(move |db| db.stats(&broadcast.id)).await?))
 }

@@ -25,7 +25,7 @@ const SESSION_CHECK: Duration = Duration::from_secs(30);
     (status = 401, description = "Not logged in", body = ErrorBody),
 ))]
 pub async fn stream(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
-    let me = auth::require_user(&app, &headers)?;
+    let me = auth::require_user(&app, &headers).await?;
     let token = auth::session_token(&headers).unwrap_or_default();
     let rx = app.notifier.subscribe(me.id);
     let ready = futures_util::stream::once(async { Ok::<_, Infallible>(Event::default().event("ready").data("{}")) });
@@ -41,7 +41,7 @@ pub async fn stream(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<i
                     return Some((Ok(event), (rx, app, token, check_at)));
                 }
                 Err(_) => {
-                    if !matches!(app.store.session_user(&token), Ok(Some(_))) {
+                    if !matches!(app.store.session_user(&token).await, Ok(Some(_))) {
                         return None;
                     }
                     check_at += SESSION_CHECK;
@@ -92,7 +92,7 @@ pub async fn notifications(
     headers: HeaderMap,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<NotificationPage>, ApiError> {
-    let me = auth::require_user(&app, &headers)?;
+    let me = auth::require_user(&app, &headers).await?;
     let before = match page.before.as_deref() {
         None => i64::MAX,
         Some(c) => c.parse().map_err(|_| {
@@ -104,7 +104,7 @@ pub async fn notifications(
         })?,
     };
     let limit = limit(page.limit, 50, 500);
-    let rows = app.store.notifications(me.id, before, limit)?;
+    let rows = app.store.call(move |db| db.notifications(me.id, before, limit)).await?;
     let next = (rows.len() == limit)
         .then(|| rows.last().map(|n| n.id.to_string()))
         .flatten();

@@ -29,8 +29,8 @@ pub async fn audience(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Audience>, ApiError> {
-    let me = auth::require_user(&app, &headers)?;
-    let broadcast = app.store.get(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let me = auth::require_user(&app, &headers).await?;
+    let broadcast = app.store.get(&id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
     if broadcast.owner_id != Some(me.id) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -80,10 +80,10 @@ pub async fn timeline(
     Path(id): Path<String>,
     ApiQuery(span): ApiQuery<Span>,
 ) -> Result<Json<Timeline>, ApiError> {
-    let access = app.access(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let access = app.access(&id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
     let viewer = Credentials {
         token: span.token.clone(),
-        user: auth::current_user(&app, &headers)?.map(|u| u.id),
+        user: auth::current_user(&app, &headers).await?.map(|u| u.id),
     };
     if !app.admits(&id, &access, &viewer) {
         return Err(crate::http::private());
@@ -92,5 +92,6 @@ pub async fn timeline(
     if from > to {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "from is after to"));
     }
-    Ok(Json(app.store.timeline(&id, from, to, limit(span.limit, 500, 5000))?))
+    let limit = limit(span.limit, 500, 5000);
+    Ok(Json(app.store.call(move |db| db.timeline(&id, from, to, limit)).await?))
 }

@@ -234,17 +234,18 @@ async fn broadcasts_belong_to_their_creator_and_keys_are_shown_once() {
         .call("POST", &format!("/api/broadcasts/{id}/stream_key"), Some(&alice), "")
         .await;
     assert_eq!(s, StatusCode::CREATED);
-    let new_key = v["stream_key"].as_str().unwrap();
-    assert!(
-        t.app.store.by_stream_key(key).unwrap().is_none(),
-        "the old key is revoked"
-    );
-    assert!(t.app.store.by_stream_key(new_key).unwrap().is_some());
+    let new_key = v["stream_key"].as_str().unwrap().to_owned();
+    let by_key = |key: &str| {
+        let key = key.to_owned();
+        t.app.store.call(move |db| db.by_stream_key(&key))
+    };
+    assert!(by_key(key).await.unwrap().is_none(), "the old key is revoked");
+    assert!(by_key(&new_key).await.unwrap().is_some());
     let (s, _) = t
         .call("DELETE", &format!("/api/broadcasts/{id}/stream_key"), Some(&alice), "")
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    assert!(t.app.store.by_stream_key(new_key).unwrap().is_none());
+    assert!(by_key(&new_key).await.unwrap().is_none());
 
     let (s, v) = t
         .call("POST", "/api/broadcasts", Some(&alice), r#"{"viewers":["nobody"]}"#)

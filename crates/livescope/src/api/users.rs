@@ -91,13 +91,15 @@ pub async fn register(State(app): State<Arc<App>>, body: Bytes) -> Result<Respon
             format!("a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
         ));
     }
-    if app.store.user_by_name(&username)?.is_some() {
+    if app.store.user_by_name(&username).await?.is_some() {
         return Err(taken(&username));
     }
     let hash = auth::hash_password(password).await?;
+    let name = username.clone();
     let user = app
         .store
-        .create_user(&username, &hash)?
+        .call(move |db| db.create_user(&name, &hash))
+        .await?
         .ok_or_else(|| taken(&username))?;
     tracing::info!(user = %user.username, "account created");
     Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
@@ -151,7 +153,8 @@ pub async fn login(
         );
         return Ok(response);
     }
-    let found = app.store.user_and_password(&username)?;
+    let name = username.clone();
+    let found = app.store.call(move |db| db.user_and_password(&name)).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
@@ -163,7 +166,10 @@ pub async fn login(
     app.logins.succeeded(&username, &address);
     let token = format!("ses_{}", random_token(40));
     let expires_at = now_ms() + SESSION_TTL.as_millis() as i64;
-    app.store.create_session(user.id, &token, expires_at)?;
+    let (id, session) = (user.id, token.clone());
+    app.store
+        .call(move |db| db.create_session(id, &session, expires_at))
+        .await?;
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{}; Max-Age={}",
         secure(&app),
@@ -200,7 +206,7 @@ fn bad_credentials() -> ApiError {
 pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = auth::session_token(&headers)
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "login_required", "log in first"))?;
-    app.store.delete_session(&token)?;
+    app.store.call(move |db| db.delete_session(&token)).await?;
     let expired = format!(
         "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax{}; Max-Age=0",
         secure(&app)
@@ -214,7 +220,7 @@ pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<R
     (status = 401, description = "Not logged in", body = ErrorBody),
 ))]
 pub async fn me(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(UserView::from(&auth::require_user(&app, &headers)?)))
+    Ok(Json(UserView::from(&auth::require_user(&app, &headers).await?)))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -230,8 +236,8 @@ pub struct Profile {
     broadcasts: Vec<BroadcastView>,
 }
 
-fn find_user(app: &App, name: &str) -> Result<User, ApiError> {
-    app.store.user_by_name(name)?.ok_or_else(|| ApiError::not_found("user"))
+async fn find_user(app: &App, name: &str) -> Result<User, ApiError> {
+    app.store.user_by_name(name).await?.ok_or_else(|| ApiError::not_found("user"))
 }
 
 /// A profile: follower and following counts and recent broadcasts.
@@ -244,17 +250,18 @@ pub async fn profile(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Profile>, ApiError> {
-    let me = auth::current_user(&app, &headers)?;
-    let user = find_user(&app, &name)?;
-    let (followers, following) = app.store.follow_counts(user.id)?;
-    let followed_by_me = match &me {
-        Some(me) => Some(app.store.is_following(me.id, user.id)?),
-        None => None,
-    };
-    let host = public_host(&app, &headers);
-    let broadcasts = app
+    let me = auth::current_user(&app, &headers).await?;
+    let user = find_user(&app, &name).await?;
+    let (id, me_id) = (user.id, me.as_ref().map(|m| m.id));
+    let ((followers, following), followed_by_me, owned) = app
         .store
-        .by_owner(user.id, me.as_ref().map(|m| m.id), 10)?
+        .call(move |db| {
+            let followed_by_me = me_id.map(|me| db.is_following(me, id)).transpose()?;
+            Ok((db.follow_counts(id)?, followed_by_me, db.by_owner(id, me_id, 10)?))
+        })
+        .await?;
+    let host = public_host(&app, &headers);
+    let broadcasts = owned
         .iter()
         .map(|b| view(&app, b, &host))
         .collect();
@@ -280,8 +287,8 @@ pub async fn follow(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let me = auth::require_user(&app, &headers)?;
-    let user = find_user(&app, &name)?;
+    let me = auth::require_user(&app, &headers).await?;
+    let user = find_user(&app, &name).await?;
     if user.id == me.id {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -289,7 +296,8 @@ pub async fn follow(
             "you cannot follow yourself",
         ));
     }
-    app.store.follow(me.id, user.id)?;
+    let (me_id, id) = (me.id, user.id);
+    app.store.call(move |db| db.follow(me_id, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -305,9 +313,10 @@ pub async fn unfollow(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let me = auth::require_user(&app, &headers)?;
-    let user = find_user(&app, &name)?;
-    app.store.unfollow(me.id, user.id)?;
+    let me = auth::require_user(&app, &headers).await?;
+    let user = find_user(&app, &name).await?;
+    let (me_id, id) = (me.id, user.id);
+    app.store.call(move |db| db.unfollow(me_id, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -342,7 +351,7 @@ pub async fn followers(
     Path(name): Path<String>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<FollowPage>, ApiError> {
-    follow_list(&app, &name, true, page)
+    follow_list(&app, &name, true, page).await
 }
 
 /// Whom `name` follows, a page at a time.
@@ -353,11 +362,11 @@ pub async fn following(
     Path(name): Path<String>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<FollowPage>, ApiError> {
-    follow_list(&app, &name, false, page)
+    follow_list(&app, &name, false, page).await
 }
 
-fn follow_list(app: &App, name: &str, followers: bool, page: Page) -> Result<Json<FollowPage>, ApiError> {
-    let user = find_user(app, name)?;
+async fn follow_list(app: &App, name: &str, followers: bool, page: Page) -> Result<Json<FollowPage>, ApiError> {
+    let user = find_user(app, name).await?;
     let after = match page.after.as_deref() {
         None => 0,
         Some(cursor) => cursor.parse().map_err(|_| {
@@ -369,7 +378,11 @@ fn follow_list(app: &App, name: &str, followers: bool, page: Page) -> Result<Jso
         })?,
     };
     let limit = limit(page.limit, 50, 1000);
-    let rows = app.store.follow_page(user.id, followers, after, limit)?;
+    let id = user.id;
+    let rows = app
+        .store
+        .call(move |db| db.follow_page(id, followers, after, limit))
+        .await?;
     let next = (rows.len() == limit)
         .then(|| rows.last().map(|(u, _)| u.id.to_string()))
         .flatten();

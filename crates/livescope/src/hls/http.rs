@@ -91,7 +91,7 @@ async fn file(
     let access = match &rendition {
         Some(r) => r.gate.access(),
         // A replay is served only for a broadcast the store knows, by its exact id.
-        None => match app.access(&id) {
+        None => match app.access(&id).await {
             Ok(Some(access)) => access,
             Ok(None) => return not_found(),
             Err(e) => return ApiError::from(e).into_response(),

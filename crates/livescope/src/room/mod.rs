@@ -59,12 +59,21 @@ pub struct Rooms {
 
 impl Rooms {
     /// The room of `b`, opened (with its ticker) if nobody is in it yet.
-    pub fn open(&self, app: &Arc<App>, b: &Broadcast) -> Arc<Room> {
+    pub async fn open(&self, app: &Arc<App>, b: &Broadcast) -> Arc<Room> {
+        if let Some(room) = self.get(&b.id) {
+            return room;
+        }
+        // Mutes and blocks are read before the lock: no lock waits on the store.
+        let id = b.id.clone();
+        let moderation = app.store.call(move |db| db.moderation(&id)).await.unwrap_or_else(|e| {
+            tracing::error!(broadcast = %b.id, "cannot load mutes and blocks: {e:#}");
+            Vec::new()
+        });
         let mut rooms = self.rooms.lock().expect("rooms lock");
         if let Some(room) = rooms.get(&b.id) {
             return room.clone();
         }
-        let room = Arc::new(Room::new(b, &app.store));
+        let room = Arc::new(Room::new(b, moderation));
         rooms.insert(b.id.clone(), room.clone());
         tokio::spawn(ticker(app.clone(), room.clone()));
         room
@@ -116,6 +125,8 @@ struct State {
     recent: VecDeque<Comment>,
     /// Each connection's last reported playback delay, in ms.
     delays: HashMap<u64, u64>,
+    /// A poll is being stored (see `Room::open_poll`): no other may open meanwhile.
+    opening_poll: bool,
     /// The delays as they were when the current poll closed: a late vote is judged by
     /// what its sender reported before the close, not after.
     closing_delays: HashMap<u64, u64>,
@@ -149,7 +160,7 @@ struct Hearts {
     media_from: Option<i64>,
     media_to: Option<i64>,
     /// Counts by (server second, media second), written to the store once a second.
-    per_second: HashMap<(i64, Option<i64>), u64>,
+    per_second: HeartCounts,
 }
 
 /// One connection's identity in a room.
@@ -184,18 +195,14 @@ pub struct Audience {
 }
 
 impl Room {
-    fn new(b: &Broadcast, store: &crate::store::Store) -> Room {
+    /// A room for `b`, with its stored mutes and blocks (`(user, blocked)`).
+    fn new(b: &Broadcast, moderation: Vec<(i64, bool)>) -> Room {
         let mut state = State::default();
-        match store.moderation(&b.id) {
-            Ok(list) => {
-                for (user, blocked) in list {
-                    state.muted.insert(user);
-                    if blocked {
-                        state.blocked.insert(user);
-                    }
-                }
+        for (user, blocked) in moderation {
+            state.muted.insert(user);
+            if blocked {
+                state.blocked.insert(user);
             }
-            Err(e) => tracing::error!(broadcast = %b.id, "cannot load mutes and blocks: {e:#}"),
         }
         Room {
             id: b.id.clone(),
@@ -312,16 +319,18 @@ impl Room {
     }
 
     /// Handles one message from a member; returns what to answer that member alone.
-    pub fn handle(&self, app: &App, member: &Member, message: ClientMessage) -> Option<ServerMessage> {
+    pub async fn handle(&self, app: &App, member: &Member, message: ClientMessage) -> Option<ServerMessage> {
         let is_owner = member.user.as_ref().is_some_and(|u| Some(u.id) == self.owner_id);
         let owner_only = || ServerMessage::error("broadcaster_only", "only the broadcaster can do this");
         match message {
             ClientMessage::Heart { media_ts } => self.heart(member, self.media_time(app, member, media_ts)),
             ClientMessage::Comment { text, media_ts } => {
                 self.comment(app, member, &text, self.media_time(app, member, media_ts))
+                    .await
             }
             ClientMessage::Vote { poll, option, media_ts } => {
                 self.vote(app, member, poll, option, self.media_time(app, member, media_ts))
+                    .await
             }
             ClientMessage::Delay { ms } => {
                 let mut state = self.state.lock().expect("room lock");
@@ -340,10 +349,10 @@ impl Room {
                 question,
                 options,
                 seconds,
-            } => self.open_poll(app, question, options, seconds),
-            ClientMessage::DeleteComment { comment } => self.delete_comment(app, comment),
-            ClientMessage::Mute { user } => self.moderate(app, &user, false),
-            ClientMessage::Block { user } => self.moderate(app, &user, true),
+            } => self.open_poll(app, question, options, seconds).await,
+            ClientMessage::DeleteComment { comment } => self.delete_comment(app, comment).await,
+            ClientMessage::Mute { user } => self.moderate(app, &user, false).await,
+            ClientMessage::Block { user } => self.moderate(app, &user, true).await,
         }
     }
 
@@ -402,7 +411,7 @@ impl Room {
         None
     }
 
-    fn comment(&self, app: &App, member: &Member, text: &str, media_ts: Option<i64>) -> Option<ServerMessage> {
+    async fn comment(&self, app: &App, member: &Member, text: &str, media_ts: Option<i64>) -> Option<ServerMessage> {
         let Some(user) = &member.user else {
             return Some(ServerMessage::error("login_required", "log in to comment"));
         };
@@ -451,10 +460,12 @@ impl Room {
             self.send(&ServerMessage::Comment(comment.clone()));
             comment
         };
-        if let Err(e) = app
+        let (room, user_id, stored) = (self.id.clone(), user.id, comment.clone());
+        let added = app
             .store
-            .add_comment(comment.id, &self.id, user.id, &comment.text, media_ts, server_ts)
-        {
+            .call(move |db| db.add_comment(stored.id, &room, user_id, &stored.text, media_ts, server_ts))
+            .await;
+        if let Err(e) = added {
             // Queued but not kept: take it back from everyone, as a deletion is.
             tracing::error!(broadcast = %self.id, "cannot store a comment: {e:#}");
             let mut state = self.state.lock().expect("room lock");
@@ -467,7 +478,7 @@ impl Room {
         None
     }
 
-    fn vote(
+    async fn vote(
         &self,
         app: &App,
         member: &Member,
@@ -478,44 +489,53 @@ impl Room {
         let Some(user) = &member.user else {
             return Some(ServerMessage::error("login_required", "log in to vote"));
         };
-        let mut guard = self.state.lock().expect("room lock");
-        if guard.muted.contains(&user.id) {
-            return Some(muted());
-        }
         let now = now_ms();
-        let edge = app.hub.get(&self.id).map(|s| i64::from(s.edge_ms()));
-        let state = &mut *guard;
-        let Some(phase) = state.poll.as_ref().filter(|p| p.id == poll).map(|p| p.phase) else {
-            return Some(ServerMessage::error("no_such_poll", "that poll is not open here"));
-        };
-        // A vote just after the close closes the poll at the live edge itself rather than
-        // wait for the next tick (the final close, and storing the result, is the tick's).
-        if phase == Phase::Open && state.advance_poll(now, edge) {
-            state.poll_moved = true;
-        }
-        let p = state.poll.as_mut().expect("the poll found above");
-        let delay = if p.phase == Phase::Open {
-            None
-        } else {
-            state.closing_delays.get(&member.connection).copied()
-        };
-        let outcome = p.vote(user.id, option, media_ts, delay, now);
-        match outcome {
-            Vote::Counted { late } => {
-                state.poll_changed = true;
-                drop(guard);
-                if let Err(e) = app.store.add_vote(poll, user.id, option, media_ts, now, late) {
-                    tracing::error!(broadcast = %self.id, "cannot store a vote: {e:#}");
-                }
-                None
+        // Counted under the room's lock; stored after it.
+        let late = {
+            let mut guard = self.state.lock().expect("room lock");
+            if guard.muted.contains(&user.id) {
+                return Some(muted());
             }
-            Vote::AlreadyVoted => Some(ServerMessage::error("already_voted", "one vote per poll")),
-            Vote::NoSuchOption => Some(ServerMessage::error("no_such_option", "that option is not in the poll")),
-            Vote::Closed => Some(ServerMessage::error("poll_closed", "the poll closed before your vote")),
+            let edge = app.hub.get(&self.id).map(|s| i64::from(s.edge_ms()));
+            let state = &mut *guard;
+            let Some(phase) = state.poll.as_ref().filter(|p| p.id == poll).map(|p| p.phase) else {
+                return Some(ServerMessage::error("no_such_poll", "that poll is not open here"));
+            };
+            // A vote just after the close closes the poll at the live edge itself rather than
+            // wait for the next tick (the final close, and storing the result, is the tick's).
+            if phase == Phase::Open && state.advance_poll(now, edge) {
+                state.poll_moved = true;
+            }
+            let p = state.poll.as_mut().expect("the poll found above");
+            let delay = if p.phase == Phase::Open {
+                None
+            } else {
+                state.closing_delays.get(&member.connection).copied()
+            };
+            match p.vote(user.id, option, media_ts, delay, now) {
+                Vote::Counted { late } => {
+                    state.poll_changed = true;
+                    late
+                }
+                Vote::AlreadyVoted => return Some(ServerMessage::error("already_voted", "one vote per poll")),
+                Vote::NoSuchOption => {
+                    return Some(ServerMessage::error("no_such_option", "that option is not in the poll"));
+                }
+                Vote::Closed => return Some(ServerMessage::error("poll_closed", "the poll closed before your vote")),
+            }
+        };
+        let user_id = user.id;
+        let stored = app
+            .store
+            .call(move |db| db.add_vote(poll, user_id, option, media_ts, now, late))
+            .await;
+        if let Err(e) = stored {
+            tracing::error!(broadcast = %self.id, "cannot store a vote: {e:#}");
         }
+        None
     }
 
-    fn open_poll(&self, app: &App, question: String, options: Vec<String>, seconds: u32) -> Option<ServerMessage> {
+    async fn open_poll(&self, app: &App, question: String, options: Vec<String>, seconds: u32) -> Option<ServerMessage> {
         let question = protocol::clean_text(&question);
         let options: Vec<String> = options.iter().map(|o| protocol::clean_text(o)).collect();
         let too_long = |s: &String| s.is_empty() || s.chars().count() > protocol::MAX_POLL_TEXT_CHARS;
@@ -533,9 +553,13 @@ impl Room {
                 ),
             ));
         }
-        let mut state = self.state.lock().expect("room lock");
-        if state.poll.as_ref().is_some_and(|p| p.phase != Phase::Closed) {
-            return Some(ServerMessage::error("poll_open", "a poll is already open"));
+        {
+            let mut state = self.state.lock().expect("room lock");
+            if state.opening_poll || state.poll.as_ref().is_some_and(|p| p.phase != Phase::Closed) {
+                return Some(ServerMessage::error("poll_open", "a poll is already open"));
+            }
+            // Held while the poll is stored, outside the lock.
+            state.opening_poll = true;
         }
         let now = now_ms();
         let stored = StoredPoll {
@@ -548,7 +572,11 @@ impl Room {
             media_close_ts: None,
             result: None,
         };
-        let id = match app.store.open_poll(&self.id, &stored) {
+        let (room, to_store) = (self.id.clone(), stored.clone());
+        let opened = app.store.call(move |db| db.open_poll(&room, &to_store)).await;
+        let mut state = self.state.lock().expect("room lock");
+        state.opening_poll = false;
+        let id = match opened {
             Ok(id) => id,
             Err(e) => {
                 tracing::error!(broadcast = %self.id, "cannot store a poll: {e:#}");
@@ -561,8 +589,9 @@ impl Room {
         None
     }
 
-    fn delete_comment(&self, app: &App, comment: i64) -> Option<ServerMessage> {
-        match app.store.delete_comment(&self.id, comment) {
+    async fn delete_comment(&self, app: &App, comment: i64) -> Option<ServerMessage> {
+        let room = self.id.clone();
+        match app.store.call(move |db| db.delete_comment(&room, comment)).await {
             Ok(true) => {
                 let mut state = self.state.lock().expect("room lock");
                 state.recent.retain(|c| c.id != comment);
@@ -578,8 +607,8 @@ impl Room {
         }
     }
 
-    fn moderate(&self, app: &App, name: &str, block: bool) -> Option<ServerMessage> {
-        let user = match app.store.user_by_name(name) {
+    async fn moderate(&self, app: &App, name: &str, block: bool) -> Option<ServerMessage> {
+        let user = match app.store.user_by_name(name).await {
             Ok(Some(u)) => u,
             Ok(None) => return Some(ServerMessage::error("no_such_user", "no such user")),
             Err(e) => {
@@ -590,7 +619,8 @@ impl Room {
         if Some(user.id) == self.owner_id {
             return Some(ServerMessage::error("bad_request", "you cannot mute or block yourself"));
         }
-        if let Err(e) = app.store.moderate(&self.id, user.id, block) {
+        let (room, user_id) = (self.id.clone(), user.id);
+        if let Err(e) = app.store.call(move |db| db.moderate(&room, user_id, block)).await {
             tracing::error!(broadcast = %self.id, "cannot store a mute or block: {e:#}");
             return Some(ServerMessage::error(
                 "internal",
@@ -642,8 +672,8 @@ impl Room {
     }
 
     /// A hearts batch: poll totals and phase, and the hearts since the last batch; returns
-    /// heart counts to store.
-    fn tick(&self, app: &App) -> HashMap<(i64, Option<i64>), u64> {
+    /// heart counts to store, and a poll that closed, to store.
+    fn tick(&self, app: &App) -> (HeartCounts, Option<ClosedPoll>) {
         let batch = std::mem::take(&mut *self.hearts.lock().expect("hearts lock"));
         let count: u64 = batch.per_second.values().sum();
         if count > 0 {
@@ -671,14 +701,15 @@ impl Room {
                 self.send(&ServerMessage::Poll(poll.view()));
             }
         }
-        if let Some((id, media_close, totals)) = closed
-            && let Err(e) = app.store.close_poll(id, media_close, &totals)
-        {
-            tracing::error!(broadcast = %self.id, "cannot store a poll's result: {e:#}");
-        }
-        batch.per_second
+        (batch.per_second, closed)
     }
 }
+
+/// Hearts per (server second, stream second), to store.
+type HeartCounts = HashMap<(i64, Option<i64>), u64>;
+
+/// A poll that closed, to store: its id, the stream time of the close, the totals.
+type ClosedPoll = (i64, Option<i64>, Vec<u64>);
 
 fn muted() -> ServerMessage {
     ServerMessage::error("muted", "the broadcaster has muted you in this broadcast")
@@ -692,20 +723,28 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
     let per = |d: Duration| (d.as_millis() / FLUSH_INTERVAL.as_millis()).max(1) as u64;
     let mut interval = tokio::time::interval(FLUSH_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut counts: HashMap<(i64, Option<i64>), u64> = HashMap::new();
+    let mut counts = HeartCounts::new();
     let mut ticks = 0u64;
     let mut empty_since: Option<tokio::time::Instant> = None;
     loop {
         interval.tick().await;
         ticks += 1;
         if ticks.is_multiple_of(per(HEART_INTERVAL)) {
-            for (key, n) in room.tick(&app) {
+            let (hearts, closed) = room.tick(&app);
+            for (key, n) in hearts {
                 *counts.entry(key).or_default() += n;
+            }
+            if let Some((id, media_close, totals)) = closed {
+                let stored = app.store.call(move |db| db.close_poll(id, media_close, &totals)).await;
+                if let Err(e) = stored {
+                    tracing::error!(broadcast = %room.id, "cannot store a poll's result: {e:#}");
+                }
             }
         }
         if ticks.is_multiple_of(per(Duration::from_secs(1))) && !counts.is_empty() {
             let rows: Vec<_> = counts.drain().map(|((s, m), n)| (s, m, n)).collect();
-            if let Err(e) = app.store.add_hearts(&room.id, &rows) {
+            let id = room.id.clone();
+            if let Err(e) = app.store.call(move |db| db.add_hearts(&id, &rows)).await {
                 tracing::error!(broadcast = %room.id, "cannot store hearts: {e:#}");
             }
         }
@@ -740,6 +779,7 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
     }
     if !counts.is_empty() {
         let rows: Vec<_> = counts.drain().map(|((s, m), n)| (s, m, n)).collect();
-        let _ = app.store.add_hearts(&room.id, &rows);
+        let id = room.id.clone();
+        let _ = app.store.call(move |db| db.add_hearts(&id, &rows)).await;
     }
 }

@@ -51,10 +51,10 @@ pub async fn live(
     version: axum::http::Version,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let broadcast = app.store.get(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
-    let gate = app.gate(&id)?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let broadcast = app.store.get(&id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let gate = app.gate(&id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
     let access = gate.access();
-    let user = auth::current_user(&app, &headers)?;
+    let user = auth::current_user(&app, &headers).await?;
     let viewer = Credentials {
         token: query
             .as_deref()
@@ -81,7 +81,7 @@ pub async fn live(
             "the broadcast has ended; its timeline is at /api/broadcasts/<id>/timeline",
         ));
     }
-    let room = app.rooms.open(&app, &broadcast);
+    let room = app.rooms.open(&app, &broadcast).await;
     if user.as_ref().is_some_and(|u| room.is_blocked(u.id)) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -114,7 +114,7 @@ async fn run(
     let mut access = gate.watch();
     let user_id = user.as_ref().map(|u| u.id);
     // The room is looked up again: the one seen before the upgrade may have closed since.
-    let room = app.rooms.open(&app, &broadcast);
+    let room = app.rooms.open(&app, &broadcast).await;
     let (member, mut rx, first) = room.join(&app, user);
     let (mut sink, mut stream) = socket.split();
     let mut flood = Bucket::new(limits::MESSAGES);
@@ -144,7 +144,7 @@ async fn run(
                         _ => continue,
                     };
                     let answer = match serde_json::from_str::<ClientMessage>(&text) {
-                        Ok(message) => room.handle(&app, &member, message),
+                        Ok(message) => room.handle(&app, &member, message).await,
                         Err(e) => Some(ServerMessage::error("bad_message", format!("not a protocol message: {e}"))),
                     };
                     if let Some(answer) = answer {

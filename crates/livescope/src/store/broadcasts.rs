@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Store, hash_secret, now_ms};
+use super::{Db, hash_secret, now_ms};
 use crate::access::Access;
 
 /// Where a broadcast is in its life.
@@ -83,7 +83,7 @@ fn row(r: &Row) -> rusqlite::Result<Broadcast> {
     })
 }
 
-impl Store {
+impl Db {
     /// Stores a new broadcast; `stream_key` is kept only as its hash.
     pub fn create_broadcast(
         &self,
@@ -327,7 +327,7 @@ mod tests {
         let seen = now_ms();
         drop(store);
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let store = Store::open(&dir).unwrap();
+        let store = Db::open(&dir).unwrap();
         let b = store.get("id1").unwrap().unwrap();
         assert_eq!(b.state, State::Ended);
         assert!(

@@ -3,9 +3,9 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, User, now_ms};
+use super::{Db, User, now_ms};
 
-impl Store {
+impl Db {
     /// `follower` follows `followee`; following twice is following once.
     pub fn follow(&self, follower: i64, followee: i64) -> anyhow::Result<()> {
         self.with(|c| {

@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, is_unique_violation};
+use super::{Db, is_unique_violation};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StoredComment {
@@ -62,7 +62,7 @@ pub struct Timeline {
     pub votes: Vec<StoredVote>,
 }
 
-impl Store {
+impl Db {
     /// Stores a comment; returns its id.
     /// The id the next comment gets: comments are numbered before they are stored, so that
     /// a room can order them without holding a lock across the write.
@@ -70,7 +70,7 @@ impl Store {
         self.next_comment.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Stores comment `id` (from [`Store::next_comment_id`]).
+    /// Stores comment `id` (from [`Db::next_comment_id`]).
     pub fn add_comment(
         &self,
         id: i64,

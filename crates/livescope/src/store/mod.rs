@@ -3,9 +3,11 @@
 //! callers see plain structs and `anyhow` errors, never SQL, so that a PostgreSQL store can
 //! stand beside it for multi-node deployments.
 //!
-//! Calls are short and synchronous behind one connection, with the calling runtime worker
-//! handing its other tasks away first (see `Store::with`). Views are events written by a
-//! thread of their own ([`views`]): the media path never waits on the database.
+//! [`Store`] is the handle the server holds: [`Store::call`] runs a closure on [`Db`] (the
+//! synchronous queries) on the store's own thread, fed by a bounded queue, so no runtime
+//! thread ever waits on the disk. Views are events written by a thread of their own
+//! ([`views`]) and comments are numbered in memory: the media path and the rooms never
+//! wait on the database.
 
 mod broadcasts;
 mod follows;
@@ -16,7 +18,7 @@ mod users;
 mod views;
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -29,7 +31,111 @@ pub use notifications::Notification;
 pub use users::User;
 pub use views::{DeliveryPath, Stats};
 
+/// The server's handle on the database: calls go to the store thread.
+#[derive(Clone)]
 pub struct Store {
+    db: Arc<Db>,
+    jobs: tokio::sync::mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce(&Db) + Send>;
+
+/// Calls waiting for the store thread. A caller past this waits for a place, so a burst
+/// of requests queues in their own tasks rather than in an unbounded list here.
+const QUEUE: usize = 1024;
+
+impl Store {
+    /// Opens the database in `dir` (see [`Db::open`]) and starts the store thread.
+    pub fn open(dir: &Path) -> anyhow::Result<Store> {
+        let db = Arc::new(Db::open(dir)?);
+        let (jobs, mut rx) = tokio::sync::mpsc::channel::<Job>(QUEUE);
+        let worker = db.clone();
+        std::thread::Builder::new().name("store".into()).spawn(move || {
+            while let Some(job) = rx.blocking_recv() {
+                // A query that panics fails its own call (its answer is dropped), not the
+                // store.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&worker)));
+            }
+        })?;
+        Ok(Store { db, jobs })
+    }
+
+    /// Runs `f` on the store thread and waits (asynchronously) for its answer.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Db) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |db| {
+                let _ = tx.send(f(db));
+            }))
+            .await
+            .map_err(|_| anyhow::anyhow!("the store has stopped"))?;
+        rx.await.map_err(|_| anyhow::anyhow!("a store call failed"))?
+    }
+
+    /// [`Store::call`] for a caller outside the async runtime (a command-line tool).
+    pub fn blocking_call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Db) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .blocking_send(Box::new(move |db| {
+                let _ = tx.send(f(db));
+            }))
+            .map_err(|_| anyhow::anyhow!("the store has stopped"))?;
+        rx.blocking_recv().map_err(|_| anyhow::anyhow!("a store call failed"))?
+    }
+
+    /// A broadcast by id.
+    pub async fn get(&self, id: &str) -> anyhow::Result<Option<Broadcast>> {
+        let id = id.to_owned();
+        self.call(move |db| db.get(&id)).await
+    }
+
+    /// Who may watch broadcast `id`.
+    pub async fn access(&self, id: &str) -> anyhow::Result<Option<crate::access::Access>> {
+        let id = id.to_owned();
+        self.call(move |db| db.access(&id)).await
+    }
+
+    /// The user of a session token.
+    pub async fn session_user(&self, token: &str) -> anyhow::Result<Option<User>> {
+        let token = token.to_owned();
+        self.call(move |db| db.session_user(&token)).await
+    }
+
+    pub async fn user_by_name(&self, name: &str) -> anyhow::Result<Option<User>> {
+        let name = name.to_owned();
+        self.call(move |db| db.user_by_name(&name)).await
+    }
+
+    /// Records a join without waiting (see [`Db::join`]).
+    pub fn join(&self, broadcast: &str, user: Option<i64>, viewer: &str, path: DeliveryPath) -> i64 {
+        self.db.join(broadcast, user, viewer, path)
+    }
+
+    /// Records a leave without waiting.
+    pub fn leave(&self, view: i64) {
+        self.db.leave(view);
+    }
+
+    /// Records many leaves without waiting.
+    pub fn leave_all(&self, views: Vec<i64>) {
+        self.db.leave_all(views);
+    }
+
+    /// The id the next comment gets (see [`Db::next_comment_id`]).
+    pub fn next_comment_id(&self) -> i64 {
+        self.db.next_comment_id()
+    }
+}
+
+/// The database and its synchronous queries, used on the store thread (through
+/// [`Store::call`]) and by tests and tools.
+pub struct Db {
     conn: Mutex<Connection>,
     /// Joins and leaves, written by a thread of their own.
     views: views::ViewLog,
@@ -53,11 +159,11 @@ pub fn hash_secret(secret: &str) -> String {
         .collect()
 }
 
-impl Store {
+impl Db {
     /// Opens (creating if needed) the database in `dir`, brings its schema up to date, and
     /// closes what a previous run left open: broadcasts that were live end at the last time
     /// they were seen alive, and so do their views.
-    pub fn open(dir: &Path) -> anyhow::Result<Store> {
+    pub fn open(dir: &Path) -> anyhow::Result<Db> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating data folder {}", dir.display()))?;
         let path = dir.join("livescope.db");
         let mut conn = Self::connect(&path)?;
@@ -76,7 +182,7 @@ impl Store {
         )?;
         let views = views::ViewLog::start(Self::connect(&path)?)?;
         let next_comment: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM comments", [], |r| r.get(0))?;
-        let store = Store {
+        let store = Db {
             conn: Mutex::new(conn),
             views,
             next_comment: next_comment.into(),
@@ -97,22 +203,10 @@ impl Store {
         Ok(conn)
     }
 
-    /// Runs `f` on the connection. On a worker of tokio's multi-threaded runtime, the
-    /// worker first hands its other tasks to the rest of the runtime
-    /// (`block_in_place`), so a slow disk or a long transaction holds up only the request
-    /// that waits for it, not the connections that happened to share its thread.
+    /// Runs `f` on the connection.
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> anyhow::Result<T> {
-        let run = || {
-            let mut conn = self.conn.lock().expect("store lock");
-            f(&mut conn)
-        };
-        let on_worker = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        Ok(if on_worker {
-            tokio::task::block_in_place(run)
-        } else {
-            run()
-        }?)
+        let mut conn = self.conn.lock().expect("store lock");
+        Ok(f(&mut conn)?)
     }
 
     /// Forgets what is no longer needed: expired sessions, and notifications older than
@@ -149,8 +243,8 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 #[cfg(test)]
-pub(crate) fn temp_store(name: &str) -> (Store, std::path::PathBuf) {
+pub(crate) fn temp_store(name: &str) -> (Db, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("livescope-store-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    (Store::open(&dir).unwrap(), dir)
+    (Db::open(&dir).unwrap(), dir)
 }

@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::{Store, now_ms};
+use super::{Db, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
@@ -15,7 +15,7 @@ pub struct Notification {
     pub owner: Option<String>,
 }
 
-impl Store {
+impl Db {
     /// Stores one notification for each of `users`, in one transaction; returns the id of
     /// the first (the rest follow in order).
     pub fn notify_many(&self, users: &[i64], kind: &str, broadcast_id: &str) -> anyhow::Result<i64> {

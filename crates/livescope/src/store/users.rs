@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, hash_secret, is_unique_violation, now_ms};
+use super::{Db, hash_secret, is_unique_violation, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -23,7 +23,7 @@ impl User {
     }
 }
 
-impl Store {
+impl Db {
     /// Creates an account; `None` if the name is taken (names are case-insensitive).
     pub fn create_user(&self, username: &str, password_hash: &str) -> anyhow::Result<Option<User>> {
         let now = now_ms();

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::{Store, now_ms};
+use super::{Db, now_ms};
 
 /// How a viewer received the broadcast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -145,8 +145,8 @@ fn write_views(mut conn: Connection, rx: std::sync::mpsc::Receiver<ViewEvent>) {
     }
 }
 
-impl Store {
-    /// Records a join and returns the view's id for [`Store::leave`], without waiting for
+impl Db {
+    /// Records a join and returns the view's id for [`Db::leave`], without waiting for
     /// the disk. `viewer` identifies an anonymous viewer (their address), `user` a
     /// registered one.
     pub fn join(&self, broadcast: &str, user: Option<i64>, viewer: &str, path: DeliveryPath) -> i64 {
