@@ -69,7 +69,10 @@ for target in "${targets[@]}"; do
     done
     [ -n "${reproducers:-}" ] || echo "fuzz: $target: no reproducer was written (see the log above)"
   fi
+  # Only a crash leaves something in the work tree.
+  rmdir "$artifacts" 2>/dev/null || true
 done
+rmdir fuzz/artifacts 2>/dev/null || true
 run_s=$(($(date +%s) - phase_start))
 
 echo "fuzz: install ${install_s}s, build ${build_s}s, run ${run_s}s, total $(($(date +%s) - started))s"

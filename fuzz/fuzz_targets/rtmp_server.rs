@@ -16,12 +16,15 @@ fn run(data: &[u8], split: usize) -> (Result<(), rtmp::Error>, Vec<ServerEvent>)
         let result = session.handle_input(piece);
         while session.poll_transmit().is_some() {}
         while let Some(event) = session.poll_event() {
-            match &event {
-                ServerEvent::Publish { .. } => session.accept_publish().unwrap(),
-                ServerEvent::Play { .. } => session.accept_play().unwrap(),
-                _ => {}
-            }
+            let answered = match &event {
+                ServerEvent::Publish { .. } => session.accept_publish(),
+                ServerEvent::Play { .. } => session.accept_play(),
+                _ => Ok(()),
+            };
             events.push(event);
+            if let Err(e) = answered {
+                return (Err(e), events);
+            }
         }
         if result.is_err() {
             return (result, events);

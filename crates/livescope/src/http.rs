@@ -82,7 +82,8 @@ async fn watch_flv(
             .as_deref()
             .and_then(crate::playback::token_in_query)
             .map(str::to_owned),
-        user: crate::auth::current_user(&app, &request_headers).await
+        user: crate::auth::current_user(&app, &request_headers)
+            .await
             .ok()
             .flatten()
             .map(|u| u.id),

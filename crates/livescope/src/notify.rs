@@ -101,7 +101,10 @@ async fn fan_out(app: &App, b: &Broadcast) -> anyhow::Result<usize> {
     let mut after = 0;
     let mut total = 0;
     loop {
-        let batch = app.store.call(move |db| db.follower_ids(owner, after, FANOUT_BATCH)).await?;
+        let batch = app
+            .store
+            .call(move |db| db.follower_ids(owner, after, FANOUT_BATCH))
+            .await?;
         let Some(&last) = batch.last() else { break };
         total += batch.len();
         send(app, b, batch).await?;

@@ -91,7 +91,16 @@ impl ServerSession {
         } else {
             self.core.decoder.push(input);
         }
-        while let Some(incoming) = self.core.next()? {
+        self.decode()
+    }
+
+    /// Handles what has arrived, pausing at a `publish` or `play` until the application
+    /// answers it: what follows is judged by that answer (a publisher's media, and the
+    /// larger limits of an accepted publisher), whatever the sizes of the reads were. A
+    /// driver should not feed more input while a request awaits its answer: it is held.
+    fn decode(&mut self) -> Result<(), Error> {
+        while !matches!(self.mode, Mode::PublishRequested | Mode::PlayRequested) {
+            let Some(incoming) = self.core.next()? else { break };
             self.handle(incoming)?;
         }
         Ok(())
@@ -111,7 +120,8 @@ impl ServerSession {
         self.core.out_chunk_size
     }
 
-    /// Accepts the pending `publish`.
+    /// Accepts the pending `publish`, and handles what the publisher sent after it. An
+    /// error there means the connection must be closed.
     pub fn accept_publish(&mut self) -> Result<(), Error> {
         self.expect(Mode::PublishRequested)?;
         self.mode = Mode::Publishing;
@@ -131,7 +141,7 @@ impl ServerSession {
             "NetStream.Publish.Start",
             "Publishing",
         );
-        Ok(())
+        self.decode()
     }
 
     /// Refuses the pending `publish`; the caller closes the connection after flushing.
@@ -155,7 +165,8 @@ impl ServerSession {
         Ok(())
     }
 
-    /// Accepts the pending `play`. Media may be written after the bytes this queues.
+    /// Accepts the pending `play`, and handles what the viewer sent after it. Media may be
+    /// written after the bytes this queues.
     pub fn accept_play(&mut self) -> Result<(), Error> {
         self.expect(Mode::PlayRequested)?;
         self.mode = Mode::Playing;
@@ -188,7 +199,7 @@ impl ServerSession {
                 Value::Boolean(true),
             ],
         );
-        Ok(())
+        self.decode()
     }
 
     /// Refuses the pending `play`; the caller closes the connection after flushing.

@@ -175,3 +175,20 @@ fn a_stranger_is_held_to_the_setup_limits_until_publish_is_accepted() {
     pump(&mut client, &mut server);
     assert!(matches!(server.poll_event(), Some(ServerEvent::Media(m)) if m.payload.len() == 1 << 20));
 }
+
+#[test]
+fn media_in_the_same_read_as_publish_waits_for_the_answer() {
+    let (mut client, mut server) = connect();
+    client.publish("key");
+    pump(&mut client, &mut server);
+    assert_eq!(server.poll_event(), Some(ServerEvent::Publish { name: "key".into() }));
+    // An encoder that does not wait for NetStream.Publish.Start: media while the server
+    // is still checking the key.
+    client.send_media(MediaKind::Video, 0, &[0x17; 20_000]);
+    while let Some(b) = client.poll_transmit() {
+        server.handle_input(&b).unwrap();
+    }
+    assert_eq!(server.poll_event(), None, "nothing is judged before the answer");
+    server.accept_publish().unwrap();
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Media(m)) if m.payload.len() == 20_000));
+}

@@ -164,7 +164,11 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
 /// The broadcast, if the caller may see it: a private one is refused to strangers (403).
 async fn visible(app: &App, headers: &HeaderMap, id: &str) -> Result<(Broadcast, Option<User>), ApiError> {
     let me = auth::current_user(app, headers).await?;
-    let broadcast = app.store.get(id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let broadcast = app
+        .store
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("broadcast"))?;
     let access = app.access(id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
     if !access.allows_user(me.as_ref().map(|u| u.id)) {
         return Err(ApiError::new(
@@ -194,7 +198,11 @@ pub async fn get(
 /// The owner's broadcast, or 404 (not found) / 403 (someone else's).
 async fn owned(app: &App, headers: &HeaderMap, id: &str) -> Result<Broadcast, ApiError> {
     let me = auth::require_user(app, headers).await?;
-    let broadcast = app.store.get(id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let broadcast = app
+        .store
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("broadcast"))?;
     if broadcast.owner_id != Some(me.id) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -228,7 +236,9 @@ pub async fn rotate_key(
     let broadcast = owned(&app, &headers, &id).await?;
     let stream_key = new_stream_key();
     let (changed, key) = (broadcast.id.clone(), stream_key.clone());
-    app.store.call(move |db| db.set_stream_key(&changed, Some(&key))).await?;
+    app.store
+        .call(move |db| db.set_stream_key(&changed, Some(&key)))
+        .await?;
     evict_publisher(&app, &broadcast.id);
     let host = public_host(&app, &headers);
     let body = NewKey {
@@ -321,9 +331,15 @@ pub async fn set_viewers(
     let request: Viewers = json_body(&body)?;
     let allowed = allowed_ids(&app, request.viewers).await?;
     let changed = broadcast.id.clone();
-    app.store.call(move |db| db.set_allowed_viewers(&changed, &allowed)).await?;
+    app.store
+        .call(move |db| db.set_allowed_viewers(&changed, &allowed))
+        .await?;
     app.access_changed(&broadcast.id).await?;
-    let broadcast = app.store.get(&id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let broadcast = app
+        .store
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("broadcast"))?;
     Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
 }
 
@@ -407,12 +423,23 @@ pub async fn list(
     };
     let limit = limit(q.limit, 50, 500);
     let broadcasts = match q.sort.as_deref().unwrap_or("recent") {
-        "recent" => app.store.call(move |db| db.list(state, ListOrder::Recent, limit)).await?,
-        "random" => app.store.call(move |db| db.list(state, ListOrder::Random, limit)).await?,
+        "recent" => {
+            app.store
+                .call(move |db| db.list(state, ListOrder::Recent, limit))
+                .await?
+        }
+        "random" => {
+            app.store
+                .call(move |db| db.list(state, ListOrder::Random, limit))
+                .await?
+        }
         "viewers" => {
             // Viewer counts live in memory: rank every live broadcast by them. Ended
             // broadcasts have none, so they keep their recency order.
-            let mut all = app.store.call(move |db| db.list(state, ListOrder::Recent, 10_000)).await?;
+            let mut all = app
+                .store
+                .call(move |db| db.list(state, ListOrder::Recent, 10_000))
+                .await?;
             all.sort_by_key(|b| std::cmp::Reverse(app.players(&b.id)));
             all.truncate(limit);
             all

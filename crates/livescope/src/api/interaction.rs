@@ -30,7 +30,11 @@ pub async fn audience(
     Path(id): Path<String>,
 ) -> Result<Json<Audience>, ApiError> {
     let me = auth::require_user(&app, &headers).await?;
-    let broadcast = app.store.get(&id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let broadcast = app
+        .store
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("broadcast"))?;
     if broadcast.owner_id != Some(me.id) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

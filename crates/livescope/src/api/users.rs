@@ -237,7 +237,10 @@ pub struct Profile {
 }
 
 async fn find_user(app: &App, name: &str) -> Result<User, ApiError> {
-    app.store.user_by_name(name).await?.ok_or_else(|| ApiError::not_found("user"))
+    app.store
+        .user_by_name(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
 }
 
 /// A profile: follower and following counts and recent broadcasts.
@@ -261,10 +264,7 @@ pub async fn profile(
         })
         .await?;
     let host = public_host(&app, &headers);
-    let broadcasts = owned
-        .iter()
-        .map(|b| view(&app, b, &host))
-        .collect();
+    let broadcasts = owned.iter().map(|b| view(&app, b, &host)).collect();
     Ok(Json(Profile {
         user: UserView::from(&user),
         followers,

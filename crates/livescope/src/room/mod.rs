@@ -535,7 +535,13 @@ impl Room {
         None
     }
 
-    async fn open_poll(&self, app: &App, question: String, options: Vec<String>, seconds: u32) -> Option<ServerMessage> {
+    async fn open_poll(
+        &self,
+        app: &App,
+        question: String,
+        options: Vec<String>,
+        seconds: u32,
+    ) -> Option<ServerMessage> {
         let question = protocol::clean_text(&question);
         let options: Vec<String> = options.iter().map(|o| protocol::clean_text(o)).collect();
         let too_long = |s: &String| s.is_empty() || s.chars().count() > protocol::MAX_POLL_TEXT_CHARS;

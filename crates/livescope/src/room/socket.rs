@@ -51,7 +51,11 @@ pub async fn live(
     version: axum::http::Version,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let broadcast = app.store.get(&id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let broadcast = app
+        .store
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("broadcast"))?;
     let gate = app.gate(&id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
     let access = gate.access();
     let user = auth::current_user(&app, &headers).await?;
