@@ -673,3 +673,28 @@ fn a_slow_client_is_told_it_lagged_and_skips_to_the_present() {
         "comment {after} came right after {before}: nothing skipped"
     );
 }
+
+/// Making a broadcast private lets go at once of the room members it is no longer shared
+/// with (anonymous or not on the list); those it is shared with stay and go on talking.
+#[test]
+fn members_no_longer_allowed_are_let_go_of_the_room() {
+    let server = Server::start();
+    let (owner, id, _) = broadcast(&server, "host");
+    let alice = server.user("alice");
+    let bob = server.user("bob");
+    let (mut alice_ws, _) = join(&server, &id, Some(&alice));
+    let (mut bob_ws, _) = join(&server, &id, Some(&bob));
+    let (mut anonymous, _) = join(&server, &id, None);
+    let (status, body) = http_as(
+        &server.http,
+        "PUT",
+        &format!("/api/broadcasts/{id}/viewers"),
+        br#"{"viewers":["alice"]}"#,
+        Some(&owner),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(bob_ws.until_closed(), ["not_allowed"]);
+    assert_eq!(anonymous.until_closed(), ["not_allowed"]);
+    alice_ws.send(serde_json::json!({"type": "comment", "text": "still here"}));
+    assert_eq!(alice_ws.next_of("comment")["text"], "still here");
+}
