@@ -10,6 +10,7 @@ import { pollView } from "../poll.js";
 const ERRORS = {
   muted: "You have been muted by the broadcaster: your comments, hearts and votes are not sent.",
   blocked: "The broadcaster blocked you from this room.",
+  not_allowed: "The broadcaster no longer shares this broadcast with you.",
   login_required: "Log in to comment and vote.",
   rate_limited: "Slow down a little: too many messages at once.",
   already_voted: "You already voted in this poll.",
