@@ -26,6 +26,11 @@ rtmp=$(free_port); http=$(free_port)
 start_livescope "$WORK/serve.log" --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data" --max-rtmp-connections 100000
 python3 bench/strangers.py rtmp-hold 127.0.0.1:$rtmp "$HOLDERS" 8192 $SERVER_PID | sed 's/^{/{"server": "livescope", /' >>"$results"
 kill $SERVER_PID; wait $SERVER_PID 2>/dev/null || true
+rtmp=$(free_port); http=$(free_port); rtmps=$(free_port)
+start_livescope "$WORK/serve-tls.log" --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data-tls" --max-rtmp-connections 100000 \
+  --tls-self-signed --rtmps 127.0.0.1:$rtmps
+python3 bench/strangers.py rtmps-hold 127.0.0.1:$rtmps "$HOLDERS" 8192 $SERVER_PID | sed 's/^{/{"server": "livescope (RTMPS)", /' >>"$results"
+kill $SERVER_PID; wait $SERVER_PID 2>/dev/null || true
 for n in $IDLE; do
   rtmp=$(free_port); http=$(free_port)
   start_livescope "$WORK/serve-$n.log" --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data-$n" --max-http-connections 100000
@@ -77,12 +82,13 @@ lines = [
     "## RTMP: connections holding the largest partial message accepted before a key is checked", "",
     "Each connection completes the handshake, sends all but the last byte of a command message as",
     "large as the server accepts at that point (livescope: 8 KiB, its setup limit; nginx-rtmp: 1 MiB,",
-    "its default `max_message`) and waits. RSS growth is of the whole server (nginx: master and worker).", "",
+    "its default `max_message`) and waits; over RTMPS, after the TLS handshake. RSS growth is of the",
+    "whole server (nginx: master and worker).", "",
     "| server | connections | message | still open after 1 s | RSS before | RSS after | KiB per connection |",
     "|---|---:|---:|---:|---:|---:|---:|",
 ]
 for r in rows:
-    if r["mode"] == "rtmp-hold":
+    if r["mode"] in ("rtmp-hold", "rtmps-hold"):
         lines.append(f"| {r['server']} | {r['connections']} | {r['message_bytes']} B | {r['alive']} | "
                      f"{r['rss_before_kib']/1024:.1f} MiB | {r['rss_after_kib']/1024:.1f} MiB | {r['kib_per_connection']} |")
 lines += ["", "## HTTP: idle connections held while the API answers", "",

@@ -3,13 +3,15 @@
   strangers.py rtmp-hold HOST:PORT N MESSAGE_BYTES PID...
       N connections do the RTMP handshake, then send all but the last byte of a command
       message of MESSAGE_BYTES and hold it; prints the growth of the PIDs' summed RSS.
+  strangers.py rtmps-hold HOST:PORT N MESSAGE_BYTES PID...
+      The same over TLS (any certificate accepted).
   strangers.py http-idle HOST:PORT N PATH PID...
       N connections open and send nothing; meanwhile 200 sequential GETs of PATH on a
       fresh connection each are timed; prints their latency and the RSS growth.
 
 Every socket is to the given loopback address; the run is bounded by N.
 """
-import json, socket, statistics, sys, time
+import json, socket, ssl, statistics, sys, time
 
 
 def rss_kib(pids):
@@ -21,10 +23,15 @@ def rss_kib(pids):
     return total
 
 
-def connect(addr):
+def connect(addr, tls=False):
     host, port = addr.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=10)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        s = context.wrap_socket(s, server_hostname="localhost")
     return s
 
 
@@ -50,11 +57,11 @@ def rtmp_partial(size):
     return bytes(out[:-1])
 
 
-def rtmp_hold(addr, n, size, pids):
+def rtmp_hold(addr, n, size, pids, tls=False):
     before = rss_kib(pids)
     held, message = [], rtmp_partial(size)
     for _ in range(n):
-        s = connect(addr)
+        s = connect(addr, tls)
         s.sendall(b"\x03" + b"\x07" * 1536)
         s0s1s2 = read_exact(s, 3073)
         s.sendall(s0s1s2[1:1537] + message)
@@ -65,12 +72,12 @@ def rtmp_hold(addr, n, size, pids):
         s.setblocking(False)
         try:
             alive += s.recv(1) != b""
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError):
             alive += 1
         except OSError:
             pass
     after = rss_kib(pids)
-    print(json.dumps({"mode": "rtmp-hold", "connections": n, "message_bytes": size, "alive": alive,
+    print(json.dumps({"mode": "rtmps-hold" if tls else "rtmp-hold", "connections": n, "message_bytes": size, "alive": alive,
                       "rss_before_kib": before, "rss_after_kib": after,
                       "kib_per_connection": round((after - before) / n, 2)}))
 
@@ -111,7 +118,7 @@ def http_idle(addr, n, path, pids):
 if __name__ == "__main__":
     mode, addr, n, arg = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     pids = sys.argv[5:]
-    if mode == "rtmp-hold":
-        rtmp_hold(addr, n, int(arg), pids)
+    if mode in ("rtmp-hold", "rtmps-hold"):
+        rtmp_hold(addr, n, int(arg), pids, tls=mode == "rtmps-hold")
     else:
         http_idle(addr, n, arg, pids)

@@ -107,7 +107,7 @@ async fn watch_flv(
         sub,
         pending,
         batch: Vec::new(),
-        access: gate.watch(),
+        access: Some(gate.watch()),
         viewer,
         app: app.clone(),
         id: id.to_owned(),
@@ -143,10 +143,19 @@ struct FlvViewer {
     pending: VecDeque<Bytes>,
     batch: Vec<Arc<Frame>>,
     /// The broadcast's access: the viewer is let go as soon as it no longer admits them.
-    access: watch::Receiver<Access>,
+    /// `None` once the broadcast's gate is gone (it ended).
+    access: Option<watch::Receiver<Access>>,
     viewer: Credentials,
     app: Arc<App>,
     id: String,
+}
+
+/// The next change of `access`, if it is watched.
+async fn changed(access: Option<&mut watch::Receiver<Access>>) -> Option<Result<(), watch::error::RecvError>> {
+    match access {
+        Some(access) => Some(access.changed().await),
+        None => None,
+    }
 }
 
 /// Yields the viewer's FLV one shared tag at a time; hyper gathers ready tags into one write.
@@ -156,14 +165,21 @@ async fn next_flv_bytes(mut v: FlvViewer) -> Option<(Result<Bytes, std::io::Erro
             return Some((Ok(bytes), v));
         }
         v.batch.clear();
+        let watching_access = v.access.is_some();
         tokio::select! {
             next = v.sub.next_batch(&mut v.batch, VIEWER_BATCH_BYTES) => match next {
                 Next::Frames => v.pending.extend(v.batch.iter().map(|f| f.flv_tag().clone())),
                 Next::Ended => return None,
             },
-            changed = v.access.changed() => {
-                let access = v.access.borrow_and_update().clone();
-                if changed.is_err() || !v.app.admits(&v.id, &access, &v.viewer) {
+            Some(changed) = changed(v.access.as_mut()), if watching_access => {
+                if changed.is_err() {
+                    // The gate is gone with the broadcast: what is left of it is still the
+                    // viewer's to receive.
+                    v.access = None;
+                    continue;
+                }
+                let access = v.access.as_mut().map(|a| a.borrow_and_update().clone()).unwrap_or_default();
+                if !v.app.admits(&v.id, &access, &v.viewer) {
                     tracing::info!(broadcast = %v.id, "HTTP-FLV viewer no longer admitted: disconnected");
                     return None;
                 }
