@@ -96,6 +96,32 @@ impl Drop for ConnGuard {
     }
 }
 
+impl ConnLimiter {
+    /// Accepts the next connection this limiter admits; refused ones are closed at once.
+    /// Accept errors (out of descriptors, most likely) back off instead of spinning.
+    pub async fn accept(
+        self: &Arc<Self>,
+        listener: &tokio::net::TcpListener,
+    ) -> (tokio::net::TcpStream, std::net::SocketAddr, ConnGuard) {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            match listener.accept().await {
+                Ok((socket, addr)) => {
+                    backoff = Duration::from_millis(10);
+                    if let Some(guard) = self.admit(addr.ip()) {
+                        return (socket, addr, guard);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("{} accept failed: {e}; retrying in {backoff:?}", self.what);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
 /// Raises this process's soft limit on open files to its hard limit (often 1024 against
 /// 524288): each viewer is a socket, and at the soft limit new publishers, viewers and API
 /// requests could not be accepted at all. Returns the limit now in force.

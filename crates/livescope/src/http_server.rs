@@ -58,24 +58,10 @@ pub async fn serve(
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
-    let mut backoff = Duration::from_millis(10);
     loop {
-        let (socket, addr) = tokio::select! {
+        let (socket, addr, guard) = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Out of descriptors, most likely: wait rather than spin.
-                    tracing::warn!("HTTP accept failed: {e}; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-            },
-        };
-        backoff = Duration::from_millis(10);
-        let Some(guard) = limiter.admit(addr.ip()) else {
-            continue; // dropping the socket closes it
+            accepted = limiter.accept(&listener) => accepted,
         };
         let _ = socket.set_nodelay(nodelay);
         let conn = Connection {
@@ -104,6 +90,15 @@ struct Connection {
 impl Connection {
     async fn run(self, socket: TcpStream, addr: SocketAddr) {
         let peer = Peer::new(addr, socket.as_raw_fd());
+        // Nothing is allocated for a connection until its first bytes arrive (hyper and
+        // rustls take several KiB each at once): a connection that sends nothing costs a
+        // socket and this task, and is closed by the header deadline.
+        if !matches!(
+            tokio::time::timeout(HEADER_READ_TIMEOUT, socket.readable()).await,
+            Ok(Ok(()))
+        ) {
+            return;
+        }
         match self.tls.clone() {
             None => self.http(socket, peer).await,
             Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {

@@ -47,24 +47,10 @@ fn session_config() -> rtmp::Config {
 }
 
 /// Accepts connections until the process ends, within the caps of `limiter`. With `tls`,
-/// the listener is RTMPS and accepts publishers only. Accept errors (out of descriptors)
-/// back off instead of spinning.
+/// the listener is RTMPS and accepts publishers only.
 pub async fn serve(app: Arc<App>, listener: TcpListener, limiter: Arc<ConnLimiter>, tls: Option<TlsAcceptor>) {
-    let mut backoff = Duration::from_millis(10);
     loop {
-        let (socket, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::warn!("RTMP accept failed: {e}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(10);
-        let Some(guard) = limiter.admit(peer.ip()) else {
-            continue; // dropping the socket closes it
-        };
+        let (socket, peer, guard) = limiter.accept(&listener).await;
         let _ = socket.set_nodelay(app.config.tcp_nodelay);
         let app = app.clone();
         match tls.clone() {

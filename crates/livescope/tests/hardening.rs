@@ -42,6 +42,20 @@ fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     false
 }
 
+/// A broadcast live from a clip of `seconds` and its LL-HLS playlist ready: (id, publisher).
+fn live_with_playlist(server: &Server, seconds: u32) -> (String, std::process::Child) {
+    let (id, key, _) = server.create_broadcast();
+    let publisher = publish(&clip(Tracks::AudioVideo, seconds, 500), &server.rtmp_url(&key));
+    server.wait_state(&id, "live");
+    let playlist = format!("/hls/{id}/index.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while get_bytes(&server.http, &playlist).0 != 200 {
+        assert!(Instant::now() < deadline, "no playlist");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (id, publisher)
+}
+
 /// Counts the bytes of a live HTTP-FLV stream in a thread, until `stop`, the server
 /// closing the connection or ending the (chunked) response.
 fn flv_reader(addr: &str, path: &str, stop: Arc<AtomicBool>) -> (Arc<AtomicU64>, std::thread::JoinHandle<()>) {
@@ -218,15 +232,8 @@ fn a_stalled_http_flv_viewer_is_dropped() {
 #[test]
 fn a_live_broadcast_made_private_stops_serving_strangers() {
     let server = Server::start();
-    let (id, key, _) = server.create_broadcast();
-    let publisher = publish(&clip(Tracks::AudioVideo, 40, 500), &server.rtmp_url(&key));
-    server.wait_state(&id, "live");
+    let (id, publisher) = live_with_playlist(&server, 40);
     let playlist = format!("/hls/{id}/index.m3u8");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while get_bytes(&server.http, &playlist).0 != 200 {
-        assert!(Instant::now() < deadline, "no playlist");
-        std::thread::sleep(Duration::from_millis(200));
-    }
     let stop = Arc::new(AtomicBool::new(false));
     let (flv_bytes, flv) = flv_reader(&server.http, &format!("/live/{id}.flv"), stop.clone());
     let rtmp_out = temp_dir("rtmp-viewer").join("out.flv");
@@ -311,15 +318,8 @@ fn a_revoked_key_ends_the_publisher() {
 #[test]
 fn forged_user_agents_do_not_raise_the_viewer_count() {
     let server = Server::start();
-    let (id, key, _) = server.create_broadcast();
-    let publisher = publish(&clip(Tracks::AudioVideo, 30, 500), &server.rtmp_url(&key));
-    server.wait_state(&id, "live");
+    let (id, publisher) = live_with_playlist(&server, 30);
     let playlist = format!("/hls/{id}/index.m3u8");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while get_bytes(&server.http, &playlist).0 != 200 {
-        assert!(Instant::now() < deadline, "no playlist");
-        std::thread::sleep(Duration::from_millis(200));
-    }
     let mut s = TcpStream::connect(&server.http).unwrap();
     for i in 0..1000 {
         write!(
