@@ -67,7 +67,9 @@ enum ViewEvent {
 /// bounded queue: a viewer joining or leaving is an event sent, never a wait on the disk,
 /// so the media path does not wait on the database.
 pub(super) struct ViewLog {
-    tx: std::sync::mpsc::SyncSender<ViewEvent>,
+    // tokio's channel allocates its slots as they fill; std's bounded one allocates (and
+    // touches) all of them at once, 6 MiB for this queue.
+    tx: tokio::sync::mpsc::Sender<ViewEvent>,
     next_id: AtomicI64,
     dropped: AtomicU64,
 }
@@ -76,7 +78,7 @@ impl ViewLog {
     /// Starts the writer on `conn`; view ids continue after the largest stored.
     pub(super) fn start(conn: Connection) -> anyhow::Result<ViewLog> {
         let first: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM views", [], |r| r.get(0))?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(VIEW_QUEUE);
+        let (tx, rx) = tokio::sync::mpsc::channel(VIEW_QUEUE);
         std::thread::Builder::new()
             .name("view-log".into())
             .spawn(move || write_views(conn, rx))?;
@@ -97,8 +99,8 @@ impl ViewLog {
     }
 }
 
-fn write_views(mut conn: Connection, rx: std::sync::mpsc::Receiver<ViewEvent>) {
-    while let Ok(first) = rx.recv() {
+fn write_views(mut conn: Connection, mut rx: tokio::sync::mpsc::Receiver<ViewEvent>) {
+    while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < VIEW_BATCH
             && let Ok(next) = rx.try_recv()
