@@ -3,9 +3,10 @@
 //!
 //! A broadcast that is live, or has a room open, has a [`Gate`]: its current [`Access`]
 //! in a watch channel. The API changes the store, then the gate; HLS requests read the
-//! gate, and RTMP and HTTP-FLV viewers and room members wait on it and leave when they
-//! are no longer allowed. The gate also carries evictions of the publisher, sent when the
-//! stream key is rotated or revoked.
+//! gate, HTTP-FLV viewers wait on it, RTMP viewers look at it after each batch of frames
+//! and room members after the room tells them (a version, see `Room::access_changed`);
+//! each leaves when no longer allowed. The gate also carries evictions of the publisher,
+//! sent when the stream key is rotated or revoked.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};

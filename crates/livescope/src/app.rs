@@ -116,6 +116,9 @@ impl App {
         {
             gate.set(access);
         }
+        if let Some(room) = self.rooms.get(id) {
+            room.access_changed(self);
+        }
         Ok(())
     }
 }

@@ -99,13 +99,20 @@ impl Connection {
         ) {
             return;
         }
+        // Boxed, so that the task of a connection still waiting above holds a pointer, not
+        // the whole state of hyper's connection (and of TLS) inline.
         match self.tls.clone() {
-            None => self.http(socket, peer).await,
-            Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
-                Ok(Ok(stream)) => self.http(stream, peer).await,
-                Ok(Err(e)) => tracing::debug!(%addr, "TLS handshake failed: {e}"),
-                Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
-            },
+            None => Box::pin(self.http(socket, peer)).await,
+            Some(acceptor) => {
+                Box::pin(async move {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                        Ok(Ok(stream)) => self.http(stream, peer).await,
+                        Ok(Err(e)) => tracing::debug!(%addr, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
+                    }
+                })
+                .await
+            }
         }
     }
 

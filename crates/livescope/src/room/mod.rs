@@ -107,6 +107,9 @@ pub struct Room {
     /// Bumped at every block; each connection checks after each frame it is sent (at least
     /// every presence report) whether it is the one blocked.
     pub blocked_version: AtomicU64,
+    /// Bumped when who may watch changes; each connection then checks the gate after its
+    /// next frames (see [`Room::access_changed`]).
+    pub access_version: AtomicU64,
     hearts: Mutex<Hearts>,
     connected: AtomicUsize,
     joined: AtomicU64,
@@ -213,6 +216,7 @@ impl Room {
             recent_frames: Mutex::default(),
             comment_order: Mutex::default(),
             blocked_version: AtomicU64::new(0),
+            access_version: AtomicU64::new(0),
             hearts: Mutex::default(),
             connected: AtomicUsize::new(0),
             joined: AtomicU64::new(0),
@@ -314,6 +318,18 @@ impl Room {
 
     /// Viewers over every delivery path: the stream's players, or the room's members if
     /// more (a member may watch through a CDN the origin does not see).
+    /// Who may watch changed: every connection checks itself against the gate after the
+    /// presence report sent now, which reaches everyone within a flush.
+    pub fn access_changed(&self, app: &App) {
+        self.access_version.fetch_add(1, Ordering::Release);
+        self.send(&ServerMessage::Presence {
+            viewers: self.viewers(app),
+            connected: self.connected.load(Ordering::Relaxed),
+            joined: self.joined.load(Ordering::Relaxed),
+            live: app.hub.get(&self.id).is_some(),
+        });
+    }
+
     fn viewers(&self, app: &App) -> usize {
         app.players(&self.id).max(self.connected.load(Ordering::Relaxed))
     }
