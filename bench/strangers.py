@@ -23,15 +23,18 @@ def rss_kib(pids):
     return total
 
 
+# One TLS context for every connection (making one loads the system's CA store).
+TLS = ssl.create_default_context()
+TLS.check_hostname = False
+TLS.verify_mode = ssl.CERT_NONE
+
+
 def connect(addr, tls=False):
     host, port = addr.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=10)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if tls:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        s = context.wrap_socket(s, server_hostname="localhost")
+        s = TLS.wrap_socket(s, server_hostname="localhost")
     return s
 
 

@@ -93,10 +93,11 @@ impl Connection {
         // Nothing is allocated for a connection until its first bytes arrive (hyper and
         // rustls take several KiB each at once): a connection that sends nothing costs a
         // socket and this task, and is closed by the header deadline.
-        if !matches!(
-            tokio::time::timeout(HEADER_READ_TIMEOUT, socket.readable()).await,
-            Ok(Ok(()))
-        ) {
+        // (`readable()` is not enough: tokio counts a new socket as ready until a read says
+        // otherwise; a peek of one byte waits for real data.)
+        let mut first = [0u8; 1];
+        let peeked = tokio::time::timeout(HEADER_READ_TIMEOUT, socket.peek(&mut first)).await;
+        if !matches!(peeked, Ok(Ok(1))) {
             return;
         }
         // Boxed, so that the task of a connection still waiting above holds a pointer, not

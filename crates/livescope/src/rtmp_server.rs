@@ -34,8 +34,9 @@ pub const EVICTED: &str = "the stream key was rotated or revoked by the broadcas
 const VIEWER_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes taken from a socket per read.
 const READ_BYTES: usize = 64 << 10;
-/// Bytes decrypted per read from an RTMPS socket: one TLS record at most.
-const TLS_RECORD_BYTES: usize = 16 << 10;
+/// Bytes decrypted per read from an RTMPS socket. rustls holds whole records itself; this
+/// buffer is part of every RTMPS connection's state while it waits, strangers' too.
+const TLS_READ_BYTES: usize = 4 << 10;
 /// Bytes a viewer takes from the ring per wake-up.
 const VIEWER_BATCH_BYTES: usize = 256 << 10;
 
@@ -81,7 +82,7 @@ impl Transport for TcpStream {
 
 impl Transport for TlsStream<TcpStream> {
     async fn read_into(&mut self, session: &mut ServerSession) -> anyhow::Result<usize> {
-        let mut buf = [0u8; TLS_RECORD_BYTES];
+        let mut buf = [0u8; TLS_READ_BYTES];
         let n = self.read(&mut buf).await.context("read")?;
         session.handle_input(&buf[..n]).context("malformed RTMP")?;
         Ok(n)
@@ -153,9 +154,20 @@ impl Conn<TcpStream> {
 /// state (about 1 KiB), not also the larger state of the setup that came before.
 async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr, guard: ConnGuard) {
     let closed = move |e: anyhow::Error| tracing::info!(%peer, "RTMP connection closed: {e:#}");
-    match setup(socket).await {
+    // No session (a few KiB) until the first bytes arrive: a connection that sends nothing
+    // costs its socket and this task until the setup deadline.
+    let mut first = [0u8; 1];
+    if !matches!(
+        tokio::time::timeout(SETUP_TIMEOUT, socket.peek(&mut first)).await,
+        Ok(Ok(1))
+    ) {
+        return;
+    }
+    // Boxed: the task of a connection still waiting above holds a pointer, not the state
+    // of a session inline.
+    match Box::pin(setup(socket)).await {
         Ok((conn, app_name, ServerEvent::Publish { name })) => {
-            if let Err(e) = publish(app, conn, &app_name, strip_query(&name), peer).await {
+            if let Err(e) = Box::pin(publish(app, conn, &app_name, strip_query(&name), peer)).await {
                 closed(e);
             }
         }
