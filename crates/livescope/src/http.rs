@@ -44,7 +44,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(api::routes())
         .route("/api/{*rest}", axum::routing::any(api::not_found))
-        .route("/live/{file}", get(watch_flv))
+        .route("/live/{file}", get(watch_flv).options(preflight))
         .merge(crate::hls::routes())
         .merge(crate::web::routes(crate::web::Assets::load()))
         .layer(TimeoutLayer::with_status_code(
@@ -126,6 +126,21 @@ async fn watch_flv(
         Body::from_stream(body),
     )
         .into_response())
+}
+
+/// The answer to a browser's CORS preflight for media (`OPTIONS`): any page may fetch
+/// a broadcast's media, with a `Range`, the way it may fetch it without one.
+pub async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "Range"),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+        ],
+    )
+        .into_response()
 }
 
 /// The answer to a stranger asking for a private broadcast's media.

@@ -27,6 +27,57 @@ fn download(server: &Server, id: &str, text: &str, out: &std::path::Path) {
 }
 
 /// The poster is a small MP4 that opens on a keyframe of the stream.
+/// A raw request with extra header lines; the answer's status, head and body.
+fn request(addr: &str, head: &str) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    write!(s, "{head}Host: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    let _ = s.read_to_end(&mut response);
+    let end = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let text = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, text, response[end + 4..].to_vec())
+}
+
+/// A browser's CORS preflight is answered, and byte ranges of media are served as a CDN
+/// and a browser expect.
+fn ranges_and_preflight(server: &Server, id: &str) {
+    let init = format!("/hls/{id}/init.mp4");
+    let (status, _, whole) = get_bytes(&server.http, &init);
+    assert_eq!(status, 200);
+    let (status, head, first) = request(&server.http, &format!("GET {init} HTTP/1.1\r\nRange: bytes=0-7\r\n"));
+    assert_eq!(status, 206, "{head}");
+    assert!(
+        head.contains(&format!("content-range: bytes 0-7/{}", whole.len())),
+        "{head}"
+    );
+    assert_eq!(first, whole[..8]);
+    let (status, _, tail) = request(&server.http, &format!("GET {init} HTTP/1.1\r\nRange: bytes=-4\r\n"));
+    assert_eq!((status, tail.as_slice()), (206, &whole[whole.len() - 4..]));
+    let (status, head, _) = request(
+        &server.http,
+        &format!("GET {init} HTTP/1.1\r\nRange: bytes={}-\r\n", whole.len()),
+    );
+    assert_eq!(status, 416, "{head}");
+    assert!(
+        head.contains(&format!("content-range: bytes */{}", whole.len())),
+        "{head}"
+    );
+    for path in [init, format!("/live/{id}.flv")] {
+        let (status, head, _) = request(
+            &server.http,
+            &format!(
+                "OPTIONS {path} HTTP/1.1\r\nOrigin: https://elsewhere.example\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: range\r\n"
+            ),
+        );
+        assert_eq!(status, 204, "{path}: {head}");
+        assert!(head.contains("access-control-allow-origin: *"), "{head}");
+        assert!(head.contains("access-control-allow-headers: range"), "{head}");
+    }
+}
+
 fn assert_poster(server: &Server, id: &str) {
     let (status, head, data) = get_bytes(&server.http, &format!("/hls/{id}/poster.mp4"));
     assert_eq!(status, 200, "{head}");
@@ -68,6 +119,7 @@ fn a_live_broadcast_is_an_ll_hls_stream_that_decodes() {
     assert!(text.contains("INDEPENDENT=YES"), "{text}");
 
     assert_poster(&server, &id);
+    ranges_and_preflight(&server, &id);
     let (status, _, master) = get_bytes(&server.http, &format!("/hls/{id}/master.m3u8"));
     let master = String::from_utf8(master).unwrap();
     assert_eq!(status, 200);

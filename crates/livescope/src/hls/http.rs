@@ -33,7 +33,7 @@ const LIVE_PLAYLIST: &str = "public, max-age=1";
 const POSTER: &str = "public, max-age=2";
 
 pub fn routes() -> Router<Arc<App>> {
-    Router::new().route("/hls/{id}/{file}", get(file))
+    Router::new().route("/hls/{id}/{file}", get(file).options(crate::http::preflight))
 }
 
 /// What a URL under `/hls/<id>/` names.
@@ -131,6 +131,9 @@ async fn file(
         Some(rendition) => live(rendition, file, query).await,
         None => replay(&app, &id, file, &name).await,
     };
+    if let (Some(range), File::Init | File::Segment(_) | File::Part(_)) = (headers.get(header::RANGE), file) {
+        return ranged(response, range).await;
+    }
     // Only a verified token (digits, a dot, hex) is written into a playlist.
     match token {
         Some(token) if private && matches!(file, File::Master | File::Playlist) => with_token(response, token).await,
@@ -405,10 +408,90 @@ fn media_body(body: Body, content_type: &'static str) -> Response {
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, IMMUTABLE),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCEPT_RANGES, "bytes"),
         ],
         body,
     )
         .into_response()
+}
+
+/// Answers a `Range` request for a whole media object (RFC 9110 section 14): 206 with
+/// the bytes asked for, or 416 when they are beyond its end. A part still being produced
+/// (its size not known yet) is answered whole, as the RFC allows, and so is a range this
+/// server does not take apart (several ranges at once).
+async fn ranged(response: Response, range: &HeaderValue) -> Response {
+    use axum::body::HttpBody as _;
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Some(len) = body.size_hint().exact() else {
+        return Response::from_parts(parts, body);
+    };
+    let Some(wanted) = range.to_str().ok().and_then(|r| byte_range(r, len)) else {
+        return Response::from_parts(parts, body);
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return not_found();
+    };
+    match wanted {
+        Ok((first, last)) => {
+            parts.status = StatusCode::PARTIAL_CONTENT;
+            let content_range = format!("bytes {first}-{last}/{len}");
+            parts.headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&content_range).expect("ASCII"),
+            );
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(bytes.slice(first as usize..=last as usize)))
+        }
+        Err(()) => {
+            let content_range = format!("bytes */{len}");
+            (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [
+                    (header::CONTENT_RANGE, content_range),
+                    (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_owned()),
+                ],
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The one byte range of `value` (`bytes=first-last`, `bytes=first-` or `bytes=-suffix`)
+/// within an object of `len` bytes, as first and last offsets: `None` for what is not
+/// a single byte range (answered whole), `Err` for a range that starts past the end.
+fn byte_range(value: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = value.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    let number = |s: &str| {
+        (!s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u64>().ok())?
+    };
+    let (first, last) = match (first.trim(), last.trim()) {
+        ("", suffix) => {
+            let suffix = number(suffix)?;
+            if suffix == 0 {
+                return Some(Err(()));
+            }
+            (len.saturating_sub(suffix), len.checked_sub(1)?)
+        }
+        (first, "") => (number(first)?, len.saturating_sub(1)),
+        (first, last) => {
+            let (first, last) = (number(first)?, number(last)?);
+            if last < first {
+                return None;
+            }
+            (first, last.min(len.saturating_sub(1)))
+        }
+    };
+    if first >= len {
+        return Some(Err(()));
+    }
+    Some(Ok((first, last)))
 }
 
 /// A broadcast that is not live: its recording, if there is one.
@@ -435,6 +518,20 @@ async fn replay(app: &App, id: &str, file: File, name: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_ranges_are_read_as_rfc_9110_says() {
+        assert_eq!(byte_range("bytes=0-9", 100), Some(Ok((0, 9))));
+        assert_eq!(byte_range("bytes=90-", 100), Some(Ok((90, 99))));
+        assert_eq!(byte_range("bytes=-10", 100), Some(Ok((90, 99))));
+        assert_eq!(byte_range("bytes=-500", 100), Some(Ok((0, 99))));
+        assert_eq!(byte_range("bytes=50-500", 100), Some(Ok((50, 99))));
+        assert_eq!(byte_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(byte_range("bytes=-0", 100), Some(Err(())));
+        for whole in ["bytes=0-1,5-6", "items=0-1", "bytes=5-1", "bytes=x-1", "bytes=-", ""] {
+            assert_eq!(byte_range(whole, 100), None, "{whole}");
+        }
+    }
 
     #[test]
     fn parses_only_the_names_it_serves() {
