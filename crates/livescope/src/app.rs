@@ -167,6 +167,8 @@ pub struct Publishing {
     evictions: tokio::sync::watch::Receiver<u64>,
     has_video: bool,
     pub frames: u64,
+    /// Ended by [`Publishing::finish`], nothing left for the drop.
+    finished: bool,
 }
 
 impl Publishing {
@@ -234,6 +236,7 @@ impl Publishing {
             evictions,
             has_video: false,
             frames: 0,
+            finished: false,
         })
     }
 
@@ -285,10 +288,26 @@ impl Publishing {
     }
 }
 
+impl Publishing {
+    /// Ends the broadcast and waits until the store says so: for an ingest whose answer
+    /// tells the publisher the broadcast ended. (Dropping a `Publishing` ends it without
+    /// waiting.)
+    pub async fn finish(mut self) {
+        self.app.hub.close(&self.stream);
+        let id = self.broadcast_id.clone();
+        if let Err(e) = self.app.store.call(move |db| db.end(&id)).await {
+            tracing::error!(broadcast = %self.broadcast_id, "could not mark the broadcast ended: {e:#}");
+        }
+        self.finished = true;
+    }
+}
+
 impl Drop for Publishing {
     fn drop(&mut self) {
-        self.app.hub.close(&self.stream);
-        end_in_store(&self.app, &self.broadcast_id);
+        if !self.finished {
+            self.app.hub.close(&self.stream);
+            end_in_store(&self.app, &self.broadcast_id);
+        }
         tracing::info!(broadcast = %self.broadcast_id, frames = self.frames, "broadcast ended");
     }
 }

@@ -239,7 +239,8 @@ async fn ingest_flv(State(app): State<Arc<App>>, Path(file): Path<String>, body:
         }
     };
     let frames = publishing.frames;
-    drop(publishing);
+    // The answer says the broadcast ended: it has, in the store, when it is sent.
+    publishing.finish().await;
     match outcome {
         Ok(()) => Ok(Json(serde_json::json!({ "id": id, "state": "ended", "frames": frames })).into_response()),
         Err(reason) => {

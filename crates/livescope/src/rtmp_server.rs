@@ -276,6 +276,16 @@ async fn publish<S: Transport>(
         }
     };
     tracing::info!(broadcast = %publishing.broadcast_id, %peer, "RTMP publisher connected");
+    // The session runs to its end, then the broadcast is ended in the store before the
+    // connection goes: whoever asks after the publisher left sees it ended.
+    let outcome = relay(&mut conn, &mut publishing).await;
+    publishing.finish().await;
+    outcome
+}
+
+/// Relays an accepted publisher's media until it stops, goes silent, sends what we will
+/// not relay, or is evicted.
+async fn relay<S: Transport>(conn: &mut Conn<S>, publishing: &mut Publishing) -> anyhow::Result<()> {
     conn.session.accept_publish()?;
     conn.flush().await?;
     loop {
