@@ -3,7 +3,7 @@
 //!
 //! A broadcast that is live, or has a room open, has a [`Gate`]: its current [`Access`]
 //! in a watch channel. The API changes the store, then the gate; HLS requests read the
-//! gate, HTTP-FLV viewers wait on it, RTMP viewers look at it after each batch of frames
+//! gate, RTMP and HTTP-FLV viewers look at it after each batch of frames ([`AccessCheck`])
 //! and room members after the room tells them (a version, see `Room::access_changed`);
 //! each leaves when no longer allowed. The gate also carries evictions of the publisher,
 //! sent when the stream key is rotated or revoked.
@@ -71,6 +71,35 @@ impl Gate {
     /// A receiver that sees later evictions.
     pub fn evictions(&self) -> watch::Receiver<u64> {
         self.evictions.subscribe()
+    }
+}
+
+/// A connected viewer's hold on its broadcast's access, looked at once per batch of frames
+/// (a version compare): frames come every few tens of milliseconds, whereas a waiter per
+/// viewer, registered again at every batch, is a lock every viewer takes.
+pub struct AccessCheck {
+    /// `None` once the gate is gone with the broadcast.
+    rx: Option<watch::Receiver<Access>>,
+}
+
+impl AccessCheck {
+    pub fn new(gate: &Gate) -> AccessCheck {
+        AccessCheck { rx: Some(gate.watch()) }
+    }
+
+    /// Whether the viewer is still admitted; `admits` is asked only when the access has
+    /// changed. Once the broadcast ended (its gate is gone), what is left of it is still
+    /// the viewer's.
+    pub fn still_admitted(&mut self, admits: impl FnOnce(&Access) -> bool) -> bool {
+        let Some(rx) = self.rx.as_mut() else { return true };
+        match rx.has_changed() {
+            Err(_) => {
+                self.rx = None;
+                true
+            }
+            Ok(false) => true,
+            Ok(true) => admits(&rx.borrow_and_update()),
+        }
     }
 }
 

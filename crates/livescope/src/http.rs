@@ -15,12 +15,11 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use rtmp::MediaKind;
-use tokio::sync::watch;
 
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::access::{Access, Credentials};
+use crate::access::{AccessCheck, Credentials};
 use crate::api::{self, ApiError};
 use crate::app::{App, PublishError, Publishing, Watching};
 use crate::hub::{Frame, Next, Subscription};
@@ -107,7 +106,7 @@ async fn watch_flv(
         sub,
         pending,
         batch: Vec::new(),
-        access: Some(gate.watch()),
+        access: AccessCheck::new(&gate),
         viewer,
         app: app.clone(),
         id: id.to_owned(),
@@ -157,20 +156,11 @@ struct FlvViewer {
     sub: Subscription,
     pending: VecDeque<Bytes>,
     batch: Vec<Arc<Frame>>,
-    /// The broadcast's access: the viewer is let go as soon as it no longer admits them.
-    /// `None` once the broadcast's gate is gone (it ended).
-    access: Option<watch::Receiver<Access>>,
+    /// The viewer is let go after the first batch that finds it no longer admitted.
+    access: AccessCheck,
     viewer: Credentials,
     app: Arc<App>,
     id: String,
-}
-
-/// The next change of `access`, if it is watched.
-async fn changed(access: Option<&mut watch::Receiver<Access>>) -> Option<Result<(), watch::error::RecvError>> {
-    match access {
-        Some(access) => Some(access.changed().await),
-        None => None,
-    }
 }
 
 /// Yields the viewer's FLV one shared tag at a time; hyper gathers ready tags into one write.
@@ -180,25 +170,13 @@ async fn next_flv_bytes(mut v: FlvViewer) -> Option<(Result<Bytes, std::io::Erro
             return Some((Ok(bytes), v));
         }
         v.batch.clear();
-        let watching_access = v.access.is_some();
-        tokio::select! {
-            next = v.sub.next_batch(&mut v.batch, VIEWER_BATCH_BYTES) => match next {
-                Next::Frames => v.pending.extend(v.batch.iter().map(|f| f.flv_tag().clone())),
-                Next::Ended => return None,
-            },
-            Some(changed) = changed(v.access.as_mut()), if watching_access => {
-                if changed.is_err() {
-                    // The gate is gone with the broadcast: what is left of it is still the
-                    // viewer's to receive.
-                    v.access = None;
-                    continue;
-                }
-                let access = v.access.as_mut().map(|a| a.borrow_and_update().clone()).unwrap_or_default();
-                if !v.app.admits(&v.id, &access, &v.viewer) {
-                    tracing::info!(broadcast = %v.id, "HTTP-FLV viewer no longer admitted: disconnected");
-                    return None;
-                }
-            }
+        match v.sub.next_batch(&mut v.batch, VIEWER_BATCH_BYTES).await {
+            Next::Frames => v.pending.extend(v.batch.iter().map(|f| f.flv_tag().clone())),
+            Next::Ended => return None,
+        }
+        if !v.access.still_admitted(|access| v.app.admits(&v.id, access, &v.viewer)) {
+            tracing::info!(broadcast = %v.id, "HTTP-FLV viewer no longer admitted: disconnected");
+            return None;
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::access::Credentials;
+use crate::access::{AccessCheck, Credentials};
 use crate::app::{App, PublishError, Publishing, Watching};
 use crate::conn_limit::{ConnGuard, ConnLimiter};
 use crate::hub::{self, Next};
@@ -361,24 +361,13 @@ async fn play(
     let (headers, mut sub) = stream.subscribe();
     let mut out: Vec<Bytes> = headers.frames.iter().map(|f| f.rtmp_chunks().clone()).collect();
     let mut batch = Vec::new();
-    // `None` once the gate is gone with the broadcast: the rest of it is still delivered.
-    let mut access = Some(gate.watch());
+    let mut access = AccessCheck::new(&gate);
     drop(gate);
     loop {
-        // Checked once per batch rather than waited on: frames arrive every few tens of
-        // milliseconds, and a waiter per viewer would cost every viewer a wake-up more.
-        if let Some(rx) = access.as_mut() {
-            match rx.has_changed() {
-                Err(_) => access = None,
-                Ok(false) => {}
-                Ok(true) => {
-                    if !app.admits(id, &rx.borrow_and_update(), &viewer) {
-                        conn.session.end_play();
-                        conn.flush().await?;
-                        bail!("viewer of {id:?} no longer admitted");
-                    }
-                }
-            }
+        if !access.still_admitted(|a| app.admits(id, a, &viewer)) {
+            conn.session.end_play();
+            conn.flush().await?;
+            bail!("viewer of {id:?} no longer admitted");
         }
         send::send_all(&conn.socket, &mut out, VIEWER_WRITE_TIMEOUT).await?;
         // A player's messages after play (acknowledgements, buffer length) need no answer

@@ -243,14 +243,7 @@ fn a_live_broadcast_made_private_stops_serving_strangers() {
 
     let alice = server.user("alice");
     let owner = server.owner_token();
-    let (status, body) = http_as(
-        &server.http,
-        "PUT",
-        &format!("/api/broadcasts/{id}/viewers"),
-        br#"{"viewers":["alice"]}"#,
-        Some(&owner),
-    );
-    assert_eq!(status, 200, "{body}");
+    server.set_viewers(&id, &owner, &["alice"]);
     assert_eq!(
         get_bytes(&server.http, &playlist).0,
         403,
@@ -275,14 +268,7 @@ fn a_live_broadcast_made_private_stops_serving_strangers() {
     let hls = alice_view["watch"]["hls"].as_str().unwrap();
     let with_token = &hls[hls.find("/hls/").unwrap()..];
     assert_eq!(get_bytes(&server.http, with_token).0, 200);
-    let (status, _) = http_as(
-        &server.http,
-        "PUT",
-        &format!("/api/broadcasts/{id}/viewers"),
-        br#"{"viewers":[]}"#,
-        Some(&owner),
-    );
-    assert_eq!(status, 200);
+    server.set_viewers(&id, &owner, &[]);
     assert_eq!(
         get_bytes(&server.http, with_token).0,
         403,
@@ -352,31 +338,24 @@ fn rtmps_publishing_and_https_playback_with_ffmpeg() {
         &clip(Tracks::AudioVideo, 30, 500),
         &format!("rtmps://{rtmps}/live/{key}"),
     );
-    let flv = temp_dir("tls-watch").join("out.flv");
     std::thread::sleep(Duration::from_secs(3));
-    let viewer = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-t", "4", "-i"])
-        .arg(format!("https://{}/live/{id}.flv", server.http))
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(&flv)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (ok, err) = finish(viewer, Duration::from_secs(20));
-    assert!(ok, "HTTPS FLV playback failed: {err}");
-    assert!(common::probe(&flv).video_packets > 30);
-    let ts = temp_dir("tls-hls").join("out.ts");
-    let hls = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
-        .arg(format!("https://{}/hls/{id}/index.m3u8", server.http))
-        .args(["-t", "3", "-c", "copy"])
-        .arg(&ts)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (ok, err) = finish(hls, Duration::from_secs(30));
-    assert!(ok, "HTTPS LL-HLS playback failed: {err}");
-    assert!(common::probe(&ts).video_packets > 30);
+    for (what, path, file) in [
+        ("HTTP-FLV", format!("/live/{id}.flv"), "out.flv"),
+        ("LL-HLS", format!("/hls/{id}/index.m3u8"), "out.ts"),
+    ] {
+        let out = temp_dir("tls-watch").join(file);
+        let viewer = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
+            .arg(format!("https://{}{path}", server.http))
+            .args(["-t", "3", "-c", "copy"])
+            .arg(&out)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (ok, err) = finish(viewer, Duration::from_secs(30));
+        assert!(ok, "HTTPS {what} playback failed: {err}");
+        assert!(common::probe(&out).video_packets > 30, "{what}");
+    }
     drop(publisher);
     drop(server);
     let _ = std::fs::remove_dir_all(data);

@@ -685,14 +685,7 @@ fn members_no_longer_allowed_are_let_go_of_the_room() {
     let (mut alice_ws, _) = join(&server, &id, Some(&alice));
     let (mut bob_ws, _) = join(&server, &id, Some(&bob));
     let (mut anonymous, _) = join(&server, &id, None);
-    let (status, body) = http_as(
-        &server.http,
-        "PUT",
-        &format!("/api/broadcasts/{id}/viewers"),
-        br#"{"viewers":["alice"]}"#,
-        Some(&owner),
-    );
-    assert_eq!(status, 200, "{body}");
+    server.set_viewers(&id, &owner, &["alice"]);
     assert_eq!(bob_ws.until_closed(), ["not_allowed"]);
     assert_eq!(anonymous.until_closed(), ["not_allowed"]);
     alice_ws.send(serde_json::json!({"type": "comment", "text": "still here"}));

@@ -151,26 +151,6 @@ impl Db {
         Ok(())
     }
 
-    /// Whether `user` may watch broadcast `id` (its owner, or on its list if private).
-    pub fn may_watch(&self, b: &Broadcast, user: Option<i64>) -> anyhow::Result<bool> {
-        if !b.private {
-            return Ok(true);
-        }
-        let Some(user) = user else { return Ok(false) };
-        if b.owner_id == Some(user) {
-            return Ok(true);
-        }
-        self.with(|c| {
-            c.query_row(
-                "SELECT 1 FROM allowed_viewers WHERE broadcast_id = ?1 AND user_id = ?2",
-                params![b.id, user],
-                |_| Ok(()),
-            )
-            .optional()
-        })
-        .map(|found| found.is_some())
-    }
-
     /// Makes the broadcast private, for `users` (and its owner) only. When someone who
     /// could watch no longer can, the access epoch moves on, revoking playback tokens.
     pub fn set_allowed_viewers(&self, id: &str, users: &[i64]) -> anyhow::Result<()> {
@@ -349,10 +329,11 @@ mod tests {
         let [alice, bob, carol] = ["alice", "bob", "carol"].map(|n| store.create_user(n, "x").unwrap().unwrap().id);
         let b = store.create_broadcast("p1", alice, "k", "", Some(&[bob])).unwrap();
         assert!(b.private);
-        assert!(store.may_watch(&b, Some(alice)).unwrap());
-        assert!(store.may_watch(&b, Some(bob)).unwrap());
-        assert!(!store.may_watch(&b, Some(carol)).unwrap());
-        assert!(!store.may_watch(&b, None).unwrap());
+        let access = store.access("p1").unwrap().unwrap();
+        assert!(access.allows_user(Some(alice)));
+        assert!(access.allows_user(Some(bob)));
+        assert!(!access.allows_user(Some(carol)));
+        assert!(!access.allows_user(None));
         store.start("p1").unwrap();
         assert!(store.list(State::Live, ListOrder::Recent, 10).unwrap().is_empty());
         store.follow(carol, alice).unwrap();

@@ -75,20 +75,6 @@ impl Store {
         rx.await.map_err(|_| anyhow::anyhow!("a store call failed"))?
     }
 
-    /// [`Store::call`] for a caller outside the async runtime (a command-line tool).
-    pub fn blocking_call<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Db) -> anyhow::Result<T> + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.jobs
-            .blocking_send(Box::new(move |db| {
-                let _ = tx.send(f(db));
-            }))
-            .map_err(|_| anyhow::anyhow!("the store has stopped"))?;
-        rx.blocking_recv().map_err(|_| anyhow::anyhow!("a store call failed"))?
-    }
-
     /// A broadcast by id.
     pub async fn get(&self, id: &str) -> anyhow::Result<Option<Broadcast>> {
         let id = id.to_owned();

@@ -117,6 +117,15 @@ impl Server {
         )
     }
 
+    /// Makes broadcast `id` private to the users `names`, as its owner (`owner`, a session
+    /// token) does in the API.
+    pub fn set_viewers(&self, id: &str, owner: &str, names: &[&str]) {
+        let body = serde_json::json!({ "viewers": names }).to_string();
+        let path = format!("/api/broadcasts/{id}/viewers");
+        let (status, answer) = http_as(&self.http, "PUT", &path, body.as_bytes(), Some(owner));
+        assert_eq!(status, 200, "{answer}");
+    }
+
     pub fn broadcast(&self, id: &str) -> serde_json::Value {
         let (status, body) = http(&self.http, "GET", &format!("/api/broadcasts/{id}"), b"");
         assert_eq!(status, 200, "{body}");
