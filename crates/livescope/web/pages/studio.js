@@ -98,7 +98,8 @@ async function dashboard(main, id, ctx) {
   function showKey() {
     const saved = JSON.parse(sessionStorage.getItem(keyStore(id)) || "null");
     const key = saved?.stream_key || "";
-    const rtmp = saved?.publish.rtmp || b.watch.rtmp.replace(/\/[^/?]+(\?.*)?$/, "/<stream key>");
+    // RTMPS when the server has a certificate: the key does not travel in clear.
+    const rtmp = saved?.publish.rtmps || saved?.publish.rtmp || b.watch.rtmp.replace(/\/[^/?]+(\?.*)?$/, "/<stream key>");
     keyInput.value = key;
     keyInput.placeholder = key ? "" : "hidden: rotate the key to get a new one";
     serverInput.value = rtmp.slice(0, rtmp.lastIndexOf("/"));
