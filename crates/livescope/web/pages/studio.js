@@ -108,7 +108,10 @@ async function dashboard(main, id, ctx) {
       ? "The server keeps only a hash of this key: it is shown in this tab until you log out, and nowhere else. Copy it into OBS or keep it somewhere safe; anyone who has it can go live as you."
       : "The stream key is shown only once, when the broadcast is created or the key is rotated. Rotate it to get a new one.";
   }
+  // A new or revoked key ends the publishing session at once (and so a live broadcast).
+  const endsLive = (what) => confirm(`${what} the key takes whoever publishes with the current one off the air at once; a live broadcast ends. Go on?`);
   async function rotate() {
+    if (!endsLive("Rotating")) return;
     try {
       const k = await api(`/api/broadcasts/${encodeURIComponent(id)}/stream_key`, { method: "POST" });
       sessionStorage.setItem(keyStore(id), JSON.stringify(k));
@@ -117,6 +120,7 @@ async function dashboard(main, id, ctx) {
     } catch (e) { keyMsg.textContent = e.message; }
   }
   async function revoke() {
+    if (!endsLive("Revoking")) return;
     try {
       await api(`/api/broadcasts/${encodeURIComponent(id)}/stream_key`, { method: "DELETE" });
       sessionStorage.removeItem(keyStore(id));
