@@ -58,15 +58,13 @@ http {
   server { listen 127.0.0.1:$http; location / { return 200 '{"broadcasts":[]}'; } }
 }
 CONF
-nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" &
-master=$!
-for _ in $(seq 50); do worker=$(pgrep -P $master || true); [ -n "$worker" ] && break; sleep 0.1; done
+start_nginx
+master=$NGINX_MASTER worker=$NGINX_WORKER
 python3 bench/strangers.py rtmp-hold 127.0.0.1:$rtmp "$NGINX_HOLDERS" 1048576 $master $worker | sed 's/^{/{"server": "nginx-rtmp", /' >>"$results"
 kill $master; wait $master 2>/dev/null || true
 for n in $IDLE; do
-  nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" &
-  master=$!
-  for _ in $(seq 50); do worker=$(pgrep -P $master || true); [ -n "$worker" ] && break; sleep 0.1; done
+  start_nginx
+  master=$NGINX_MASTER worker=$NGINX_WORKER
   python3 bench/strangers.py http-idle 127.0.0.1:$http "$n" / $master $worker | sed 's/^{/{"server": "nginx", /' >>"$results"
   kill $master; wait $master 2>/dev/null || true
 done

@@ -28,3 +28,20 @@ start_livescope() {
   cat "$log" >&2
   return 1
 }
+
+# start_nginx: runs nginx with $WORK/nginx/nginx.conf in the background (the config says
+# `daemon off`) and returns once its worker is up; the processes are then NGINX_MASTER and
+# NGINX_WORKER.
+start_nginx() {
+  nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" &
+  NGINX_MASTER=$!
+  NGINX_WORKER=
+  for _ in $(seq 50); do
+    NGINX_WORKER=$(pgrep -P $NGINX_MASTER | head -1 || true)
+    [ -n "$NGINX_WORKER" ] && return 0
+    sleep 0.1
+  done
+  echo "nginx did not start:" >&2
+  cat "$WORK/nginx/error.log" >&2
+  return 1
+}

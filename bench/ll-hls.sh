@@ -57,9 +57,8 @@ http {
   }
 }
 CONF
-  nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" &
-  master=$!
-  for _ in $(seq 50); do worker=$(pgrep -P $master | head -1 || true); [ -n "$worker" ] && break; sleep 0.1; done
+  start_nginx
+  master=$NGINX_MASTER worker=$NGINX_WORKER
   $BIN loadgen --publish rtmp://127.0.0.1:$rtmp/live/bench --play http://127.0.0.1:$http/hls/bench.m3u8 \
     --viewers "$n" --warmup 8 --duration "$DURATION" --server-pid $master --server-pid $worker --label nginx-rtmp-hls \
     --work "$WORK" --json "$WORK/nginx-$n.json"

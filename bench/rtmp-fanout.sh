@@ -55,9 +55,8 @@ rtmp {
   }
 }
 CONF
-  nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" &
-  master=$!
-  for _ in $(seq 50); do worker=$(pgrep -P $master || true); [ -n "$worker" ] && break; sleep 0.1; done
+  start_nginx
+  master=$NGINX_MASTER worker=$NGINX_WORKER
   $BIN loadgen --publish rtmp://127.0.0.1:$port/live/bench --play rtmp://127.0.0.1:$port/live/bench \
     --viewers "$n" --duration "$DURATION" --server-pid $master --server-pid $worker --label nginx-rtmp \
     --work "$WORK" --json "$WORK/nginx-rtmp-$n.json"
