@@ -122,6 +122,16 @@ impl ConnLimiter {
     }
 }
 
+/// Waits up to `within` for a connection's first bytes; false if none came (or it closed).
+/// Listeners call it before allocating anything for a connection (hyper's buffers, TLS,
+/// an RTMP session), so that one that sends nothing costs its socket and a small task.
+/// `readable()` would not do: tokio counts a new socket as ready until a read says
+/// otherwise, whereas a one-byte peek waits for real data.
+pub async fn first_bytes(socket: &tokio::net::TcpStream, within: Duration) -> bool {
+    let mut first = [0u8; 1];
+    matches!(tokio::time::timeout(within, socket.peek(&mut first)).await, Ok(Ok(1)))
+}
+
 /// Raises this process's soft limit on open files to its hard limit (often 1024 against
 /// 524288): each viewer is a socket, and at the soft limit new publishers, viewers and API
 /// requests could not be accepted at all. Returns the limit now in force.

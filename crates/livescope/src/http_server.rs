@@ -90,14 +90,9 @@ struct Connection {
 impl Connection {
     async fn run(self, socket: TcpStream, addr: SocketAddr) {
         let peer = Peer::new(addr, socket.as_raw_fd());
-        // Nothing is allocated for a connection until its first bytes arrive (hyper and
-        // rustls take several KiB each at once): a connection that sends nothing costs a
-        // socket and this task, and is closed by the header deadline.
-        // (`readable()` is not enough: tokio counts a new socket as ready until a read says
-        // otherwise; a peek of one byte waits for real data.)
-        let mut first = [0u8; 1];
-        let peeked = tokio::time::timeout(HEADER_READ_TIMEOUT, socket.peek(&mut first)).await;
-        if !matches!(peeked, Ok(Ok(1))) {
+        // Nothing is allocated for a connection until its first bytes arrive; one that
+        // sends nothing is closed by the header deadline.
+        if !crate::conn_limit::first_bytes(&socket, HEADER_READ_TIMEOUT).await {
             return;
         }
         // Boxed, so that the task of a connection still waiting above holds a pointer, not

@@ -17,7 +17,7 @@ use tokio_rustls::server::TlsStream;
 
 use crate::access::{AccessCheck, Credentials};
 use crate::app::{App, PublishError, Publishing, Watching};
-use crate::conn_limit::{ConnGuard, ConnLimiter};
+use crate::conn_limit::{ConnGuard, ConnLimiter, first_bytes};
 use crate::hub::{self, Next};
 use crate::send;
 use crate::store::DeliveryPath;
@@ -154,13 +154,8 @@ impl Conn<TcpStream> {
 /// state (about 1 KiB), not also the larger state of the setup that came before.
 async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr, guard: ConnGuard) {
     let closed = move |e: anyhow::Error| tracing::info!(%peer, "RTMP connection closed: {e:#}");
-    // No session (a few KiB) until the first bytes arrive: a connection that sends nothing
-    // costs its socket and this task until the setup deadline.
-    let mut first = [0u8; 1];
-    if !matches!(
-        tokio::time::timeout(SETUP_TIMEOUT, socket.peek(&mut first)).await,
-        Ok(Ok(1))
-    ) {
+    // No session (a few KiB) until the first bytes arrive.
+    if !first_bytes(&socket, SETUP_TIMEOUT).await {
         return;
     }
     // Boxed: the task of a connection still waiting above holds a pointer, not the state
@@ -187,6 +182,10 @@ async fn connection(app: Arc<App>, socket: TcpStream, peer: SocketAddr, guard: C
 /// An RTMPS connection: the TLS handshake, then as plain RTMP, for publishers only.
 async fn secure_connection(app: Arc<App>, socket: TcpStream, tls: TlsAcceptor, peer: SocketAddr, _guard: ConnGuard) {
     let closed = move |e: anyhow::Error| tracing::info!(%peer, "RTMPS connection closed: {e:#}");
+    // No TLS state until the first bytes arrive.
+    if !first_bytes(&socket, SETUP_TIMEOUT).await {
+        return;
+    }
     let stream = match tokio::time::timeout(SETUP_TIMEOUT, tls.accept(socket)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => return closed(anyhow::Error::from(e).context("TLS handshake")),
