@@ -165,7 +165,12 @@ fn video_track(body: &Bytes) -> Option<VideoTrack> {
         assert_eq!(dimensions, None);
     }
     let (width, height) = dimensions.unwrap_or((0, 0));
-    Some(VideoTrack { record, width, height })
+    Some(VideoTrack {
+        codec: fmp4::VideoCodec::Avc,
+        record,
+        width,
+        height,
+    })
 }
 
 /// The segmenter's `audio_config`: an AAC sequence header becomes the audio track.

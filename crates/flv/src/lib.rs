@@ -6,10 +6,12 @@
 //! are slices of the received buffer.
 
 mod avc;
+mod hevc;
 mod media;
 mod tag;
 
 pub use avc::{AudioSpecificConfig, AvcConfig};
+pub use hevc::HevcConfig;
 pub use media::{AudioCodec, AudioTag, VideoCodec, VideoPacket, VideoTag};
 pub use tag::{Demuxer, FILE_HEADER_LEN, Tag, TagKind, encode_header, encode_tag};
 

@@ -1,15 +1,15 @@
-//! CMAF (ISO/IEC 23000-19) for livescope: the init segment of an H.264/AAC stream and the
-//! fragments (`moof` + `mdat`) that carry its samples, as ISO/IEC 14496-12 and -15 lay
-//! them out. Boxes are built with `mp4-atom`; nothing here does I/O.
+//! CMAF (ISO/IEC 23000-19) for livescope: the init segment of an H.264 or HEVC / AAC
+//! stream and the fragments (`moof` + `mdat`) that carry its samples, as ISO/IEC 14496-12
+//! and -15 lay them out. Boxes are built with `mp4-atom`; nothing here does I/O.
 //!
 //! Track 1 is video (90 kHz timescale), track 2 audio (timescale = sample rate).
 
 use bytes::{Bytes, BytesMut};
 use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor, SLConfig};
 use mp4_atom::{
-    Atom, Audio, Avc1, Avcc, Codec, Dinf, Dref, DrefEntry, Encode, Esds, Ftyp, Hdlr, Mdat, Mdhd, Mdia, Mfhd, Minf,
-    Moof, Moov, Mp4a, Mvex, Mvhd, Smhd, Stbl, Stco, Stsc, Stsd, Stsz, Stts, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun,
-    TrunEntry, TrunSamples, Url, Visual, Vmhd,
+    Atom, Audio, Avc1, Avcc, Codec, Dinf, Dref, DrefEntry, Encode, Esds, Ftyp, Hdlr, Hvc1, Hvcc, Mdat, Mdhd, Mdia,
+    Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, Smhd, Stbl, Stco, Stsc, Stsd, Stsz, Stts, Tfdt, Tfhd, Tkhd, Traf, Trak,
+    Trex, Trun, TrunEntry, TrunSamples, Url, Visual, Vmhd,
 };
 
 pub const VIDEO_TRACK: u32 = 1;
@@ -24,15 +24,30 @@ pub enum Error {
     /// The AVCDecoderConfigurationRecord did not parse.
     #[error("bad AVC configuration: {0}")]
     AvcConfig(String),
+    /// The HEVCDecoderConfigurationRecord did not parse.
+    #[error("bad HEVC configuration: {0}")]
+    HevcConfig(String),
     /// A box did not encode (a field out of range).
     #[error("cannot encode {0}")]
     Encode(String),
 }
 
-/// An H.264 track.
+/// The video codecs a track can carry. Samples are length-prefixed NAL units for both, as
+/// FLV carries them, so only the sample entry differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    /// H.264: an `avc1` sample entry with `avcC`.
+    Avc,
+    /// H.265: an `hvc1` sample entry with `hvcC` (the entry Apple's players require).
+    Hevc,
+}
+
+/// An H.264 or HEVC track.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoTrack {
-    /// The AVCDecoderConfigurationRecord, as FLV carries it.
+    pub codec: VideoCodec,
+    /// The AVCDecoderConfigurationRecord or HEVCDecoderConfigurationRecord, as FLV carries
+    /// it.
     pub record: Bytes,
     pub width: u16,
     pub height: u16,
@@ -135,18 +150,47 @@ fn data_information() -> Dinf {
     }
 }
 
+/// The `hvcC` box for an `hvc1` sample entry, from the record FLV carries.
+fn hevc_configuration(record: &[u8]) -> Result<Hvcc, Error> {
+    let mut hvcc = Hvcc::decode_body(&mut &record[..]).map_err(|e| Error::HevcConfig(e.to_string()))?;
+    // mp4-atom reads any version; 1 is the only one defined, and players check it.
+    if hvcc.configuration_version != 1 {
+        return Err(Error::HevcConfig(format!(
+            "configurationVersion {}",
+            hvcc.configuration_version
+        )));
+    }
+    // `hvc1` means every parameter set is in the sample entry (ISO/IEC 14496-15 8.4.1.1:
+    // array_completeness 1 for VPS, SPS and PPS). Publishers' records often say 0 (ffmpeg's
+    // FLV muxer writes 0 when it builds the record from an encoder's parameter sets), which
+    // describes an `hev1` track instead.
+    for array in &mut hvcc.arrays {
+        if matches!(array.nal_unit_type, 32..=34) {
+            array.completeness = true;
+        }
+    }
+    Ok(hvcc)
+}
+
 fn video_trak(v: &VideoTrack) -> Result<Trak, Error> {
-    let avcc = Avcc::decode_body(&mut &v.record[..]).map_err(|e| Error::AvcConfig(e.to_string()))?;
-    let codec = Codec::Avc1(Avc1 {
-        visual: Visual {
-            data_reference_index: 1,
-            width: v.width,
-            height: v.height,
-            ..Default::default()
-        },
-        avcc,
+    let visual = Visual {
+        data_reference_index: 1,
+        width: v.width,
+        height: v.height,
         ..Default::default()
-    });
+    };
+    let codec = match v.codec {
+        VideoCodec::Avc => Codec::Avc1(Avc1 {
+            visual,
+            avcc: Avcc::decode_body(&mut &v.record[..]).map_err(|e| Error::AvcConfig(e.to_string()))?,
+            ..Default::default()
+        }),
+        VideoCodec::Hevc => Codec::Hvc1(Hvc1 {
+            visual,
+            hvcc: hevc_configuration(&v.record)?,
+            ..Default::default()
+        }),
+    };
     Ok(Trak {
         tkhd: Tkhd {
             track_id: VIDEO_TRACK,
@@ -326,6 +370,11 @@ mod tests {
     const AVC_RECORD: &str =
         "014d400dffe10022674d400deca0a0fd8088000003000800000301e301000f420003d09c92600f14299601000468ce3c80";
     const ASC: &[u8] = &[0x12, 0x08];
+    /// What libx265 wrote for a 320x240 Main clip (`hvc1.1.6.L60.90`), and the one frame of
+    /// a flat blue 320x240 picture it coded with the same parameter sets: a 57-byte IDR
+    /// slice, length-prefixed as FLV carries it.
+    const HEVC_RECORD: &str = "0101600000009000000000003cf000fcfdf8f800000f03a00001001840010c01ffff01600000030090000003000003003c959809a10001002a42010101600000030090000003000003003ca00a080f165959a4932bc05a020000030002000003003c10a2000100074401c172b46240";
+    const HEVC_KEYFRAME: &str = "000000392801af08485b20d0f9ee977ffb27dfbcdc67c2137466bcba04eb49282cc63ca8524941661e26b988930a52e800058c870000030000030057c0";
 
     fn hex(s: &str) -> Bytes {
         (0..s.len())
@@ -339,7 +388,12 @@ mod tests {
         let record = hex(AVC_RECORD);
         let (width, height) = avc_dimensions(&record).unwrap();
         (
-            VideoTrack { record, width, height },
+            VideoTrack {
+                codec: VideoCodec::Avc,
+                record,
+                width,
+                height,
+            },
             AudioTrack {
                 config: Bytes::from_static(ASC),
                 sample_rate: 44_100,
@@ -378,6 +432,7 @@ mod tests {
         assert!(
             init_segment(
                 Some(&VideoTrack {
+                    codec: VideoCodec::Avc,
                     record: Bytes::from_static(b"junk"),
                     width: 1,
                     height: 1
@@ -386,6 +441,124 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    fn hevc_track(record: Bytes) -> VideoTrack {
+        VideoTrack {
+            codec: VideoCodec::Hevc,
+            record,
+            width: 320,
+            height: 240,
+        }
+    }
+
+    /// The body of the first box of type `kind` anywhere in `bytes`.
+    fn box_body<'a>(bytes: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
+        let at = bytes.windows(4).position(|w| w == kind)?;
+        let size = u32::from_be_bytes(bytes[at - 4..at].try_into().unwrap()) as usize;
+        bytes.get(at + 4..at - 4 + size)
+    }
+
+    #[test]
+    fn an_hevc_track_gets_an_hvc1_entry_holding_the_record() {
+        let (_, audio) = tracks();
+        let record = hex(HEVC_RECORD);
+        let init = init_segment(Some(&hevc_track(record.clone())), Some(&audio)).unwrap();
+        assert!(init.windows(4).any(|w| w == b"hvc1"));
+        assert!(!init.windows(4).any(|w| w == b"avc1"));
+        // x265's record already says complete arrays, so hvcC is the record byte for byte.
+        assert_eq!(box_body(&init, b"hvcC"), Some(&record[..]));
+        let mut buf = &init[..];
+        assert!(matches!(Any::decode(&mut buf).unwrap(), Any::Ftyp(_)));
+        let Any::Moov(moov) = Any::decode(&mut buf).unwrap() else {
+            panic!("no moov")
+        };
+        let Codec::Hvc1(hvc1) = &moov.trak[0].mdia.minf.stbl.stsd.codecs[0] else {
+            panic!("no hvc1")
+        };
+        assert_eq!((hvc1.visual.width, hvc1.visual.height), (320, 240));
+        let types: Vec<u8> = hvc1.hvcc.arrays.iter().map(|a| a.nal_unit_type).collect();
+        assert_eq!(types, [32, 33, 34]);
+        assert_eq!(hvc1.hvcc.length_size_minus_one, 3);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn hvcc_says_the_parameter_sets_are_complete() {
+        // As ffmpeg's FLV muxer writes it: array_completeness 0 on every array.
+        let mut record = hex(HEVC_RECORD).to_vec();
+        let mut pos = 23;
+        for _ in 0..record[22] {
+            record[pos] &= 0x7f;
+            let count = u16::from_be_bytes([record[pos + 1], record[pos + 2]]);
+            pos += 3;
+            for _ in 0..count {
+                pos += 2 + usize::from(u16::from_be_bytes([record[pos], record[pos + 1]]));
+            }
+        }
+        assert_eq!(pos, record.len());
+        let init = init_segment(Some(&hevc_track(Bytes::from(record))), None).unwrap();
+        assert_eq!(box_body(&init, b"hvcC"), Some(&hex(HEVC_RECORD)[..]));
+    }
+
+    #[test]
+    fn a_bad_hevc_record_is_an_error() {
+        for record in [&b"junk"[..], &[], &hex(HEVC_RECORD)[..40]] {
+            let err = init_segment(Some(&hevc_track(Bytes::copy_from_slice(record))), None).unwrap_err();
+            assert!(matches!(err, Error::HevcConfig(_)), "{err}");
+        }
+        let mut version_0 = hex(HEVC_RECORD).to_vec();
+        version_0[0] = 0;
+        assert!(matches!(
+            init_segment(Some(&hevc_track(Bytes::from(version_0))), None),
+            Err(Error::HevcConfig(_))
+        ));
+    }
+
+    /// ffprobe (which the test suite installs) decodes what a player would get: the init
+    /// segment and a fragment holding one HEVC keyframe.
+    #[test]
+    fn ffprobe_decodes_an_hevc_init_segment_and_fragment() {
+        let init = init_segment(Some(&hevc_track(hex(HEVC_RECORD))), None).unwrap();
+        let fragment = fragment(
+            1,
+            &[Run {
+                track: VIDEO_TRACK,
+                base_decode_time: 0,
+                samples: vec![Sample {
+                    duration: VIDEO_TIMESCALE / 30,
+                    keyframe: true,
+                    composition_offset: 0,
+                    data: hex(HEVC_KEYFRAME),
+                }],
+            }],
+        )
+        .unwrap();
+        let path = std::env::temp_dir().join(format!("fmp4-hevc-{}.mp4", std::process::id()));
+        std::fs::write(&path, [&init[..], &fragment[..]].concat()).unwrap();
+        let probe = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-show_entries"])
+            .arg("stream=codec_name,codec_tag_string,profile,width,height,nb_read_frames")
+            .args(["-of", "default=noprint_wrappers=1"])
+            .arg(&path)
+            .output();
+        let _ = std::fs::remove_file(&path);
+        let probe = probe.expect("running ffprobe (is ffmpeg installed?)");
+        let (out, err) = (
+            String::from_utf8_lossy(&probe.stdout),
+            String::from_utf8_lossy(&probe.stderr),
+        );
+        assert!(probe.status.success() && err.is_empty(), "{err}");
+        for line in [
+            "codec_name=hevc",
+            "codec_tag_string=hvc1",
+            "profile=Main",
+            "width=320",
+            "height=240",
+            "nb_read_frames=1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} not in {out}");
+        }
     }
 
     #[test]

@@ -35,7 +35,8 @@ impl Segment {
 pub struct Window {
     /// EXT-X-PART-INF PART-TARGET, seconds.
     pub part_target: f64,
-    /// EXT-X-TARGETDURATION, whole seconds.
+    /// EXT-X-TARGETDURATION, whole seconds: fixed for the life of the playlist (RFC
+    /// 8216bis 6.2.1), so the producer cuts every segment to round to at most this.
     pub target_duration: u32,
     /// Complete segments, oldest first.
     pub segments: VecDeque<Segment>,
@@ -107,9 +108,6 @@ impl Window {
     pub fn finish_segment(&mut self) -> Option<Segment> {
         let segment = self.current.take()?;
         self.next_msn = segment.msn + 1;
-        // A GOP longer than the target makes a longer segment; the target follows, since
-        // players size their waits by it.
-        self.target_duration = self.target_duration.max(segment.duration().round().max(1.0) as u32);
         self.segments.push_back(segment);
         (self.segments.len() > self.max_segments)
             .then(|| self.segments.pop_front())
@@ -160,8 +158,10 @@ impl Window {
         let _ = writeln!(out, "#EXT-X-MAP:URI=\"{INIT_URI}\"");
 
         let total: f64 = self.segments.iter().chain(&self.current).map(Segment::duration).sum();
-        // Parts are listed for the last three target durations only (RFC 8216bis 4.4.4.9).
-        let parts_from = total - 3.0 * f64::from(self.target_duration);
+        // Parts are listed only for segments that begin within the last three target
+        // durations (RFC 8216bis 4.4.4.9: older parts SHOULD go), with a millisecond's
+        // grace for the sum of printed durations.
+        let parts_from = total - 3.0 * f64::from(self.target_duration) - 0.001;
         let mut skipped = 0;
         let mut start = 0.0;
         for segment in &self.segments {
@@ -177,7 +177,9 @@ impl Window {
                 skipped = 0;
             }
             let end = start + segment.duration();
-            self.render_segment(&mut out, segment, end > parts_from);
+            // An ended playlist lists no parts: a replay needs only segments, and the ended
+            // playlist must stay valid after the parts are gone from memory.
+            self.render_segment(&mut out, segment, !self.ended && start >= parts_from);
             let _ = write!(
                 out,
                 "#EXTINF:{:.5},\n{}\n",

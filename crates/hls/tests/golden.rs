@@ -49,8 +49,12 @@ fn a_live_playlist_has_every_required_tag() {
     assert_eq!(lines.last(), Some(&"#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part26.m4s\""));
     assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 5);
     assert!(text.contains(&format!("#EXT-X-PROGRAM-DATE-TIME:{}", format_date_time(T0))));
-    // Parts only for segments within the last three target durations: not segment 0.
-    assert!(!text.contains("\"part5.m4s") && text.contains("\"part6.m4s"), "{text}");
+    // Parts only for segments that begin within the last three target durations (6 s of
+    // the 8.67 s listed): not segments 0 and 1.
+    assert!(
+        !text.contains("\"part11.m4s") && text.contains("\"part12.m4s"),
+        "{text}"
+    );
     assert!(!text.contains("ENDLIST"));
 }
 
@@ -88,12 +92,14 @@ fn blocking_requests_wait_for_their_part_and_refuse_the_far_future() {
 }
 
 #[test]
-fn an_ended_stream_lists_everything_with_endlist() {
+fn an_ended_stream_lists_its_segments_with_endlist_and_no_parts() {
     let mut w = window(2, 3);
     w.end();
     let text = w.render(false);
     assert!(text.ends_with("seg2.m4s\n#EXT-X-ENDLIST\n"), "{text}");
     assert!(!text.contains("PRELOAD-HINT"));
+    // Without parts, which leave memory soon after the end: the ended playlist stays true.
+    assert!(!text.contains("#EXT-X-PART:"), "{text}");
     assert_eq!(
         w.readiness(&Query {
             msn: Some(99),

@@ -13,6 +13,7 @@ use crate::access::{Access, Credentials, Gate};
 use crate::config::Config;
 use crate::hub::{Codec, Frame, HeaderKind, Hub, OpenError, Stream};
 use crate::store::{DeliveryPath, State, Store};
+use crate::timeline::Timeline;
 
 /// Everything a request or connection handler needs.
 pub struct App {
@@ -169,6 +170,8 @@ pub struct Publishing {
     pub frames: u64,
     /// Ended by [`Publishing::finish`], nothing left for the drop.
     finished: bool,
+    /// The publisher's timestamps, unwrapped and steadied.
+    timeline: Timeline,
 }
 
 impl Publishing {
@@ -237,6 +240,7 @@ impl Publishing {
             has_video: false,
             frames: 0,
             finished: false,
+            timeline: Timeline::default(),
         })
     }
 
@@ -282,8 +286,17 @@ impl Publishing {
             }
         };
         self.frames += 1;
-        self.stream
-            .push(Frame::new(codec, timestamp, sync_point, header, payload));
+        let at = if header.is_some() || codec == Codec::Data {
+            self.timeline.header()
+        } else {
+            let jumps = self.timeline.jumps();
+            let at = self.timeline.place(timestamp);
+            if self.timeline.jumps() > jumps {
+                tracing::info!(broadcast = %self.broadcast_id, sent = timestamp, at, "the encoder's clock jumped: the timeline goes on from the newest frame");
+            }
+            at
+        };
+        self.stream.push(Frame::new(codec, at, sync_point, header, payload));
         Ok(())
     }
 }

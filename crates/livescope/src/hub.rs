@@ -9,7 +9,7 @@
 //! current GOP (from the latest keyframe), which is what a new viewer starts with.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -39,8 +39,10 @@ pub const RTMP_CHUNK_SIZE: u32 = 4096;
 pub struct Frame {
     /// The tag header, parsed once at ingest so no consumer parses it again.
     pub codec: Codec,
-    /// Decode timestamp in milliseconds, as the publisher sent it.
-    pub timestamp: u32,
+    /// Decode timestamp in milliseconds on the broadcast's timeline (see `timeline`):
+    /// unwrapped to 64 bits and steady across an encoder's jumps. RTMP and FLV viewers
+    /// get its low 32 bits, as those formats carry.
+    pub timestamp: u64,
     /// A point a viewer can start from: a video keyframe, or any audio frame of a stream
     /// without video.
     pub sync_point: bool,
@@ -91,7 +93,7 @@ pub enum HeaderKind {
 }
 
 impl Frame {
-    pub fn new(codec: Codec, timestamp: u32, sync_point: bool, header: Option<HeaderKind>, payload: Bytes) -> Self {
+    pub fn new(codec: Codec, timestamp: u64, sync_point: bool, header: Option<HeaderKind>, payload: Bytes) -> Self {
         Self {
             codec,
             timestamp,
@@ -107,8 +109,9 @@ impl Frame {
     /// The frame as RTMP chunks for a viewer session with [`RTMP_CHUNK_SIZE`]; encoded on
     /// first use and shared by every RTMP viewer.
     pub fn rtmp_chunks(&self) -> &Bytes {
-        self.rtmp
-            .get_or_init(|| rtmp::message::encode_media(RTMP_CHUNK_SIZE, self.kind(), self.timestamp, &self.payload))
+        self.rtmp.get_or_init(|| {
+            rtmp::message::encode_media(RTMP_CHUNK_SIZE, self.kind(), self.timestamp as u32, &self.payload)
+        })
     }
 
     /// The frame as an FLV tag; encoded on first use and shared by every HTTP-FLV viewer.
@@ -119,7 +122,7 @@ impl Frame {
                 MediaKind::Video => TagKind::Video,
                 MediaKind::Data => TagKind::Script,
             };
-            flv::encode_tag(kind, self.timestamp, &self.payload)
+            flv::encode_tag(kind, self.timestamp as u32, &self.payload)
         })
     }
 
@@ -201,7 +204,7 @@ pub struct Stream {
     changed: Notify,
     viewers: AtomicUsize,
     /// The newest media timestamp (ms): where the live edge is in stream time.
-    edge: AtomicU32,
+    edge: AtomicU64,
     batch: Duration,
     /// Frames are waiting for the flusher.
     pending: AtomicBool,
@@ -300,7 +303,7 @@ impl Stream {
             ring: Mutex::new(Ring::default()),
             changed: Notify::new(),
             viewers: AtomicUsize::new(0),
-            edge: AtomicU32::new(0),
+            edge: AtomicU64::new(0),
             batch,
             pending: AtomicBool::new(false),
             flush: Notify::new(),
@@ -371,7 +374,7 @@ impl Stream {
     }
 
     /// The stream time (ms) at the live edge: the newest audio or video frame's timestamp.
-    pub fn edge_ms(&self) -> u32 {
+    pub fn edge_ms(&self) -> u64 {
         self.edge.load(Ordering::Relaxed)
     }
 
@@ -510,7 +513,7 @@ impl Drop for Subscription {
 mod tests {
     use super::*;
 
-    fn video(ts: u32, key: bool, size: usize) -> Frame {
+    fn video(ts: u64, key: bool, size: usize) -> Frame {
         let body = vec![if key { 0x17 } else { 0x27 }; size];
         Frame::new(
             Codec::parse(MediaKind::Video, &body).unwrap(),
@@ -541,7 +544,7 @@ mod tests {
         assert_eq!(stream.viewers(), 1);
         let mut batch = Vec::new();
         assert_eq!(sub.next_batch(&mut batch, usize::MAX).await, Next::Frames);
-        let ts: Vec<u32> = batch.iter().map(|f| f.timestamp).collect();
+        let ts: Vec<u64> = batch.iter().map(|f| f.timestamp).collect();
         assert_eq!(ts, vec![8 * 33, 9 * 33], "starts at the keyframe of frame 8");
         hub.close(&stream);
         batch.clear();
@@ -558,7 +561,7 @@ mod tests {
         let (_, mut slow) = stream.subscribe();
         // 40 MiB pass while the slow viewer reads nothing.
         let frame_size = 64 << 10;
-        for i in 1..=640u32 {
+        for i in 1..=640u64 {
             stream.push(video(i * 33, i % 30 == 0, frame_size));
             let ring = stream.ring.lock().unwrap();
             assert!(

@@ -22,5 +22,6 @@ pub mod send;
 pub mod server;
 pub mod stall;
 pub mod store;
+pub mod timeline;
 pub mod tls;
 pub mod web;

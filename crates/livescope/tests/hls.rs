@@ -295,59 +295,125 @@ fn hinted_part_arrives_before_it_is_complete(server: &Server, id: &str) -> bool 
     !listed
 }
 
-/// Right after the end, while the live window still lingers in memory for its players, a
-/// new player asking for the playlist gets the whole recording, not the window's last
-/// segments.
+/// What a media playlist says: its MEDIA-SEQUENCE and each segment's number and duration.
+fn listed(text: &str) -> (u64, Vec<(u64, String)>) {
+    let first: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .expect("MEDIA-SEQUENCE")
+        .parse()
+        .unwrap();
+    let mut segments = Vec::new();
+    let mut duration = None;
+    for line in text.lines() {
+        if let Some(d) = line.strip_prefix("#EXTINF:") {
+            duration = Some(d.trim_end_matches(',').to_owned());
+        } else if let Some(n) = line.strip_prefix("seg").and_then(|l| l.strip_suffix(".m4s")) {
+            segments.push((n.parse().unwrap(), duration.take().unwrap()));
+        }
+    }
+    (first, segments)
+}
+
+fn seconds(text: &str) -> f64 {
+    listed(text).1.iter().map(|(_, d)| d.parse::<f64>().unwrap()).sum()
+}
+
+/// A live playlist never contradicts what it said (RFC 8216bis 6.2.1): when the broadcast
+/// ends it keeps its media sequence numbers and gains EXT-X-ENDLIST, and the whole
+/// broadcast is the replay's, at its own URL, which the multivariant playlist and the API
+/// name from then on.
 #[test]
-fn a_replay_right_after_the_end_is_the_whole_broadcast() {
+fn the_live_playlist_ends_true_to_itself_and_the_replay_is_the_whole_broadcast() {
     let server = Server::start();
     let (id, key, _) = server.create_broadcast();
     // 24 s of media (longer than the 16 s live window), sent at four times real time.
-    let publisher = publish_at(&clip(Tracks::AudioVideo, 24, 300), &server.rtmp_url(&key), 4.0);
-    assert!(finish(publisher, Duration::from_secs(30)).0);
-    server.wait_state(&id, "ended");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let text = loop {
+    let mut publisher = publish_at(&clip(Tracks::AudioVideo, 24, 300), &server.rtmp_url(&key), 4.0);
+    server.wait_state(&id, "live");
+    let mut last_live = String::new();
+    while publisher.try_wait().unwrap().is_none() {
         let (status, _, text) = playlist(&server, &id, "");
-        assert_eq!(status, 200, "{text}");
-        if text.contains("#EXT-X-PLAYLIST-TYPE:VOD") || std::time::Instant::now() > deadline {
-            break text;
+        if status == 200 && !text.contains("#EXT-X-ENDLIST") {
+            last_live = text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(publisher.wait().unwrap().success());
+    server.wait_state(&id, "ended");
+    let (status, head, ended) = playlist(&server, &id, "");
+    assert_eq!(status, 200, "{ended}");
+    assert!(
+        ended.ends_with("#EXT-X-ENDLIST\n") && !ended.contains("#EXT-X-PART:"),
+        "{ended}"
+    );
+    assert!(head.contains("immutable"), "it will not change: {head}");
+    let (live_first, live_segments) = listed(&last_live);
+    let (ended_first, ended_segments) = listed(&ended);
+    assert!(ended_first >= live_first, "{last_live}\n{ended}");
+    for (msn, duration) in &ended_segments {
+        if let Some((_, before)) = live_segments.iter().find(|(m, _)| m == msn) {
+            assert_eq!(duration, before, "segment {msn} kept its duration");
+        }
+    }
+    assert!(seconds(&ended) < 20.0, "the live window, not the recording: {ended}");
+
+    // The replay: the API and the multivariant playlist name the recording's playlist.
+    let watch = server.broadcast(&id)["watch"]["hls"].as_str().unwrap().to_owned();
+    assert_eq!(watch, format!("http://{}/hls/{id}/master.m3u8", server.http));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let master = loop {
+        let (_, _, master) = get_bytes(&server.http, &format!("/hls/{id}/master.m3u8"));
+        let master = String::from_utf8(master).unwrap();
+        if master.contains("recording.m3u8") || std::time::Instant::now() > deadline {
+            break master;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{text}");
-    let seconds: f64 = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("#EXTINF:"))
-        .map(|d| d.trim_end_matches(',').parse::<f64>().unwrap())
-        .sum();
+    assert!(master.ends_with("\nrecording.m3u8\n"), "{master}");
     assert!(
-        seconds > 20.0,
-        "the whole broadcast, not the live window: {seconds} s\n{text}"
+        master.contains("AVERAGE-BANDWIDTH=") && master.contains("FRAME-RATE=30.000"),
+        "{master}"
     );
+    let (status, _, text) = get_bytes(&server.http, &format!("/hls/{id}/recording.m3u8"));
+    let text = String::from_utf8(text).unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && text.ends_with("#EXT-X-ENDLIST\n"),
+        "{text}"
+    );
+    assert_eq!(listed(&text).0, 0, "from the first segment");
+    assert!(seconds(&text) > 23.0, "the whole broadcast: {text}");
     let file = temp_dir("replay-now").join("replay.mp4");
     download(&server, &id, &text, &file);
-    assert!(probe(&file).duration > 20.0, "every segment it lists is served");
+    assert!(probe(&file).duration > 23.0, "every segment it lists is served");
+    // The ended live playlist is served as it was (segments from memory or the recording).
+    let file = temp_dir("ended-now").join("ended.mp4");
+    download(&server, &id, &ended, &file);
+    assert!(probe(&file).duration > 8.0);
 }
 
 #[test]
 fn an_ended_broadcast_is_a_replay_even_after_a_restart() {
     let data = temp_dir("replay");
-    let id = {
+    let (id, ended) = {
         let server = Server::start_in(&data);
         let (id, key, _) = server.create_broadcast();
         let publisher = publish(&clip(Tracks::AudioVideo, 5, 500), &server.rtmp_url(&key));
         assert!(finish(publisher, Duration::from_secs(30)).0);
         server.wait_state(&id, "ended");
-        id
+        let (_, _, ended) = playlist(&server, &id, "");
+        (id, ended)
     };
     let server = Server::start_in(&data);
+    // The live playlist's URL still says what it said when the broadcast ended.
     let (status, head, text) = playlist(&server, &id, "");
     assert_eq!(status, 200, "{text}");
-    assert!(
-        text.contains("#EXT-X-PLAYLIST-TYPE:VOD") && text.ends_with("#EXT-X-ENDLIST\n"),
-        "{text}"
-    );
+    assert_eq!(text, ended);
+    assert!(head.contains("immutable"));
+    let (status, head, text) = get_bytes(&server.http, &format!("/hls/{id}/recording.m3u8"));
+    let text = String::from_utf8(text).unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
     assert!(head.contains("immutable"));
     let file = temp_dir("replay-out").join("replay.mp4");
     download(&server, &id, &text, &file);
@@ -356,7 +422,11 @@ fn an_ended_broadcast_is_a_replay_even_after_a_restart() {
     assert!(p.duration > 4.0, "{p:?}");
     let (status, _, master) = get_bytes(&server.http, &format!("/hls/{id}/master.m3u8"));
     assert_eq!(status, 200);
-    assert!(String::from_utf8(master).unwrap().contains("RESOLUTION=320x240"));
+    let master = String::from_utf8(master).unwrap();
+    assert!(
+        master.contains("RESOLUTION=320x240") && master.contains("recording.m3u8"),
+        "{master}"
+    );
     assert_poster(&server, &id);
     drop(server);
     std::fs::remove_dir_all(&data).unwrap();

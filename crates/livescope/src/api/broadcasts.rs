@@ -44,7 +44,9 @@ pub struct PublishUrls {
 pub struct WatchUrls {
     pub rtmp: String,
     pub flv: String,
-    /// The LL-HLS media playlist (`master.m3u8` beside it lists codecs and resolution).
+    /// Live: the LL-HLS media playlist (`master.m3u8` beside it lists bit rates, codecs,
+    /// resolution and frame rate). Ended: the replay's multivariant playlist, which names
+    /// the whole recording (`recording.m3u8`).
     pub hls: String,
 }
 
@@ -96,9 +98,14 @@ pub fn view(app: &App, b: &Broadcast, host: &str) -> BroadcastView {
             rtmp: format!("rtmp://{host}:{}/live/{}{query}", app.rtmp_addr.port(), b.id),
             flv: format!("{scheme}://{host}:{}/live/{}.flv{query}", app.http_addr.port(), b.id),
             hls: format!(
-                "{scheme}://{host}:{}/hls/{}/index.m3u8{query}",
+                "{scheme}://{host}:{}/hls/{}/{}{query}",
                 app.http_addr.port(),
-                b.id
+                b.id,
+                if b.state == Life::Ended {
+                    "master.m3u8"
+                } else {
+                    "index.m3u8"
+                }
             ),
         },
     }

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 
-use super::{Rendition, StreamInfo};
+use super::{Bandwidth, Rendition, StreamInfo};
 use crate::access::Credentials;
 use crate::api::ApiError;
 use crate::app::App;
@@ -41,6 +41,9 @@ pub fn routes() -> Router<Arc<App>> {
 enum File {
     Master,
     Playlist,
+    /// The recording's playlist: an EVENT playlist of every segment so far, from the
+    /// start of the broadcast, closed with EXT-X-ENDLIST when it ends.
+    Recording,
     Init,
     /// A one-picture MP4 of a recent keyframe, for the web app's cards.
     Poster,
@@ -53,6 +56,7 @@ impl File {
         Some(match name {
             "master.m3u8" => File::Master,
             "index.m3u8" => File::Playlist,
+            "recording.m3u8" => File::Recording,
             "init.mp4" => File::Init,
             "poster.mp4" => File::Poster,
             _ => {
@@ -121,13 +125,7 @@ async fn file(
         }
     }
     let response = match rendition {
-        // An ended broadcast lingers in memory for players finishing its live window, but
-        // that window holds only the last segments: once the recording is complete, it
-        // answers everything but the parts (which only memory has), so a new player gets
-        // the whole broadcast.
-        Some(rendition) if !matches!(file, File::Part(_)) && rendition.recorded.load(Ordering::Acquire) => {
-            replay(&app, &id, file, &name).await
-        }
+        Some(rendition) if from_recording(&rendition, file) => replay(&app, &id, file, &name).await,
         Some(rendition) => live(rendition, file, query).await,
         None => replay(&app, &id, file, &name).await,
     };
@@ -136,8 +134,31 @@ async fn file(
     }
     // Only a verified token (digits, a dot, hex) is written into a playlist.
     match token {
-        Some(token) if private && matches!(file, File::Master | File::Playlist) => with_token(response, token).await,
+        Some(token) if private && matches!(file, File::Master | File::Playlist | File::Recording) => {
+            with_token(response, token).await
+        }
         _ => response,
+    }
+}
+
+/// Whether a live (or just ended) broadcast's file is the recording's to answer: the
+/// recording's playlist, segments older than the live window, and, once the recording is
+/// complete, the multivariant playlist (which then names the whole recording, so a new
+/// player gets the whole broadcast). The live playlist stays the live window's: a URL
+/// never contradicts what it said before (RFC 8216bis 6.2.1).
+fn from_recording(rendition: &Rendition, file: File) -> bool {
+    match file {
+        File::Recording => true,
+        File::Master => rendition.recorded.load(Ordering::Acquire),
+        File::Segment(msn) => {
+            let st = rendition.state.lock().expect("rendition lock");
+            let oldest = st
+                .segments
+                .first_key_value()
+                .map_or(st.window.next_msn(), |(msn, _)| *msn);
+            msn < oldest
+        }
+        _ => false,
     }
 }
 
@@ -231,7 +252,8 @@ fn answer(rendition: &Rendition, file: File, query: &::hls::Query) -> Answer {
             if st.init.is_none() && !ended {
                 return Answer::Wait;
             }
-            Answer::Now(playlist(master_playlist(&st.info, st.bandwidth()), LIVE_PLAYLIST))
+            let text = master_playlist(&st.info, st.bandwidth(), MEDIA_PLAYLIST);
+            Answer::Now(playlist(text, LIVE_PLAYLIST))
         }
         File::Playlist => {
             if !has_media && !ended {
@@ -249,7 +271,10 @@ fn answer(rendition: &Rendition, file: File, query: &::hls::Query) -> Answer {
                 ::hls::Readiness::Wait => Answer::Wait,
                 ::hls::Readiness::Ready => {
                     let skip = query.skip != ::hls::Skip::No;
-                    let cache = if ended || query.msn.is_some() {
+                    // An ended playlist is final; so is, for its URL, a blocking answer.
+                    let cache = if ended {
+                        IMMUTABLE
+                    } else if query.msn.is_some() {
                         BLOCKING_PLAYLIST
                     } else {
                         LIVE_PLAYLIST
@@ -258,6 +283,7 @@ fn answer(rendition: &Rendition, file: File, query: &::hls::Query) -> Answer {
                 }
             }
         }
+        File::Recording => Answer::Now(not_found()),
         File::Init => match &st.init {
             Some(init) => Answer::Now(media(init.clone(), "video/mp4")),
             None if !ended => Answer::Wait,
@@ -374,16 +400,25 @@ fn part_in_progress(rendition: Arc<Rendition>, number: u64, patience: Duration) 
     media_body(Body::from_stream(body), "video/iso.segment")
 }
 
-/// The multivariant playlist: one rendition, with its codecs and resolution.
-pub fn master_playlist(info: &StreamInfo, bandwidth: u64) -> String {
-    let mut attrs = format!("BANDWIDTH={bandwidth}");
+/// The live media playlist's name, which the live multivariant playlist lists.
+pub const MEDIA_PLAYLIST: &str = "index.m3u8";
+/// The recording's media playlist, which a replay's multivariant playlist lists.
+pub const RECORDING_PLAYLIST: &str = "recording.m3u8";
+
+/// The multivariant playlist: one rendition, with its bit rates, codecs, resolution and
+/// frame rate, naming the media playlist `media`.
+pub fn master_playlist(info: &StreamInfo, bandwidth: Bandwidth, media: &str) -> String {
+    let mut attrs = format!("BANDWIDTH={},AVERAGE-BANDWIDTH={}", bandwidth.peak, bandwidth.average);
     if !info.codecs.is_empty() {
         attrs.push_str(&format!(",CODECS=\"{}\"", info.codecs));
     }
     if let Some((w, h)) = info.resolution.filter(|(w, h)| *w > 0 && *h > 0) {
         attrs.push_str(&format!(",RESOLUTION={w}x{h}"));
     }
-    format!("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:{attrs}\nindex.m3u8\n")
+    if let Some(rate) = info.frame_rate.filter(|r| r.is_finite() && *r > 0.0) {
+        attrs.push_str(&format!(",FRAME-RATE={rate:.3}"));
+    }
+    format!("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-STREAM-INF:{attrs}\n{media}\n")
 }
 
 fn playlist(text: String, cache: &'static str) -> Response {
@@ -503,7 +538,7 @@ async fn replay(app: &App, id: &str, file: File, name: &str) -> Response {
         return not_found();
     };
     match file {
-        File::Master | File::Playlist => {
+        File::Master | File::Playlist | File::Recording => {
             let ended = String::from_utf8_lossy(&data).contains("#EXT-X-ENDLIST");
             playlist(
                 String::from_utf8_lossy(&data).into_owned(),
@@ -553,14 +588,19 @@ mod tests {
     }
 
     #[test]
-    fn the_master_playlist_names_codecs_and_resolution() {
+    fn the_master_playlist_names_rates_codecs_resolution_and_frame_rate() {
         let info = StreamInfo {
             codecs: "avc1.4d400d,mp4a.40.2".into(),
             resolution: Some((320, 240)),
+            frame_rate: Some(29.97003),
         };
-        let text = master_playlist(&info, 1_000_000);
+        let bandwidth = Bandwidth {
+            peak: 1_200_000,
+            average: 1_000_000,
+        };
+        let text = master_playlist(&info, bandwidth, RECORDING_PLAYLIST);
         assert!(text.contains(
-            "#EXT-X-STREAM-INF:BANDWIDTH=1000000,CODECS=\"avc1.4d400d,mp4a.40.2\",RESOLUTION=320x240\nindex.m3u8"
-        ));
+            "#EXT-X-STREAM-INF:BANDWIDTH=1200000,AVERAGE-BANDWIDTH=1000000,CODECS=\"avc1.4d400d,mp4a.40.2\",RESOLUTION=320x240,FRAME-RATE=29.970\nrecording.m3u8\n"
+        ), "{text}");
     }
 }

@@ -105,9 +105,11 @@ pub struct State {
     pub building: Vec<Bytes>,
     /// Complete segments in the window.
     pub segments: BTreeMap<u64, Bytes>,
-    /// Bytes and seconds of media so far, for the playlist's BANDWIDTH.
+    /// Bytes and seconds of media so far, for the playlist's AVERAGE-BANDWIDTH.
     pub bytes: u64,
     pub seconds: f64,
+    /// The highest bit rate of a complete segment, for its BANDWIDTH.
+    pub peak: f64,
 }
 
 impl State {
@@ -124,13 +126,35 @@ impl State {
         Some([init.clone(), part.clone()])
     }
 
-    /// Peak-ish bandwidth in bits/s: the average plus a quarter, or a guess before media.
-    pub fn bandwidth(&self) -> u64 {
-        if self.seconds < 0.5 {
-            2_000_000
-        } else {
-            (self.bytes as f64 * 8.0 / self.seconds * 1.25) as u64
-        }
+    /// The bit rates the multivariant playlist declares. Before the first segment is
+    /// complete, the peak is estimated from the parts so far (their average and a quarter).
+    pub fn bandwidth(&self) -> Bandwidth {
+        bandwidth(self.bytes, self.seconds, self.peak)
+    }
+}
+
+/// BANDWIDTH (the peak segment bit rate) and AVERAGE-BANDWIDTH, bits per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bandwidth {
+    pub peak: u64,
+    pub average: u64,
+}
+
+/// The bit rates of `bytes` over `seconds` of media whose highest segment rate is `peak`;
+/// a guess of 2 Mbit/s before there is half a second of media.
+fn bandwidth(bytes: u64, seconds: f64, peak: f64) -> Bandwidth {
+    if seconds < 0.5 {
+        return Bandwidth {
+            peak: 2_000_000,
+            average: 2_000_000,
+        };
+    }
+    let average = bytes as f64 * 8.0 / seconds;
+    // Before a whole segment there is no peak to measure: the average and a quarter.
+    let peak = if peak > 0.0 { peak.max(average) } else { average * 1.25 };
+    Bandwidth {
+        peak: peak.max(1.0) as u64,
+        average: average.max(1.0) as u64,
     }
 }
 
@@ -153,6 +177,7 @@ impl Rendition {
                 segments: BTreeMap::new(),
                 bytes: 0,
                 seconds: 0.0,
+                peak: 0.0,
             }),
             changed: Notify::new(),
             grew: Notify::new(),
@@ -224,6 +249,10 @@ fn finish_segment(st: &mut State) -> Option<(u64, Bytes)> {
             .collect::<Vec<_>>()
             .concat(),
     );
+    let seconds = current.duration();
+    if seconds >= 0.5 {
+        st.peak = st.peak.max(segment.len() as f64 * 8.0 / seconds);
+    }
     st.segments.insert(msn, segment.clone());
     if let Some(gone) = st.window.finish_segment() {
         st.segments.remove(&gone.msn);
@@ -270,7 +299,8 @@ pub async fn run(
     let mut pending = headers.frames;
     let mut out = Vec::new();
     let mut batch = Vec::new();
-    let mut recorder = recordings.as_ref().map(|r| r.start(&id));
+    let target_duration = segmenter::target_duration(config.segment_target.as_secs_f64());
+    let mut recorder = recordings.as_ref().map(|r| r.start(&id, target_duration));
     let mut swept = Instant::now();
     loop {
         if swept.elapsed() >= audience::IDLE / 2 {
@@ -303,10 +333,12 @@ pub async fn run(
     }
     let last = rendition.end();
     if let Some(mut rec) = recorder {
+        let info = segmenter.as_ref().map(Segmenter::info).unwrap_or_default();
         if let Some((msn, segment)) = last {
-            record_segment(&rendition, &mut rec, msn, &segment).await;
+            record_segment(&rendition, &mut rec, msn, &segment, &info).await;
         }
-        rec.finish().await;
+        let ended = rendition.state.lock().expect("rendition lock").window.render(false);
+        rec.finish(&ended).await;
         rendition.recorded.store(true, Ordering::Release);
     }
     tokio::time::sleep(LINGER).await;
@@ -326,15 +358,14 @@ async fn publish(rendition: &Rendition, out: &mut Vec<Output>, info: &StreamInfo
     for output in out.drain(..) {
         if let (Output::Init(init), Some(rec)) = (&output, recorder.as_deref_mut()) {
             rec.init(init).await;
-            rec.master(&http::master_playlist(info, 0)).await;
         }
         if let (Some((msn, segment)), Some(rec)) = (rendition.apply(output, info.clone()), recorder.as_deref_mut()) {
-            record_segment(rendition, rec, msn, &segment).await;
+            record_segment(rendition, rec, msn, &segment, info).await;
         }
     }
 }
 
-async fn record_segment(rendition: &Rendition, rec: &mut Recorder, msn: u64, segment: &Bytes) {
+async fn record_segment(rendition: &Rendition, rec: &mut Recorder, msn: u64, segment: &Bytes, info: &StreamInfo) {
     let (duration, poster) = {
         let st = rendition.state.lock().expect("rendition lock");
         // The replay's poster is taken once, from the first two segments (a stream often
@@ -342,7 +373,7 @@ async fn record_segment(rendition: &Rendition, rec: &mut Recorder, msn: u64, seg
         let poster = (msn <= 1).then(|| st.poster()).flatten();
         (st.window.segment(msn).map_or(0.0, |s| s.duration()), poster)
     };
-    rec.segment(msn, duration, segment).await;
+    rec.segment(msn, duration, segment, info).await;
     if let Some([init, part]) = poster {
         rec.poster(&[init, part].concat().into()).await;
     }

@@ -1,11 +1,20 @@
-//! Recordings: each broadcast's init segment, segments and a VOD playlist in the data
-//! folder, so a broadcast stays watchable as a replay after it ends and after a restart.
-//! A retention period bounds the disk they use.
+//! Recordings: each broadcast's init segment and segments in the data folder, so a
+//! broadcast stays watchable as a replay after it ends and after a restart. A retention
+//! period bounds the disk they use.
+//!
+//! A recording holds three playlists, each true to what its URL said before:
+//! - `recording.m3u8`: every segment from the start, an EVENT playlist that only grows and
+//!   gets EXT-X-ENDLIST at the end (a player can watch from the start while it is live);
+//! - `master.m3u8`: the multivariant playlist of the replay, naming `recording.m3u8`;
+//! - `index.m3u8`, written at the end: the live playlist as it ended (its last window and
+//!   EXT-X-ENDLIST), so that the live URL keeps answering what it last said.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+
+use super::StreamInfo;
 
 /// The recordings folder.
 #[derive(Debug, Clone)]
@@ -26,10 +35,14 @@ impl Recordings {
         (safe(id) && safe(file) && !file.starts_with('.')).then(|| self.dir.join(id).join(file))
     }
 
-    pub fn start(&self, id: &str) -> Recorder {
+    /// Starts recording broadcast `id`, whose segments round to at most `target_duration`.
+    pub fn start(&self, id: &str, target_duration: u32) -> Recorder {
         Recorder {
             dir: self.dir.join(id),
+            target_duration,
             entries: Vec::new(),
+            bytes: 0,
+            peak: 0.0,
             failed: false,
         }
     }
@@ -54,6 +67,7 @@ impl Recordings {
                 }
                 continue;
             }
+            close_playlist(&path.join(super::http::RECORDING_PLAYLIST)).await;
             close_playlist(&path.join("index.m3u8")).await;
         }
     }
@@ -72,7 +86,12 @@ async fn close_playlist(path: &Path) {
 #[derive(Debug)]
 pub struct Recorder {
     dir: PathBuf,
+    target_duration: u32,
     entries: Vec<(u64, f64)>,
+    /// Bytes of the segments so far, and the highest segment bit rate, for the replay's
+    /// BANDWIDTH and AVERAGE-BANDWIDTH.
+    bytes: u64,
+    peak: f64,
     failed: bool,
 }
 
@@ -104,33 +123,38 @@ impl Recorder {
         self.write("poster.mp4", data).await;
     }
 
-    pub async fn master(&mut self, text: &str) {
-        self.write("master.m3u8", text.as_bytes()).await;
-    }
-
-    pub async fn segment(&mut self, msn: u64, duration: f64, data: &Bytes) {
+    /// Adds a complete segment: the recording's playlist grows by it, and the replay's
+    /// multivariant playlist is rewritten with the bit rates so far.
+    pub async fn segment(&mut self, msn: u64, duration: f64, data: &Bytes, info: &StreamInfo) {
         self.write(&hls_segment_name(msn), data).await;
         self.entries.push((msn, duration));
+        self.bytes += data.len() as u64;
+        if duration >= 0.5 {
+            self.peak = self.peak.max(data.len() as f64 * 8.0 / duration);
+        }
         let playlist = self.playlist(false);
-        self.write("index.m3u8", playlist.as_bytes()).await;
+        self.write(super::http::RECORDING_PLAYLIST, playlist.as_bytes()).await;
+        let seconds = self.entries.iter().map(|(_, d)| d).sum();
+        let master = super::http::master_playlist(
+            info,
+            super::bandwidth(self.bytes, seconds, self.peak),
+            super::http::RECORDING_PLAYLIST,
+        );
+        self.write("master.m3u8", master.as_bytes()).await;
     }
 
-    pub async fn finish(mut self) {
+    /// Closes the recording; `live_playlist` is the live playlist as it ended.
+    pub async fn finish(mut self, live_playlist: &str) {
         let playlist = self.playlist(true);
-        self.write("index.m3u8", playlist.as_bytes()).await;
+        self.write(super::http::RECORDING_PLAYLIST, playlist.as_bytes()).await;
+        self.write("index.m3u8", live_playlist.as_bytes()).await;
     }
 
     fn playlist(&self, ended: bool) -> String {
-        let target = self
-            .entries
-            .iter()
-            .map(|(_, d)| d.round().max(1.0) as u32)
-            .max()
-            .unwrap_or(2);
         let first = self.entries.first().map_or(0, |(m, _)| *m);
         let mut text = format!(
-            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-PLAYLIST-TYPE:{}\n#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-MAP:URI=\"init.mp4\"\n",
-            if ended { "VOD" } else { "EVENT" }
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{}\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-MAP:URI=\"init.mp4\"\n",
+            self.target_duration
         );
         for (msn, duration) in &self.entries {
             text.push_str(&format!("#EXTINF:{duration:.5},\n{}\n", hls_segment_name(*msn)));

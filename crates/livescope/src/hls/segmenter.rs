@@ -1,17 +1,29 @@
-//! Cuts a stream's frames into CMAF parts and segments for LL-HLS: segments start on
-//! keyframes and last at least the segment target; parts last about the part target.
+//! Cuts a stream's frames into CMAF parts and segments for LL-HLS, keeping the promises a
+//! playlist makes (RFC 8216bis): no part longer than PART-TARGET, no segment whose rounded
+//! duration exceeds EXT-X-TARGETDURATION, which is fixed from the segment target before the
+//! first segment and never changes.
 //!
 //! A sample's duration is only known when the next sample of its track arrives, so each
 //! track holds its newest sample back. Each finished video frame (or, without video, about
 //! [`CHUNK_TARGET`] of audio) becomes a CMAF chunk (its own `moof` + `mdat`) the moment it
-//! is finished, so that the part in progress can be streamed to players as it grows; a part
-//! ends when a video frame (or an audio frame) arrives and the part has reached its target.
+//! is finished, so that the part in progress can be streamed to players as it grows.
+//!
+//! Cuts are decided in the driving track's own ticks (video's 90 kHz, or the audio sample
+//! rate without video), never in summed floating-point seconds:
+//! - a part ends before a sample that would take it past the part target, and early when
+//!   the next sample (assumed as long as this one) would not fit;
+//! - a segment ends before the first keyframe at or after the segment target;
+//! - a segment also ends, keyframe or not, before a sample that would make its duration
+//!   round above the target duration. An encoder with keyframes further apart than that
+//!   (or none after the first, as with intra refresh) gets segments that start on a
+//!   non-independent part; its parts still say which are INDEPENDENT, where players join,
+//!   and the memory a segment holds stays bounded.
 
 use std::time::Instant;
 
 use bytes::Bytes;
-use flv::{AudioSpecificConfig, AudioTag, AvcConfig, VideoPacket, VideoTag};
-use fmp4::{AUDIO_TRACK, AudioTrack, Run, Sample, VIDEO_TIMESCALE, VIDEO_TRACK, VideoTrack};
+use flv::{AudioSpecificConfig, AudioTag, AvcConfig, HevcConfig, VideoPacket, VideoTag};
+use fmp4::{AUDIO_TRACK, AudioTrack, Run, Sample, VIDEO_TIMESCALE, VIDEO_TRACK, VideoCodec, VideoTrack};
 
 use crate::hub::{Codec, Frame, HeaderKind};
 
@@ -19,6 +31,13 @@ use crate::hub::{Codec, Frame, HeaderKind};
 /// of 60 fps video or of AAC. Shorter chunks would add a `moof` (about 100 bytes per track)
 /// for too little media.
 pub const CHUNK_TARGET: f64 = 0.03;
+
+/// Samples in an AAC frame: its exact duration in the track's timescale (the sample rate).
+/// FLV's millisecond timestamps would make it 1008 or 1056 ticks at 48 kHz.
+const AAC_FRAME: u64 = 1024;
+
+/// AAC frames that may wait for a video frame to carry them: five seconds at 48 kHz.
+const MAX_AUDIO_WAITING: usize = 240;
 
 /// What the segmenter produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +47,7 @@ pub enum Output {
     /// The next CMAF chunk of the part in progress.
     Chunk(Bytes),
     /// The part in progress is complete: it is the chunks since the previous `PartEnd`.
-    /// `new_segment`: it starts a segment (and so starts with a keyframe).
+    /// `new_segment`: it starts a segment.
     PartEnd {
         duration: f64,
         independent: bool,
@@ -38,11 +57,13 @@ pub enum Output {
 }
 
 /// Codec information for the multivariant playlist.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamInfo {
     /// RFC 6381 codec strings, e.g. `avc1.64001f,mp4a.40.2`.
     pub codecs: String,
     pub resolution: Option<(u16, u16)>,
+    /// Video frames per second, measured over the stream so far.
+    pub frame_rate: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -62,17 +83,30 @@ struct Track {
     start: Option<u64>,
     first_received: Option<Instant>,
     last_duration: u32,
+    /// Samples and ticks finished over the whole stream (the frame rate's measure).
+    total_samples: u64,
+    total_ticks: u64,
 }
 
 impl Track {
-    /// Gives the held-back sample its duration and moves it into the part.
-    fn finish_pending(&mut self, next_dts: Option<u64>) {
-        let Some(p) = self.pending.take() else { return };
-        let duration = match next_dts {
+    /// The held-back sample's duration, once the next sample's decode time is known.
+    fn pending_duration(&self, next_dts: Option<u64>) -> Option<u32> {
+        let p = self.pending.as_ref()?;
+        Some(match next_dts {
             Some(next) if next > p.dts => (next - p.dts).min(u64::from(u32::MAX)) as u32,
             _ => self.last_duration,
+        })
+    }
+
+    /// Gives the held-back sample its duration and moves it into the chunk being built.
+    fn finish_pending(&mut self, next_dts: Option<u64>) {
+        let Some(duration) = self.pending_duration(next_dts) else {
+            return;
         };
+        let Some(p) = self.pending.take() else { return };
         self.last_duration = duration;
+        self.total_samples += 1;
+        self.total_ticks += u64::from(duration);
         self.start.get_or_insert(p.dts);
         self.first_received.get_or_insert(p.received);
         self.samples.push(Sample {
@@ -83,6 +117,7 @@ impl Track {
         });
     }
 
+    /// Ticks of the finished samples not yet in a chunk.
     fn duration(&self) -> u64 {
         self.samples.iter().map(|s| u64::from(s.duration)).sum()
     }
@@ -103,6 +138,7 @@ impl Track {
 pub struct Segmenter {
     part_target: f64,
     segment_target: f64,
+    target_duration: u32,
     video_config: Option<VideoTrack>,
     video_codec: Option<String>,
     audio_config: Option<AudioTrack>,
@@ -111,8 +147,14 @@ pub struct Segmenter {
     has_video: bool,
     video: Track,
     audio: Track,
-    /// Seconds in the segment being built, counting parts already cut.
-    segment_elapsed: f64,
+    /// Where the next AAC frame's decode time falls if the encoder's clock is right.
+    audio_next: Option<u64>,
+    /// The newest video keyframe's decode time, and the ticks since the one before: the
+    /// GOP the cuts expect.
+    last_keyframe: Option<u64>,
+    gop: Option<u64>,
+    /// Driving-track ticks in the segment being built, counting parts already ended.
+    segment_ticks: u64,
     part_starts_segment: bool,
     part: PartProgress,
     sequence: u32,
@@ -128,12 +170,18 @@ struct PartProgress {
     first_received: Option<Instant>,
 }
 
+/// EXT-X-TARGETDURATION for a segment target: the target rounded up to whole seconds.
+pub fn target_duration(segment_target: f64) -> u32 {
+    segment_target.ceil().max(1.0) as u32
+}
+
 impl Segmenter {
     /// `has_video`: whether the stream has video (then video drives the cuts).
     pub fn new(part_target: f64, segment_target: f64, has_video: bool) -> Segmenter {
         Segmenter {
             part_target,
             segment_target,
+            target_duration: target_duration(segment_target),
             video_config: None,
             video_codec: None,
             audio_config: None,
@@ -145,10 +193,13 @@ impl Segmenter {
                 ..Track::default()
             },
             audio: Track {
-                last_duration: 1024,
+                last_duration: AAC_FRAME as u32,
                 ..Track::default()
             },
-            segment_elapsed: 0.0,
+            audio_next: None,
+            last_keyframe: None,
+            gop: None,
+            segment_ticks: 0,
             part_starts_segment: true,
             part: PartProgress::default(),
             sequence: 0,
@@ -162,9 +213,12 @@ impl Segmenter {
             .chain(&self.audio_codec)
             .map(String::as_str)
             .collect();
+        let frame_rate = (self.video.total_ticks > 0)
+            .then(|| self.video.total_samples as f64 * f64::from(VIDEO_TIMESCALE) / self.video.total_ticks as f64);
         StreamInfo {
             codecs: codecs.join(","),
             resolution: self.video_config.as_ref().map(|v| (v.width, v.height)),
+            frame_rate,
         }
     }
 
@@ -184,61 +238,151 @@ impl Segmenter {
         if !self.started {
             return;
         }
-        self.video.finish_pending(None);
-        self.audio.finish_pending(None);
+        // Audio first, so that its last frames travel with the last video frame.
+        if self.has_video {
+            self.audio.finish_pending(None);
+        }
+        self.driving_sample(None, false, out);
         self.flush(out);
         self.end_part(out);
     }
 
     /// The driving track's timescale (video's when there is video).
-    fn timescale(&self) -> f64 {
+    fn timescale(&self) -> u64 {
         if self.has_video {
-            f64::from(VIDEO_TIMESCALE)
+            u64::from(VIDEO_TIMESCALE)
         } else {
-            f64::from(self.audio_config.as_ref().map_or(1, |a| a.sample_rate))
+            self.audio_config.as_ref().map_or(1, |a| u64::from(a.sample_rate))
         }
     }
 
-    /// Seconds of the part in progress, counting the samples not yet in a chunk.
-    fn part_seconds(&self) -> f64 {
-        let driving = if self.has_video { &self.video } else { &self.audio };
-        (self.part.ticks + driving.duration()) as f64 / self.timescale()
+    fn driving(&mut self) -> &mut Track {
+        if self.has_video {
+            &mut self.video
+        } else {
+            &mut self.audio
+        }
     }
 
-    /// A finished sample of the driving track: it makes a chunk when there is enough, and
-    /// ends the part (and maybe the segment) when `boundary` allows a cut there.
-    fn driving_sample_finished(&mut self, boundary: bool, out: &mut Vec<Output>) {
-        let part = self.part_seconds();
-        if boundary && self.segment_elapsed + part >= self.segment_target {
+    /// Ticks of the part in progress, counting the samples not yet in a chunk.
+    fn part_ticks(&mut self) -> u64 {
+        self.part.ticks + self.driving().duration()
+    }
+
+    /// Driving ticks of the segment being built in the parts already ended.
+    fn segment_so_far(&self) -> u64 {
+        if self.part_starts_segment {
+            0
+        } else {
+            self.segment_ticks
+        }
+    }
+
+    /// The longest a part may be, in driving ticks.
+    fn part_limit(&self) -> u64 {
+        (self.part_target * self.timescale() as f64) as u64
+    }
+
+    /// The longest a segment may be: its duration must round to at most the target
+    /// duration, with a millisecond to spare for the playlist's printed decimals.
+    fn segment_limit(&self) -> u64 {
+        let ts = self.timescale();
+        u64::from(self.target_duration) * ts + ts / 2 - ts / 1000
+    }
+
+    /// Whether the segment of `elapsed` ticks should end before the sample at `next_dts`
+    /// (`boundary`: a keyframe, or any audio frame without video).
+    fn segment_due(&self, next_dts: Option<u64>, boundary: bool, elapsed: u64) -> bool {
+        let (Some(next_dts), ts) = (next_dts, self.timescale()) else {
+            return false;
+        };
+        // Millisecond timestamps put a keyframe a tick or two either side of the target.
+        let due = ((self.segment_target * ts as f64) as u64).saturating_sub(ts / 500);
+        let limit = self.segment_limit();
+        if boundary {
+            // At the target; or earlier, when the next keyframe (a GOP away, as far as the
+            // last one tells) would come too late for this segment.
+            return elapsed >= due
+                || (elapsed >= self.part_limit() && self.gop.is_some_and(|gop| elapsed + gop > limit));
+        }
+        // Between keyframes. Without a known GOP (one keyframe so far, or intra refresh),
+        // cut at the target.
+        let (Some(key), Some(gop)) = (self.last_keyframe, self.gop) else {
+            return elapsed >= due;
+        };
+        // The span from this segment's start to the next keyframe: if it does not fit one
+        // segment, it is cut into equal pieces that do, so that the keyframe still starts
+        // a segment (and no piece is a sliver).
+        let span = elapsed + (key + gop).saturating_sub(next_dts);
+        if span <= limit {
+            return false;
+        }
+        elapsed >= span / span.div_ceil(limit)
+    }
+
+    /// The driving track's next sample arrived (decode time `next_dts`, `None` at the
+    /// end; `boundary`: a segment may begin with it): finishes the held-back sample,
+    /// cutting the part or segment around it as the limits demand.
+    fn driving_sample(&mut self, next_dts: Option<u64>, boundary: bool, out: &mut Vec<Output>) {
+        let Some(duration) = self.driving().pending_duration(next_dts).map(u64::from) else {
+            return;
+        };
+        // Cut before the sample when it would not fit.
+        let part = self.part_ticks();
+        if self.segment_so_far() + part + duration > self.segment_limit() {
+            if part > 0 {
+                self.flush(out);
+                self.end_part(out);
+            }
+            self.part_starts_segment = true;
+        } else if part > 0 && part + duration > self.part_limit() {
+            self.flush(out);
+            self.end_part(out);
+        }
+        self.driving().finish_pending(next_dts);
+        // Cut after it where a segment should start, or when the next would not fit.
+        let part = self.part_ticks();
+        if self.segment_due(next_dts, boundary, self.segment_so_far() + part) {
             self.flush(out);
             self.end_part(out);
             self.part_starts_segment = true;
-        } else if part >= self.part_target {
+        } else if part + duration > self.part_limit() {
             self.flush(out);
             self.end_part(out);
-        } else {
-            let driving = if self.has_video { &self.video } else { &self.audio };
-            if driving.duration() as f64 / self.timescale() >= CHUNK_TARGET {
-                self.flush(out);
-            }
+        } else if self.driving().duration() as f64 >= CHUNK_TARGET * self.timescale() as f64 {
+            self.flush(out);
         }
     }
 
     fn video_config(&mut self, tag: VideoTag, payload: &Bytes) {
-        let record = payload.slice(tag.header_len..);
-        // Only H.264 becomes LL-HLS for now; a mid-stream change of configuration keeps
-        // the first (a new init segment would need a discontinuity).
-        if self.video_config.is_some() || tag.codec != flv::VideoCodec::Avc {
+        let record = payload.slice(tag.header_len.min(payload.len())..);
+        // A mid-stream change of configuration keeps the first (a new init segment would
+        // need a discontinuity, and encoders repeat the same one).
+        if self.video_config.is_some() {
             return;
         }
-        let Ok(config) = AvcConfig::parse(&record) else { return };
-        let (width, height) = fmp4::avc_dimensions(&record).unwrap_or((0, 0));
-        self.video_codec = Some(config.codec_string());
-        self.video_config = Some(VideoTrack { record, width, height });
+        let (codec, codec_string, dimensions) = match tag.codec {
+            flv::VideoCodec::Avc => {
+                let Ok(config) = AvcConfig::parse(&record) else { return };
+                (VideoCodec::Avc, config.codec_string(), fmp4::avc_dimensions(&record))
+            }
+            flv::VideoCodec::Hevc => {
+                let Ok(config) = HevcConfig::parse(&record) else { return };
+                (VideoCodec::Hevc, config.codec_string(), config.dimensions())
+            }
+        };
+        let (width, height) = dimensions.unwrap_or((0, 0));
+        self.video_codec = Some(codec_string);
+        self.video_config = Some(VideoTrack {
+            codec,
+            record,
+            width,
+            height,
+        });
     }
 
     fn audio_config(&mut self, tag: AudioTag, payload: &Bytes) {
-        let config = payload.slice(tag.header_len..);
+        let config = payload.slice(tag.header_len.min(payload.len())..);
         if self.audio_config.is_some() {
             return;
         }
@@ -283,14 +427,20 @@ impl Segmenter {
         if !(self.started || tag.keyframe && self.start(out)) {
             return;
         }
-        let dts = u64::from(frame.timestamp) * u64::from(VIDEO_TIMESCALE / 1000);
-        self.video.finish_pending(Some(dts));
+        let ticks_per_ms = u64::from(VIDEO_TIMESCALE / 1000);
+        let dts = frame.timestamp * ticks_per_ms;
+        if tag.keyframe {
+            if let Some(last) = self.last_keyframe {
+                self.gop = Some(dts.saturating_sub(last)).filter(|gop| *gop > 0);
+            }
+            self.last_keyframe = Some(dts);
+        }
         // A segment may only be cut before a keyframe.
-        self.driving_sample_finished(tag.keyframe, out);
+        self.driving_sample(Some(dts), tag.keyframe, out);
         self.video.pending = Some(Pending {
             dts,
             keyframe: tag.keyframe,
-            composition_offset: tag.composition_time.saturating_mul((VIDEO_TIMESCALE / 1000) as i32),
+            composition_offset: tag.composition_time.saturating_mul(ticks_per_ms as i32),
             data: frame.payload.slice(tag.header_len.min(frame.payload.len())..),
             received: frame.received,
         });
@@ -310,10 +460,25 @@ impl Segmenter {
             // Audio before the first video keyframe is not played by anyone.
             return;
         }
-        let dts = u64::from(frame.timestamp) * rate / 1000;
-        self.audio.finish_pending(Some(dts));
-        if !self.has_video {
-            self.driving_sample_finished(true, out);
+        // AAC frames are 1024 samples: the decode time counts them, and follows the
+        // encoder's millisecond clock only where it says a frame is missing or extra.
+        let stamped = frame.timestamp * rate / 1000;
+        let dts = match self.audio_next {
+            Some(next) if stamped.abs_diff(next) < AAC_FRAME => next,
+            _ => stamped,
+        };
+        self.audio_next = Some(dts + AAC_FRAME);
+        if self.has_video {
+            self.audio.finish_pending(Some(dts));
+            // Audio waits for video to carry it into a chunk. If the video stops while
+            // the audio goes on, what waits is dropped rather than held without end.
+            if self.audio.samples.len() > MAX_AUDIO_WAITING {
+                self.audio.samples.clear();
+                self.audio.start = None;
+                self.audio.first_received = None;
+            }
+        } else {
+            self.driving_sample(Some(dts), true, out);
         }
         self.audio.pending = Some(Pending {
             dts,
@@ -326,11 +491,7 @@ impl Segmenter {
 
     /// Turns the finished samples into a chunk of the part in progress.
     fn flush(&mut self, out: &mut Vec<Output>) {
-        let driving_ticks = if self.has_video {
-            self.video.duration()
-        } else {
-            self.audio.duration()
-        };
+        let driving_ticks = self.driving().duration();
         if self.has_video && self.part.independent.is_none() {
             self.part.independent = self.video.samples.first().map(|s| s.keyframe);
         }
@@ -363,20 +524,19 @@ impl Segmenter {
     /// Ends the part in progress, if it holds any media.
     fn end_part(&mut self, out: &mut Vec<Output>) {
         let part = std::mem::take(&mut self.part);
-        let duration = part.ticks as f64 / self.timescale();
-        let Some(first_received) = part.first_received.filter(|_| duration > 0.0) else {
+        let Some(first_received) = part.first_received.filter(|_| part.ticks > 0) else {
             return;
         };
         if self.part_starts_segment {
-            self.segment_elapsed = 0.0;
+            self.segment_ticks = 0;
         }
         out.push(Output::PartEnd {
-            duration,
+            duration: part.ticks as f64 / self.timescale() as f64,
             independent: part.independent.unwrap_or(true),
             new_segment: std::mem::take(&mut self.part_starts_segment),
             first_received,
         });
-        self.segment_elapsed += duration;
+        self.segment_ticks += part.ticks;
     }
 }
 
@@ -399,24 +559,57 @@ mod tests {
         )
     }
 
-    fn frames(seconds: u32) -> Vec<Frame> {
+    /// An encoder's settings.
+    #[derive(Clone, Copy)]
+    struct Encoder {
+        seconds: u64,
+        fps: u64,
+        /// Seconds between keyframes; 0: only the first frame is one (intra refresh).
+        keyframes: f64,
+        video: bool,
+        /// AAC at 48 kHz.
+        audio: bool,
+    }
+
+    const DEFAULT: Encoder = Encoder {
+        seconds: 10,
+        fps: 30,
+        keyframes: 1.0,
+        video: true,
+        audio: true,
+    };
+
+    /// Frames as an encoder sends them over RTMP: millisecond timestamps, in DTS order.
+    fn frames(e: Encoder) -> Vec<Frame> {
         let record: Vec<u8> = (0..AVC_RECORD.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&AVC_RECORD[i..i + 2], 16).unwrap())
             .collect();
-        let mut out = vec![
-            header(
+        let mut out = Vec::new();
+        if e.video {
+            out.push(header(
                 MediaKind::Video,
                 HeaderKind::VideoConfig,
                 [&[0x17, 0, 0, 0, 0][..], &record].concat(),
-            ),
-            header(MediaKind::Audio, HeaderKind::AudioConfig, vec![0xaf, 0, 0x12, 0x10]),
-        ];
-        // 30 fps video with a keyframe every second, AAC frames every 23 ms, in DTS order.
-        let mut audio_ts = 0u32;
-        for i in 0..seconds * 30 {
-            let ts = i * 1000 / 30;
-            while audio_ts <= ts {
+            ));
+        }
+        if e.audio {
+            // AAC-LC, 48 kHz, stereo.
+            out.push(header(
+                MediaKind::Audio,
+                HeaderKind::AudioConfig,
+                vec![0xaf, 0, 0x11, 0x90],
+            ));
+        }
+        let end_ms = e.seconds * 1000;
+        let gop = (e.keyframes * e.fps as f64).round() as u64;
+        let (mut video_n, mut audio_n) = (0u64, 0u64);
+        loop {
+            let video_ts = video_n * 1000 / e.fps;
+            let audio_ts = audio_n * 1024 * 1000 / 48_000;
+            let video_next = e.video && video_ts < end_ms;
+            let audio_next = e.audio && audio_ts < end_ms;
+            if audio_next && (!video_next || audio_ts <= video_ts) {
                 let aac = [0xaf, 1, 0x21, 0x10];
                 out.push(Frame::new(
                     Codec::parse(MediaKind::Audio, &aac).unwrap(),
@@ -425,31 +618,37 @@ mod tests {
                     None,
                     Bytes::from_static(&[0xaf, 1, 0x21, 0x10]),
                 ));
-                audio_ts += 23;
+                audio_n += 1;
+            } else if video_next {
+                let key = video_n == 0 || (gop > 0 && video_n % gop == 0);
+                let body = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88];
+                out.push(Frame::new(
+                    Codec::parse(MediaKind::Video, &body).unwrap(),
+                    video_ts,
+                    key,
+                    None,
+                    Bytes::from(body),
+                ));
+                video_n += 1;
+            } else {
+                break;
             }
-            let key = i % 30 == 0;
-            let body = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88];
-            out.push(Frame::new(
-                Codec::parse(MediaKind::Video, &body).unwrap(),
-                ts,
-                key,
-                None,
-                Bytes::from(body),
-            ));
         }
         out
     }
 
-    #[test]
-    fn cuts_parts_near_the_target_and_segments_on_keyframes() {
-        let mut seg = Segmenter::new(0.334, 2.0, true);
+    /// A part as the segmenter ended it: duration, independent, starts a segment.
+    type Part = (f64, bool, bool);
+
+    fn segment(e: Encoder, part_target: f64, segment_target: f64) -> (Segmenter, Vec<Part>) {
+        let mut seg = Segmenter::new(part_target, segment_target, e.video);
         let mut out = Vec::new();
-        for f in frames(10) {
+        for f in frames(e) {
             seg.push(&f, &mut out);
         }
         seg.finish(&mut out);
         assert!(matches!(out[0], Output::Init(_)), "the init segment comes first");
-        let mut parts: Vec<(f64, bool, bool)> = Vec::new();
+        let mut parts = Vec::new();
         let mut chunks_in_part = 0;
         for o in &out[1..] {
             match o {
@@ -463,9 +662,7 @@ mod tests {
                     new_segment,
                     ..
                 } => {
-                    // One chunk per 30 fps frame: a part of ~10 frames streams in ~10 pieces.
-                    let frames = (duration * 30.0).round() as usize;
-                    assert_eq!(chunks_in_part, frames, "chunks of a part of {duration} s");
+                    assert!(chunks_in_part > 0, "a part has chunks");
                     chunks_in_part = 0;
                     parts.push((*duration, *independent, *new_segment));
                 }
@@ -474,31 +671,141 @@ mod tests {
         }
         assert_eq!(chunks_in_part, 0, "the last chunk belongs to a finished part");
         let total: f64 = parts.iter().map(|p| p.0).sum();
-        assert!((total - 10.0).abs() < 0.05, "all media is in parts: {total}");
-        for (i, (duration, _, _)) in parts.iter().enumerate() {
-            // At most one frame over the target; shorter only where a segment ends.
-            let ends_segment = parts.get(i + 1).is_none_or(|next| next.2);
-            assert!(
-                *duration <= 0.4 && (ends_segment || *duration >= 0.3),
-                "part {i} of {duration} s"
-            );
+        assert!(
+            (total - e.seconds as f64).abs() < 0.05,
+            "all media is in parts: {total}"
+        );
+        assert!(parts[0].2, "the first part starts a segment");
+        (seg, parts)
+    }
+
+    /// Segment durations, and whether each starts with an independent part.
+    fn segments(parts: &[Part]) -> Vec<(f64, bool)> {
+        let mut out: Vec<(f64, bool)> = Vec::new();
+        for &(duration, independent, new_segment) in parts {
+            match out.last_mut() {
+                Some(last) if !new_segment => last.0 += duration,
+                _ => out.push((duration, independent)),
+            }
         }
-        let segment_starts: Vec<usize> = parts.iter().enumerate().filter(|(_, p)| p.2).map(|(i, _)| i).collect();
-        assert_eq!(segment_starts.len(), 5, "2 s segments in 10 s: {parts:?}");
-        for &i in &segment_starts {
-            assert!(parts[i].1, "a segment starts with an independent part");
+        out
+    }
+
+    /// What RFC 8216bis asks of every playlist: parts at most PART-TARGET, segments that
+    /// round to at most the target duration.
+    fn assert_by_the_book(parts: &[Part], part_target: f64, target_duration: u32) {
+        for (i, p) in parts.iter().enumerate() {
+            assert!(p.0 <= part_target + 1e-9, "part {i} of {} s: {parts:?}", p.0);
         }
-        assert_eq!(seg.info().codecs, "avc1.4d400d,mp4a.40.2");
-        assert_eq!(seg.info().resolution, Some((320, 240)));
+        for (i, s) in segments(parts).iter().enumerate() {
+            assert!(s.0.round() as u32 <= target_duration, "segment {i} of {} s", s.0);
+        }
     }
 
     #[test]
-    fn waits_for_a_keyframe_and_an_audio_only_stream_cuts_by_time() {
+    fn parts_never_exceed_the_target_and_segments_are_cut_on_keyframes() {
+        for fps in [25, 30, 60] {
+            let e = Encoder { fps, ..DEFAULT };
+            let (seg, parts) = segment(e, 0.334, 2.0);
+            assert_by_the_book(&parts, 0.334, 2);
+            let segs = segments(&parts);
+            assert_eq!(segs.len(), 5, "{fps} fps: 2 s segments in 10 s: {segs:?}");
+            for (duration, independent) in &segs {
+                assert!(*independent && (duration - 2.0).abs() < 0.002, "{fps} fps: {segs:?}");
+            }
+            // Whole segments aside, parts are as long as the target allows: within a frame.
+            for (i, p) in parts.iter().enumerate() {
+                let ends_segment = parts.get(i + 1).is_none_or(|next| next.2);
+                assert!(
+                    ends_segment || p.0 > 0.334 - 1.0 / fps as f64,
+                    "{fps} fps part {i}: {parts:?}"
+                );
+            }
+            assert_eq!(seg.info().codecs, "avc1.4d400d,mp4a.40.2");
+            assert_eq!(seg.info().resolution, Some((320, 240)));
+            let rate = seg.info().frame_rate.unwrap();
+            assert!((rate - fps as f64).abs() < 0.05, "{rate} fps measured, {fps} sent");
+        }
+    }
+
+    #[test]
+    fn the_target_duration_holds_whatever_the_keyframe_interval() {
+        for keyframes in [0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 0.0] {
+            for segment_target in [1.0, 2.0, 4.0] {
+                let e = Encoder {
+                    seconds: 30,
+                    keyframes,
+                    ..DEFAULT
+                };
+                let (_, parts) = segment(e, 0.334, segment_target);
+                let target = target_duration(segment_target);
+                assert_by_the_book(&parts, 0.334, target);
+                let segs = segments(&parts);
+                // Keyframes at the target or closer: every segment starts on one.
+                if keyframes > 0.0 && keyframes <= segment_target {
+                    assert!(segs.iter().all(|s| s.1), "{keyframes} s GOPs: {segs:?}");
+                }
+                // Segments are never much shorter than the target or the GOP, save the last
+                // and those of the first GOP (the GOP is learnt from its end).
+                let gop = if keyframes > 0.0 { keyframes } else { segment_target };
+                let mut start = 0.0;
+                for s in &segs[..segs.len() - 1] {
+                    start += s.0;
+                    if start <= gop + 0.01 {
+                        continue;
+                    }
+                    assert!(
+                        s.0 >= segment_target.min(gop) / 2.0 - 0.04,
+                        "{keyframes} s GOPs, {segment_target} s target: {segs:?}"
+                    );
+                }
+                // Where GOPs are longer than segments, a segment still starts on each
+                // keyframe.
+                let starts_on_keyframes = segs.iter().filter(|s| s.1).count() as f64;
+                if keyframes >= segment_target {
+                    assert!(
+                        starts_on_keyframes >= (30.0 / keyframes).floor(),
+                        "{keyframes} s GOPs: {segs:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn audio_only_and_video_only_streams_follow_the_same_rules() {
+        let audio_only = Encoder {
+            video: false,
+            ..DEFAULT
+        };
+        let (seg, parts) = segment(audio_only, 0.334, 2.0);
+        assert_by_the_book(&parts, 0.334, 2);
+        assert_eq!(seg.info().codecs, "mp4a.40.2");
+        // 15 AAC frames of 1024 samples fit 0.334 s: 0.32 s parts.
+        assert!(parts.iter().all(|p| p.0 <= 0.334 && p.1));
+        let video_only = Encoder {
+            audio: false,
+            ..DEFAULT
+        };
+        let (seg, parts) = segment(video_only, 0.2, 2.0);
+        assert_by_the_book(&parts, 0.2, 2);
+        assert_eq!(seg.info().codecs, "avc1.4d400d");
+        assert_eq!(segments(&parts).len(), 5);
+    }
+
+    #[test]
+    fn aac_frames_last_exactly_1024_samples() {
+        let (seg, _) = segment(DEFAULT, 0.334, 2.0);
+        assert!(seg.audio.total_samples > 400);
+        assert_eq!(seg.audio.total_ticks, seg.audio.total_samples * AAC_FRAME);
+    }
+
+    #[test]
+    fn waits_for_a_keyframe() {
         let mut seg = Segmenter::new(0.334, 2.0, true);
         let mut out = Vec::new();
         // Frames before the first keyframe are not playable: nothing comes out.
-        let all = frames(2);
-        for f in all
+        for f in frames(DEFAULT)
             .iter()
             .filter(|f| !f.sync_point && f.header.is_none() && f.kind() == MediaKind::Video)
             .take(5)
@@ -506,14 +813,5 @@ mod tests {
             seg.push(f, &mut out);
         }
         assert!(out.is_empty());
-
-        let mut audio_only = Segmenter::new(0.334, 2.0, false);
-        for f in all.iter().filter(|f| f.kind() == MediaKind::Audio) {
-            audio_only.push(f, &mut out);
-        }
-        audio_only.finish(&mut out);
-        assert!(matches!(out[0], Output::Init(_)));
-        assert!(out.len() > 4, "{} outputs", out.len());
-        assert_eq!(audio_only.info().codecs, "mp4a.40.2");
     }
 }

@@ -380,7 +380,7 @@ impl Room {
         if sent.is_some() {
             return sent;
         }
-        let edge = i64::from(app.hub.get(&self.id)?.edge_ms());
+        let edge = app.hub.get(&self.id)?.edge_ms() as i64;
         let delay = self
             .state
             .lock()
@@ -512,7 +512,7 @@ impl Room {
             if guard.muted.contains(&user.id) {
                 return Some(muted());
             }
-            let edge = app.hub.get(&self.id).map(|s| i64::from(s.edge_ms()));
+            let edge = app.hub.get(&self.id).map(|s| s.edge_ms() as i64);
             let state = &mut *guard;
             let Some(phase) = state.poll.as_ref().filter(|p| p.id == poll).map(|p| p.phase) else {
                 return Some(ServerMessage::error("no_such_poll", "that poll is not open here"));
@@ -590,7 +590,7 @@ impl Room {
             options: options.clone(),
             opened_at: now,
             closes_at: now + i64::from(seconds) * 1000,
-            media_open_ts: app.hub.get(&self.id).map(|s| i64::from(s.edge_ms())),
+            media_open_ts: app.hub.get(&self.id).map(|s| s.edge_ms() as i64),
             media_close_ts: None,
             result: None,
         };
@@ -708,7 +708,7 @@ impl Room {
             });
         }
         let mut state = self.state.lock().expect("room lock");
-        let edge = app.hub.get(&self.id).map(|s| i64::from(s.edge_ms()));
+        let edge = app.hub.get(&self.id).map(|s| s.edge_ms() as i64);
         let mut closed = None;
         let state = &mut *state;
         let moved = state.advance_poll(now_ms(), edge);
