@@ -83,7 +83,7 @@ struct Track {
     start: Option<u64>,
     first_received: Option<Instant>,
     last_duration: u32,
-    /// Samples and ticks finished over the whole stream (the frame rate's measure).
+    /// Samples and ticks finished over the whole stream, as far as they tell the rate.
     total_samples: u64,
     total_ticks: u64,
 }
@@ -105,8 +105,14 @@ impl Track {
         };
         let Some(p) = self.pending.take() else { return };
         self.last_duration = duration;
-        self.total_samples += 1;
-        self.total_ticks += u64::from(duration);
+        // The frame rate's measure leaves out durations far from the usual one: the frame
+        // before a gap or a re-based jump of the timeline says nothing of the rate.
+        let usual = self.total_ticks.checked_div(self.total_samples).unwrap_or(0);
+        let d = u64::from(duration);
+        if self.total_samples < 3 || (d * 4 >= usual * 3 && d * 4 <= usual * 5) {
+            self.total_samples += 1;
+            self.total_ticks += d;
+        }
         self.start.get_or_insert(p.dts);
         self.first_received.get_or_insert(p.received);
         self.samples.push(Sample {
@@ -170,6 +176,28 @@ struct PartProgress {
     first_received: Option<Instant>,
 }
 
+/// The frame rate an encoder was set to, from one measured on millisecond timestamps: the
+/// common rate within 0.3% of it, or the measure itself.
+fn nominal_frame_rate(measured: f64) -> f64 {
+    const COMMON: [f64; 10] = [
+        24_000.0 / 1001.0,
+        24.0,
+        25.0,
+        30_000.0 / 1001.0,
+        30.0,
+        48.0,
+        50.0,
+        60_000.0 / 1001.0,
+        60.0,
+        120.0,
+    ];
+    COMMON
+        .into_iter()
+        .filter(|rate| (measured - rate).abs() / rate < 0.003)
+        .min_by(|a, b| (measured - a).abs().total_cmp(&(measured - b).abs()))
+        .unwrap_or(measured)
+}
+
 /// EXT-X-TARGETDURATION for a segment target: the target rounded up to whole seconds.
 pub fn target_duration(segment_target: f64) -> u32 {
     segment_target.ceil().max(1.0) as u32
@@ -213,8 +241,11 @@ impl Segmenter {
             .chain(&self.audio_codec)
             .map(String::as_str)
             .collect();
-        let frame_rate = (self.video.total_ticks > 0)
-            .then(|| self.video.total_samples as f64 * f64::from(VIDEO_TIMESCALE) / self.video.total_ticks as f64);
+        let frame_rate = (self.video.total_ticks > 0).then(|| {
+            nominal_frame_rate(
+                self.video.total_samples as f64 * f64::from(VIDEO_TIMESCALE) / self.video.total_ticks as f64,
+            )
+        });
         StreamInfo {
             codecs: codecs.join(","),
             resolution: self.video_config.as_ref().map(|v| (v.width, v.height)),

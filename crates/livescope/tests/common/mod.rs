@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod hevc;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -297,10 +299,20 @@ pub enum Tracks {
 
 /// A real H.264 (with B-frames) / AAC clip made by ffmpeg, cached per test process.
 pub fn clip(tracks: Tracks, seconds: u32, kbps: u32) -> PathBuf {
+    clip_with(tracks, seconds, kbps, 30, 2)
+}
+
+/// A clip with a keyframe every `gop` frames (30 fps) and up to `bframes` B-frames.
+pub fn clip_with(tracks: Tracks, seconds: u32, kbps: u32, gop: u32, bframes: u32) -> PathBuf {
     // Cached across test runs in cargo's scratch folder for tests.
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("clips");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{tracks:?}-{seconds}s-{kbps}k.flv"));
+    let name = if (gop, bframes) == (30, 2) {
+        format!("{tracks:?}-{seconds}s-{kbps}k.flv")
+    } else {
+        format!("{tracks:?}-{seconds}s-{kbps}k-g{gop}-b{bframes}.flv")
+    };
+    let path = dir.join(name);
     if path.exists() {
         return path;
     }
@@ -337,9 +349,22 @@ pub fn clip(tracks: Tracks, seconds: u32, kbps: u32) -> PathBuf {
             "-maxrate",
             &rate,
         ]);
-        cmd.args(["-bufsize", &rate, "-g", "30", "-pix_fmt", "yuv420p"]);
+        let gop = gop.to_string();
+        cmd.args([
+            "-bufsize",
+            &rate,
+            "-g",
+            &gop,
+            "-keyint_min",
+            &gop,
+            "-pix_fmt",
+            "yuv420p",
+        ]);
         // B-frames, so composition time offsets are exercised end to end.
-        cmd.args(["-x264-params", "nal-hrd=cbr:bframes=2:b-adapt=0"]);
+        cmd.args([
+            "-x264-params",
+            &format!("nal-hrd=cbr:bframes={bframes}:b-adapt=0:scenecut=0"),
+        ]);
     }
     if tracks != Tracks::VideoOnly {
         cmd.args(["-c:a", "aac", "-b:a", "64k"]);
@@ -379,6 +404,45 @@ pub fn publish_at(clip: &Path, url: &str, rate: f64) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ffmpeg")
+}
+
+/// Publishes an FLV file over HTTP ingest at real time, as an encoder of our own: each
+/// tag's timestamp is what `stamp` makes of it (a wrap, a jump), which ffmpeg's FLV writer
+/// could not send. Returns when the file is sent and the server has answered.
+pub fn publish_flv(http_addr: &str, key: &str, file: &Path, stamp: impl Fn(u32) -> u32) -> Result<(), String> {
+    let data = std::fs::read(file).map_err(|e| e.to_string())?;
+    let mut demuxer = flv::Demuxer::new(16 << 20);
+    demuxer.push(&data);
+    let mut stream = TcpStream::connect(http_addr).map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "POST /ingest/{key}.flv HTTP/1.1\r\nHost: {http_addr}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let chunk = |stream: &mut TcpStream, bytes: &[u8]| -> std::io::Result<()> {
+        write!(stream, "{:x}\r\n", bytes.len())?;
+        stream.write_all(bytes)?;
+        stream.write_all(b"\r\n")
+    };
+    let mut send = |stream: &mut TcpStream| -> std::io::Result<()> {
+        chunk(stream, &flv::encode_header(true, true))?;
+        let start = Instant::now();
+        while let Some(tag) = demuxer.next_tag().map_err(std::io::Error::other)? {
+            // Paced by the clip's own clock, so the server sees a live encoder.
+            let due = start + Duration::from_millis(u64::from(tag.timestamp));
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            chunk(stream, &flv::encode_tag(tag.kind, stamp(tag.timestamp), &tag.body))?;
+        }
+        stream.write_all(b"0\r\n\r\n")
+    };
+    send(&mut stream).map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let _ = stream.read_to_end(&mut answer);
+    let (status, body) = parse_response(&answer);
+    (status == 200 || status == 204)
+        .then_some(())
+        .ok_or(format!("ingest answered {status}: {body}"))
 }
 
 /// Starts ffmpeg watching `url`, copying what it receives into an FLV file.
