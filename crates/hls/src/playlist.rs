@@ -35,6 +35,8 @@ impl Segment {
 pub struct Window {
     /// EXT-X-PART-INF PART-TARGET, seconds.
     pub part_target: f64,
+    /// PART-HOLD-BACK, seconds: at least twice the part target (three by default).
+    pub part_hold_back: f64,
     /// EXT-X-TARGETDURATION, whole seconds: fixed for the life of the playlist (RFC
     /// 8216bis 6.2.1), so the producer cuts every segment to round to at most this.
     pub target_duration: u32,
@@ -67,6 +69,7 @@ impl Window {
     pub fn new(part_target: f64, segment_target: f64, max_segments: usize) -> Window {
         Window {
             part_target,
+            part_hold_back: 3.0 * part_target,
             target_duration: segment_target.ceil().max(1.0) as u32,
             segments: VecDeque::new(),
             current: None,
@@ -152,7 +155,7 @@ impl Window {
             out,
             "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={:.1},PART-HOLD-BACK={:.3}",
             self.skip_until(),
-            self.part_target * 3.0
+            self.part_hold_back.max(2.0 * self.part_target)
         );
         let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={:.3}", self.part_target);
         let _ = writeln!(out, "#EXT-X-MAP:URI=\"{INIT_URI}\"");

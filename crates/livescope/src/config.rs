@@ -65,10 +65,14 @@ pub struct Settings {
     /// LL-HLS part target in milliseconds [default: 334]
     #[arg(long, value_name = "MS")]
     pub hls_part_ms: Option<u64>,
-    /// LL-HLS segments are cut at the first keyframe after this many milliseconds
-    /// [default: 2000]
+    /// LL-HLS segments are cut at the first keyframe after this many milliseconds, and
+    /// EXT-X-TARGETDURATION is this rounded up to whole seconds [default: 2000]
     #[arg(long, value_name = "MS")]
     pub hls_segment_ms: Option<u64>,
+    /// How far behind the live edge LL-HLS players should stay (PART-HOLD-BACK), in
+    /// milliseconds; at least twice the part target [default: three part targets]
+    #[arg(long, value_name = "MS")]
+    pub hls_part_hold_back_ms: Option<u64>,
     /// Record broadcasts (LL-HLS segments in the data folder) so they stay watchable as
     /// replays [default: true]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
@@ -104,6 +108,7 @@ impl Settings {
             hls: self.hls.or(base.hls),
             hls_part_ms: self.hls_part_ms.or(base.hls_part_ms),
             hls_segment_ms: self.hls_segment_ms.or(base.hls_segment_ms),
+            hls_part_hold_back_ms: self.hls_part_hold_back_ms.or(base.hls_part_hold_back_ms),
             record: self.record.or(base.record),
             retention_hours: self.retention_hours.or(base.retention_hours),
         }
@@ -171,13 +176,22 @@ impl From<Settings> for Config {
             max_connections_per_address: s.max_connections_per_address.unwrap_or(256),
             push_batch: std::time::Duration::from_millis(s.push_batch_ms.unwrap_or(DEFAULT_PUSH_BATCH_MS)),
             tcp_nodelay: s.tcp_nodelay.unwrap_or(false),
-            hls: s.hls.unwrap_or(true).then(|| crate::hls::Config {
-                part_target: s.hls_part_ms.map_or(crate::hls::DEFAULT_PART_TARGET, |ms| {
+            hls: s.hls.unwrap_or(true).then(|| {
+                let part_target = s.hls_part_ms.map_or(crate::hls::DEFAULT_PART_TARGET, |ms| {
                     std::time::Duration::from_millis(ms.clamp(100, 2000))
-                }),
-                segment_target: s.hls_segment_ms.map_or(crate::hls::DEFAULT_SEGMENT_TARGET, |ms| {
-                    std::time::Duration::from_millis(ms.clamp(500, 10_000))
-                }),
+                });
+                crate::hls::Config {
+                    part_target,
+                    segment_target: s.hls_segment_ms.map_or(crate::hls::DEFAULT_SEGMENT_TARGET, |ms| {
+                        std::time::Duration::from_millis(ms.clamp(500, 10_000))
+                    }),
+                    // RFC 8216bis 4.4.3.8: PART-HOLD-BACK is at least twice the part target.
+                    part_hold_back: s
+                        .hls_part_hold_back_ms
+                        .map_or(part_target * crate::hls::DEFAULT_PART_HOLD_BACK_PARTS, |ms| {
+                            std::time::Duration::from_millis(ms).max(part_target * 2)
+                        }),
+                }
             }),
             record: s.record.unwrap_or(true),
             retention: std::time::Duration::from_secs(s.retention_hours.unwrap_or(168) * 3600),

@@ -36,11 +36,16 @@ const PARTS_KEPT_TARGETS: f64 = 4.0;
 /// How long an ended rendition stays in memory for players finishing the live window.
 const LINGER: Duration = Duration::from_secs(60);
 
+/// PART-HOLD-BACK, in part targets, unless configured.
+pub const DEFAULT_PART_HOLD_BACK_PARTS: u32 = 3;
+
 /// LL-HLS settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub part_target: Duration,
     pub segment_target: Duration,
+    /// How far behind the live edge players are asked to stay (PART-HOLD-BACK).
+    pub part_hold_back: Duration,
 }
 
 impl Default for Config {
@@ -48,6 +53,7 @@ impl Default for Config {
         Config {
             part_target: DEFAULT_PART_TARGET,
             segment_target: DEFAULT_SEGMENT_TARGET,
+            part_hold_back: DEFAULT_PART_TARGET * DEFAULT_PART_HOLD_BACK_PARTS,
         }
     }
 }
@@ -160,11 +166,12 @@ fn bandwidth(bytes: u64, seconds: f64, peak: f64) -> Bandwidth {
 
 impl Rendition {
     fn new(config: &Config, gate: Arc<crate::access::Gate>) -> Rendition {
-        let window = ::hls::Window::new(
+        let mut window = ::hls::Window::new(
             config.part_target.as_secs_f64(),
             config.segment_target.as_secs_f64(),
             WINDOW_SEGMENTS,
         );
+        window.part_hold_back = config.part_hold_back.as_secs_f64();
         Rendition {
             gate,
             audience: Default::default(),
