@@ -46,6 +46,11 @@ pub struct Window {
     pub current: Option<Segment>,
     /// No more segments will come (EXT-X-ENDLIST).
     pub ended: bool,
+    /// No more parts will come, but the end is not announced yet: the playlist lists the
+    /// last parts without a preload hint. Players (hls.js) that see the last media in one
+    /// update and EXT-X-ENDLIST in the next play to the very end and fire `ended`; given
+    /// both at once, they stop short of it.
+    pub closing: bool,
     /// Complete segments kept in the playlist.
     pub max_segments: usize,
     next_msn: u64,
@@ -74,6 +79,7 @@ impl Window {
             segments: VecDeque::new(),
             current: None,
             ended: false,
+            closing: false,
             max_segments: max_segments.max(1),
             next_msn: 0,
             next_part: 0,
@@ -162,12 +168,14 @@ impl Window {
 
         let total: f64 = self.segments.iter().chain(&self.current).map(Segment::duration).sum();
         // Parts are listed only for segments that begin within the last three target
-        // durations (RFC 8216bis 4.4.4.9: older parts SHOULD go), with a millisecond's
-        // grace for the sum of printed durations.
+        // durations (RFC 8216bis 6.2.2: older parts SHOULD go), with a millisecond's
+        // grace for the sum of printed durations, and only on the last three segments
+        // (the one in progress counts), which is how strict parsers read that rule.
         let parts_from = total - 3.0 * f64::from(self.target_duration) - 0.001;
+        let listed = self.segments.len() + usize::from(self.current.is_some());
         let mut skipped = 0;
         let mut start = 0.0;
-        for segment in &self.segments {
+        for (index, segment) in self.segments.iter().enumerate() {
             // Only segments wholly older than the skip boundary (CAN-SKIP-UNTIL before the
             // end of the playlist) may be skipped.
             if skip && total - (start + segment.duration()) >= self.skip_until() {
@@ -182,7 +190,8 @@ impl Window {
             let end = start + segment.duration();
             // An ended playlist lists no parts: a replay needs only segments, and the ended
             // playlist must stay valid after the parts are gone from memory.
-            self.render_segment(&mut out, segment, !self.ended && start >= parts_from);
+            let recent = start >= parts_from && listed - index <= 3;
+            self.render_segment(&mut out, segment, !self.ended && recent);
             let _ = write!(
                 out,
                 "#EXTINF:{:.5},\n{}\n",
@@ -196,7 +205,7 @@ impl Window {
         }
         if self.ended {
             out.push_str("#EXT-X-ENDLIST\n");
-        } else {
+        } else if !self.closing {
             let _ = writeln!(
                 out,
                 "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",

@@ -128,3 +128,48 @@ fn the_window_slides_and_dates_format() {
     assert_eq!(format_date_time(0), "1970-01-01T00:00:00.000Z");
     assert_eq!(format_date_time(951_782_400_123), "2000-02-29T00:00:00.123Z");
 }
+
+#[test]
+fn parts_are_listed_on_the_last_three_segments_at_most() {
+    // 1 s segments against a 2 s target: six of them begin within three target durations,
+    // but only the last three entries (the one in progress counts) keep their parts.
+    let mut w = Window::new(0.5, 2.0, 20);
+    for s in 0..6 {
+        for p in 0..2 {
+            w.push_part(
+                Part {
+                    duration: 0.5,
+                    independent: p == 0,
+                },
+                T0 + s * 1000,
+            );
+        }
+        w.finish_segment();
+    }
+    w.push_part(
+        Part {
+            duration: 0.5,
+            independent: true,
+        },
+        T0 + 6000,
+    );
+    let text = w.render(false);
+    let with_parts: Vec<&str> = text
+        .split("#EXTINF")
+        .filter(|chunk| chunk.contains("#EXT-X-PART:"))
+        .collect();
+    assert_eq!(with_parts.len(), 3, "{text}");
+    assert!(
+        !text.contains("\"part7.m4s\"") && text.contains("\"part8.m4s\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_closing_stream_lists_its_last_parts_without_a_preload_hint() {
+    let mut w = window(2, 3);
+    w.closing = true;
+    let text = w.render(false);
+    assert!(text.contains("\"part14.m4s\""), "{text}");
+    assert!(!text.contains("PRELOAD-HINT") && !text.contains("ENDLIST"), "{text}");
+}

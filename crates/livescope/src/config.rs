@@ -70,7 +70,7 @@ pub struct Settings {
     #[arg(long, value_name = "MS")]
     pub hls_segment_ms: Option<u64>,
     /// How far behind the live edge LL-HLS players should stay (PART-HOLD-BACK), in
-    /// milliseconds; at least twice the part target [default: three part targets]
+    /// milliseconds; at least twice the part target [default: two part targets]
     #[arg(long, value_name = "MS")]
     pub hls_part_hold_back_ms: Option<u64>,
     /// Record broadcasts (LL-HLS segments in the data folder) so they stay watchable as

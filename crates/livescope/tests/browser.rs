@@ -44,7 +44,7 @@ fn hls_js_plays_a_live_broadcast_about_a_second_behind_the_edge() {
         report["currentTime"].as_f64().unwrap() > 5.0,
         "playback advanced: {report}"
     );
-    // hls.js aims at PART-HOLD-BACK (1 s) behind the live edge; 3 s would mean it fell back
+    // hls.js aims at PART-HOLD-BACK (0.67 s) behind the live edge; 3 s would mean it fell back
     // to segment-based playback.
     let latency = report["latency"].as_f64().unwrap();
     assert!(latency > 0.3 && latency < 3.0, "{report}");

@@ -110,7 +110,7 @@ fn a_live_broadcast_is_an_ll_hls_stream_that_decodes() {
         "#EXT-X-MAP:URI=\"init.mp4\"",
         "#EXT-X-PART-INF:PART-TARGET=0.334",
         "CAN-BLOCK-RELOAD=YES",
-        "PART-HOLD-BACK=1.002",
+        "PART-HOLD-BACK=0.668",
         "#EXT-X-PROGRAM-DATE-TIME:",
         "#EXT-X-PART:DURATION=",
     ] {
@@ -197,7 +197,7 @@ fn a_live_broadcast_is_an_ll_hls_stream_that_decodes() {
 
     // The ended playlist is complete; its segments decode cleanly, B-frames and all.
     server.wait_state(&id, "ended");
-    let (_, _, text) = playlist(&server, &id, "");
+    let (_, _, text) = ended_playlist(&server, &id);
     assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
     let file = dir.join("all.mp4");
     download(&server, &id, &text, &file);
@@ -295,6 +295,19 @@ fn hinted_part_arrives_before_it_is_complete(server: &Server, id: &str) -> bool 
     !listed
 }
 
+/// The live playlist once it says the broadcast ended: a moment after the broadcast did,
+/// since the end comes in two steps (the last parts, then EXT-X-ENDLIST).
+fn ended_playlist(server: &Server, id: &str) -> (u16, String, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, head, text) = playlist(server, id, "");
+        if text.contains("#EXT-X-ENDLIST") || std::time::Instant::now() > deadline {
+            return (status, head, text);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// What a media playlist says: its MEDIA-SEQUENCE and each segment's number and duration.
 fn listed(text: &str) -> (u64, Vec<(u64, String)>) {
     let first: u64 = text
@@ -340,7 +353,7 @@ fn the_live_playlist_ends_true_to_itself_and_the_replay_is_the_whole_broadcast()
     }
     assert!(publisher.wait().unwrap().success());
     server.wait_state(&id, "ended");
-    let (status, head, ended) = playlist(&server, &id, "");
+    let (status, head, ended) = ended_playlist(&server, &id);
     assert_eq!(status, 200, "{ended}");
     assert!(
         ended.ends_with("#EXT-X-ENDLIST\n") && !ended.contains("#EXT-X-PART:"),
@@ -401,7 +414,16 @@ fn an_ended_broadcast_is_a_replay_even_after_a_restart() {
         let publisher = publish(&clip(Tracks::AudioVideo, 5, 500), &server.rtmp_url(&key));
         assert!(finish(publisher, Duration::from_secs(30)).0);
         server.wait_state(&id, "ended");
-        let (_, _, ended) = playlist(&server, &id, "");
+        let (_, _, ended) = ended_playlist(&server, &id);
+        // The recording is complete once the replay's multivariant playlist names it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !String::from_utf8(get_bytes(&server.http, &format!("/hls/{id}/master.m3u8")).2)
+            .unwrap()
+            .contains("recording.m3u8")
+        {
+            assert!(std::time::Instant::now() < deadline, "the recording did not complete");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         (id, ended)
     };
     let server = Server::start_in(&data);
