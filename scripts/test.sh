@@ -18,8 +18,9 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# hls.js and a driver for Chromium, from the npm registry, for the browser test.
-if [ ! -d scripts/browser/node_modules ]; then
+# hls.js, Shaka Player, the strict playlist parser and a driver for Chromium, from the npm
+# registry, for the browser tests (again whenever the lock file changed).
+if [ ! -d scripts/browser/node_modules ] || [ scripts/browser/package-lock.json -nt scripts/browser/node_modules/.package-lock.json ]; then
   (cd scripts/browser && npm ci --silent --no-audit --no-fund)
 fi
 for component in rustfmt clippy; do

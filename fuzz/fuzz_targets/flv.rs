@@ -1,5 +1,5 @@
-//! FLV: the demuxer and every tag parser on arbitrary bytes never panic, and tags
-//! re-serialize to bytes that demux to the same tags.
+//! FLV: the demuxer and every tag parser (HEVC's configuration record too) on arbitrary
+//! bytes never panic, and tags re-serialize to bytes that demux to the same tags.
 #![no_main]
 
 use bytes::Bytes;
@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = flv::VideoTag::parse(&tag.body);
         let _ = flv::AudioTag::parse(&tag.body);
         let _ = flv::AvcConfig::parse(&tag.body);
+        hevc(&tag.body);
         let _ = flv::AudioSpecificConfig::parse(&tag.body);
         let wire = flv::encode_tag(tag.kind, tag.timestamp, &tag.body);
         let mut again = flv::Demuxer::new(1 << 20);
@@ -21,4 +22,15 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.next_tag().unwrap(), Some(tag));
     }
     let _ = flv::AvcConfig::parse(&Bytes::copy_from_slice(data));
+    hevc(&Bytes::copy_from_slice(data));
 });
+
+/// An HEVC configuration record: parsed, and what the playlist and init segment take from
+/// it (the codec string, the picture size from its SPS) never panics.
+fn hevc(record: &Bytes) {
+    if let Ok(config) = flv::HevcConfig::parse(record) {
+        let codec = config.codec_string();
+        assert!(codec.starts_with("hvc1."), "{codec}");
+        let _ = config.dimensions();
+    }
+}
