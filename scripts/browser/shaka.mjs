@@ -67,7 +67,8 @@ try {
     sb.appendBuffer = function (...a) { mse.appends++; return appendBuffer.apply(this, a); };
     sb.abort = function (...a) { mse.aborts++; return abort.apply(this, a); };
     const player = new shaka.Player();
-    const fmt = (e) => `${e.code}${e.data && e.data.length ? ` ${JSON.stringify(e.data).slice(0, 200)}` : ""}` +
+    const fmt = (e) => e === undefined || e === null || e.code === undefined ? `not a Shaka error: ${String(e && (e.stack || e))}`.slice(0, 300) :
+      `${e.code}${e.data && e.data.length ? ` ${JSON.stringify(e.data).slice(0, 200)}` : ""}` +
       `${e.severity === shaka.util.Error.Severity.CRITICAL ? " (fatal)" : ""}`;
     player.addEventListener("error", (ev) => report.errors.push(fmt(ev.detail)));
     video.addEventListener("waiting", () => report.stalls++);

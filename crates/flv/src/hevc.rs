@@ -212,9 +212,9 @@ fn skip_profile_tier_level(r: &mut BitReader<'_>, max_sub_layers_minus1: usize) 
     Some(())
 }
 
-/// The RBSP of a NAL unit payload: each emulation prevention byte (the 3 of `00 00 03`)
-/// removed.
-fn unescape(payload: &[u8]) -> Vec<u8> {
+/// The RBSP of a NAL unit payload (H.264 or HEVC): each emulation prevention byte (the 3
+/// of `00 00 03`) removed.
+pub fn unescape(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len());
     let mut zeros = 0;
     for &b in payload {

@@ -11,7 +11,7 @@ mod media;
 mod tag;
 
 pub use avc::{AudioSpecificConfig, AvcConfig};
-pub use hevc::HevcConfig;
+pub use hevc::{HevcConfig, unescape};
 pub use media::{AudioCodec, AudioTag, VideoCodec, VideoPacket, VideoTag};
 pub use tag::{Demuxer, FILE_HEADER_LEN, Tag, TagKind, encode_header, encode_tag};
 

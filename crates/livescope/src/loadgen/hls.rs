@@ -157,7 +157,17 @@ pub async fn follow(viewer: &Viewer, url: &str) -> anyhow::Result<()> {
         if playlist.contains("#EXT-X-ENDLIST") {
             return Ok(());
         }
-        let (number, msn, index) = ::hls::next_position(&playlist).context("playlist without a preload hint")?;
+        let Some((number, msn, index)) = ::hls::next_position(&playlist) else {
+            // No preload hint before EXT-X-ENDLIST: the stream is ending (the last parts
+            // are listed, the end comes next). Look again shortly.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let Answer { status, body, .. } = client.get(&path).await?;
+            if status != 200 {
+                bail!("playlist answered {status}");
+            }
+            playlist = String::from_utf8_lossy(&body).into_owned();
+            continue;
+        };
         let part = client.get(&format!("{base}/part{number}.m4s")).await?;
         let now = Instant::now();
         if part.status == 200 {

@@ -306,7 +306,7 @@ struct SpsFields {
 
 impl SpsFields {
     fn read(sps: &[u8]) -> SpsFields {
-        let rbsp = unescape(&sps[2..]);
+        let rbsp = flv::unescape(&sps[2..]);
         let mut r = Bits { data: &rbsp, pos: 0 };
         r.bits(4); // sps_video_parameter_set_id
         let max_sub_layers_minus1 = r.bits(3);
@@ -339,21 +339,6 @@ impl SpsFields {
             bit_depth_chroma_minus8: bit_depth_chroma_minus8 as u8,
         }
     }
-}
-
-/// A NAL unit payload without its emulation prevention bytes (the 3 of `00 00 03`).
-fn unescape(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len());
-    let mut zeros = 0;
-    for &b in payload {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
 }
 
 /// Reads an SPS most significant bit first; a short one is a broken encoder: panics.
