@@ -80,7 +80,7 @@ lines = [
     "The page reads the clock back from every frame the browser shows (requestVideoFrameCallback), so the delay",
     "is camera to glass: encoder, server, network and player together, for every frame, the same way for both",
     "servers. Samples start at the first frame shown, so the player's first seconds at the live edge count.
-livescope's LL-HLS uses 334 ms parts (PART-HOLD-BACK 1.0 s); the page runs hls.js 1.7.4 with
+livescope's LL-HLS uses 334 ms parts (PART-HOLD-BACK 0.67 s); the page runs hls.js 1.7.4 with
 `lowLatencyMode` and `maxLiveSyncPlaybackRate: 1.5`, and mpegts.js 1.8.2 with live sync towards 0.3 s.", "",
     "| player | first frame after opening the page | delay p50 | p90 | p99 | max | frames read | stalls |",
     "|---|---|---|---|---|---|---|---|",
