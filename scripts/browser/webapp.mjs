@@ -8,6 +8,7 @@
 //
 //   node webapp.mjs --base http://127.0.0.1:8080 --clip clip.flv --out DIR [--viewport desktop|phone]
 import { chromium } from "playwright-core";
+import { generateKeyPairSync } from "node:crypto";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -201,8 +202,19 @@ try {
     await shot(anon, "register");
   });
 
-  await run("ann follows the broadcaster from the profile page", async () => {
+  await run("ann follows the broadcaster from the profile page, which shows the broadcaster's signing key", async () => {
+    // The broadcaster registers an account key (made here as `livescope keygen` would).
+    const { publicKey } = generateKeyPairSync("ed25519");
+    const raw = publicKey.export({ format: "der", type: "spki" }).subarray(-32).toString("base64");
+    const registered = await host.evaluate(async (key) => {
+      const res = await fetch("/api/keys", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ public_key: key }) });
+      return { status: res.status, body: await res.json() };
+    }, raw);
+    assert.equal(registered.status, 201, JSON.stringify(registered));
     await ann.goto(`${base}/u/${users.host}`);
+    const shownKey = ann.locator("#signing-keys code.fingerprint");
+    await shownKey.waitFor();
+    assert.equal(await shownKey.innerText(), registered.body.fingerprint, "the profile shows the key's fingerprint");
     await ann.getByRole("button", { name: "Follow", exact: true }).click();
     await ann.getByRole("button", { name: "Unfollow", exact: true }).waitFor();
     assert.equal(await numberIn(ann, "#followers-count"), 1);

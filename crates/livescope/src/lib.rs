@@ -20,6 +20,7 @@ pub mod rtmp_server;
 pub mod seed;
 pub mod send;
 pub mod server;
+pub mod signing_key;
 pub mod stall;
 pub mod store;
 pub mod timeline;

@@ -27,6 +27,16 @@ enum Command {
     Loadgen(livescope::loadgen::Command),
     /// Fill a data folder with a broadcaster and many followers, for benchmarks.
     Seed(livescope::seed::Args),
+    /// Make an account key (Ed25519) for signing broadcasts: its secret half goes to a
+    /// file readable by you only; register the public half it prints with `POST /api/keys`.
+    Keygen {
+        /// Where to write the secret key.
+        #[arg(long, value_name = "FILE", default_value = "livescope.key")]
+        out: PathBuf,
+        /// Replace an existing key file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,5 +66,12 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Loadgen(command) => livescope::loadgen::main(command),
         Command::Seed(args) => livescope::seed::run(args),
+        Command::Keygen { out, force } => {
+            let public = livescope::signing_key::generate(&out, force)?;
+            println!("secret key written to {} (keep it there, secret)", out.display());
+            println!("public key:  {}", public.to_base64());
+            println!("fingerprint: {}", public.fingerprint());
+            Ok(())
+        }
     }
 }

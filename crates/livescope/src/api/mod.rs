@@ -6,6 +6,7 @@ mod broadcasts;
 mod csrf;
 mod events;
 mod interaction;
+mod keys;
 mod users;
 
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub fn routes() -> Router<Arc<App>> {
         .routes(routes!(users::following))
         .routes(routes!(users::login, users::logout))
         .routes(routes!(users::me))
+        .routes(routes!(keys::add, keys::mine))
+        .routes(routes!(keys::revoke))
         .routes(routes!(events::stream))
         .routes(routes!(events::notifications))
         .routes(routes!(broadcasts::feed))

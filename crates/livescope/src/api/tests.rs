@@ -433,3 +433,94 @@ async fn a_cookie_cannot_be_used_from_another_origin() {
         .collect();
     assert_eq!(titles, ["from a page"], "only the same-origin post made one");
 }
+
+#[tokio::test]
+async fn broadcasters_register_and_revoke_the_keys_their_profile_shows() {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let t = test_app("keys");
+    let alice = t.login("alice").await;
+    let bob = t.login("bobby").await;
+    let public = |seed: u8| {
+        ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+            .verifying_key()
+            .to_bytes()
+    };
+    let body = |key: &[u8]| json!({ "public_key": STANDARD.encode(key) }).to_string();
+
+    let (s, _) = t.call("POST", "/api/keys", None, &body(&public(1))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, key) = t.call("POST", "/api/keys", Some(&alice), &body(&public(1))).await;
+    assert_eq!(s, StatusCode::CREATED, "{key}");
+    let fingerprint = key["fingerprint"].as_str().unwrap().to_owned();
+    assert!(fingerprint.starts_with("SHA256:"), "{key}");
+    assert_eq!(key["public_key"], STANDARD.encode(public(1)));
+
+    // Anyone sees it on the profile, to pin it.
+    let (s, profile) = t.call("GET", "/api/users/alice", None, "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        profile["signing_keys"][0]["fingerprint"],
+        fingerprint.as_str(),
+        "{profile}"
+    );
+
+    // A key names one account; a bad key is a clear error.
+    let (s, v) = t.call("POST", "/api/keys", Some(&bob), &body(&public(1))).await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("key_taken")));
+    let (s, v) = t.call("POST", "/api/keys", Some(&bob), &body(&[1; 31])).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_key"))
+    );
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let (s, v) = t.call("POST", "/api/keys", Some(&bob), &body(&identity)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a weak key: {v}");
+    for seed in 2..=8 {
+        let (s, _) = t.call("POST", "/api/keys", Some(&alice), &body(&public(seed))).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let (s, v) = t.call("POST", "/api/keys", Some(&alice), &body(&public(9))).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("too_many_keys"))
+    );
+
+    // Only its owner revokes it, by fingerprint or by the key itself (base64url in a path).
+    // A fingerprint is standard base64: '/' and '+' are percent-encoded in a path.
+    let path = format!("/api/keys/{}", fingerprint.replace('/', "%2F").replace('+', "%2B"));
+    let (s, _) = t.call("DELETE", &path, Some(&bob), "").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t.call("DELETE", &path, Some(&alice), "").await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = t.call("DELETE", &path, Some(&alice), "").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "revoked already");
+    let by_key = format!("/api/keys/{}", URL_SAFE_NO_PAD.encode(public(2)));
+    let (s, _) = t.call("DELETE", &by_key, Some(&alice), "").await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, profile) = t.call("GET", "/api/users/alice", None, "").await;
+    let shown: Vec<&str> = profile["signing_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["fingerprint"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown.len(), 6);
+    assert!(
+        !shown.contains(&fingerprint.as_str()),
+        "revoked keys verify nothing: {profile}"
+    );
+    // The owner still sees the revoked ones, marked.
+    let (_, mine) = t.call("GET", "/api/keys", Some(&alice), "").await;
+    let revoked = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["revoked_at"].is_string())
+        .count();
+    assert_eq!(revoked, 2, "{mine}");
+    // A revoked key stays taken: it cannot be registered again, by anyone.
+    let (s, _) = t.call("POST", "/api/keys", Some(&alice), &body(&public(1))).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+}

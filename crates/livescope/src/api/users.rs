@@ -234,6 +234,8 @@ pub struct Profile {
     followed_by_me: Option<bool>,
     /// The newest broadcasts the caller may see, live and ended.
     broadcasts: Vec<BroadcastView>,
+    /// The keys in force that sign this user's broadcasts, with their fingerprints.
+    signing_keys: Vec<super::keys::KeyView>,
 }
 
 async fn find_user(app: &App, name: &str) -> Result<User, ApiError> {
@@ -256,11 +258,16 @@ pub async fn profile(
     let me = auth::current_user(&app, &headers).await?;
     let user = find_user(&app, &name).await?;
     let (id, me_id) = (user.id, me.as_ref().map(|m| m.id));
-    let ((followers, following), followed_by_me, owned) = app
+    let ((followers, following), followed_by_me, owned, keys) = app
         .store
         .call(move |db| {
             let followed_by_me = me_id.map(|me| db.is_following(me, id)).transpose()?;
-            Ok((db.follow_counts(id)?, followed_by_me, db.by_owner(id, me_id, 10)?))
+            Ok((
+                db.follow_counts(id)?,
+                followed_by_me,
+                db.by_owner(id, me_id, 10)?,
+                db.keys(id, false)?,
+            ))
         })
         .await?;
     let host = public_host(&app, &headers);
@@ -271,6 +278,7 @@ pub async fn profile(
         following,
         followed_by_me,
         broadcasts,
+        signing_keys: keys.iter().map(super::keys::KeyView::from).collect(),
     }))
 }
 

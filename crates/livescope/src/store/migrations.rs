@@ -13,6 +13,7 @@ const MIGRATIONS: &[Migration] = &[
     v3_interaction,
     v4_moderation,
     v5_access_epoch,
+    v6_signing_keys,
 ];
 
 pub fn run(conn: &mut Connection) -> anyhow::Result<()> {
@@ -185,6 +186,20 @@ fn v4_moderation(tx: &Transaction) -> rusqlite::Result<()> {
 /// were issued at, so removing a viewer revokes the tokens handed out before.
 fn v5_access_epoch(tx: &Transaction) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE broadcasts ADD COLUMN access_epoch INTEGER NOT NULL DEFAULT 0;")
+}
+
+/// Broadcasters' account keys (Ed25519 public keys; the secret halves never reach the
+/// server). A revoked key keeps its row, so that it is known as revoked, not unknown.
+fn v6_signing_keys(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE signing_keys (
+            public_key BLOB PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        ) WITHOUT ROWID;
+        CREATE INDEX signing_keys_by_user ON signing_keys (user_id, created_at);",
+    )
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 mod broadcasts;
 mod follows;
 mod interaction;
+mod keys;
 mod migrations;
 mod notifications;
 mod users;
@@ -27,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 pub use broadcasts::{Broadcast, ListOrder, State};
 pub use interaction::{StoredComment, StoredPoll, Timeline};
+pub use keys::{AccountKey, MAX_KEYS, Registered};
 pub use notifications::Notification;
 pub use users::User;
 pub use views::{DeliveryPath, Stats};

@@ -70,5 +70,19 @@ export default async function profile(main, [name], ctx) {
         : h("a.btn.primary", { href: `/login?next=${encodeURIComponent(location.pathname)}` }, "Log in to follow"))),
     msg,
     h("section.section", { "aria-labelledby": "rb-h" }, h("h2#rb-h", {}, "Recent broadcasts"), grid(p.broadcasts, `${p.username} has not gone live yet.`)),
+    keys(p),
     peopleBox));
+}
+
+// The keys that sign this person's broadcasts, with the fingerprints a viewer can pin
+// (compare them with what the broadcaster tells you elsewhere).
+function keys(p) {
+  const list = p.signing_keys || [];
+  if (!list.length) return "";
+  return h("section.section#signing-keys", { "aria-labelledby": "keys-h" },
+    h("h2#keys-h", {}, "Signing keys"),
+    h("p.muted.small", {}, `Broadcasts signed with these keys are ${p.username}'s own, unchanged on the way to you.`),
+    h("ul.list", {}, ...list.map((k) => h("li", {},
+      h("code.fingerprint", { title: k.public_key }, k.fingerprint),
+      h("span.muted.small", {}, ` added ${ago(k.created_at)}`)))));
 }
