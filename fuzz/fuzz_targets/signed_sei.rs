@@ -1,6 +1,7 @@
 //! Signed broadcasts: a video sample from anyone (a publisher, or a man in the middle) is
 //! searched for signature messages and hashed without a panic; every message found either
-//! is refused or re-encodes to the same bytes; the hash never counts livescope's own SEI.
+//! is refused or re-encodes to the same bytes; the hash never counts livescope's own SEI;
+//! a verifier fed anything never panics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,4 +24,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = signed::Message::decode(data);
+    // A verifier fed anything, as video and as audio, only ever changes its verdict.
+    let mut verifier = signed::Verifier::new(vec![[7; 32]], "b", Codec::Avc, 4, 30);
+    for (i, chunk) in data.chunks(64).enumerate() {
+        verifier.video(i as u64 * 33, 0, i % 30 == 0, chunk, 0);
+        verifier.audio(chunk);
+    }
+    let _ = verifier.verdict();
 });

@@ -5,8 +5,9 @@
 //! size the container used, and without the SEI units that carry records), its keyframe
 //! flag, its composition offset and its decode time relative to the record's first frame,
 //! all in milliseconds, which FLV and livescope's CMAF both keep exactly. An audio frame
-//! counts its coded data only: its place in the sequence is what the hash chain fixes, and
-//! CMAF gives AAC frames exact sample times that FLV's milliseconds round.
+//! counts its coded data only (through its own digest): its place in the sequence is what
+//! the hash chain fixes, and CMAF gives AAC frames exact sample times that FLV's
+//! milliseconds round.
 
 use sha2::{Digest, Sha256};
 
@@ -23,6 +24,11 @@ pub fn coded_data(sample: &[u8], length_size: usize, codec: Codec) -> Vec<u8> {
         }
     }
     out
+}
+
+/// One audio frame's digest.
+pub fn audio_digest(coded: &[u8]) -> [u8; 32] {
+    Sha256::digest(coded).into()
 }
 
 /// Hashes the frames of one record, one track each.
@@ -59,8 +65,14 @@ impl FrameHasher {
 
     /// An audio frame's coded data.
     pub fn audio(&mut self, coded: &[u8]) {
-        self.sha.update((coded.len() as u32).to_be_bytes());
-        self.sha.update(coded);
+        self.audio_digest(&audio_digest(coded));
+    }
+
+    /// An audio frame by its [`audio_digest`]: a run of audio hashes as the run of its
+    /// frames' digests, so that a verifier placing a run among the frames it holds hashes
+    /// 32 bytes a frame, not the frames.
+    pub fn audio_digest(&mut self, digest: &[u8; 32]) {
+        self.sha.update(digest);
         self.frames += 1;
     }
 

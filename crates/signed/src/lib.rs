@@ -17,9 +17,11 @@
 pub mod hash;
 pub mod record;
 pub mod sei;
+pub mod stream;
 
 pub use hash::{FrameHasher, coded_data};
 pub use record::{Certificate, Message, Record, SessionKey};
+pub use stream::{Signer, Verdict, Verifier};
 
 /// The UUID of livescope's SEI messages (`user_data_unregistered`).
 pub const UUID: [u8; 16] = [

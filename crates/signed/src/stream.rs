@@ -1,0 +1,539 @@
+//! Signing a stream as it is sent and checking it as it arrives, frame by frame.
+//!
+//! A *stretch* is the run of video frames from one boundary to the next: every keyframe is
+//! a boundary, and so is every `max_frames`-th frame without one (so that a record comes at
+//! least that often, whatever the GOP). The broadcaster's [`Signer`] puts the record of a
+//! stretch into the first frame of the next one, with the certificate at every keyframe
+//! (for viewers who join then). Audio frames belong to the stretch during which the
+//! broadcaster sent them; since containers interleave audio and video differently, the
+//! [`Verifier`] places a record's audio by content: the run of frames right after the
+//! previous record's run (or, for the first record it checks, wherever the run matches).
+
+use std::collections::VecDeque;
+
+use crate::hash::{FrameHasher, audio_digest, coded_data};
+use crate::record::{Certificate, Message, Record, SessionKey};
+use crate::sei::{self, Codec};
+
+/// Signs a stream: each video sample comes back with the records and certificate due.
+pub struct Signer {
+    session: SessionKey,
+    codec: Codec,
+    length_size: usize,
+    max_frames: u32,
+    video: FrameHasher,
+    audio: FrameHasher,
+    start_ms: Option<u64>,
+}
+
+impl Signer {
+    /// `length_size`: the NAL length size of the samples (from the codec configuration).
+    pub fn new(session: SessionKey, codec: Codec, length_size: usize, max_frames: u32) -> Signer {
+        Signer {
+            session,
+            codec,
+            length_size,
+            max_frames: max_frames.max(1),
+            video: FrameHasher::default(),
+            audio: FrameHasher::default(),
+            start_ms: None,
+        }
+    }
+
+    /// A video frame about to be sent; returns the sample to send in its place.
+    pub fn video(&mut self, dts_ms: u64, composition_ms: i32, keyframe: bool, sample: &[u8]) -> Vec<u8> {
+        let mut units = Vec::new();
+        let boundary = keyframe || self.video.frames() >= self.max_frames;
+        if boundary && let Some(start) = self.start_ms {
+            let video = std::mem::take(&mut self.video).finish();
+            let audio = std::mem::take(&mut self.audio).finish();
+            let duration = dts_ms.saturating_sub(start).min(u64::from(u32::MAX)) as u32;
+            let record = self.session.sign(start, duration, video, audio);
+            units.push(sei::nal(self.codec, &Message::Record(record).encode()));
+            self.start_ms = None;
+        }
+        if keyframe {
+            let certificate = Message::Certificate(self.session.certificate().clone());
+            units.push(sei::nal(self.codec, &certificate.encode()));
+        }
+        self.start_ms.get_or_insert(dts_ms);
+        let coded = coded_data(sample, self.length_size, self.codec);
+        self.video.video(dts_ms, composition_ms, keyframe, &coded);
+        sei::prepend(sample, self.length_size, &units)
+    }
+
+    /// An audio frame about to be sent (it is sent as it is).
+    pub fn audio(&mut self, coded: &[u8]) {
+        self.audio.audio(coded);
+    }
+}
+
+/// What a viewer (or the server) can say of a stream so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// No whole record checked yet (a viewer who just joined).
+    NotYetVerified,
+    /// Every record checked so far matched; `records` of them.
+    Verified { records: u64 },
+    /// No signature arrived where one was due: an unsigned broadcast.
+    Unsigned,
+    /// Something did not match, first at media time `at_ms` (the publisher's clock).
+    Tampered { at_ms: u64, reason: String },
+}
+
+/// A record whose video matched, waiting for its audio to arrive.
+struct Pending {
+    start_ms: u64,
+    audio_frames: u32,
+    audio_hash: [u8; 32],
+}
+
+/// Audio frames kept for placing records' runs: about 20 s of AAC.
+const MAX_AUDIO_QUEUE: usize = 1024;
+/// Records the first audio run may be looked for over before the audio counts as
+/// tampered.
+const ALIGN_TRIES: usize = 3;
+
+/// Checks a stream as it arrives.
+pub struct Verifier {
+    trusted: Vec<[u8; 32]>,
+    broadcast: String,
+    codec: Codec,
+    length_size: usize,
+    /// Frames without any signature message after which a stream is unsigned.
+    unsigned_after: u32,
+    session: Option<[u8; 32]>,
+    video: FrameHasher,
+    stretch_start: Option<u64>,
+    /// Whether the stretch in progress was seen from its first frame.
+    whole: bool,
+    last: Option<(u64, [u8; 32])>,
+    /// The digests of the audio frames not yet placed in a checked run.
+    audio: VecDeque<[u8; 32]>,
+    /// Where in `audio` the next record's run starts, once the runs are placed.
+    cursor: Option<usize>,
+    align_failures: usize,
+    /// Audio frames held when the first run was last looked for.
+    searched_at: usize,
+    pending: VecDeque<Pending>,
+    frames_without_message: u32,
+    verdict: Verdict,
+}
+
+impl Verifier {
+    /// `trusted`: the broadcaster's account keys in force; `broadcast`: the broadcast's id;
+    /// `length_size`: the NAL length size of the samples; `max_frames`: the longest stretch
+    /// the broadcaster makes (a stream with no record in twice that is unsigned).
+    pub fn new(trusted: Vec<[u8; 32]>, broadcast: &str, codec: Codec, length_size: usize, max_frames: u32) -> Verifier {
+        Verifier {
+            trusted,
+            broadcast: broadcast.to_owned(),
+            codec,
+            length_size,
+            unsigned_after: max_frames.max(1).saturating_mul(2),
+            session: None,
+            video: FrameHasher::default(),
+            stretch_start: None,
+            whole: false,
+            last: None,
+            audio: VecDeque::new(),
+            cursor: None,
+            align_failures: 0,
+            searched_at: 0,
+            pending: VecDeque::new(),
+            frames_without_message: 0,
+            verdict: Verdict::NotYetVerified,
+        }
+    }
+
+    pub fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+
+    fn tampered(&mut self, at_ms: u64, reason: impl Into<String>) {
+        if !matches!(self.verdict, Verdict::Tampered { .. }) {
+            self.verdict = Verdict::Tampered {
+                at_ms,
+                reason: reason.into(),
+            };
+        }
+    }
+
+    fn certificate(&mut self, c: Certificate, dts_ms: u64, now_ms: u64) {
+        let problem = if c.verify().is_err() {
+            Some("a certificate with a bad signature")
+        } else if !self.trusted.contains(&c.account_key) {
+            Some("a certificate from a key the broadcaster has not registered (or revoked)")
+        } else if c.broadcast != self.broadcast {
+            Some("a certificate for another broadcast")
+        } else if !c.valid_at(now_ms) {
+            Some("an expired certificate")
+        } else {
+            None
+        };
+        match problem {
+            Some(reason) => self.tampered(dts_ms, reason),
+            None => {
+                if self.session != Some(c.session_key) {
+                    // A new session starts its own chain.
+                    self.session = Some(c.session_key);
+                    self.last = None;
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, r: Record, dts_ms: u64) {
+        let video = std::mem::take(&mut self.video).finish();
+        let start = self.stretch_start.take().unwrap_or(dts_ms);
+        let whole = std::mem::take(&mut self.whole);
+        let Some(session) = self.session else {
+            // Joined before a certificate: nothing to check against yet.
+            return;
+        };
+        if let Err(e) = r.verify(&session) {
+            return self.tampered(start, e.to_string());
+        }
+        if let Some((sequence, digest)) = self.last
+            && (r.sequence != sequence + 1 || r.previous != digest)
+        {
+            return self.tampered(start, "a record missing, repeated or out of order");
+        }
+        self.last = Some((r.sequence, r.digest()));
+        if !whole {
+            // The stretch began before this viewer joined: its frames cannot be checked.
+            return;
+        }
+        if (r.video_frames, r.video_hash) != video {
+            return self.tampered(start, "video frames differ from what was signed");
+        }
+        self.pending.push_back(Pending {
+            start_ms: start,
+            audio_frames: r.audio_frames,
+            audio_hash: r.audio_hash,
+        });
+        self.check_audio();
+    }
+
+    /// Checks the audio runs of the records whose video matched, as far as audio has come.
+    fn check_audio(&mut self) {
+        while let Some(p) = self.pending.front() {
+            let n = p.audio_frames as usize;
+            if n == 0 && p.audio_hash == FrameHasher::default().finish().1 {
+                // A stretch without audio (a video-only stream) has no run to place.
+                self.pending.pop_front();
+                self.verified();
+                continue;
+            }
+            let run_hash = |from: usize| {
+                let mut h = FrameHasher::default();
+                self.audio.range(from..from + n).for_each(|d| h.audio_digest(d));
+                h.finish()
+            };
+            let start = match self.cursor {
+                Some(c) if self.audio.len() >= c + n => {
+                    if run_hash(c) != (p.audio_frames, p.audio_hash) {
+                        let at = p.start_ms;
+                        self.tampered(at, "audio frames differ from what was signed");
+                        self.pending.clear();
+                        return;
+                    }
+                    c
+                }
+                Some(_) => return, // its audio has not all arrived yet
+                None => {
+                    // The first run: wherever it matches in what has come so far (looked
+                    // for again only once a few more frames came).
+                    if self.audio.len() < n || self.audio.len() < self.searched_at + 8 {
+                        return;
+                    }
+                    self.searched_at = self.audio.len();
+                    let found = (0..=self.audio.len() - n).find(|&s| run_hash(s) == (p.audio_frames, p.audio_hash));
+                    match found {
+                        Some(s) => s,
+                        None if self.audio.len() < n + 64 => return, // more may be on its way
+                        None => {
+                            self.align_failures += 1;
+                            if self.align_failures >= ALIGN_TRIES {
+                                let at = p.start_ms;
+                                self.tampered(at, "audio frames differ from what was signed");
+                                self.pending.clear();
+                                return;
+                            }
+                            self.pending.pop_front();
+                            continue;
+                        }
+                    }
+                }
+            };
+            self.audio.drain(..start + n);
+            self.cursor = Some(0);
+            self.searched_at = 0;
+            self.pending.pop_front();
+            self.verified();
+        }
+    }
+
+    /// One more record checked in full.
+    fn verified(&mut self) {
+        self.verdict = match self.verdict {
+            Verdict::NotYetVerified | Verdict::Unsigned => Verdict::Verified { records: 1 },
+            Verdict::Verified { records } => Verdict::Verified { records: records + 1 },
+            ref tampered @ Verdict::Tampered { .. } => tampered.clone(),
+        };
+    }
+
+    /// A video frame as received (its sample with any records in it), at wall-clock
+    /// `now_ms` (for the certificate's validity).
+    pub fn video(&mut self, dts_ms: u64, composition_ms: i32, keyframe: bool, sample: &[u8], now_ms: u64) {
+        let messages = sei::find(sample, self.length_size, self.codec);
+        if messages.is_empty() {
+            self.frames_without_message += 1;
+        } else {
+            self.frames_without_message = 0;
+        }
+        for payload in messages {
+            match Message::decode(&payload) {
+                Ok(Message::Certificate(c)) => self.certificate(c, dts_ms, now_ms),
+                Ok(Message::Record(r)) => self.record(r, dts_ms),
+                Err(e) => self.tampered(dts_ms, format!("an unreadable signature message: {e}")),
+            }
+        }
+        if self.frames_without_message > self.unsigned_after {
+            match self.verdict {
+                Verdict::NotYetVerified => self.verdict = Verdict::Unsigned,
+                Verdict::Verified { .. } => self.tampered(dts_ms, "signatures stopped"),
+                _ => {}
+            }
+        }
+        if self.stretch_start.is_none() {
+            // A stretch begins at a boundary, which carries a record or a certificate: one
+            // begun at a frame without either was joined in its middle.
+            self.stretch_start = Some(dts_ms);
+            self.whole = self.frames_without_message == 0;
+        }
+        let coded = coded_data(sample, self.length_size, self.codec);
+        self.video.video(dts_ms, composition_ms, keyframe, &coded);
+    }
+
+    /// An audio frame as received.
+    pub fn audio(&mut self, coded: &[u8]) {
+        self.audio.push_back(audio_digest(coded));
+        if self.audio.len() > MAX_AUDIO_QUEUE {
+            self.audio.pop_front();
+            self.cursor = self.cursor.map(|c| c.saturating_sub(1));
+            self.searched_at = self.searched_at.saturating_sub(1);
+        }
+        self.check_audio();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    const BROADCAST: &str = "fArxGT7lnlW5";
+    const NOW: u64 = 1_800_000_000_000;
+    /// A stretch is at most a second of 30 fps video.
+    const MAX_FRAMES: u32 = 30;
+
+    /// What travels: a video frame (dts, cts, keyframe, sample) or an audio frame.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Item {
+        Video(u64, i32, bool, Vec<u8>),
+        Audio(Vec<u8>),
+    }
+
+    fn account() -> SigningKey {
+        SigningKey::from_bytes(&[7; 32])
+    }
+
+    /// A sample of one slice NAL unit with bytes that differ per frame.
+    fn sample(n: u64, keyframe: bool) -> Vec<u8> {
+        let mut unit = vec![if keyframe { 0x65 } else { 0x41 }];
+        unit.extend((0..40 + n % 13).map(|i| (n * 31 + i * 7) as u8 | 1));
+        let mut out = (unit.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&unit);
+        out
+    }
+
+    /// `seconds` of 30 fps video (a keyframe every `gop` frames) and AAC every 21 ms, in
+    /// the order an encoder sends them, signed (or not).
+    fn stream(seconds: u64, gop: u64, audio: bool, sign: bool) -> Vec<Item> {
+        let session = SessionKey::new(&account(), [9; 32], BROADCAST, NOW - 1000, 3_600_000);
+        let mut signer = Signer::new(session, Codec::Avc, 4, MAX_FRAMES);
+        let mut out = Vec::new();
+        let mut audio_n = 0u64;
+        for n in 0..seconds * 30 {
+            let dts = n * 1000 / 30;
+            while audio && audio_n * 21 <= dts {
+                let frame: Vec<u8> = (0..20).map(|i| (audio_n * 17 + i) as u8).collect();
+                if sign {
+                    signer.audio(&frame);
+                }
+                out.push(Item::Audio(frame));
+                audio_n += 1;
+            }
+            let key = n % gop == 0;
+            let s = sample(n, key);
+            let sent = if sign { signer.video(dts, 66, key, &s) } else { s };
+            out.push(Item::Video(dts, 66, key, sent));
+        }
+        out
+    }
+
+    fn verify(items: &[Item], trusted: Vec<[u8; 32]>) -> Verdict {
+        let mut v = Verifier::new(trusted, BROADCAST, Codec::Avc, 4, MAX_FRAMES);
+        for item in items {
+            match item {
+                Item::Video(dts, cts, key, sample) => v.video(*dts, *cts, *key, sample, NOW),
+                Item::Audio(frame) => v.audio(frame),
+            }
+        }
+        v.verdict().clone()
+    }
+
+    fn trusted() -> Vec<[u8; 32]> {
+        vec![account().verifying_key().to_bytes()]
+    }
+
+    fn records(verdict: &Verdict) -> u64 {
+        match verdict {
+            Verdict::Verified { records } => *records,
+            other => panic!("not verified: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_clean_stream_verifies_with_any_gop_with_or_without_audio() {
+        for (gop, audio) in [(30, true), (60, true), (300, true), (15, false)] {
+            let items = stream(12, gop, audio, true);
+            let verdict = verify(&items, trusted());
+            // A record a second at most: eleven whole stretches and more.
+            assert!(records(&verdict) >= 11, "GOP {gop}, audio {audio}: {verdict:?}");
+        }
+    }
+
+    #[test]
+    fn a_viewer_joining_mid_stream_is_not_yet_verified_then_verified_never_tampered() {
+        let items = stream(6, 60, true, true);
+        for join in [1, 17, 45, 61, 100] {
+            let late = &items[join..];
+            let mut v = Verifier::new(trusted(), BROADCAST, Codec::Avc, 4, MAX_FRAMES);
+            let mut seen = Vec::new();
+            for item in late {
+                match item {
+                    Item::Video(dts, cts, key, sample) => v.video(*dts, *cts, *key, sample, NOW),
+                    Item::Audio(frame) => v.audio(frame),
+                }
+                seen.push(v.verdict().clone());
+            }
+            assert!(
+                !seen.iter().any(|s| matches!(s, Verdict::Tampered { .. })),
+                "join at {join}: {seen:?}"
+            );
+            assert!(records(v.verdict()) >= 2, "join at {join}: {:?}", v.verdict());
+        }
+    }
+
+    #[test]
+    fn audio_interleaved_differently_still_verifies() {
+        // As a CMAF fragment might carry it: each audio frame half a second late.
+        let items = stream(8, 30, true, true);
+        let mut moved = Vec::new();
+        let mut held: VecDeque<(usize, Item)> = VecDeque::new();
+        for (i, item) in items.into_iter().enumerate() {
+            match item {
+                Item::Audio(_) => held.push_back((i, item)),
+                video => {
+                    while held.front().is_some_and(|(at, _)| at + 40 < i) {
+                        moved.push(held.pop_front().unwrap().1);
+                    }
+                    moved.push(video);
+                }
+            }
+        }
+        moved.extend(held.into_iter().map(|(_, a)| a));
+        assert!(records(&verify(&moved, trusted())) >= 6);
+    }
+
+    fn tampered_at(verdict: Verdict) -> u64 {
+        match verdict {
+            Verdict::Tampered { at_ms, .. } => at_ms,
+            other => panic!("not caught: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_kind_of_tampering_is_caught_at_its_stretch() {
+        let clean = stream(6, 30, true, true);
+        let video_at = |items: &[Item], n: usize| {
+            items
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| matches!(i, Item::Video(..)))
+                .nth(n)
+                .unwrap()
+                .0
+        };
+        // A byte of a frame rewritten (in frame 75: the stretch from 2 s).
+        let mut rewritten = clean.clone();
+        let at = video_at(&rewritten, 75);
+        if let Item::Video(_, _, _, sample) = &mut rewritten[at] {
+            let last = sample.len() - 1;
+            sample[last] ^= 0x02;
+        }
+        assert_eq!(tampered_at(verify(&rewritten, trusted())), 2000);
+        // A frame replaced by another (frame 80 by frame 81).
+        let mut replaced = clean.clone();
+        let (a, b) = (video_at(&replaced, 80), video_at(&replaced, 81));
+        let Item::Video(.., next) = replaced[b].clone() else {
+            unreachable!()
+        };
+        if let Item::Video(.., sample) = &mut replaced[a] {
+            *sample = next;
+        }
+        assert_eq!(tampered_at(verify(&replaced, trusted())), 2000);
+        // An audio frame changed.
+        let mut audio = clean.clone();
+        // The 100th audio frame, 2.1 s in.
+        let at = audio
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| matches!(i, Item::Audio(_)))
+            .nth(100)
+            .unwrap()
+            .0;
+        if let Item::Audio(frame) = &mut audio[at] {
+            frame[0] ^= 1;
+        }
+        assert!(matches!(verify(&audio, trusted()), Verdict::Tampered { .. }));
+        // A record dropped (the SEI taken out of the keyframe at 3 s).
+        let mut dropped = clean.clone();
+        let at = video_at(&dropped, 90);
+        if let Item::Video(_, _, _, sample) = &mut dropped[at] {
+            let units: Vec<Vec<u8>> = sei::nal_units(sample, 4).map(<[u8]>::to_vec).collect();
+            *sample = sei::prepend(&[], 4, &units[1..]);
+        }
+        assert!(matches!(verify(&dropped, trusted()), Verdict::Tampered { .. }));
+        // An older signed second replayed in place of a newer one (seconds 1 and 3).
+        let mut replayed = clean.clone();
+        let (from, to) = (video_at(&replayed, 30), video_at(&replayed, 60));
+        let (into, end) = (video_at(&replayed, 90), video_at(&replayed, 120));
+        let old: Vec<Item> = replayed[from..to].to_vec();
+        replayed.splice(into..end, old);
+        assert!(matches!(verify(&replayed, trusted()), Verdict::Tampered { .. }));
+    }
+
+    #[test]
+    fn unsigned_streams_and_unknown_keys_are_told_apart() {
+        assert_eq!(verify(&stream(4, 30, true, false), trusted()), Verdict::Unsigned);
+        let stranger = SigningKey::from_bytes(&[8; 32]).verifying_key().to_bytes();
+        let verdict = verify(&stream(4, 30, true, true), vec![stranger]);
+        assert!(
+            matches!(verdict, Verdict::Tampered { ref reason, .. } if reason.contains("not registered")),
+            "{verdict:?}"
+        );
+    }
+}
