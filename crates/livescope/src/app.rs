@@ -41,6 +41,8 @@ pub struct App {
     pub rooms: crate::room::Rooms,
     /// Who may watch each live broadcast (or one with an open room), without the store.
     pub gates: crate::access::Gates,
+    /// What the signatures of broadcasts checked at ingest say.
+    pub verdicts: Arc<crate::integrity::Verdicts>,
 }
 
 impl App {
@@ -67,6 +69,7 @@ impl App {
             logins: Default::default(),
             rooms: Default::default(),
             gates: Default::default(),
+            verdicts: Default::default(),
         })
     }
 
@@ -220,6 +223,19 @@ impl Publishing {
             Ok(Some(live)) => crate::notify::broadcast_started(app.clone(), live),
             Ok(None) => {}
             Err(e) => tracing::error!(broadcast = %broadcast.id, "cannot notify followers: {e:#}"),
+        }
+        // Signatures are checked against the owner's keys as they were when it went live.
+        let owner = broadcast.owner_id;
+        match app
+            .store
+            .call(move |db| owner.map_or(Ok(Vec::new()), |o| db.keys(o, false)))
+            .await
+        {
+            Ok(keys) => {
+                let keys = keys.into_iter().map(|k| k.public_key).collect();
+                tokio::spawn(crate::integrity::run(app.verdicts.clone(), stream.clone(), keys));
+            }
+            Err(e) => tracing::error!(broadcast = %broadcast.id, "cannot check signatures: {e:#}"),
         }
         if let Some(config) = app.hls_config.clone() {
             tokio::spawn(crate::hls::run(

@@ -11,6 +11,7 @@ pub mod hls;
 pub mod http;
 pub mod http_server;
 pub mod hub;
+pub mod integrity;
 pub mod loadgen;
 pub mod notify;
 pub mod peer;

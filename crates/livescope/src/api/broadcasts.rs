@@ -62,6 +62,41 @@ pub struct BroadcastView {
     pub ended_at: Option<String>,
     pub viewers: usize,
     pub watch: WatchUrls,
+    /// What the broadcast's signatures say, once it has gone live since the server started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureView>,
+}
+
+/// A broadcast's signatures as checked at ingest.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SignatureView {
+    /// `verified`, `not_yet_verified`, `unsigned` or `tampered`.
+    pub state: &'static str,
+    /// Records checked in full (verified).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
+    /// The media time (ms, the publisher's clock) from which it was tampered with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tampered_at_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<signed::Verdict> for SignatureView {
+    fn from(v: signed::Verdict) -> Self {
+        let (state, records, tampered_at_ms, reason) = match v {
+            signed::Verdict::NotYetVerified => ("not_yet_verified", None, None, None),
+            signed::Verdict::Verified { records } => ("verified", Some(records), None, None),
+            signed::Verdict::Unsigned => ("unsigned", None, None, None),
+            signed::Verdict::Tampered { at_ms, reason } => ("tampered", None, Some(at_ms), Some(reason)),
+        };
+        SignatureView {
+            state,
+            records,
+            tampered_at_ms,
+            reason,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -94,6 +129,7 @@ pub fn view(app: &App, b: &Broadcast, host: &str) -> BroadcastView {
         started_at: b.started_at.map(rfc3339),
         ended_at: b.ended_at.map(rfc3339),
         viewers,
+        signature: app.verdicts.get(&b.id).map(SignatureView::from),
         watch: WatchUrls {
             rtmp: format!("rtmp://{host}:{}/live/{}{query}", app.rtmp_addr.port(), b.id),
             flv: format!("{scheme}://{host}:{}/live/{}.flv{query}", app.http_addr.port(), b.id),

@@ -1,0 +1,120 @@
+//! Signed broadcasts checked at ingest: a broadcaster registers an account key, publishes a
+//! real ffmpeg clip signed as `signed::Signer` signs (records in SEI units of the H.264
+//! itself), and the API says what the server found: verified for the clean stream,
+//! tampered (from the stretch it happened in) for one with a byte changed after signing,
+//! unsigned for a plain clip.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{Server, Tracks, clip, http_as, publish_flv, temp_dir};
+use ed25519_dalek::SigningKey;
+use signed::sei::Codec;
+use signed::{SessionKey, Signer};
+
+/// Signs an FLV clip (H.264 with 4-byte NAL lengths, AAC) for `broadcast`; with `tamper`,
+/// changes a byte of that video frame after signing, as a man in the middle would.
+fn sign(clip: &Path, account: &SigningKey, broadcast: &str, tamper: Option<usize>) -> PathBuf {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let session = SessionKey::new(account, [42; 32], broadcast, now - 60_000, 3_600_000);
+    let mut signer = Signer::new(session, Codec::Avc, 4, 30);
+    let mut demuxer = flv::Demuxer::new(16 << 20);
+    demuxer.push(&std::fs::read(clip).unwrap());
+    let mut out = flv::encode_header(true, true).to_vec();
+    let mut video_frames = 0;
+    while let Some(tag) = demuxer.next_tag().unwrap() {
+        let mut body = tag.body.to_vec();
+        match tag.kind {
+            // An AVC NALU packet: frame type, codec 7, packet type 1, composition time.
+            flv::TagKind::Video if body.len() > 5 && body[0] & 0x0f == 7 && body[1] == 1 => {
+                let keyframe = body[0] >> 4 == 1;
+                let cts = i32::from_be_bytes([0, body[2], body[3], body[4]]) << 8 >> 8;
+                let mut signed = signer.video(u64::from(tag.timestamp), cts, keyframe, &body[5..]);
+                if tamper == Some(video_frames) {
+                    *signed.last_mut().unwrap() ^= 0x01;
+                }
+                video_frames += 1;
+                body.truncate(5);
+                body.extend_from_slice(&signed);
+            }
+            flv::TagKind::Audio if body.len() > 2 && body[1] == 1 => signer.audio(&body[2..]),
+            _ => {}
+        }
+        out.extend_from_slice(&flv::encode_tag(tag.kind, tag.timestamp, &body));
+    }
+    let path = temp_dir("signed").join(format!("{broadcast}.flv"));
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// The broadcast's signature state as the API shows it, once it is `want` (or the deadline).
+fn signature(server: &Server, id: &str, want: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let signature = server.broadcast(id)["signature"].clone();
+        if signature["state"] == want || Instant::now() > deadline {
+            return signature;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_server_checks_signatures_at_ingest_and_says_what_it_found() {
+    let server = Server::start();
+    let account = SigningKey::from_bytes(&[3; 32]);
+    let public = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(account.verifying_key().to_bytes())
+    };
+    let body = serde_json::json!({ "public_key": public }).to_string();
+    let (status, answer) = http_as(
+        &server.http,
+        "POST",
+        "/api/keys",
+        body.as_bytes(),
+        Some(&server.owner_token()),
+    );
+    assert_eq!(status, 201, "{answer}");
+
+    let source = clip(Tracks::AudioVideo, 8, 400);
+    let (clean, clean_key, _) = server.create_broadcast();
+    let (tampered, tampered_key, _) = server.create_broadcast();
+    let (plain, plain_key, _) = server.create_broadcast();
+    let files = [
+        (clean_key, sign(&source, &account, &clean, None)),
+        // Frame 100 is 3.33 s in: in the stretch from the keyframe at 3 s.
+        (tampered_key, sign(&source, &account, &tampered, Some(100))),
+        (plain_key, source.clone()),
+    ];
+    let publishers: Vec<_> = files
+        .into_iter()
+        .map(|(key, file)| {
+            let http = server.http.clone();
+            std::thread::spawn(move || publish_flv(&http, &key, &file, |ts| ts))
+        })
+        .collect();
+    for p in publishers {
+        p.join().unwrap().unwrap();
+    }
+
+    let verified = signature(&server, &clean, "verified");
+    assert_eq!(verified["state"], "verified", "{verified}");
+    assert!(
+        verified["records"].as_u64().unwrap() >= 6,
+        "a record a second: {verified}"
+    );
+    let caught = signature(&server, &tampered, "tampered");
+    assert_eq!(caught["state"], "tampered", "{caught}");
+    assert_eq!(
+        caught["tampered_at_ms"], 3000,
+        "from the stretch it happened in: {caught}"
+    );
+    let unsigned = signature(&server, &plain, "unsigned");
+    assert_eq!(unsigned["state"], "unsigned", "{unsigned}");
+}
