@@ -5,6 +5,7 @@ pub mod access;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod broadcast;
 pub mod config;
 pub mod conn_limit;
 pub mod hls;

@@ -27,6 +27,9 @@ enum Command {
     Loadgen(livescope::loadgen::Command),
     /// Fill a data folder with a broadcaster and many followers, for benchmarks.
     Seed(livescope::seed::Args),
+    /// Go live from a file, a pipe or a capture device (ffmpeg encodes), signing every
+    /// frame with your account key when given.
+    Broadcast(livescope::broadcast::Args),
     /// Make an account key (Ed25519) for signing broadcasts: its secret half goes to a
     /// file readable by you only; register the public half it prints with `POST /api/keys`.
     Keygen {
@@ -66,6 +69,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Loadgen(command) => livescope::loadgen::main(command),
         Command::Seed(args) => livescope::seed::run(args),
+        Command::Broadcast(args) => livescope::broadcast::run(args),
         Command::Keygen { out, force } => {
             let public = livescope::signing_key::generate(&out, force)?;
             println!("secret key written to {} (keep it there, secret)", out.display());

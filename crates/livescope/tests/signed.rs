@@ -118,3 +118,52 @@ fn the_server_checks_signatures_at_ingest_and_says_what_it_found() {
     let unsigned = signature(&server, &plain, "unsigned");
     assert_eq!(unsigned["state"], "unsigned", "{unsigned}");
 }
+
+/// The broadcaster's tools end to end: `livescope keygen` makes the account key, its public
+/// half is registered, and `livescope broadcast` encodes a file with ffmpeg, signs it and
+/// publishes it over RTMP; the server finds it verified.
+#[test]
+fn livescope_broadcast_signs_what_ffmpeg_encodes() {
+    let server = Server::start();
+    let dir = temp_dir("broadcaster");
+    let key_file = dir.join("livescope.key");
+    let keygen = std::process::Command::new(env!("CARGO_BIN_EXE_livescope"))
+        .args(["keygen", "--out"])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
+    let printed = String::from_utf8(keygen.stdout).unwrap();
+    let public = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("public key:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let body = serde_json::json!({ "public_key": public }).to_string();
+    let (status, answer) = http_as(
+        &server.http,
+        "POST",
+        "/api/keys",
+        body.as_bytes(),
+        Some(&server.owner_token()),
+    );
+    assert_eq!(status, 201, "{answer}");
+
+    let (id, key, _) = server.create_broadcast();
+    let broadcaster = std::process::Command::new(env!("CARGO_BIN_EXE_livescope"))
+        .args(["broadcast", "--to", &server.rtmp_url(&key), "--id", &id, "--key"])
+        .arg(&key_file)
+        .arg("--input")
+        .arg(clip(Tracks::AudioVideo, 6, 400))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let live = signature(&server, &id, "verified");
+    assert_eq!(live["state"], "verified", "while live: {live}");
+    let (ok, err) = common::finish(broadcaster, Duration::from_secs(60));
+    assert!(ok, "livescope broadcast: {err}");
+    let done = server.broadcast(&id)["signature"].clone();
+    assert_eq!(done["state"], "verified", "{done}");
+    assert!(done["records"].as_u64().unwrap() >= 4, "{done}");
+}

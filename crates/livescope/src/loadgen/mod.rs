@@ -7,9 +7,9 @@
 mod clip;
 mod followers;
 mod hls;
-mod net;
+pub(crate) mod net;
 mod probe;
-mod publisher;
+pub(crate) mod publisher;
 mod room;
 pub mod stats;
 mod viewer;

@@ -22,42 +22,8 @@ pub async fn run(
     stop: Arc<AtomicBool>,
     started: std::sync::mpsc::Sender<()>,
 ) -> anyhow::Result<()> {
-    let mut socket = TcpStream::connect(&url.addr)
-        .await
-        .with_context(|| format!("connecting to {}", url.addr))?;
-    socket.set_nodelay(true)?;
-    let mut session = ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0xa5; 1536]);
+    let (mut socket, mut session) = start(&url).await?;
     let mut buf = vec![0; 64 << 10];
-    // Set up: connect, publish, wait for the server's yes.
-    loop {
-        while let Some(out) = session.poll_transmit() {
-            socket.write_all(&out).await?;
-        }
-        let n = tokio::time::timeout(Duration::from_secs(10), read(&mut socket, &mut buf))
-            .await
-            .context("publish setup timed out")??;
-        if n == 0 {
-            bail!("server closed the connection during setup");
-        }
-        session.handle_input(&buf[..n])?;
-        let mut go = false;
-        while let Some(event) = session.poll_event() {
-            match event {
-                ClientEvent::Connected => session.publish(&url.name),
-                ClientEvent::PublishStarted => go = true,
-                ClientEvent::Status {
-                    level,
-                    code,
-                    description,
-                } if level == "error" => bail!("publish refused: {code} {description}"),
-                ClientEvent::CommandError { command, description } => bail!("{command} failed: {description}"),
-                _ => {}
-            }
-        }
-        if go {
-            break;
-        }
-    }
     let _ = started.send(());
 
     let first_ts = tags[0].timestamp;
@@ -113,7 +79,49 @@ pub async fn run(
     Ok(())
 }
 
-async fn read(socket: &mut TcpStream, buf: &mut [u8]) -> anyhow::Result<usize> {
+/// Connects to an RTMP server and publishes `url`'s stream name; returns once the server
+/// said yes.
+pub(crate) async fn start(url: &RtmpUrl) -> anyhow::Result<(TcpStream, ClientSession)> {
+    let mut socket = TcpStream::connect(&url.addr)
+        .await
+        .with_context(|| format!("connecting to {}", url.addr))?;
+    socket.set_nodelay(true)?;
+    let mut session = ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0xa5; 1536]);
+    let mut buf = vec![0; 64 << 10];
+    // Set up: connect, publish, wait for the server's yes.
+    loop {
+        while let Some(out) = session.poll_transmit() {
+            socket.write_all(&out).await?;
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), read(&mut socket, &mut buf))
+            .await
+            .context("publish setup timed out")??;
+        if n == 0 {
+            bail!("server closed the connection during setup");
+        }
+        session.handle_input(&buf[..n])?;
+        let mut go = false;
+        while let Some(event) = session.poll_event() {
+            match event {
+                ClientEvent::Connected => session.publish(&url.name),
+                ClientEvent::PublishStarted => go = true,
+                ClientEvent::Status {
+                    level,
+                    code,
+                    description,
+                } if level == "error" => bail!("publish refused: {code} {description}"),
+                ClientEvent::CommandError { command, description } => bail!("{command} failed: {description}"),
+                _ => {}
+            }
+        }
+        if go {
+            break;
+        }
+    }
+    Ok((socket, session))
+}
+
+pub(crate) async fn read(socket: &mut TcpStream, buf: &mut [u8]) -> anyhow::Result<usize> {
     use tokio::io::AsyncReadExt;
     Ok(socket.read(buf).await?)
 }
