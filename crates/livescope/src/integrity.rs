@@ -12,7 +12,7 @@ use flv::{AvcConfig, HevcConfig, VideoCodec, VideoPacket};
 use signed::sei::Codec;
 use signed::{Verdict, Verifier};
 
-use crate::hub::{Codec as FrameCodec, HeaderKind, Next, Stream};
+use crate::hub::{Codec as FrameCodec, Next, Stream};
 
 /// The longest stretch between records that a broadcaster's signer may make, in frames
 /// (`livescope broadcast` makes one at every keyframe and at least every 30 frames): a
@@ -44,60 +44,93 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Checks one live broadcast until it ends; `keys` are its owner's account keys in force.
-pub async fn run(verdicts: Arc<Verdicts>, stream: Arc<Stream>, keys: Vec<[u8; 32]>) {
-    let id = stream.id.clone();
-    let (headers, mut sub) = stream.subscribe_internal();
-    let mut pending = headers.frames;
-    let mut verifier: Option<Verifier> = None;
-    let mut batch = Vec::new();
-    verdicts.set(&id, &Verdict::NotYetVerified);
-    loop {
-        for frame in pending.drain(..) {
-            match (frame.header, frame.codec) {
-                (Some(HeaderKind::VideoConfig), FrameCodec::Video(tag)) => {
+/// Feeds a [`Verifier`] from FLV tag bodies (what RTMP messages and hub frames carry):
+/// the video configuration sets it up, frames and audio go in.
+pub struct TagChecker {
+    keys: Vec<[u8; 32]>,
+    broadcast: String,
+    verifier: Option<Verifier>,
+}
+
+impl TagChecker {
+    /// `keys`: the broadcaster's account keys in force; `broadcast`: its id.
+    pub fn new(keys: Vec<[u8; 32]>, broadcast: &str) -> TagChecker {
+        TagChecker {
+            keys,
+            broadcast: broadcast.to_owned(),
+            verifier: None,
+        }
+    }
+
+    /// One tag body: `video` (or audio), at `timestamp_ms`.
+    pub fn tag(&mut self, video: bool, timestamp_ms: u64, body: &[u8]) {
+        if video {
+            let Ok(tag) = flv::VideoTag::parse(body) else { return };
+            let payload = &body[tag.header_len.min(body.len())..];
+            match tag.packet {
+                VideoPacket::SequenceHeader if self.verifier.is_none() => {
                     // The configuration tells the codec and the NAL length size.
-                    let record = frame.payload.slice(tag.header_len.min(frame.payload.len())..);
+                    let record = bytes::Bytes::copy_from_slice(payload);
                     let (codec, length_size) = match tag.codec {
                         VideoCodec::Avc => (Codec::Avc, AvcConfig::parse(&record).map(|c| c.nal_length_size)),
                         VideoCodec::Hevc => (Codec::Hevc, HevcConfig::parse(&record).map(|c| c.nal_length_size)),
                     };
-                    if verifier.is_none()
-                        && let Ok(length_size) = length_size
-                    {
-                        verifier = Some(Verifier::new(
-                            keys.clone(),
-                            &id,
+                    if let Ok(length_size) = length_size {
+                        self.verifier = Some(Verifier::new(
+                            self.keys.clone(),
+                            &self.broadcast,
                             codec,
                             usize::from(length_size),
                             MAX_STRETCH_FRAMES,
                         ));
                     }
                 }
-                (None, FrameCodec::Video(tag)) if tag.packet == VideoPacket::Frame => {
-                    if let Some(v) = verifier.as_mut() {
-                        let sample = &frame.payload[tag.header_len.min(frame.payload.len())..];
-                        v.video(frame.timestamp, tag.composition_time, tag.keyframe, sample, now_ms());
-                    }
-                }
-                (None, FrameCodec::Audio(tag)) if !tag.sequence_header => {
-                    if let Some(v) = verifier.as_mut() {
-                        v.audio(&frame.payload[tag.header_len.min(frame.payload.len())..]);
+                VideoPacket::Frame => {
+                    if let Some(v) = self.verifier.as_mut() {
+                        v.video(timestamp_ms, tag.composition_time, tag.keyframe, payload, now_ms());
                     }
                 }
                 _ => {}
             }
+        } else if let (Ok(tag), Some(v)) = (flv::AudioTag::parse(body), self.verifier.as_mut())
+            && !tag.sequence_header
+        {
+            v.audio(&body[tag.header_len.min(body.len())..]);
         }
-        if let Some(v) = &verifier {
-            if let Verdict::Tampered { at_ms, reason } = v.verdict()
-                && verdicts
-                    .get(&id)
-                    .is_some_and(|old| !matches!(old, Verdict::Tampered { .. }))
-            {
-                tracing::warn!(broadcast = %id, at_ms, "signed broadcast tampered with: {reason}");
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        self.verifier
+            .as_ref()
+            .map_or(Verdict::NotYetVerified, |v| v.verdict().clone())
+    }
+}
+
+/// Checks one live broadcast until it ends; `keys` are its owner's account keys in force.
+pub async fn run(verdicts: Arc<Verdicts>, stream: Arc<Stream>, keys: Vec<[u8; 32]>) {
+    let id = stream.id.clone();
+    let (headers, mut sub) = stream.subscribe_internal();
+    let mut pending = headers.frames;
+    let mut checker = TagChecker::new(keys, &id);
+    let mut batch = Vec::new();
+    verdicts.set(&id, &Verdict::NotYetVerified);
+    loop {
+        for frame in pending.drain(..) {
+            match frame.codec {
+                FrameCodec::Video(_) => checker.tag(true, frame.timestamp, &frame.payload),
+                FrameCodec::Audio(_) => checker.tag(false, frame.timestamp, &frame.payload),
+                FrameCodec::Data => {}
             }
-            verdicts.set(&id, v.verdict());
         }
+        let verdict = checker.verdict();
+        if let Verdict::Tampered { at_ms, reason } = &verdict
+            && verdicts
+                .get(&id)
+                .is_some_and(|old| !matches!(old, Verdict::Tampered { .. }))
+        {
+            tracing::warn!(broadcast = %id, at_ms, "signed broadcast tampered with: {reason}");
+        }
+        verdicts.set(&id, &verdict);
         batch.clear();
         match sub.next_batch(&mut batch, 1 << 20).await {
             Next::Frames => pending.append(&mut batch),

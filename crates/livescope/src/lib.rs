@@ -27,4 +27,5 @@ pub mod stall;
 pub mod store;
 pub mod timeline;
 pub mod tls;
+pub mod watch;
 pub mod web;

@@ -30,6 +30,9 @@ enum Command {
     /// Go live from a file, a pipe or a capture device (ffmpeg encodes), signing every
     /// frame with your account key when given.
     Broadcast(livescope::broadcast::Args),
+    /// Play a broadcast over RTMP or HTTP-FLV; with --verify, check its signatures against
+    /// the broadcaster's keys and say whether it is theirs, unchanged.
+    Watch(livescope::watch::Args),
     /// Make an account key (Ed25519) for signing broadcasts: its secret half goes to a
     /// file readable by you only; register the public half it prints with `POST /api/keys`.
     Keygen {
@@ -70,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         Command::Loadgen(command) => livescope::loadgen::main(command),
         Command::Seed(args) => livescope::seed::run(args),
         Command::Broadcast(args) => livescope::broadcast::run(args),
+        Command::Watch(args) => livescope::watch::run(args),
         Command::Keygen { out, force } => {
             let public = livescope::signing_key::generate(&out, force)?;
             println!("secret key written to {} (keep it there, secret)", out.display());

@@ -155,15 +155,109 @@ fn livescope_broadcast_signs_what_ffmpeg_encodes() {
         .args(["broadcast", "--to", &server.rtmp_url(&key), "--id", &id, "--key"])
         .arg(&key_file)
         .arg("--input")
-        .arg(clip(Tracks::AudioVideo, 6, 400))
+        .arg(clip(Tracks::AudioVideo, 10, 400))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let live = signature(&server, &id, "verified");
     assert_eq!(live["state"], "verified", "while live: {live}");
+
+    // Viewers check for themselves, on each push path, and through a man in the middle
+    // who changes one byte of one video frame on its way to the viewer.
+    let api = format!("http://{}", server.http);
+    let rtmp = watch(&[&server.rtmp_url(&id), "--api", &api]);
+    let flv = watch(&[&format!("http://{}/live/{id}.flv", server.http)]);
+    let proxy = flv_man_in_the_middle(&server.http, 90);
+    let attacked = watch(&[&format!("http://{proxy}/live/{id}.flv"), "--api", &api]);
+    for (path, viewer, want, code) in [
+        ("RTMP", rtmp, "verified", 0),
+        ("HTTP-FLV", flv, "verified", 0),
+        ("HTTP-FLV through the attacker", attacked, "tampered", 3),
+    ] {
+        let out = viewer.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let verdict: serde_json::Value = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|_| panic!("{path}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(verdict["verdict"], want, "{path}: {verdict}");
+        assert_eq!(out.status.code(), Some(code), "{path}");
+    }
+
     let (ok, err) = common::finish(broadcaster, Duration::from_secs(60));
     assert!(ok, "livescope broadcast: {err}");
     let done = server.broadcast(&id)["signature"].clone();
     assert_eq!(done["state"], "verified", "{done}");
     assert!(done["records"].as_u64().unwrap() >= 4, "{done}");
+}
+
+/// Starts `livescope watch URL --verify ...` for the rest of the broadcast.
+fn watch(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_livescope"))
+        .arg("watch")
+        .arg(args[0])
+        .arg("--verify")
+        .args(&args[1..])
+        .args(["--seconds", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// An HTTP proxy in front of `upstream` for one HTTP-FLV viewer, which passes the stream
+/// on tag by tag and flips a bit of the `nth` video frame: the attack of a network between
+/// the server and a viewer. Returns its address.
+fn flv_man_in_the_middle(upstream: &str, nth: usize) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let upstream = upstream.to_owned();
+    std::thread::spawn(move || {
+        let (mut viewer, _) = listener.accept().unwrap();
+        let mut request = BufReader::new(viewer.try_clone().unwrap());
+        let mut line = String::new();
+        request.read_line(&mut line).unwrap();
+        let path = line.split_whitespace().nth(1).unwrap().to_owned();
+        // HTTP/1.0: the server answers with a plain body up to the end of the connection.
+        let mut server = std::net::TcpStream::connect(&upstream).unwrap();
+        write!(server, "GET {path} HTTP/1.0\r\nHost: {upstream}\r\n\r\n").unwrap();
+        let mut answer = BufReader::new(server);
+        loop {
+            let mut header = String::new();
+            if answer.read_line(&mut header).unwrap() == 0 || header == "\r\n" {
+                break;
+            }
+        }
+        write!(
+            viewer,
+            "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        viewer.write_all(&flv::encode_header(true, true)).unwrap();
+        let mut demuxer = flv::Demuxer::new(16 << 20);
+        let mut buf = vec![0u8; 64 << 10];
+        let mut video = 0;
+        loop {
+            let Ok(n) = answer.read(&mut buf) else { return };
+            if n == 0 {
+                return;
+            }
+            demuxer.push(&buf[..n]);
+            while let Ok(Some(tag)) = demuxer.next_tag() {
+                let mut body = tag.body.to_vec();
+                if tag.kind == flv::TagKind::Video && body.len() > 5 && body[1] == 1 {
+                    if video == nth {
+                        *body.last_mut().unwrap() ^= 0x04;
+                    }
+                    video += 1;
+                }
+                if viewer
+                    .write_all(&flv::encode_tag(tag.kind, tag.timestamp, &body))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    addr
 }

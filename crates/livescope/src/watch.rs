@@ -1,0 +1,245 @@
+//! `livescope watch <url> --verify`: plays a broadcast over RTMP or HTTP-FLV and checks
+//! its signatures against the broadcaster's keys, which it asks the API for (the keys
+//! a viewer can also pin by their fingerprints). It says what it finds as it finds it, and
+//! ends with one JSON line: verified, not yet verified, unsigned, or tampered with the
+//! media time of the first stretch that did not match. Exit status: 0 verified, 3
+//! tampered, 4 unsigned or never verified.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use rtmp::{ClientEvent, ClientSession};
+use signed::Verdict;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::integrity::TagChecker;
+use crate::loadgen::net::{self, Chunked, RtmpUrl};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// rtmp://HOST:PORT/live/<id> or http://HOST:PORT/live/<id>.flv
+    pub url: String,
+    /// Check the broadcast's signatures.
+    #[arg(long)]
+    pub verify: bool,
+    /// livescope's HTTP base URL, for the broadcaster's keys [default: the URL's host, for
+    /// http:// URLs]
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    /// Stop after this many seconds (at most) even if the broadcast goes on.
+    #[arg(long, default_value_t = 3600.0)]
+    pub seconds: f64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let verdict = tokio::runtime::Runtime::new()?.block_on(watch(&args))?;
+    let line = match &verdict {
+        Verdict::Verified { records } => serde_json::json!({ "verdict": "verified", "records": records }),
+        Verdict::NotYetVerified => serde_json::json!({ "verdict": "not_yet_verified" }),
+        Verdict::Unsigned => serde_json::json!({ "verdict": "unsigned" }),
+        Verdict::Tampered { at_ms, reason } => {
+            serde_json::json!({ "verdict": "tampered", "tampered_at_ms": at_ms, "reason": reason })
+        }
+    };
+    println!("{line}");
+    std::process::exit(match verdict {
+        Verdict::Verified { .. } => 0,
+        Verdict::Tampered { .. } => 3,
+        _ => 4,
+    });
+}
+
+/// The broadcast id a watch URL names.
+fn broadcast_id(url: &str) -> anyhow::Result<String> {
+    let path = url.split('?').next().unwrap_or(url);
+    let last = path.rsplit('/').next().unwrap_or("");
+    let id = last.strip_suffix(".flv").unwrap_or(last);
+    if id.is_empty() {
+        bail!("{url} names no broadcast");
+    }
+    Ok(id.to_owned())
+}
+
+/// GETs a JSON document over plain HTTP.
+async fn get_json(url: &str) -> anyhow::Result<serde_json::Value> {
+    let (addr, path) = net::parse_http(url)?;
+    let mut socket = TcpStream::connect(&addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut response))
+        .await
+        .context("the API did not answer")??;
+    let at = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("a malformed HTTP answer")?;
+    let head = String::from_utf8_lossy(&response[..at]).to_ascii_lowercase();
+    let status = net::parse_status(&head)?;
+    let mut body = response[at + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        let mut decoded = Vec::new();
+        Chunked::default().decode(&body, &mut decoded)?;
+        body = decoded;
+    }
+    if status != 200 {
+        bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// The broadcaster's account keys in force, from the API.
+async fn keys(api: &str, id: &str) -> anyhow::Result<Vec<[u8; 32]>> {
+    let broadcast = get_json(&format!("{api}/api/broadcasts/{id}")).await?;
+    let owner = broadcast["owner"]
+        .as_str()
+        .context("the broadcast has no owner to check against")?;
+    let profile = get_json(&format!("{api}/api/users/{owner}")).await?;
+    let mut keys = Vec::new();
+    for key in profile["signing_keys"].as_array().into_iter().flatten() {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(key["public_key"].as_str().unwrap_or(""))?;
+        if let Ok(key) = <[u8; 32]>::try_from(bytes) {
+            eprintln!("{owner}'s key {}", crate::signing_key::PublicKey(key).fingerprint());
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
+/// Says a verdict when it changes.
+fn report(checker: &TagChecker, last: &mut Option<Verdict>) {
+    let verdict = checker.verdict();
+    let changed = match (&*last, &verdict) {
+        (Some(Verdict::Verified { .. }), Verdict::Verified { .. }) => false,
+        (old, new) => old.as_ref() != Some(new),
+    };
+    if changed {
+        match &verdict {
+            Verdict::NotYetVerified => eprintln!("not yet verified"),
+            Verdict::Verified { .. } => eprintln!("verified"),
+            Verdict::Unsigned => eprintln!("unsigned"),
+            Verdict::Tampered { at_ms, reason } => eprintln!("TAMPERED from media time {at_ms} ms: {reason}"),
+        }
+        *last = Some(verdict);
+    }
+}
+
+async fn watch(args: &Args) -> anyhow::Result<Verdict> {
+    let id = broadcast_id(&args.url)?;
+    let api = match (&args.api, args.url.strip_prefix("http://")) {
+        (Some(api), _) => api.trim_end_matches('/').to_owned(),
+        (None, Some(rest)) => format!("http://{}", rest.split('/').next().unwrap_or("")),
+        (None, None) => bail!("--api is needed to find the broadcaster's keys for {}", args.url),
+    };
+    let keys = if args.verify {
+        keys(&api, &id).await?
+    } else {
+        Vec::new()
+    };
+    let mut checker = TagChecker::new(keys, &id);
+    let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let mut last = None;
+    let played = if args.url.starts_with("rtmp://") {
+        tokio::time::timeout_at(deadline.into(), rtmp(&args.url, &mut checker, &mut last)).await
+    } else {
+        tokio::time::timeout_at(deadline.into(), flv(&args.url, &mut checker, &mut last)).await
+    };
+    if let Ok(Err(e)) = played {
+        eprintln!("playback ended: {e:#}");
+    }
+    Ok(checker.verdict())
+}
+
+async fn rtmp(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) -> anyhow::Result<()> {
+    let url = RtmpUrl::parse(url)?;
+    let mut socket = TcpStream::connect(&url.addr)
+        .await
+        .with_context(|| format!("connecting to {}", url.addr))?;
+    let mut session = ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0x3c; 1536]);
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        while let Some(out) = session.poll_transmit() {
+            socket.write_all(&out).await?;
+        }
+        let n = socket.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        session.handle_input(&buf[..n])?;
+        while let Some(event) = session.poll_event() {
+            match event {
+                ClientEvent::Connected => session.play(&url.name),
+                ClientEvent::Media(m) => {
+                    let video = m.kind == rtmp::MediaKind::Video;
+                    if video || m.kind == rtmp::MediaKind::Audio {
+                        checker.tag(video, u64::from(m.timestamp), &m.payload);
+                        report(checker, last);
+                    }
+                }
+                ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify" => return Ok(()),
+                ClientEvent::Status {
+                    level,
+                    code,
+                    description,
+                } if level == "error" => bail!("refused: {code} {description}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn flv(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) -> anyhow::Result<()> {
+    let (addr, path) = net::parse_http(url)?;
+    let mut socket = TcpStream::connect(&addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut head = Vec::new();
+    let mut chunked: Option<Option<Chunked>> = None;
+    let mut demuxer = flv::Demuxer::new(16 << 20);
+    let mut body = Vec::new();
+    loop {
+        let n = socket.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        body.clear();
+        match &mut chunked {
+            None => {
+                head.extend_from_slice(&buf[..n]);
+                let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let text = String::from_utf8_lossy(&head[..at]).to_ascii_lowercase();
+                let status = net::parse_status(&text)?;
+                if status != 200 {
+                    bail!("{url} answered {status}");
+                }
+                let mut decoder = text.contains("transfer-encoding: chunked").then(Chunked::default);
+                let rest = head[at + 4..].to_vec();
+                match decoder.as_mut() {
+                    Some(d) => d.decode(&rest, &mut body)?,
+                    None => body.extend_from_slice(&rest),
+                }
+                chunked = Some(decoder);
+            }
+            Some(Some(decoder)) => decoder.decode(&buf[..n], &mut body)?,
+            Some(None) => body.extend_from_slice(&buf[..n]),
+        }
+        demuxer.push(&body);
+        while let Some(tag) = demuxer.next_tag()? {
+            if tag.kind != flv::TagKind::Script {
+                checker.tag(tag.kind == flv::TagKind::Video, u64::from(tag.timestamp), &tag.body);
+                report(checker, last);
+            }
+        }
+    }
+}
