@@ -38,7 +38,12 @@ fn stream() -> Vec<Item> {
 
 fn signer() -> Signer {
     let account = SigningKey::from_bytes(&[7; 32]);
-    Signer::new(SessionKey::new(&account, [9; 32], "bench", NOW - 1000, 3_600_000), Codec::Avc, 4, 30)
+    Signer::new(
+        SessionKey::new(&account, [9; 32], "bench", NOW - 1000, 3_600_000),
+        Codec::Avc,
+        4,
+        30,
+    )
 }
 
 fn sign(items: &[Item]) -> Vec<Item> {
@@ -90,7 +95,9 @@ fn benches(c: &mut Criterion) {
         (after - before) as f64 * 100.0 / before as f64
     );
     c.bench_function("sign 10 s of 1.2 Mbit/s (the broadcaster)", |b| b.iter(|| sign(&plain)));
-    c.bench_function("verify 10 s of 1.2 Mbit/s (the server or a viewer)", |b| b.iter(|| verify(&signed)));
+    c.bench_function("verify 10 s of 1.2 Mbit/s (the server or a viewer)", |b| {
+        b.iter(|| verify(&signed))
+    });
 }
 
 criterion_group!(group, benches);
