@@ -12,6 +12,8 @@ use mp4_atom::{
     Trex, Trun, TrunEntry, TrunSamples, Url, Visual, Vmhd,
 };
 
+pub mod read;
+
 pub const VIDEO_TRACK: u32 = 1;
 pub const AUDIO_TRACK: u32 = 2;
 /// The usual video timescale: every common frame rate has an integral frame duration.
@@ -28,6 +30,9 @@ pub enum Error {
     #[error("bad HEVC configuration: {0}")]
     HevcConfig(String),
     /// A box did not encode (a field out of range).
+    /// Boxes read back (init segment or fragments) did not make sense.
+    #[error("cannot read: {0}")]
+    Read(String),
     #[error("cannot encode {0}")]
     Encode(String),
 }

@@ -99,6 +99,34 @@ impl TagChecker {
         }
     }
 
+    /// Sets the checking up from a codec and NAL length size learnt otherwise (from a CMAF
+    /// init segment, which has no FLV sequence header).
+    pub fn configure(&mut self, codec: Codec, length_size: usize) {
+        self.verifier.get_or_insert_with(|| {
+            Verifier::new(
+                self.keys.clone(),
+                &self.broadcast,
+                codec,
+                length_size,
+                MAX_STRETCH_FRAMES,
+            )
+        });
+    }
+
+    /// A video sample read from a container other than FLV.
+    pub fn video_sample(&mut self, dts_ms: u64, composition_ms: i32, keyframe: bool, sample: &[u8]) {
+        if let Some(v) = self.verifier.as_mut() {
+            v.video(dts_ms, composition_ms, keyframe, sample, now_ms());
+        }
+    }
+
+    /// An audio frame read from a container other than FLV.
+    pub fn audio_frame(&mut self, data: &[u8]) {
+        if let Some(v) = self.verifier.as_mut() {
+            v.audio(data);
+        }
+    }
+
     pub fn verdict(&self) -> Verdict {
         self.verifier
             .as_ref()

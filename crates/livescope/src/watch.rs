@@ -1,4 +1,5 @@
-//! `livescope watch <url> --verify`: plays a broadcast over RTMP or HTTP-FLV and checks
+//! `livescope watch <url> --verify`: plays a broadcast over RTMP, HTTP-FLV or LL-HLS (its
+//! segments, from the live window on) and checks
 //! its signatures against the broadcaster's keys, which it asks the API for (the keys
 //! a viewer can also pin by their fingerprints). It says what it finds as it finds it, and
 //! ends with one JSON line: verified, not yet verified, unsigned, or tampered with the
@@ -19,7 +20,8 @@ use crate::loadgen::net::{self, Chunked, RtmpUrl};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// rtmp://HOST:PORT/live/<id> or http://HOST:PORT/live/<id>.flv
+    /// rtmp://HOST:PORT/live/<id>, http://HOST:PORT/live/<id>.flv or
+    /// http://HOST:PORT/hls/<id>/index.m3u8
     pub url: String,
     /// Check the broadcast's signatures.
     #[arg(long)]
@@ -54,6 +56,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// The broadcast id a watch URL names.
 fn broadcast_id(url: &str) -> anyhow::Result<String> {
     let path = url.split('?').next().unwrap_or(url);
+    // .../hls/<id>/index.m3u8 names it one folder up.
+    let path = if path.ends_with(".m3u8") {
+        path.rsplit_once('/').map_or(path, |(dir, _)| dir)
+    } else {
+        path
+    };
     let last = path.rsplit('/').next().unwrap_or("");
     let id = last.strip_suffix(".flv").unwrap_or(last);
     if id.is_empty() {
@@ -64,6 +72,15 @@ fn broadcast_id(url: &str) -> anyhow::Result<String> {
 
 /// GETs a JSON document over plain HTTP.
 async fn get_json(url: &str) -> anyhow::Result<serde_json::Value> {
+    let (status, body) = get(url).await?;
+    if status != 200 {
+        bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// GETs a whole document over plain HTTP: its status and body.
+async fn get(url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
     let (addr, path) = net::parse_http(url)?;
     let mut socket = TcpStream::connect(&addr)
         .await
@@ -87,10 +104,7 @@ async fn get_json(url: &str) -> anyhow::Result<serde_json::Value> {
         Chunked::default().decode(&body, &mut decoded)?;
         body = decoded;
     }
-    if status != 200 {
-        bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body));
-    }
-    Ok(serde_json::from_slice(&body)?)
+    Ok((status, body))
 }
 
 /// The broadcaster's account keys in force, from the API.
@@ -146,6 +160,8 @@ async fn watch(args: &Args) -> anyhow::Result<Verdict> {
     let mut last = None;
     let played = if args.url.starts_with("rtmp://") {
         tokio::time::timeout_at(deadline.into(), rtmp(&args.url, &mut checker, &mut last)).await
+    } else if args.url.split('?').next().unwrap_or("").ends_with(".m3u8") {
+        tokio::time::timeout_at(deadline.into(), hls(&args.url, &mut checker, &mut last)).await
     } else {
         tokio::time::timeout_at(deadline.into(), flv(&args.url, &mut checker, &mut last)).await
     };
@@ -241,5 +257,74 @@ async fn flv(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) ->
                 report(checker, last);
             }
         }
+    }
+}
+
+/// LL-HLS: the init segment says the codec, then every complete segment is read in order,
+/// from the live window as first seen until EXT-X-ENDLIST.
+async fn hls(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) -> anyhow::Result<()> {
+    let base = url
+        .split('?')
+        .next()
+        .unwrap_or(url)
+        .rsplit_once('/')
+        .map_or(url, |(dir, _)| dir);
+    let mut init = None;
+    for _ in 0..40 {
+        match get(&format!("{base}/init.mp4")).await? {
+            (200, body) => {
+                init = Some(body);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+    let tracks = fmp4::read::tracks(&init.context("no init segment")?)?;
+    let video = tracks
+        .iter()
+        .find_map(|t| t.video.map(|v| (t.id, t.timescale, v)))
+        .context("no video track to check")?;
+    let (video_track, video_scale, (codec, length_size)) = video;
+    checker.configure(
+        match codec {
+            fmp4::VideoCodec::Avc => signed::sei::Codec::Avc,
+            fmp4::VideoCodec::Hevc => signed::sei::Codec::Hevc,
+        },
+        usize::from(length_size),
+    );
+    let ms = |ticks: i64| ticks * 1000 / i64::from(video_scale.max(1));
+    let mut done: Option<u64> = None;
+    loop {
+        let (status, body) = get(url).await?;
+        if status != 200 {
+            bail!("{url} answered {status}");
+        }
+        let playlist = String::from_utf8_lossy(&body).into_owned();
+        for segment in playlist
+            .lines()
+            .filter_map(|l| l.strip_prefix("seg")?.strip_suffix(".m4s")?.parse::<u64>().ok())
+        {
+            if done.is_some_and(|d| segment <= d) {
+                continue;
+            }
+            let (status, data) = get(&format!("{base}/seg{segment}.m4s")).await?;
+            if status != 200 {
+                bail!("segment {segment} answered {status}");
+            }
+            for sample in fmp4::read::samples(&data)? {
+                if sample.track == video_track {
+                    let dts = ms(sample.dts as i64) as u64;
+                    checker.video_sample(dts, ms(sample.composition_offset) as i32, sample.keyframe, &sample.data);
+                } else {
+                    checker.audio_frame(&sample.data);
+                }
+                report(checker, last);
+            }
+            done = Some(segment);
+        }
+        if playlist.contains("#EXT-X-ENDLIST") {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

@@ -1,4 +1,4 @@
-//! Signed broadcasts checked at ingest: a broadcaster registers an account key, publishes a
+//! Signed broadcasts checked at ingest and by viewers: a broadcaster registers an account key, publishes a
 //! real ffmpeg clip signed as `signed::Signer` signs (records in SEI units of the H.264
 //! itself), and the API says what the server found: verified for the clean stream,
 //! tampered (from the stretch it happened in) for one with a byte changed after signing,
@@ -167,11 +167,13 @@ fn livescope_broadcast_signs_what_ffmpeg_encodes() {
     let api = format!("http://{}", server.http);
     let rtmp = watch(&[&server.rtmp_url(&id), "--api", &api]);
     let flv = watch(&[&format!("http://{}/live/{id}.flv", server.http)]);
+    let hls = watch(&[&format!("http://{}/hls/{id}/index.m3u8", server.http)]);
     let proxy = flv_man_in_the_middle(&server.http, 90);
     let attacked = watch(&[&format!("http://{proxy}/live/{id}.flv"), "--api", &api]);
     for (path, viewer, want, code) in [
         ("RTMP", rtmp, "verified", 0),
         ("HTTP-FLV", flv, "verified", 0),
+        ("LL-HLS", hls, "verified", 0),
         ("HTTP-FLV through the attacker", attacked, "tampered", 3),
     ] {
         let out = viewer.wait_with_output().unwrap();
