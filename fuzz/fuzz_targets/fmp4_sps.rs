@@ -90,7 +90,9 @@ fuzz_target!(|data: &[u8]| {
             ));
         } else {
             let Ok(tag) = flv::AudioTag::parse(&body) else { continue };
-            let Some(rate) = audio.as_ref().map(|a| u64::from(a.sample_rate)) else { continue };
+            let Some(rate) = audio.as_ref().map(|a| u64::from(a.sample_rate)) else {
+                continue;
+            };
             if tag.sequence_header {
                 continue;
             }
@@ -127,7 +129,11 @@ fuzz_target!(|data: &[u8]| {
     }
     // An empty run too: a chunk of one track must not trip over the other's absence.
     if runs.len() == 1 && data.len() % 2 == 0 {
-        let other = if runs[0].track == VIDEO_TRACK { AUDIO_TRACK } else { VIDEO_TRACK };
+        let other = if runs[0].track == VIDEO_TRACK {
+            AUDIO_TRACK
+        } else {
+            VIDEO_TRACK
+        };
         runs.push(Run {
             track: other,
             base_decode_time: 0,
@@ -154,7 +160,9 @@ fn video_track(body: &Bytes) -> Option<VideoTrack> {
     assert!(
         codec.len() == 11
             && codec.starts_with("avc1.")
-            && codec[5..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            && codec[5..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
         "{codec}"
     );
     let dimensions = fmp4::avc_dimensions(&record);
@@ -254,7 +262,11 @@ fn boxes(data: &[u8]) -> Vec<[u8; 4]> {
             0 => (rest.len(), 8),
             n => (n, 8),
         };
-        assert!(size >= header && size <= rest.len(), "box size {size} of {}", rest.len());
+        assert!(
+            size >= header && size <= rest.len(),
+            "box size {size} of {}",
+            rest.len()
+        );
         kinds.push(rest[4..8].try_into().unwrap());
         rest = &rest[size..];
     }
@@ -289,7 +301,13 @@ fn check_init(init: &[u8], video: Option<&VideoTrack>, audio: Option<&AudioTrack
         let Codec::Mp4a(mp4a) = &trak.mdia.minf.stbl.stsd.codecs[0] else {
             panic!("audio is mp4a")
         };
-        let specific = mp4a.esds.es_desc.dec_config.dec_specific.as_ref().expect("the config is kept");
+        let specific = mp4a
+            .esds
+            .es_desc
+            .dec_config
+            .dec_specific
+            .as_ref()
+            .expect("the config is kept");
         assert_eq!(specific.raw, &a.config[..]);
     }
 }
@@ -304,17 +322,33 @@ fn check_fragment(fragment: &[u8], sequence: u32, runs: &[Run]) {
     assert!(buf.is_empty());
     assert_eq!(moof.mfhd.sequence_number, sequence);
     assert_eq!(moof.traf.len(), runs.len());
-    let all: Vec<u8> = runs.iter().flat_map(|r| &r.samples).flat_map(|s| s.data.to_vec()).collect();
+    let all: Vec<u8> = runs
+        .iter()
+        .flat_map(|r| &r.samples)
+        .flat_map(|s| s.data.to_vec())
+        .collect();
     assert_eq!(mdat.data, all);
     for (traf, run) in moof.traf.iter().zip(runs) {
         assert_eq!(traf.tfhd.track_id, run.track);
-        assert_eq!(traf.tfdt.as_ref().map(|t| t.base_media_decode_time), Some(run.base_decode_time));
-        let [trun] = &traf.trun[..] else { panic!("one trun per traf") };
+        assert_eq!(
+            traf.tfdt.as_ref().map(|t| t.base_media_decode_time),
+            Some(run.base_decode_time)
+        );
+        let [trun] = &traf.trun[..] else {
+            panic!("one trun per traf")
+        };
         let entries: Vec<TrunEntry> = trun.samples.iter().collect();
         let expected: Vec<(u32, u32, bool, i64)> = run
             .samples
             .iter()
-            .map(|s| (s.duration, s.data.len() as u32, s.keyframe, i64::from(s.composition_offset)))
+            .map(|s| {
+                (
+                    s.duration,
+                    s.data.len() as u32,
+                    s.keyframe,
+                    i64::from(s.composition_offset),
+                )
+            })
             .collect();
         let got: Vec<(u32, u32, bool, i64)> = entries
             .iter()
@@ -339,7 +373,13 @@ fn check_fragment(fragment: &[u8], sequence: u32, runs: &[Run]) {
     for run in runs {
         let mut dts = run.base_decode_time;
         for s in &run.samples {
-            expected.push((run.track, dts, i64::from(s.composition_offset), s.keyframe, s.data.to_vec()));
+            expected.push((
+                run.track,
+                dts,
+                i64::from(s.composition_offset),
+                s.keyframe,
+                s.data.to_vec(),
+            ));
             dts += u64::from(s.duration);
         }
     }
