@@ -124,6 +124,14 @@ async fn file(
             super::leave(&app, vec![view]);
         }
     }
+    // A broadcast ends (in the API) a moment before its playlist says so, and its
+    // recording is complete a moment after: a player opening the replay then would get
+    // the live window's multivariant playlist. It waits for the recording instead.
+    if let (Some(rendition), File::Master, Some(_)) = (&rendition, file, &app.recordings) {
+        // The hub lets go of a stream before the store says it ended.
+        let stream_gone = app.hub.get(&id).is_none();
+        wait_for_recording(rendition, stream_gone, RECORDING_WAIT).await;
+    }
     let response = match rendition {
         Some(rendition) if from_recording(&rendition, file) => replay(&app, &id, file, &name).await,
         Some(rendition) => live(rendition, file, query).await,
@@ -138,6 +146,32 @@ async fn file(
             with_token(response, token).await
         }
         _ => response,
+    }
+}
+
+/// How long a request for an ending broadcast's multivariant playlist waits for its
+/// recording to be complete: the end takes two part targets and a file write.
+const RECORDING_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits, up to `patience`, for an ending broadcast's recording to be complete; returns at
+/// once for a broadcast still live (or one that ended and was recorded). `stream_gone`: its
+/// publisher has left, though the segmenter may not have seen it yet.
+async fn wait_for_recording(rendition: &Rendition, stream_gone: bool, patience: Duration) {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let changed = rendition.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let ending = {
+            let st = rendition.state.lock().expect("rendition lock");
+            st.window.closing || st.window.ended
+        };
+        if !(ending || stream_gone) || rendition.recorded.load(Ordering::Acquire) {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return;
+        }
     }
 }
 

@@ -361,6 +361,7 @@ pub async fn run(
         let ended = rendition.state.lock().expect("rendition lock").window.render(false);
         rec.finish(&ended).await;
         rendition.recorded.store(true, Ordering::Release);
+        rendition.changed.notify_waiters();
     }
     tokio::time::sleep(LINGER).await;
     registry.remove(&id, &rendition);
