@@ -91,6 +91,8 @@ fn read_moof(moof: &Moof, all: &[u8], moof_start: usize, out: &mut Vec<ReadSampl
             return Err(read_error("explicit base data offsets are not read"));
         }
         for trun in &traf.trun {
+            // Every sample holds at least a byte of the fragment, which bounds how many a
+            // run can claim (a run may state a count without per-sample fields).
             let offset = trun
                 .data_offset
                 .ok_or_else(|| read_error("a trun without a data offset"))?;
@@ -103,6 +105,7 @@ fn read_moof(moof: &Moof, all: &[u8], moof_start: usize, out: &mut Vec<ReadSampl
                 let size = entry
                     .size
                     .or(traf.tfhd.default_sample_size)
+                    .filter(|&size| size > 0)
                     .ok_or_else(|| read_error("a sample without a size"))? as usize;
                 let duration = entry.duration.or(traf.tfhd.default_sample_duration).unwrap_or(0);
                 let flags = entry.flags.or(traf.tfhd.default_sample_flags).unwrap_or(0);

@@ -21,7 +21,7 @@ use crate::loadgen::publisher;
 
 /// How long a session key may sign: longer than any broadcast, short enough that a key
 /// that leaked from a broadcaster's machine is soon worth nothing.
-const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+const SESSION_LIFETIME: Duration = Duration::from_secs(48 * 3600);
 /// A record at least this often, in frames, whatever the GOP (a second at 30 fps).
 pub const RECORD_EVERY_FRAMES: u32 = 30;
 

@@ -50,6 +50,8 @@ pub struct TagChecker {
     keys: Vec<[u8; 32]>,
     broadcast: String,
     verifier: Option<Verifier>,
+    /// A recording watched later: certificates are not held to the wall clock.
+    replay: bool,
 }
 
 impl TagChecker {
@@ -59,7 +61,24 @@ impl TagChecker {
             keys,
             broadcast: broadcast.to_owned(),
             verifier: None,
+            replay: false,
         }
+    }
+
+    /// Checks a recording: its certificates may have expired since.
+    pub fn set_replay(&mut self) {
+        self.replay = true;
+    }
+
+    fn make_verifier(&self, codec: Codec, length_size: usize) -> Verifier {
+        let v = Verifier::new(
+            self.keys.clone(),
+            &self.broadcast,
+            codec,
+            length_size,
+            MAX_STRETCH_FRAMES,
+        );
+        if self.replay { v.replaying() } else { v }
     }
 
     /// One tag body: `video` (or audio), at `timestamp_ms`.
@@ -76,13 +95,7 @@ impl TagChecker {
                         VideoCodec::Hevc => (Codec::Hevc, HevcConfig::parse(&record).map(|c| c.nal_length_size)),
                     };
                     if let Ok(length_size) = length_size {
-                        self.verifier = Some(Verifier::new(
-                            self.keys.clone(),
-                            &self.broadcast,
-                            codec,
-                            usize::from(length_size),
-                            MAX_STRETCH_FRAMES,
-                        ));
+                        self.verifier = Some(self.make_verifier(codec, usize::from(length_size)));
                     }
                 }
                 VideoPacket::Frame => {
@@ -102,15 +115,9 @@ impl TagChecker {
     /// Sets the checking up from a codec and NAL length size learnt otherwise (from a CMAF
     /// init segment, which has no FLV sequence header).
     pub fn configure(&mut self, codec: Codec, length_size: usize) {
-        self.verifier.get_or_insert_with(|| {
-            Verifier::new(
-                self.keys.clone(),
-                &self.broadcast,
-                codec,
-                length_size,
-                MAX_STRETCH_FRAMES,
-            )
-        });
+        if self.verifier.is_none() {
+            self.verifier = Some(self.make_verifier(codec, length_size));
+        }
     }
 
     /// A video sample read from a container other than FLV.

@@ -334,8 +334,15 @@ fn every_encoder_setting_plays_by_the_book() {
         );
         let seconds = listed_seconds(&recording);
         let sent = f64::from(case.seconds);
+        // The load generator publishes for its measuring time plus its set-up, looping the
+        // clip: a few seconds more than the clip on a busy machine.
+        let over = if matches!(case.publisher, Publisher::Rtmp(_)) {
+            6.0
+        } else {
+            1.5
+        };
         assert!(
-            seconds > sent - 1.5 && seconds < sent + 1.5,
+            seconds > sent - 1.5 && seconds < sent + over,
             "{}: {seconds} s recorded",
             case.name
         );

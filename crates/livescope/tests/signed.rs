@@ -166,7 +166,17 @@ fn livescope_broadcast_signs_what_ffmpeg_encodes() {
     // who changes one byte of one video frame on its way to the viewer.
     let api = format!("http://{}", server.http);
     let rtmp = watch(&[&server.rtmp_url(&id), "--api", &api]);
-    let flv = watch(&[&format!("http://{}/live/{id}.flv", server.http)]);
+    let fingerprint = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("fingerprint:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let flv = watch(&[
+        &format!("http://{}/live/{id}.flv", server.http),
+        "--trust",
+        &fingerprint,
+    ]);
     let hls = watch(&[&format!("http://{}/hls/{id}/index.m3u8", server.http)]);
     let proxy = flv_man_in_the_middle(&server.http, 90);
     let attacked = watch(&[&format!("http://{proxy}/live/{id}.flv"), "--api", &api]);

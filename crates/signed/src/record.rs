@@ -266,7 +266,14 @@ impl SessionKey {
         let mut certificate = Certificate {
             account_key: account.verifying_key().to_bytes(),
             session_key: key.verifying_key().to_bytes(),
-            broadcast: broadcast.chars().take(MAX_BROADCAST_ID).collect(),
+            broadcast: {
+                // At most MAX_BROADCAST_ID bytes, cut at a character boundary.
+                let mut end = broadcast.len().min(MAX_BROADCAST_ID);
+                while !broadcast.is_char_boundary(end) {
+                    end -= 1;
+                }
+                broadcast[..end].to_owned()
+            },
             not_before_ms,
             not_after_ms: not_before_ms.saturating_add(lifetime_ms),
             signature: [0; 64],

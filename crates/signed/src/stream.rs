@@ -116,7 +116,14 @@ pub struct Verifier {
     /// Audio frames held when the first run was last looked for.
     searched_at: usize,
     pending: VecDeque<Pending>,
-    frames_without_message: u32,
+    /// Video frames since the last record (certificates alone do not count: they can be
+    /// copied into any stream).
+    frames_without_record: u32,
+    /// Check certificates' validity against the wall clock (live); off for a replay, whose
+    /// certificates may long have expired.
+    live: bool,
+    /// The last certificate that checked out, not to check its signature again.
+    certified: Option<Certificate>,
     verdict: Verdict,
 }
 
@@ -141,13 +148,21 @@ impl Verifier {
             align_failures: 0,
             searched_at: 0,
             pending: VecDeque::new(),
-            frames_without_message: 0,
+            frames_without_record: 0,
+            live: true,
+            certified: None,
             verdict: Verdict::NotYetVerified,
         }
     }
 
     pub fn verdict(&self) -> &Verdict {
         &self.verdict
+    }
+
+    /// For a recording watched later: certificates are not held to the wall clock.
+    pub fn replaying(mut self) -> Verifier {
+        self.live = false;
+        self
     }
 
     fn tampered(&mut self, at_ms: u64, reason: impl Into<String>) {
@@ -160,15 +175,19 @@ impl Verifier {
     }
 
     fn certificate(&mut self, c: Certificate, dts_ms: u64, now_ms: u64) {
-        let problem = if c.verify().is_err() {
-            Some("a certificate with a bad signature")
-        } else if !self.trusted.contains(&c.account_key) {
+        // The cheap checks first: a publisher stuffing certificates costs a comparison each.
+        let problem = if !self.trusted.contains(&c.account_key) {
             Some("a certificate from a key the broadcaster has not registered (or revoked)")
         } else if c.broadcast != self.broadcast {
             Some("a certificate for another broadcast")
-        } else if !c.valid_at(now_ms) {
-            Some("an expired certificate")
+        } else if self.live && !c.valid_at(now_ms) {
+            Some("a certificate outside its validity (or a clock far off)")
+        } else if self.certified.as_ref() == Some(&c) {
+            None
+        } else if c.verify().is_err() {
+            Some("a certificate with a bad signature")
         } else {
+            self.certified = Some(c.clone());
             None
         };
         match problem {
@@ -191,6 +210,10 @@ impl Verifier {
             // Joined before a certificate: nothing to check against yet.
             return;
         };
+        if self.verdict == Verdict::Unsigned {
+            // Signatures that start late leave what came before unchecked.
+            return self.tampered(start, "unsigned for a while, then signed");
+        }
         if let Err(e) = r.verify(&session) {
             return self.tampered(start, e.to_string());
         }
@@ -199,7 +222,13 @@ impl Verifier {
         {
             return self.tampered(start, "a record missing, repeated or out of order");
         }
+        let anchored = self.last.is_some();
         self.last = Some((r.sequence, r.digest()));
+        if !whole && anchored {
+            // Once the chain runs, every record covers frames seen from their start: a
+            // record with none (two in a frame) would let a stretch be cut out unseen.
+            return self.tampered(start, "a record that covers no frames seen whole");
+        }
         if !whole {
             // The stretch began before this viewer joined: its frames cannot be checked.
             return;
@@ -287,19 +316,25 @@ impl Verifier {
     /// `now_ms` (for the certificate's validity).
     pub fn video(&mut self, dts_ms: u64, composition_ms: i32, keyframe: bool, sample: &[u8], now_ms: u64) {
         let messages = sei::find(sample, self.length_size, self.codec);
-        if messages.is_empty() {
-            self.frames_without_message += 1;
-        } else {
-            self.frames_without_message = 0;
-        }
+        let boundary = !messages.is_empty();
+        let mut records = 0;
+        self.frames_without_record += 1;
         for payload in messages {
             match Message::decode(&payload) {
                 Ok(Message::Certificate(c)) => self.certificate(c, dts_ms, now_ms),
-                Ok(Message::Record(r)) => self.record(r, dts_ms),
+                Ok(Message::Record(r)) => {
+                    records += 1;
+                    if records > 1 {
+                        self.tampered(dts_ms, "two records in one frame");
+                        continue;
+                    }
+                    self.frames_without_record = 0;
+                    self.record(r, dts_ms);
+                }
                 Err(e) => self.tampered(dts_ms, format!("an unreadable signature message: {e}")),
             }
         }
-        if self.frames_without_message > self.unsigned_after {
+        if self.frames_without_record > self.unsigned_after {
             match self.verdict {
                 Verdict::NotYetVerified => self.verdict = Verdict::Unsigned,
                 Verdict::Verified { .. } => self.tampered(dts_ms, "signatures stopped"),
@@ -310,7 +345,7 @@ impl Verifier {
             // A stretch begins at a boundary, which carries a record or a certificate: one
             // begun at a frame without either was joined in its middle.
             self.stretch_start = Some(dts_ms);
-            self.whole = self.frames_without_message == 0;
+            self.whole = boundary;
         }
         let coded = coded_data(sample, self.length_size, self.codec);
         self.video.video(dts_ms, composition_ms, keyframe, &coded);
@@ -524,6 +559,59 @@ mod tests {
         let old: Vec<Item> = replayed[from..to].to_vec();
         replayed.splice(into..end, old);
         assert!(matches!(verify(&replayed, trusted()), Verdict::Tampered { .. }));
+    }
+
+    /// The signature units of a video item, and the item without them.
+    fn split(item: &Item) -> (Vec<Vec<u8>>, Item) {
+        let Item::Video(dts, cts, key, sample) = item else {
+            panic!("video")
+        };
+        let units: Vec<Vec<u8>> = sei::nal_units(sample, 4).map(<[u8]>::to_vec).collect();
+        let (ours, rest): (Vec<_>, Vec<_>) = units.into_iter().partition(|u| sei::is_ours(u, Codec::Avc));
+        (ours, Item::Video(*dts, *cts, *key, sei::prepend(&[], 4, &rest)))
+    }
+
+    #[test]
+    fn records_cannot_be_moved_nor_replaced_by_copied_certificates() {
+        let clean = stream(8, 30, true, true);
+        let video: Vec<usize> = clean
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| matches!(i, Item::Video(..)))
+            .map(|(at, _)| at)
+            .collect();
+        // Stretch 2 cut out: its frames dropped, the record of stretch 1 carried in front of
+        // the record of stretch 2, in the first frame of stretch 3.
+        let (units_at_2, _) = split(&clean[video[60]]);
+        let mut cut: Vec<Item> = clean[..video[60]].to_vec();
+        let (units_at_3, bare) = split(&clean[video[90]]);
+        let Item::Video(dts, cts, key, frame) = bare else {
+            unreachable!()
+        };
+        let mut units = vec![units_at_2[0].clone()];
+        units.extend(units_at_3);
+        cut.push(Item::Video(dts, cts, key, sei::prepend(&frame, 4, &units)));
+        cut.extend(clean[video[90] + 1..].iter().cloned());
+        assert!(
+            matches!(verify(&cut, trusted()), Verdict::Tampered { .. }),
+            "a stretch cut out"
+        );
+        // After 3 s, the attacker's own frames, with the real certificate pasted in now and
+        // then but no records: signatures stopped.
+        let (certificate, _) = split(&clean[video[0]]);
+        let mut forged: Vec<Item> = clean[..video[90]].to_vec();
+        for n in 90..240u64 {
+            let mut frame = sample(n + 1000, n % 30 == 0);
+            if n % 30 == 0 {
+                frame = sei::prepend(&frame, 4, &certificate);
+            }
+            forged.push(Item::Video(n * 1000 / 30, 66, n % 30 == 0, frame));
+        }
+        let verdict = verify(&forged, trusted());
+        assert!(
+            matches!(verdict, Verdict::Tampered { ref reason, .. } if reason.contains("stopped")),
+            "{verdict:?}"
+        );
     }
 
     #[test]
