@@ -29,6 +29,9 @@ pub struct ReadSample {
     pub data: Bytes,
 }
 
+/// The most samples read from one buffer: far more than any segment holds.
+const MAX_SAMPLES: usize = 1 << 20;
+
 fn read_error(what: impl std::fmt::Display) -> Error {
     Error::Read(what.to_string())
 }
@@ -91,8 +94,6 @@ fn read_moof(moof: &Moof, all: &[u8], moof_start: usize, out: &mut Vec<ReadSampl
             return Err(read_error("explicit base data offsets are not read"));
         }
         for trun in &traf.trun {
-            // Every sample holds at least a byte of the fragment, which bounds how many a
-            // run can claim (a run may state a count without per-sample fields).
             let offset = trun
                 .data_offset
                 .ok_or_else(|| read_error("a trun without a data offset"))?;
@@ -102,11 +103,19 @@ fn read_moof(moof: &Moof, all: &[u8], moof_start: usize, out: &mut Vec<ReadSampl
                 .and_then(|a| usize::try_from(a).ok())
                 .ok_or_else(|| read_error("a data offset outside the fragment"))?;
             for entry in trun.samples.iter() {
-                let size = entry
-                    .size
-                    .or(traf.tfhd.default_sample_size)
-                    .filter(|&size| size > 0)
-                    .ok_or_else(|| read_error("a sample without a size"))? as usize;
+                // A size written per sample may be 0 (it cost the trun four bytes); a default
+                // of 0 would let a stated count make samples from nothing.
+                let size = match entry.size {
+                    Some(size) => size,
+                    None => traf
+                        .tfhd
+                        .default_sample_size
+                        .filter(|&size| size > 0)
+                        .ok_or_else(|| read_error("a sample without a size"))?,
+                } as usize;
+                if out.len() >= MAX_SAMPLES {
+                    return Err(read_error("too many samples"));
+                }
                 let duration = entry.duration.or(traf.tfhd.default_sample_duration).unwrap_or(0);
                 let flags = entry.flags.or(traf.tfhd.default_sample_flags).unwrap_or(0);
                 let end = at.checked_add(size).filter(|&e| e <= all.len());
