@@ -81,34 +81,32 @@ impl TagChecker {
         if self.replay { v.replaying() } else { v }
     }
 
-    /// One tag body: `video` (or audio), at `timestamp_ms`.
-    pub fn tag(&mut self, video: bool, timestamp_ms: u64, body: &[u8]) {
-        if video {
-            let Ok(tag) = flv::VideoTag::parse(body) else { return };
-            let payload = &body[tag.header_len.min(body.len())..];
-            match tag.packet {
-                VideoPacket::SequenceHeader if self.verifier.is_none() => {
-                    // The configuration tells the codec and the NAL length size.
-                    let record = bytes::Bytes::copy_from_slice(payload);
-                    let (codec, length_size) = match tag.codec {
-                        VideoCodec::Avc => (Codec::Avc, AvcConfig::parse(&record).map(|c| c.nal_length_size)),
-                        VideoCodec::Hevc => (Codec::Hevc, HevcConfig::parse(&record).map(|c| c.nal_length_size)),
-                    };
-                    if let Ok(length_size) = length_size {
-                        self.verifier = Some(self.make_verifier(codec, usize::from(length_size)));
+    /// One tag body, its header parsed already (`codec`, as the hub keeps it with every
+    /// frame), at `timestamp_ms`.
+    pub fn tag(&mut self, codec: FrameCodec, timestamp_ms: u64, body: &[u8]) {
+        match codec {
+            FrameCodec::Video(tag) => {
+                let payload = &body[tag.header_len.min(body.len())..];
+                match tag.packet {
+                    VideoPacket::SequenceHeader if self.verifier.is_none() => {
+                        // The configuration tells the codec and the NAL length size.
+                        let record = bytes::Bytes::copy_from_slice(payload);
+                        let (codec, length_size) = match tag.codec {
+                            VideoCodec::Avc => (Codec::Avc, AvcConfig::parse(&record).map(|c| c.nal_length_size)),
+                            VideoCodec::Hevc => (Codec::Hevc, HevcConfig::parse(&record).map(|c| c.nal_length_size)),
+                        };
+                        if let Ok(length_size) = length_size {
+                            self.verifier = Some(self.make_verifier(codec, usize::from(length_size)));
+                        }
                     }
+                    VideoPacket::Frame => self.video_sample(timestamp_ms, tag.composition_time, tag.keyframe, payload),
+                    _ => {}
                 }
-                VideoPacket::Frame => {
-                    if let Some(v) = self.verifier.as_mut() {
-                        v.video(timestamp_ms, tag.composition_time, tag.keyframe, payload, now_ms());
-                    }
-                }
-                _ => {}
             }
-        } else if let (Ok(tag), Some(v)) = (flv::AudioTag::parse(body), self.verifier.as_mut())
-            && !tag.sequence_header
-        {
-            v.audio(&body[tag.header_len.min(body.len())..]);
+            FrameCodec::Audio(tag) if !tag.sequence_header => {
+                self.audio_frame(&body[tag.header_len.min(body.len())..]);
+            }
+            _ => {}
         }
     }
 
@@ -151,11 +149,7 @@ pub async fn run(verdicts: Arc<Verdicts>, stream: Arc<Stream>, keys: Vec<[u8; 32
     verdicts.set(&id, &Verdict::NotYetVerified);
     loop {
         for frame in pending.drain(..) {
-            match frame.codec {
-                FrameCodec::Video(_) => checker.tag(true, frame.timestamp, &frame.payload),
-                FrameCodec::Audio(_) => checker.tag(false, frame.timestamp, &frame.payload),
-                FrameCodec::Data => {}
-            }
+            checker.tag(frame.codec, frame.timestamp, &frame.payload);
         }
         let verdict = checker.verdict();
         if let Verdict::Tampered { at_ms, reason } = &verdict

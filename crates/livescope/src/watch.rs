@@ -15,6 +15,7 @@ use signed::Verdict;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::hub::Codec as FrameCodec;
 use crate::integrity::TagChecker;
 use crate::loadgen::net::{self, Chunked, RtmpUrl};
 
@@ -202,9 +203,8 @@ async fn rtmp(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) -
             match event {
                 ClientEvent::Connected => session.play(&url.name),
                 ClientEvent::Media(m) => {
-                    let video = m.kind == rtmp::MediaKind::Video;
-                    if video || m.kind == rtmp::MediaKind::Audio {
-                        checker.tag(video, u64::from(m.timestamp), &m.payload);
+                    if let Ok(codec) = FrameCodec::parse(m.kind, &m.payload) {
+                        checker.tag(codec, u64::from(m.timestamp), &m.payload);
                         report(checker, last);
                     }
                 }
@@ -263,8 +263,13 @@ async fn flv(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) ->
         }
         demuxer.push(&body);
         while let Some(tag) = demuxer.next_tag()? {
-            if tag.kind != flv::TagKind::Script {
-                checker.tag(tag.kind == flv::TagKind::Video, u64::from(tag.timestamp), &tag.body);
+            let kind = match tag.kind {
+                flv::TagKind::Video => rtmp::MediaKind::Video,
+                flv::TagKind::Audio => rtmp::MediaKind::Audio,
+                flv::TagKind::Script => continue,
+            };
+            if let Ok(codec) = FrameCodec::parse(kind, &tag.body) {
+                checker.tag(codec, u64::from(tag.timestamp), &tag.body);
                 report(checker, last);
             }
         }

@@ -34,21 +34,6 @@ fn escape(rbsp: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Removes emulation prevention bytes.
-fn unescape(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len());
-    let mut zeros = 0;
-    for &b in payload {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
-}
-
 /// SEI's variable-length numbers: 255 per `0xFF` byte, then the rest.
 fn push_ff_coded(out: &mut Vec<u8>, mut value: usize) {
     while value >= 255 {
@@ -108,7 +93,7 @@ fn messages(nal: &[u8], codec: Codec, foreign: &mut bool) -> Vec<Vec<u8>> {
     if !is_sei(nal, codec) {
         return found;
     }
-    let rbsp = unescape(nal.get(header_len(codec)..).unwrap_or_default());
+    let rbsp = flv::unescape(nal.get(header_len(codec)..).unwrap_or_default());
     let mut at = 0;
     // more_rbsp_data: anything left but the trailing bits.
     while at < rbsp.len() && rbsp[at..] != [0x80] {
