@@ -122,11 +122,10 @@ fn the_server_checks_signatures_at_ingest_and_says_what_it_found() {
 /// The broadcaster's tools end to end: `livescope keygen` makes the account key, its public
 /// half is registered, and `livescope broadcast` encodes a file with ffmpeg, signs it and
 /// publishes it over RTMP; the server finds it verified.
-#[test]
-fn livescope_broadcast_signs_what_ffmpeg_encodes() {
-    let server = Server::start();
-    let dir = temp_dir("broadcaster");
-    let key_file = dir.join("livescope.key");
+/// `livescope keygen` makes an account key and its public half is registered for the
+/// server's owner: the key file and the fingerprint keygen printed.
+fn register_new_key(server: &Server) -> (PathBuf, String) {
+    let key_file = temp_dir("broadcaster").join("livescope.key");
     let keygen = std::process::Command::new(env!("CARGO_BIN_EXE_livescope"))
         .args(["keygen", "--out"])
         .arg(&key_file)
@@ -134,13 +133,15 @@ fn livescope_broadcast_signs_what_ffmpeg_encodes() {
         .unwrap();
     assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
     let printed = String::from_utf8(keygen.stdout).unwrap();
-    let public = printed
-        .lines()
-        .find_map(|l| l.strip_prefix("public key:"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let body = serde_json::json!({ "public_key": public }).to_string();
+    let field = |name: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let body = serde_json::json!({ "public_key": field("public key:") }).to_string();
     let (status, answer) = http_as(
         &server.http,
         "POST",
@@ -149,16 +150,29 @@ fn livescope_broadcast_signs_what_ffmpeg_encodes() {
         Some(&server.owner_token()),
     );
     assert_eq!(status, 201, "{answer}");
+    (key_file, field("fingerprint:"))
+}
 
+/// Starts `livescope broadcast` of a `seconds`-long ffmpeg clip to a new broadcast: its id
+/// and the process.
+fn go_live_signed(server: &Server, key_file: &Path, seconds: u32) -> (String, std::process::Child) {
     let (id, key, _) = server.create_broadcast();
     let broadcaster = std::process::Command::new(env!("CARGO_BIN_EXE_livescope"))
         .args(["broadcast", "--to", &server.rtmp_url(&key), "--id", &id, "--key"])
-        .arg(&key_file)
+        .arg(key_file)
         .arg("--input")
-        .arg(clip(Tracks::AudioVideo, 10, 400))
+        .arg(clip(Tracks::AudioVideo, seconds, 400))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    (id, broadcaster)
+}
+
+#[test]
+fn livescope_broadcast_signs_what_ffmpeg_encodes() {
+    let server = Server::start();
+    let (key_file, fingerprint) = register_new_key(&server);
+    let (id, broadcaster) = go_live_signed(&server, &key_file, 10);
     let live = signature(&server, &id, "verified");
     assert_eq!(live["state"], "verified", "while live: {live}");
 
@@ -166,12 +180,6 @@ fn livescope_broadcast_signs_what_ffmpeg_encodes() {
     // who changes one byte of one video frame on its way to the viewer.
     let api = format!("http://{}", server.http);
     let rtmp = watch(&[&server.rtmp_url(&id), "--api", &api]);
-    let fingerprint = printed
-        .lines()
-        .find_map(|l| l.strip_prefix("fingerprint:"))
-        .unwrap()
-        .trim()
-        .to_owned();
     let flv = watch(&[
         &format!("http://{}/live/{id}.flv", server.http),
         "--trust",
@@ -199,6 +207,68 @@ fn livescope_broadcast_signs_what_ffmpeg_encodes() {
     let done = server.broadcast(&id)["signature"].clone();
     assert_eq!(done["state"], "verified", "{done}");
     assert!(done["records"].as_u64().unwrap() >= 4, "{done}");
+}
+
+/// The web player checks signatures itself (WebCrypto Ed25519 in Chromium, records read
+/// from what hls.js and mpegts.js download): its badge says verified on a clean signed
+/// broadcast over LL-HLS and HTTP-FLV, and tampered when a man in the middle between the
+/// server and the browser changes media bytes (scripts/browser/signed.mjs). Screenshots are
+/// left in `<cargo target tmp>/signed/`.
+#[test]
+fn the_web_player_shows_whether_a_broadcast_is_verified() {
+    let server = Server::start();
+    let (key_file, fingerprint) = register_new_key(&server);
+    let (id, mut broadcaster) = go_live_signed(&server, &key_file, 60);
+    let live = signature(&server, &id, "verified");
+    assert_eq!(live["state"], "verified", "{live}");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("signed");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/browser/signed.mjs");
+    let run = |viewport: &str, runs: &str| {
+        let result = std::process::Command::new("node")
+            .arg(script)
+            .args(["--base", &format!("http://{}", server.http), "--id", &id])
+            .args(["--viewport", viewport, "--runs", runs])
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("node is installed (scripts/test.sh installs the browser check's packages)");
+        assert!(
+            result.status.success(),
+            "browser check failed: {}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+        report["visits"].as_array().unwrap().clone()
+    };
+    let mut visits = run("desktop", "hls,flv,hls-tamper,flv-tamper");
+    visits.extend(run("phone", "hls"));
+    assert_eq!(visits.len(), 5);
+    for visit in &visits {
+        let name = visit["run"].as_str().unwrap();
+        let states: Vec<&str> = visit["states"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap_or("hidden"))
+            .collect();
+        if name.ends_with("-tamper") {
+            assert_eq!(visit["final"], "tampered", "{visit}");
+            assert!(visit["tampered_responses"].as_u64().unwrap() > 0, "{visit}");
+        } else {
+            assert_eq!(visit["final"], "verified", "{visit}");
+            assert!(!states.contains(&"tampered"), "no false alarm: {visit}");
+            assert!(
+                visit["title"].as_str().unwrap().contains(&fingerprint),
+                "the badge names the key: {visit}"
+            );
+            assert!(visit["playing"].as_f64().unwrap() > 2.0, "{visit}");
+        }
+        assert!(visit["errors"].as_array().unwrap().is_empty(), "{visit}");
+    }
+    // What the browser saw tampered was tampered on the way to it, not at the server.
+    assert_eq!(server.broadcast(&id)["signature"]["state"], "verified");
+    let _ = broadcaster.kill();
+    let _ = broadcaster.wait();
 }
 
 /// Starts `livescope watch URL --verify ...` for the rest of the broadcast.

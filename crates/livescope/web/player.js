@@ -25,7 +25,7 @@ function loadMpegts() {
  *  - streamMs: the stream time (ms, the broadcast's own frame timestamps) on screen, or
  *    undefined when the player cannot tell (FLV: mpegts.js rebases time to 0).
  */
-export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", live = true, onError } = {}) {
+export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", live = true, onError, tap } = {}) {
   video.muted = true; // autoplay is allowed muted; the controls unmute
   video.playsInline = true;
   const kick = () => video.play().catch(() => {});
@@ -37,6 +37,7 @@ export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", 
     const player = mpegts.createPlayer(
       { type: "flv", isLive: true, url: new URL(local(flvUrl), location.href).href },
       {
+        ...(tap ? { customLoader: tappedFlvLoader(mpegts, tap) } : {}),
         enableStashBuffer: false,
         stashInitialSize: 128,
         // Measured camera to glass on loopback: latency chasing alone holds 0.78 s; live
@@ -74,7 +75,7 @@ export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", 
   }
   // A stall raises the target delay by 0.5 s (hls.js: 1 s, which leaves a viewer 2 s behind
   // after one stall at start).
-  const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, liveSyncOnStallIncrease: 0.5, backBufferLength: 30, startPosition: live ? -1 : 0 });
+  const hls = new Hls({ ...(tap ? { fLoader: tappedLoader(Hls.DefaultConfig.loader, tap) } : {}), lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, liveSyncOnStallIncrease: 0.5, backBufferLength: 30, startPosition: live ? -1 : 0 });
   // hls.js puts the first fragment it loads at its playlist position and shifts the media
   // timeline by the fragment's own start (initPTS); adding it back gives the stream's
   // frame timestamps, the same clock the room's media_ts uses. One offset per
@@ -103,5 +104,72 @@ export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", 
       video.removeAttribute("src");
       video.load();
     },
+  };
+}
+
+/// hls.js's own loader, also handing every init segment, part and segment it loads to
+/// `tap.fmp4` (a copy: hls.js may pass the buffer on to its worker).
+function tappedLoader(Base, tap) {
+  return class extends Base {
+    load(context, config, callbacks) {
+      const onSuccess = callbacks.onSuccess;
+      callbacks.onSuccess = (response, stats, ctx, details) => {
+        if (response.data instanceof ArrayBuffer) tap.fmp4(new Uint8Array(response.data.slice(0)));
+        onSuccess(response, stats, ctx, details);
+      };
+      super.load(context, config, callbacks);
+    }
+  };
+}
+
+/// A loader for mpegts.js that streams the FLV with fetch, as its own does, and hands every
+/// chunk to `tap.flv` too.
+function tappedFlvLoader(mpegts, tap) {
+  const { BaseLoader, LoaderStatus, LoaderErrors } = mpegts;
+  return class extends BaseLoader {
+    static isSupported() {
+      return typeof fetch === "function" && typeof ReadableStream === "function";
+    }
+
+    constructor() {
+      super("livescope-fetch-loader");
+      this._needStash = true;
+    }
+
+    open(source) {
+      this._status = LoaderStatus.kConnecting;
+      this._abort = new AbortController();
+      tap.flvStart();
+      fetch(source.url, { signal: this._abort.signal, credentials: "same-origin" }).then(async (res) => {
+        if (!res.ok) {
+          this._status = LoaderStatus.kError;
+          this._onError?.(LoaderErrors.HTTP_STATUS_CODE_INVALID, { code: res.status, msg: res.statusText });
+          return;
+        }
+        this._status = LoaderStatus.kBuffering;
+        const reader = res.body.getReader();
+        let received = 0;
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          tap.flv(value);
+          const chunk = value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
+          const at = received;
+          received += value.byteLength;
+          this._onDataArrival?.(chunk, at, received);
+        }
+        this._status = LoaderStatus.kComplete;
+        this._onComplete?.(0, received - 1);
+      }).catch((e) => {
+        if (this._abort.signal.aborted) return;
+        this._status = LoaderStatus.kError;
+        this._onError?.(LoaderErrors.EXCEPTION, { code: -1, msg: e.message });
+      });
+    }
+
+    abort() {
+      this._abort?.abort();
+      this._status = LoaderStatus.kComplete;
+    }
   };
 }

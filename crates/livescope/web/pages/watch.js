@@ -3,6 +3,7 @@
 // the start with everything said shown at the moment it was said (the timeline).
 import { h, fill, api, every, clock, userLink, tokenQuery, secs, icon } from "../lib.js";
 import { play } from "../player.js";
+import { BroadcastCheck, supported as canVerify } from "../verify.js";
 import { joinRoom } from "../room.js";
 import { session } from "../app.js";
 import { pollView } from "../poll.js";
@@ -48,6 +49,7 @@ export default async function watch(main, [id], ctx) {
   const viewers = h("span#viewers", {}, String(b.viewers));
   const badge = h("span.badge");
   const viewersChip = h("span.chip", {}, icon("eye"), viewers, h("span.label", {}, "watching"));
+  const signatureChip = h("span.chip.signature#signature", { hidden: true, role: "status" });
   const modeSel = h("select#mode", { "aria-label": "Playback mode", onchange: () => { mode = modeSel.value; history.replaceState(null, "", mode === "flv" ? "?mode=flv" : location.pathname); startLive(); } },
     h("option", { value: "hls", selected: mode === "hls" }, "LL-HLS"), h("option", { value: "flv", selected: mode === "flv" }, "Lowest delay"));
   const heartsTotal = h("span#hearts-total", {}, "0");
@@ -69,13 +71,54 @@ export default async function watch(main, [id], ctx) {
           h("h1.title", {}, b.title || "Untitled broadcast"),
           h("p.byline", {}, userLink(b.owner), b.private ? h("span.badge.private", {}, "Private") : null)),
         h("div.stats", {},
-          badge, latency,
+          badge, signatureChip, latency,
           viewersChip,
           h("span.chip", {}, icon("heart"), heartsTotal, h("span.label", {}, "hearts")),
           modeSel,
           heartBtn)),
       pollBox),
     h("aside.chat", { "aria-label": "Chat" }, h("h2", {}, "Comments"), chatNote, comments, roomError, composer)));
+
+  // --- signatures ---
+  // A broadcaster with registered keys may sign; the player hands what it downloads to a
+  // check in this page (verify.js), which tells the chip. Each player start gets a fresh
+  // check; one found tampered keeps the chip red for the rest of the visit.
+  let ownerKeys = null;
+  let check = null;
+  let tamperedSeen = null;
+  async function signatureTap(live) {
+    ownerKeys ??= await api(`/api/users/${encodeURIComponent(b.owner)}`).then((p) => p.signing_keys ?? [], () => []);
+    if (!ownerKeys.length) return undefined;
+    if (!(await canVerify())) {
+      showSignature({ state: "unsupported" });
+      return undefined;
+    }
+    if (check?.verdict.state === "tampered") tamperedSeen ??= check.verdict;
+    const mine = new BroadcastCheck({
+      keys: ownerKeys.map((k) => k.public_key), broadcast: b.id, live,
+      onChange: (v) => mine === check && showSignature(tamperedSeen ?? v),
+    });
+    check = mine;
+    showSignature(tamperedSeen ?? mine.verdict);
+    return { fmp4: (bytes) => mine.fmp4(bytes), flvStart: () => mine.flvStart(), flv: (bytes) => mine.flv(bytes) };
+  }
+
+  function showSignature(v) {
+    const keys = (ownerKeys ?? []).map((k) => k.fingerprint).join(", ");
+    const [cls, glyph, text, title] = {
+      verified: ["good", "shield", "Verified", `Signed with ${b.owner}'s key ${keys}; checked in your browser (${v.records} record${v.records === 1 ? "" : "s"} so far).`],
+      not_yet_verified: ["", "shield", "Checking signature…", `${b.owner} signs broadcasts; the first whole record has not arrived yet.`],
+      unsigned: ["", "warning", "Not signed", `${b.owner} has signing keys, but this stream carries no signatures.`],
+      tampered: ["bad", "warning", "Tampered", `Changed after ${b.owner} signed it, at ${clock(v.atMs ?? 0)} of the stream: ${v.reason}.`],
+      unsupported: ["", "shield", "Signed", "This browser cannot check signatures (it needs WebCrypto Ed25519 on https)."],
+    }[v.state];
+    signatureChip.className = `chip signature ${cls}`.trim();
+    signatureChip.dataset.state = v.state;
+    signatureChip.title = title;
+    signatureChip.setAttribute("aria-label", `Signature: ${text}. ${title}`);
+    fill(signatureChip, icon(glyph), h("span", {}, text));
+    signatureChip.hidden = false;
+  }
 
   // --- live ---
   // A player that gave up (a network error, an expired playback token) starts again with
@@ -97,7 +140,7 @@ export default async function watch(main, [id], ctx) {
     player = null;
     if (state !== "live" || stopped) return;
     try {
-      const p = await play(video, b.watch, { mode, live: true, onError: restartAfterError });
+      const p = await play(video, b.watch, { mode, live: true, onError: restartAfterError, tap: await signatureTap(true) });
       if (stopped || mine !== starts) return p.destroy();
       player = p;
     } catch (e) {
@@ -301,7 +344,7 @@ export default async function watch(main, [id], ctx) {
     seen.clear();
     player?.destroy();
     try {
-      player = await play(video, b.watch, { mode: "hls", live: false });
+      player = await play(video, b.watch, { mode: "hls", live: false, tap: await signatureTap(false) });
     } catch (e) {
       roomError.textContent = `The replay cannot play: ${e.message}`;
       return;
