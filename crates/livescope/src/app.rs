@@ -175,7 +175,15 @@ pub struct Publishing {
     finished: bool,
     /// The publisher's timestamps, unwrapped and steadied.
     timeline: Timeline,
+    /// Under the `drop` signature policy: frames held until their record matched.
+    hold: Option<crate::integrity::Hold>,
+    released: Vec<Frame>,
+    /// Notified when a tampered stream must end (the `end` policy).
+    tampered_end: Arc<tokio::sync::Notify>,
 }
+
+/// Why a publisher is cut off under the `end` signature policy.
+pub const TAMPERED_END: &str = "the stream does not match its signatures and its owner asked to end it then";
 
 impl Publishing {
     /// Checks the key and takes the broadcast live.
@@ -224,16 +232,29 @@ impl Publishing {
             Ok(None) => {}
             Err(e) => tracing::error!(broadcast = %broadcast.id, "cannot notify followers: {e:#}"),
         }
-        // Signatures are checked against the owner's keys as they were when it went live.
+        // Signatures are checked against the owner's keys as they were when it went live:
+        // in the ingest path under the `drop` policy, beside it otherwise.
         let owner = broadcast.owner_id;
+        let tampered_end = Arc::new(tokio::sync::Notify::new());
+        let mut hold = None;
         match app
             .store
             .call(move |db| owner.map_or(Ok(Vec::new()), |o| db.keys(o, false)))
             .await
         {
             Ok(keys) => {
-                let keys = keys.into_iter().map(|k| k.public_key).collect();
-                tokio::spawn(crate::integrity::run(app.verdicts.clone(), stream.clone(), keys));
+                let keys: Vec<[u8; 32]> = keys.into_iter().map(|k| k.public_key).collect();
+                if broadcast.signature_policy == crate::store::SignaturePolicy::Drop {
+                    hold = Some(crate::integrity::Hold::new(app.verdicts.clone(), keys, &broadcast.id));
+                } else {
+                    tokio::spawn(crate::integrity::run(
+                        app.verdicts.clone(),
+                        stream.clone(),
+                        keys,
+                        app.store.clone(),
+                        tampered_end.clone(),
+                    ));
+                }
             }
             Err(e) => tracing::error!(broadcast = %broadcast.id, "cannot check signatures: {e:#}"),
         }
@@ -257,14 +278,24 @@ impl Publishing {
             frames: 0,
             finished: false,
             timeline: Timeline::default(),
+            hold,
+            released: Vec::new(),
+            tampered_end,
         })
     }
 
-    /// Resolves when the broadcast's owner rotates or revokes the stream key: the session
-    /// must end, or a leaked key could not be taken back from whoever holds it.
-    pub async fn evicted(&mut self) {
-        if self.evictions.changed().await.is_err() {
-            std::future::pending::<()>().await;
+    /// Resolves when the session must end, with why: the broadcast's owner rotated or
+    /// revoked the stream key (or a leaked key could not be taken back from whoever holds
+    /// it), or the stream was tampered with and the owner's policy is to end it.
+    pub async fn evicted(&mut self) -> &'static str {
+        tokio::select! {
+            changed = self.evictions.changed() => {
+                if changed.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                crate::rtmp_server::EVICTED
+            }
+            () = self.tampered_end.notified() => TAMPERED_END,
         }
     }
 
@@ -312,7 +343,16 @@ impl Publishing {
             }
             at
         };
-        self.stream.push(Frame::new(codec, at, sync_point, header, payload));
+        let frame = Frame::new(codec, at, sync_point, header, payload);
+        match self.hold.as_mut() {
+            Some(hold) => {
+                hold.push(frame, &mut self.released);
+                for frame in self.released.drain(..) {
+                    self.stream.push(frame);
+                }
+            }
+            None => self.stream.push(frame),
+        }
         Ok(())
     }
 }

@@ -192,7 +192,7 @@ async fn ingest_flv(State(app): State<Arc<App>>, Path(file): Path<String>, body:
     let outcome: Result<(), String> = loop {
         let next = tokio::select! {
             next = tokio::time::timeout(INGEST_IDLE_TIMEOUT, data.next()) => next,
-            () = publishing.evicted() => break Err(crate::rtmp_server::EVICTED.into()),
+            why = publishing.evicted() => break Err(why.into()),
         };
         let chunk = match next {
             Err(_) => break Err("publisher idle".into()),

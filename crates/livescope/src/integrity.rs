@@ -2,7 +2,9 @@
 //! hub, as the LL-HLS segmenter does (so the publisher never waits on it), and runs a
 //! [`signed::Verifier`] over them against the owner's account keys in force. The verdict
 //! (verified, not yet verified, unsigned, or tampered since a media time) is what the API
-//! shows for the broadcast.
+//! shows for the broadcast. The owner's [`SignaturePolicy`] says what else happens: `end`
+//! ends the broadcast at the first mismatch; `drop` checks inside the ingest path instead
+//! ([`Hold`]), relaying each stretch of frames only once its record has matched.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,9 +12,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use flv::{AvcConfig, HevcConfig, VideoCodec, VideoPacket};
 use signed::sei::Codec;
-use signed::{Verdict, Verifier};
+use signed::{Stretch, Verdict, Verifier};
+use tokio::sync::Notify;
 
-use crate::hub::{Codec as FrameCodec, Next, Stream};
+use crate::hub::{Codec as FrameCodec, Frame, Next, Stream};
+use crate::store::{SignaturePolicy, Store};
 
 /// The longest stretch between records that a broadcaster's signer may make, in frames
 /// (`livescope broadcast` makes one at every keyframe and at least every 30 frames): a
@@ -137,10 +141,115 @@ impl TagChecker {
             .as_ref()
             .map_or(Verdict::NotYetVerified, |v| v.verdict().clone())
     }
+
+    fn is_tampered(&self) -> bool {
+        self.verifier
+            .as_ref()
+            .is_some_and(|v| matches!(v.verdict(), Verdict::Tampered { .. }))
+    }
+
+    fn take_closed(&mut self) -> Option<Stretch> {
+        self.verifier.as_mut().and_then(Verifier::take_closed)
+    }
+
+    fn chained(&self) -> bool {
+        self.verifier.as_ref().is_some_and(Verifier::chained)
+    }
+}
+
+/// Frames held back at most, waiting for a record: twice the longest stretch of video, or
+/// this many frames of any kind (an audio-only stream has no stretches).
+const MAX_HELD_VIDEO: u32 = MAX_STRETCH_FRAMES * 2;
+const MAX_HELD_FRAMES: usize = 1024;
+
+/// The `drop` policy, inside the ingest path: frames are held from one record to the next
+/// and relayed only if the record that closes their stretch matches them (video, record
+/// chain and certificate; audio is checked as it comes and a mismatch there drops the
+/// stretch being held when it is found). This costs the delay of one stretch (a GOP, at
+/// most 30 frames with `livescope broadcast`). A stream that never carries a record is
+/// unsigned and passes through once that is clear; one whose records stop has everything
+/// after dropped. The last stretch of a broadcast has no record after it and is not
+/// relayed.
+pub struct Hold {
+    checker: TagChecker,
+    verdicts: Arc<Verdicts>,
+    broadcast: String,
+    held: Vec<Frame>,
+    held_video: u32,
+    pass_through: bool,
+    /// Frames dropped so far.
+    pub dropped: u64,
+}
+
+impl Hold {
+    pub fn new(verdicts: Arc<Verdicts>, keys: Vec<[u8; 32]>, broadcast: &str) -> Hold {
+        verdicts.set(broadcast, &Verdict::NotYetVerified);
+        Hold {
+            checker: TagChecker::new(keys, broadcast),
+            verdicts,
+            broadcast: broadcast.to_owned(),
+            held: Vec::new(),
+            held_video: 0,
+            pass_through: false,
+            dropped: 0,
+        }
+    }
+
+    fn drop_held(&mut self) {
+        if !self.held.is_empty() {
+            let at = self.held.first().map_or(0, |f| f.timestamp);
+            tracing::warn!(broadcast = %self.broadcast, frames = self.held.len(), at_ms = at, "dropped a stretch that does not match its signature");
+        }
+        self.dropped += self.held.len() as u64;
+        self.held.clear();
+        self.held_video = 0;
+    }
+
+    fn release(&mut self, out: &mut Vec<Frame>) {
+        out.append(&mut self.held);
+        self.held_video = 0;
+    }
+
+    /// Takes the next frame from the publisher; `out` receives the frames now cleared.
+    pub fn push(&mut self, frame: Frame, out: &mut Vec<Frame>) {
+        if self.pass_through {
+            out.push(frame);
+            return;
+        }
+        let was_tampered = self.checker.is_tampered();
+        self.checker.tag(frame.codec, frame.timestamp, &frame.payload);
+        let newly_tampered = !was_tampered && self.checker.is_tampered();
+        let closed = self.checker.take_closed();
+        match closed {
+            Some(Stretch::Mismatched) => self.drop_held(),
+            _ if newly_tampered => self.drop_held(),
+            Some(_) => self.release(out),
+            None => {}
+        }
+        if closed.is_some() || newly_tampered {
+            self.verdicts.set(&self.broadcast, &self.checker.verdict());
+        }
+        if matches!(frame.codec, FrameCodec::Video(_)) {
+            self.held_video += 1;
+        }
+        self.held.push(frame);
+        if self.held_video > MAX_HELD_VIDEO || self.held.len() > MAX_HELD_FRAMES {
+            if self.checker.chained() {
+                // Signatures stopped: nothing after can be vouched for.
+                self.drop_held();
+            } else {
+                self.pass_through = true;
+                self.release(out);
+            }
+            self.verdicts.set(&self.broadcast, &self.checker.verdict());
+        }
+    }
 }
 
 /// Checks one live broadcast until it ends; `keys` are its owner's account keys in force.
-pub async fn run(verdicts: Arc<Verdicts>, stream: Arc<Stream>, keys: Vec<[u8; 32]>) {
+/// At the first mismatch, if the broadcast's policy (read then from `store`, so that a
+/// change while live counts) is `end`, `end` is notified.
+pub async fn run(verdicts: Arc<Verdicts>, stream: Arc<Stream>, keys: Vec<[u8; 32]>, store: Store, end: Arc<Notify>) {
     let id = stream.id.clone();
     let (headers, mut sub) = stream.subscribe_internal();
     let mut pending = headers.frames;
@@ -158,6 +267,15 @@ pub async fn run(verdicts: Arc<Verdicts>, stream: Arc<Stream>, keys: Vec<[u8; 32
                 .is_some_and(|old| !matches!(old, Verdict::Tampered { .. }))
         {
             tracing::warn!(broadcast = %id, at_ms, "signed broadcast tampered with: {reason}");
+            verdicts.set(&id, &verdict);
+            match store.get(&id).await {
+                Ok(Some(b)) if b.signature_policy == SignaturePolicy::End => {
+                    tracing::warn!(broadcast = %id, "ending the broadcast, as its owner asked for a tampered stream");
+                    end.notify_one();
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(broadcast = %id, "cannot read the signature policy: {e:#}"),
+            }
         }
         verdicts.set(&id, &verdict);
         batch.clear();

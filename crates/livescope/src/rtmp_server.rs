@@ -301,11 +301,11 @@ async fn relay<S: Transport>(conn: &mut Conn<S>, publishing: &mut Publishing) ->
         }
         let read = tokio::select! {
             read = tokio::time::timeout(PUBLISH_IDLE_TIMEOUT, conn.read()) => read,
-            () = publishing.evicted() => {
-                conn.session.end_publish("NetStream.Publish.BadName", EVICTED)?;
+            why = publishing.evicted() => {
+                conn.session.end_publish("NetStream.Publish.BadName", why)?;
                 conn.flush().await?;
                 let _ = conn.socket.shutdown().await;
-                bail!("publisher evicted: {EVICTED}");
+                bail!("publisher evicted: {why}");
             }
         };
         match read {

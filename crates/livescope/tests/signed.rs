@@ -64,10 +64,8 @@ fn signature(server: &Server, id: &str, want: &str) -> serde_json::Value {
     }
 }
 
-#[test]
-fn the_server_checks_signatures_at_ingest_and_says_what_it_found() {
-    let server = Server::start();
-    let account = SigningKey::from_bytes(&[3; 32]);
+/// Registers `account`'s public key for the server's owner.
+fn register(server: &Server, account: &SigningKey) {
     let public = {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(account.verifying_key().to_bytes())
@@ -81,6 +79,13 @@ fn the_server_checks_signatures_at_ingest_and_says_what_it_found() {
         Some(&server.owner_token()),
     );
     assert_eq!(status, 201, "{answer}");
+}
+
+#[test]
+fn the_server_checks_signatures_at_ingest_and_says_what_it_found() {
+    let server = Server::start();
+    let account = SigningKey::from_bytes(&[3; 32]);
+    register(&server, &account);
 
     let source = clip(Tracks::AudioVideo, 8, 400);
     let (clean, clean_key, _) = server.create_broadcast();
@@ -117,6 +122,100 @@ fn the_server_checks_signatures_at_ingest_and_says_what_it_found() {
     );
     let unsigned = signature(&server, &plain, "unsigned");
     assert_eq!(unsigned["state"], "unsigned", "{unsigned}");
+}
+
+/// The owner's policy for a tampered stream: `end` cuts the publisher off at the first
+/// mismatch; `drop` relays only stretches whose record matched, so viewers (and the
+/// recording) never get the changed frames, only a gap in the chain of records; a clean
+/// stream under `drop` loses nothing but its last, unsigned-for stretch.
+#[test]
+fn the_owners_policy_ends_a_tampered_broadcast_or_drops_what_does_not_match() {
+    let server = Server::start();
+    let account = SigningKey::from_bytes(&[5; 32]);
+    register(&server, &account);
+    let source = clip(Tracks::AudioVideo, 8, 400);
+    let policy = |id: &str, policy: &str| {
+        let body = serde_json::json!({ "signature_policy": policy }).to_string();
+        let (status, answer) = http_as(
+            &server.http,
+            "PUT",
+            &format!("/api/broadcasts/{id}/signature_policy"),
+            body.as_bytes(),
+            Some(&server.owner_token()),
+        );
+        assert_eq!(status, 200, "{answer}");
+        let view: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(view["signature_policy"], policy);
+    };
+    let (ended, ended_key, created) = server.create_broadcast();
+    assert_eq!(created["signature_policy"], "alert", "the default");
+    policy(&ended, "end");
+    let (dropped, dropped_key, _) = server.create_broadcast();
+    policy(&dropped, "drop");
+    let (clean, clean_key, _) = server.create_broadcast();
+    policy(&clean, "drop");
+    let (status, _) = http_as(
+        &server.http,
+        "PUT",
+        &format!("/api/broadcasts/{clean}/signature_policy"),
+        br#"{"signature_policy": "explode"}"#,
+        Some(&server.owner_token()),
+    );
+    assert_eq!(status, 400, "an unknown policy is the caller's mistake");
+
+    let files = [
+        // Frame 100 (3.33 s) changed: the stretch from 3 s does not match.
+        (ended_key, sign(&source, &account, &ended, Some(100))),
+        (dropped_key, sign(&source, &account, &dropped, Some(100))),
+        (clean_key, sign(&source, &account, &clean, None)),
+    ];
+    let publishers: Vec<_> = files
+        .into_iter()
+        .map(|(key, file)| {
+            let http = server.http.clone();
+            std::thread::spawn(move || publish_flv(&http, &key, &file, |ts| ts))
+        })
+        .collect();
+    let results: Vec<_> = publishers.into_iter().map(|p| p.join().unwrap()).collect();
+
+    // `end`: cut off a moment after the stretch from 3 s closed, long before the clip's 8 s.
+    let cut = &results[0];
+    assert!(cut.is_err(), "the publisher was cut off: {cut:?}");
+    let b = server.wait_state(&ended, "ended");
+    assert_eq!(b["signature"]["state"], "tampered", "{b}");
+    let time = |field: &str| humantime::parse_rfc3339(b[field].as_str().unwrap()).unwrap();
+    let lasted = time("ended_at").duration_since(time("started_at")).unwrap();
+    assert!(lasted < Duration::from_secs(7), "ended after {lasted:?}");
+
+    // `drop`: the server saw the changed stretch; its recording has a gap where it was.
+    assert!(results[1].is_ok() && results[2].is_ok(), "{results:?}");
+    let seen = server.wait_state(&dropped, "ended")["signature"].clone();
+    assert_eq!(
+        (seen["state"].as_str(), seen["tampered_at_ms"].as_u64()),
+        (Some("tampered"), Some(3000)),
+        "{seen}"
+    );
+    let recording = |id: &str| {
+        let out = watch(&[&format!("http://{}/hls/{id}/recording.m3u8", server.http)])
+            .wait_with_output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let after = recording(&dropped);
+    assert_eq!(after["verdict"], "tampered", "{after}");
+    assert!(
+        after["reason"].as_str().unwrap().contains("missing"),
+        "the viewer sees a stretch cut out, not changed frames: {after}"
+    );
+    let whole = server.wait_state(&clean, "ended")["signature"].clone();
+    assert_eq!(whole["state"], "verified", "{whole}");
+    let replay = recording(&clean);
+    assert_eq!(
+        replay["verdict"], "verified",
+        "nothing dropped from a clean stream: {replay}"
+    );
+    assert!(replay["records"].as_u64().unwrap() >= 6, "{replay}");
 }
 
 /// The broadcaster's tools end to end: `livescope keygen` makes the account key, its public

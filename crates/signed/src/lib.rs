@@ -21,7 +21,7 @@ pub mod stream;
 
 pub use hash::{FrameHasher, coded_data};
 pub use record::{Certificate, Message, Record, SessionKey};
-pub use stream::{Signer, Verdict, Verifier};
+pub use stream::{Signer, Stretch, Verdict, Verifier};
 
 /// The UUID of livescope's SEI messages (`user_data_unregistered`).
 pub const UUID: [u8; 16] = [

@@ -81,6 +81,17 @@ pub enum Verdict {
     Tampered { at_ms: u64, reason: String },
 }
 
+/// How a stretch of video checked out against the record that closed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stretch {
+    /// Its video frames are what was signed.
+    Matched,
+    /// The record or the frames do not match (the verdict says how).
+    Mismatched,
+    /// Nothing to check it against (the stretch or the session began before this viewer).
+    Unchecked,
+}
+
 /// A record whose video matched, waiting for its audio to arrive.
 struct Pending {
     start_ms: u64,
@@ -125,6 +136,8 @@ pub struct Verifier {
     /// The last certificate that checked out, not to check its signature again.
     certified: Option<Certificate>,
     verdict: Verdict,
+    /// How the last record's stretch checked out, until taken.
+    closed: Option<Stretch>,
 }
 
 impl Verifier {
@@ -152,6 +165,7 @@ impl Verifier {
             live: true,
             certified: None,
             verdict: Verdict::NotYetVerified,
+            closed: None,
         }
     }
 
@@ -203,38 +217,49 @@ impl Verifier {
     }
 
     fn record(&mut self, r: Record, dts_ms: u64) {
+        let closed = self.check_record(r, dts_ms);
+        self.closed = Some(closed);
+    }
+
+    /// Checks a record against the stretch it closes.
+    fn check_record(&mut self, r: Record, dts_ms: u64) -> Stretch {
         let video = std::mem::take(&mut self.video).finish();
         let start = self.stretch_start.take().unwrap_or(dts_ms);
         let whole = std::mem::take(&mut self.whole);
         let Some(session) = self.session else {
             // Joined before a certificate: nothing to check against yet.
-            return;
+            return Stretch::Unchecked;
         };
         if self.verdict == Verdict::Unsigned {
             // Signatures that start late leave what came before unchecked.
-            return self.tampered(start, "unsigned for a while, then signed");
+            self.tampered(start, "unsigned for a while, then signed");
+            return Stretch::Mismatched;
         }
         if let Err(e) = r.verify(&session) {
-            return self.tampered(start, e.to_string());
+            self.tampered(start, e.to_string());
+            return Stretch::Mismatched;
         }
         if let Some((sequence, digest)) = self.last
             && (r.sequence != sequence + 1 || r.previous != digest)
         {
-            return self.tampered(start, "a record missing, repeated or out of order");
+            self.tampered(start, "a record missing, repeated or out of order");
+            return Stretch::Mismatched;
         }
         let anchored = self.last.is_some();
         self.last = Some((r.sequence, r.digest()));
         if !whole && anchored {
             // Once the chain runs, every record covers frames seen from their start: a
             // record with none (two in a frame) would let a stretch be cut out unseen.
-            return self.tampered(start, "a record that covers no frames seen whole");
+            self.tampered(start, "a record that covers no frames seen whole");
+            return Stretch::Mismatched;
         }
         if !whole {
             // The stretch began before this viewer joined: its frames cannot be checked.
-            return;
+            return Stretch::Unchecked;
         }
         if (r.video_frames, r.video_hash) != video {
-            return self.tampered(start, "video frames differ from what was signed");
+            self.tampered(start, "video frames differ from what was signed");
+            return Stretch::Mismatched;
         }
         self.pending.push_back(Pending {
             start_ms: start,
@@ -242,6 +267,18 @@ impl Verifier {
             audio_hash: r.audio_hash,
         });
         self.check_audio();
+        Stretch::Matched
+    }
+
+    /// How the last stretch closed by a record checked out, once (for a server holding each
+    /// stretch back until its record comes). Its audio is checked as it arrives, later.
+    pub fn take_closed(&mut self) -> Option<Stretch> {
+        self.closed.take()
+    }
+
+    /// Whether any record has been seen in the current session's chain.
+    pub fn chained(&self) -> bool {
+        self.last.is_some()
     }
 
     /// Checks the audio runs of the records whose video matched, as far as audio has come.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, ApiQuery, ErrorBody, json_body, limit, public_host, random_token, rfc3339};
 use crate::app::App;
 use crate::auth;
-use crate::store::{Broadcast, ListOrder, State as Life, Stats, User};
+use crate::store::{Broadcast, ListOrder, SignaturePolicy, State as Life, Stats, User};
 
 /// Longest broadcast title accepted, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -29,6 +29,16 @@ struct CreateBroadcast {
     /// Makes the broadcast private: only these users (and the owner) may watch it.
     #[serde(default)]
     viewers: Option<Vec<String>>,
+    /// What the server does if the broadcast is signed and turns out tampered with:
+    /// `alert` (the default), `drop` (relay only stretches whose signature matched) or `end`.
+    #[serde(default)]
+    signature_policy: SignaturePolicy,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PolicyRequest {
+    signature_policy: SignaturePolicy,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -62,6 +72,8 @@ pub struct BroadcastView {
     pub ended_at: Option<String>,
     pub viewers: usize,
     pub watch: WatchUrls,
+    /// What the server does if the broadcast's signatures do not match.
+    pub signature_policy: SignaturePolicy,
     /// What the broadcast's signatures say, once it has gone live since the server started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureView>,
@@ -129,6 +141,7 @@ pub fn view(app: &App, b: &Broadcast, host: &str) -> BroadcastView {
         started_at: b.started_at.map(rfc3339),
         ended_at: b.ended_at.map(rfc3339),
         viewers,
+        signature_policy: b.signature_policy,
         signature: app.verdicts.get(&b.id).map(SignatureView::from),
         watch: WatchUrls {
             rtmp: format!("rtmp://{host}:{}/live/{}{query}", app.rtmp_addr.port(), b.id),
@@ -193,7 +206,14 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
     let key = stream_key.clone();
     let broadcast = app
         .store
-        .call(move |db| db.create_broadcast(&id, owner.id, &key, &title, allowed.as_deref()))
+        .call(move |db| {
+            let created = db.create_broadcast(&id, owner.id, &key, &title, allowed.as_deref())?;
+            if created.signature_policy == request.signature_policy {
+                return Ok(created);
+            }
+            db.set_signature_policy(&id, request.signature_policy)?;
+            Ok(db.get(&id)?.expect("a broadcast just stored"))
+        })
         .await?;
     let host = public_host(&app, &headers);
     let created = CreatedBroadcast {
@@ -254,6 +274,38 @@ async fn owned(app: &App, headers: &HeaderMap, id: &str) -> Result<Broadcast, Ap
         ));
     }
     Ok(broadcast)
+}
+
+/// Sets what the server does if the broadcast's signatures do not match. `alert` and `end`
+/// take effect at once, even live; `drop` from the next time it goes live (holding
+/// stretches back is set up when publishing starts). Owner only.
+#[utoipa::path(put, path = "/api/broadcasts/{id}/signature_policy", tag = "broadcasts", params(("id" = String, Path)),
+    request_body = PolicyRequest, security(("session" = [])), responses(
+    (status = 200, body = BroadcastView),
+    (status = 400, description = "Malformed JSON", body = ErrorBody),
+    (status = 401, description = "Not logged in", body = ErrorBody),
+    (status = 403, description = "Not the owner", body = ErrorBody),
+    (status = 404, description = "No such broadcast", body = ErrorBody),
+))]
+pub async fn set_signature_policy(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<BroadcastView>, ApiError> {
+    owned(&app, &headers, &id).await?;
+    let request: PolicyRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
+    let changed = id.clone();
+    let broadcast = app
+        .store
+        .call(move |db| {
+            db.set_signature_policy(&changed, request.signature_policy)?;
+            db.get(&changed)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("broadcast"))?;
+    Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -53,6 +53,39 @@ pub struct Broadcast {
     pub ended_at: Option<i64>,
     /// Bumped whenever someone loses access (see [`crate::access`]).
     pub access_epoch: u64,
+    pub signature_policy: SignaturePolicy,
+}
+
+/// What the server does when a signed broadcast's frames do not match their signatures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignaturePolicy {
+    /// Relay everything; the API, the web app and the log say it was tampered with.
+    #[default]
+    Alert,
+    /// Hold each stretch of frames until its record arrives and relay only those that
+    /// match (one stretch, about a second, more delay); alert too.
+    Drop,
+    /// End the broadcast at the first mismatch.
+    End,
+}
+
+impl SignaturePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignaturePolicy::Alert => "alert",
+            SignaturePolicy::Drop => "drop",
+            SignaturePolicy::End => "end",
+        }
+    }
+
+    fn parse(s: &str) -> SignaturePolicy {
+        match s {
+            "drop" => SignaturePolicy::Drop,
+            "end" => SignaturePolicy::End,
+            _ => SignaturePolicy::Alert,
+        }
+    }
 }
 
 /// How the global list is ordered.
@@ -64,8 +97,7 @@ pub enum ListOrder {
     Random,
 }
 
-const COLUMNS: &str =
-    "b.id, b.owner_id, u.username, b.title, b.private, b.state, b.created_at, b.started_at, b.ended_at, b.access_epoch";
+const COLUMNS: &str = "b.id, b.owner_id, u.username, b.title, b.private, b.state, b.created_at, b.started_at, b.ended_at, b.access_epoch, b.signature_policy";
 const FROM: &str = "broadcasts b LEFT JOIN users u ON u.id = b.owner_id";
 
 fn row(r: &Row) -> rusqlite::Result<Broadcast> {
@@ -80,6 +112,7 @@ fn row(r: &Row) -> rusqlite::Result<Broadcast> {
         started_at: r.get(7)?,
         ended_at: r.get(8)?,
         access_epoch: r.get::<_, i64>(9)? as u64,
+        signature_policy: SignaturePolicy::parse(&r.get::<_, String>(10)?),
     })
 }
 
@@ -141,6 +174,16 @@ impl Db {
     }
 
     /// Replaces the stream key (`None` revokes it: nobody can publish until a new one).
+    pub fn set_signature_policy(&self, id: &str, policy: SignaturePolicy) -> anyhow::Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE broadcasts SET signature_policy = ?2 WHERE id = ?1",
+                params![id, policy.as_str()],
+            )
+        })?;
+        Ok(())
+    }
+
     pub fn set_stream_key(&self, id: &str, key: Option<&str>) -> anyhow::Result<()> {
         self.with(|c| {
             c.execute(

@@ -14,6 +14,7 @@ const MIGRATIONS: &[Migration] = &[
     v4_moderation,
     v5_access_epoch,
     v6_signing_keys,
+    v7_signature_policy,
 ];
 
 pub fn run(conn: &mut Connection) -> anyhow::Result<()> {
@@ -200,6 +201,12 @@ fn v6_signing_keys(tx: &Transaction) -> rusqlite::Result<()> {
         ) WITHOUT ROWID;
         CREATE INDEX signing_keys_by_user ON signing_keys (user_id, created_at);",
     )
+}
+
+/// What the server does with a signed broadcast found tampered with (see
+/// [`super::SignaturePolicy`]).
+fn v7_signature_policy(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE broadcasts ADD COLUMN signature_policy TEXT NOT NULL DEFAULT 'alert';")
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use anyhow::Context;
 use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
-pub use broadcasts::{Broadcast, ListOrder, State};
+pub use broadcasts::{Broadcast, ListOrder, SignaturePolicy, State};
 pub use interaction::{StoredComment, StoredPoll, Timeline};
 pub use keys::{AccountKey, MAX_KEYS, Registered};
 pub use notifications::Notification;
