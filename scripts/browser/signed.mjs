@@ -7,7 +7,12 @@
 // screenshot. Prints one JSON line: {visits: [{run, states, final, title}]}.
 //
 //   node signed.mjs --base http://127.0.0.1:8080 --id ID --out DIR
-//       [--runs hls,flv,hls-tamper,flv-tamper] [--viewport desktop|phone] [--after 4]
+//       [--runs hls,flv,hls-tamper,flv-tamper,studio] [--viewport desktop|phone] [--after 4]
+//       [--owner-token TOKEN]
+//
+// The "studio" run opens the owner's dashboard (logged in with the token), waits for the
+// server's signature state there, and sets the policy to "end" (while live, "drop" cannot be
+// chosen: it is offered disabled).
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import http from "node:http";
@@ -23,6 +28,8 @@ const { values: args } = parseArgs({
     runs: { type: "string", default: "hls,flv,hls-tamper,flv-tamper" },
     viewport: { type: "string", default: "desktop" },
     after: { type: "string", default: "4" },
+    // For the "studio" run: the owner's session token.
+    "owner-token": { type: "string" },
   },
 });
 if (!args.base || !args.id) {
@@ -134,6 +141,27 @@ function manInTheMiddle() {
 
 // --- the visits ---
 
+/// The owner's dashboard: the server's signature state, and the policy set to "end".
+async function studio(options) {
+  const ctx = await browser.newContext(options);
+  await ctx.addCookies([{ name: "livescope_session", value: args["owner-token"], url: base.origin }]);
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${base.origin}/studio/${encodeURIComponent(args.id)}`);
+  const state = page.locator("#dash-signature");
+  await page.waitForFunction(() => document.querySelector("#dash-signature")?.dataset.state === "verified", null, { timeout: 20_000 });
+  const text = await state.textContent();
+  const dropOffered = await page.locator('#signature-policy option[value="drop"]').isEnabled();
+  await page.selectOption("#signature-policy", "end");
+  await page.getByText("Saved", { exact: false }).waitFor();
+  const saved = await page.locator("#signature-policy").evaluate((s) => s.closest(".panel").querySelector('p[role="status"].muted.small:last-child')?.textContent ?? "");
+  await state.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(args.out, `signed-studio-${args.viewport}.png`) });
+  await ctx.close();
+  return { run: "studio", final: "verified", text, saved, drop_offered: dropOffered, errors };
+}
+
 const visits = [];
 let browser;
 let mitm;
@@ -149,6 +177,10 @@ try {
     ? { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }
     : { viewport: { width: 1280, height: 800 } };
   for (const run of args.runs.split(",")) {
+    if (run === "studio") {
+      visits.push(await studio(options));
+      continue;
+    }
     const [mode, tamper] = run.split("-");
     const origin = tamper ? mitm.origin : base.origin;
     mitm.stats.armedAt = tamper ? Date.now() + Number(args.after) * 1000 : null;

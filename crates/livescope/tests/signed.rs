@@ -154,14 +154,21 @@ fn the_owners_policy_ends_a_tampered_broadcast_or_drops_what_does_not_match() {
     policy(&dropped, "drop");
     let (clean, clean_key, _) = server.create_broadcast();
     policy(&clean, "drop");
-    let (status, _) = http_as(
-        &server.http,
-        "PUT",
-        &format!("/api/broadcasts/{clean}/signature_policy"),
-        br#"{"signature_policy": "explode"}"#,
-        Some(&server.owner_token()),
+    let set = |id: &str, body: &[u8]| {
+        http_as(
+            &server.http,
+            "PUT",
+            &format!("/api/broadcasts/{id}/signature_policy"),
+            body,
+            Some(&server.owner_token()),
+        )
+        .0
+    };
+    assert_eq!(
+        set(&clean, br#"{"signature_policy": "explode"}"#),
+        400,
+        "an unknown policy is the caller's mistake"
     );
-    assert_eq!(status, 400, "an unknown policy is the caller's mistake");
 
     let files = [
         // Frame 100 (3.33 s) changed: the stretch from 3 s does not match.
@@ -176,6 +183,11 @@ fn the_owners_policy_ends_a_tampered_broadcast_or_drops_what_does_not_match() {
             std::thread::spawn(move || publish_flv(&http, &key, &file, |ts| ts))
         })
         .collect();
+    // While live, `drop` is neither chosen nor left: it decides how ingest was set up.
+    server.wait_state(&clean, "live");
+    server.wait_state(&ended, "live");
+    assert_eq!(set(&clean, br#"{"signature_policy": "alert"}"#), 409);
+    assert_eq!(set(&ended, br#"{"signature_policy": "drop"}"#), 409);
     let results: Vec<_> = publishers.into_iter().map(|p| p.join().unwrap()).collect();
 
     // `end`: cut off a moment after the stretch from 3 s closed, long before the clip's 8 s.
@@ -327,6 +339,7 @@ fn the_web_player_shows_whether_a_broadcast_is_verified() {
             .arg(script)
             .args(["--base", &format!("http://{}", server.http), "--id", &id])
             .args(["--viewport", viewport, "--runs", runs])
+            .args(["--owner-token", &server.owner_token()])
             .arg("--out")
             .arg(&out)
             .output()
@@ -340,10 +353,17 @@ fn the_web_player_shows_whether_a_broadcast_is_verified() {
         report["visits"].as_array().unwrap().clone()
     };
     let mut visits = run("desktop", "hls,flv,hls-tamper,flv-tamper");
-    visits.extend(run("phone", "hls"));
-    assert_eq!(visits.len(), 5);
+    visits.extend(run("phone", "hls,studio"));
+    assert_eq!(visits.len(), 6);
     for visit in &visits {
         let name = visit["run"].as_str().unwrap();
+        if name == "studio" {
+            // The owner's dashboard shows the server's check and sets the policy.
+            assert!(visit["text"].as_str().unwrap().starts_with("Verified"), "{visit}");
+            assert_eq!(visit["drop_offered"], false, "live: {visit}");
+            assert!(visit["errors"].as_array().unwrap().is_empty(), "{visit}");
+            continue;
+        }
         let states: Vec<&str> = visit["states"]
             .as_array()
             .unwrap()
@@ -365,7 +385,9 @@ fn the_web_player_shows_whether_a_broadcast_is_verified() {
         assert!(visit["errors"].as_array().unwrap().is_empty(), "{visit}");
     }
     // What the browser saw tampered was tampered on the way to it, not at the server.
-    assert_eq!(server.broadcast(&id)["signature"]["state"], "verified");
+    let after = server.broadcast(&id);
+    assert_eq!(after["signature"]["state"], "verified", "{after}");
+    assert_eq!(after["signature_policy"], "end", "set in the studio: {after}");
     let _ = broadcaster.kill();
     let _ = broadcaster.wait();
 }

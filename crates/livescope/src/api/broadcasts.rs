@@ -276,9 +276,9 @@ async fn owned(app: &App, headers: &HeaderMap, id: &str) -> Result<Broadcast, Ap
     Ok(broadcast)
 }
 
-/// Sets what the server does if the broadcast's signatures do not match. `alert` and `end`
-/// take effect at once, even live; `drop` from the next time it goes live (holding
-/// stretches back is set up when publishing starts). Owner only.
+/// Sets what the server does if the broadcast's signatures do not match. Between `alert`
+/// and `end` it changes at once, even live; `drop` is chosen or left before the broadcast
+/// goes live (it decides how ingest is set up), so a live one answers 409. Owner only.
 #[utoipa::path(put, path = "/api/broadcasts/{id}/signature_policy", tag = "broadcasts", params(("id" = String, Path)),
     request_body = PolicyRequest, security(("session" = [])), responses(
     (status = 200, body = BroadcastView),
@@ -286,6 +286,7 @@ async fn owned(app: &App, headers: &HeaderMap, id: &str) -> Result<Broadcast, Ap
     (status = 401, description = "Not logged in", body = ErrorBody),
     (status = 403, description = "Not the owner", body = ErrorBody),
     (status = 404, description = "No such broadcast", body = ErrorBody),
+    (status = 409, description = "Live, and `drop` chosen or left", body = ErrorBody),
 ))]
 pub async fn set_signature_policy(
     State(app): State<Arc<App>>,
@@ -293,9 +294,17 @@ pub async fn set_signature_policy(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<BroadcastView>, ApiError> {
-    owned(&app, &headers, &id).await?;
+    let broadcast = owned(&app, &headers, &id).await?;
     let request: PolicyRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
+    let drop = SignaturePolicy::Drop;
+    if broadcast.state == Life::Live && (request.signature_policy == drop) != (broadcast.signature_policy == drop) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "policy_fixed_while_live",
+            "drop is chosen before going live: it decides how the server takes the stream in",
+        ));
+    }
     let changed = id.clone();
     let broadcast = app
         .store

@@ -1,7 +1,7 @@
 // The broadcaster's dashboard: /studio lists one's broadcasts and creates one; /studio/<id>
 // shows how to go live (the stream key, once), a preview, the audience and its delay, the
 // reactions on the moment they answer, moderation, polls, the key and who may watch.
-import { h, fill, api, every, field, copy, svg, secs, ago, stateBadge, tokenQuery, duration } from "../lib.js";
+import { h, fill, api, every, field, copy, svg, secs, ago, stateBadge, tokenQuery, duration, clock } from "../lib.js";
 import { session, navigate } from "../app.js";
 import { play } from "../player.js";
 import { joinRoom } from "../room.js";
@@ -131,6 +131,40 @@ async function dashboard(main, id, ctx) {
   showKey();
 
   // --- preview and audience ---
+  // Signatures, as the server checks them at ingest, and what to do if they do not match.
+  const sigState = h("p#dash-signature.small", { role: "status" });
+  const policyMsg = h("p.muted.small", { role: "status" });
+  const policySel = h("select#signature-policy", { onchange: savePolicy },
+    h("option", { value: "alert" }, "Alert me and the viewers"),
+    h("option", { value: "drop" }, "Drop what does not match"),
+    h("option", { value: "end" }, "End the broadcast"));
+  policySel.value = b.signature_policy ?? "alert";
+  async function savePolicy() {
+    try {
+      const nb = await api(`/api/broadcasts/${encodeURIComponent(id)}/signature_policy`, { method: "PUT", body: { signature_policy: policySel.value } });
+      b = { ...b, ...nb };
+      policyMsg.textContent = "Saved.";
+    } catch (e) {
+      policyMsg.textContent = e.message;
+      policySel.value = b.signature_policy ?? "alert";
+    }
+  }
+  function showSignature() {
+    // Dropping is set up when publishing starts: chosen or left before going live.
+    const live = b.state !== "created";
+    for (const o of policySel.options) o.disabled = live && (o.value === "drop") !== (b.signature_policy === "drop");
+    policySel.disabled = b.state === "ended";
+    const s = b.signature;
+    const text = !s ? "Checked from when you go live. Sign with livescope broadcast --key (see the README)."
+      : s.state === "verified" ? `Verified: ${s.records} record${s.records === 1 ? "" : "s"} matched your key.`
+      : s.state === "not_yet_verified" ? "Checking…"
+      : s.state === "unsigned" ? "Not signed: OBS and plain ffmpeg do not sign; livescope broadcast --key does."
+      : `Tampered with from ${clock(s.tampered_at_ms ?? 0)} of the stream: ${s.reason}.`;
+    sigState.textContent = text;
+    sigState.className = `small ${s?.state === "tampered" ? "error" : s?.state === "verified" ? "good" : "muted"}`;
+    sigState.dataset.state = s?.state ?? "";
+  }
+
   const video = h("video#preview", { muted: true, autoplay: true, playsInline: true, controls: true, "aria-label": "Preview of your stream" });
   const overlay = h("div.overlay", {}, h("p", {}, "Not live yet: start OBS or ffmpeg with the settings beside."));
   const badge = h("span");
@@ -168,7 +202,9 @@ async function dashboard(main, id, ctx) {
         field("OBS server (Settings → Stream → Custom)", h("div.copy-row", {}, serverInput, copyBtn("Copy OBS server", () => serverInput.value))),
         h("div.field", {}, h("span.small", {}, "Or with ffmpeg"), h("div.copy-row", {}, ffmpegLine, copyBtn("Copy ffmpeg command", () => ffmpegLine.textContent))),
         h("div.row", {}, h("button.btn.small", { type: "button", onclick: rotate }, "Rotate key"), h("button.btn.small.danger", { type: "button", onclick: revoke }, "Revoke key")),
-        keyMsg),
+        keyMsg,
+        h("h3.small", {}, "Signatures"), sigState,
+        field("If the stream does not match its signatures", policySel, "Drop holds each second back until its signature has been checked; choose it before going live."), policyMsg),
       h("section.panel.span-4", { "aria-labelledby": "au-h" }, h("h2#au-h", {}, "Audience"),
         h("div.row", {}, viewers, h("span.muted", {}, "watching now")), h("h3.small", {}, "Delay behind live"), chart, delays),
       h("section.panel.span-8", { "aria-labelledby": "re-h" }, h("h2#re-h", {}, "Reactions, on the moment they answer"),
@@ -306,6 +342,7 @@ async function dashboard(main, id, ctx) {
 
   let startingPreview = false;
   async function setLive() {
+    showSignature();
     fill(badge, stateBadge(b.state), b.state === "live" && b.started_at ? ` live for ${duration(Date.now() - Date.parse(b.started_at))}` : "");
     overlay.hidden = b.state === "live";
     if (b.state === "ended") fill(overlay, h("p", {}, "This broadcast has ended. ", h("a", { href: `/b/${encodeURIComponent(id)}` }, "Watch the replay")));
