@@ -469,20 +469,29 @@ impl Subscription {
             self.cursor = target;
             self.need_sync = to.is_none();
         }
+        let before = batch.len();
         if self.need_sync {
-            match ring.sync_at_or_after(self.cursor) {
-                Some(seq) => {
-                    self.cursor = seq;
-                    self.need_sync = false;
-                }
-                None => {
-                    self.cursor = ring.next_seq();
-                    return ring.ended.then_some(Next::Ended);
+            // Frames before the sync point cannot be decoded and are skipped, but the
+            // headers among them are what every frame after needs: a viewer who joined
+            // before the publisher sent its codec configuration gets it here.
+            loop {
+                match ring.get(self.cursor) {
+                    Some(frame) if frame.sync_point => {
+                        self.need_sync = false;
+                        break;
+                    }
+                    Some(frame) => {
+                        if frame.header.is_some() {
+                            batch.push(frame.clone());
+                        }
+                        self.cursor += 1;
+                    }
+                    None if batch.len() > before => return Some(Next::Frames),
+                    None => return ring.ended.then_some(Next::Ended),
                 }
             }
         }
         let mut bytes = 0;
-        let before = batch.len();
         while let Some(frame) = ring.get(self.cursor) {
             if bytes > 0 && bytes + frame.size() > max_bytes {
                 break;
@@ -522,6 +531,28 @@ mod tests {
             None,
             Bytes::from(body),
         )
+    }
+
+    #[tokio::test]
+    async fn a_viewer_who_joins_before_the_codec_configuration_still_gets_it() {
+        let hub = Hub::new(Duration::ZERO);
+        let stream = hub.open("b").unwrap();
+        let (headers, mut sub) = stream.subscribe();
+        assert!(headers.frames.is_empty());
+        let config = Frame::new(
+            Codec::parse(MediaKind::Video, &[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f]).unwrap(),
+            0,
+            false,
+            Some(HeaderKind::VideoConfig),
+            Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f]),
+        );
+        stream.push(config);
+        stream.push(video(0, false, 10)); // not decodable without a keyframe first
+        stream.push(video(33, true, 10));
+        let mut batch = Vec::new();
+        sub.next_batch(&mut batch, 1 << 20).await;
+        let got: Vec<(Option<HeaderKind>, u64)> = batch.iter().map(|f| (f.header, f.timestamp)).collect();
+        assert_eq!(got, vec![(Some(HeaderKind::VideoConfig), 0), (None, 33)]);
     }
 
     #[tokio::test]

@@ -23,21 +23,37 @@ use crate::store::{SignaturePolicy, Store};
 /// stream with no record in twice as many frames is unsigned.
 pub const MAX_STRETCH_FRAMES: u32 = 60;
 
+/// What the server found in one broadcast's signatures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub verdict: Verdict,
+    /// Spans of media time (ms) that did not match, the most recent
+    /// [`signed::stream::MAX_FLAGGED`].
+    pub flagged: Vec<(u64, u64)>,
+    /// How many stretches did not match, in all.
+    pub mismatches: u64,
+}
+
 /// The verdicts of broadcasts checked since the server started.
 #[derive(Default)]
 pub struct Verdicts {
-    by_broadcast: Mutex<HashMap<String, Verdict>>,
+    by_broadcast: Mutex<HashMap<String, Checked>>,
 }
 
 impl Verdicts {
     pub fn get(&self, id: &str) -> Option<Verdict> {
+        self.checked(id).map(|c| c.verdict)
+    }
+
+    pub fn checked(&self, id: &str) -> Option<Checked> {
         self.by_broadcast.lock().expect("verdicts lock").get(id).cloned()
     }
 
-    fn set(&self, id: &str, verdict: &Verdict) {
+    fn set(&self, id: &str, checker: &TagChecker) {
+        let checked = checker.checked();
         let mut map = self.by_broadcast.lock().expect("verdicts lock");
-        if map.get(id) != Some(verdict) {
-            map.insert(id.to_owned(), verdict.clone());
+        if map.get(id) != Some(&checked) {
+            map.insert(id.to_owned(), checked);
         }
     }
 }
@@ -142,6 +158,15 @@ impl TagChecker {
             .map_or(Verdict::NotYetVerified, |v| v.verdict().clone())
     }
 
+    /// The verdict with the spans that did not match.
+    pub fn checked(&self) -> Checked {
+        Checked {
+            verdict: self.verdict(),
+            flagged: self.verifier.as_ref().map_or_else(Vec::new, |v| v.flagged().collect()),
+            mismatches: self.verifier.as_ref().map_or(0, Verifier::mismatches),
+        }
+    }
+
     fn is_tampered(&self) -> bool {
         self.verifier
             .as_ref()
@@ -183,9 +208,10 @@ pub struct Hold {
 
 impl Hold {
     pub fn new(verdicts: Arc<Verdicts>, keys: Vec<[u8; 32]>, broadcast: &str) -> Hold {
-        verdicts.set(broadcast, &Verdict::NotYetVerified);
+        let checker = TagChecker::new(keys, broadcast);
+        verdicts.set(broadcast, &checker);
         Hold {
-            checker: TagChecker::new(keys, broadcast),
+            checker,
             verdicts,
             broadcast: broadcast.to_owned(),
             held: Vec::new(),
@@ -227,7 +253,7 @@ impl Hold {
             None => {}
         }
         if closed.is_some() || newly_tampered {
-            self.verdicts.set(&self.broadcast, &self.checker.verdict());
+            self.verdicts.set(&self.broadcast, &self.checker);
         }
         if matches!(frame.codec, FrameCodec::Video(_)) {
             self.held_video += 1;
@@ -241,7 +267,7 @@ impl Hold {
                 self.pass_through = true;
                 self.release(out);
             }
-            self.verdicts.set(&self.broadcast, &self.checker.verdict());
+            self.verdicts.set(&self.broadcast, &self.checker);
         }
     }
 }
@@ -255,7 +281,7 @@ pub async fn run(verdicts: Arc<Verdicts>, stream: Arc<Stream>, keys: Vec<[u8; 32
     let mut pending = headers.frames;
     let mut checker = TagChecker::new(keys, &id);
     let mut batch = Vec::new();
-    verdicts.set(&id, &Verdict::NotYetVerified);
+    verdicts.set(&id, &checker);
     loop {
         for frame in pending.drain(..) {
             checker.tag(frame.codec, frame.timestamp, &frame.payload);
@@ -267,7 +293,7 @@ pub async fn run(verdicts: Arc<Verdicts>, stream: Arc<Stream>, keys: Vec<[u8; 32
                 .is_some_and(|old| !matches!(old, Verdict::Tampered { .. }))
         {
             tracing::warn!(broadcast = %id, at_ms, "signed broadcast tampered with: {reason}");
-            verdicts.set(&id, &verdict);
+            verdicts.set(&id, &checker);
             match store.get(&id).await {
                 Ok(Some(b)) if b.signature_policy == SignaturePolicy::End => {
                     tracing::warn!(broadcast = %id, "ending the broadcast, as its owner asked for a tampered stream");
@@ -277,7 +303,7 @@ pub async fn run(verdicts: Arc<Verdicts>, stream: Arc<Stream>, keys: Vec<[u8; 32
                 Err(e) => tracing::error!(broadcast = %id, "cannot read the signature policy: {e:#}"),
             }
         }
-        verdicts.set(&id, &verdict);
+        verdicts.set(&id, &checker);
         batch.clear();
         match sub.next_batch(&mut batch, 1 << 20).await {
             Next::Frames => pending.append(&mut batch),

@@ -42,8 +42,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let verdict = tokio::runtime::Runtime::new()?.block_on(watch(&args))?;
-    let line = match &verdict {
+    let checked = tokio::runtime::Runtime::new()?.block_on(watch(&args))?;
+    let verdict = checked.verdict;
+    let mut line = match &verdict {
         Verdict::Verified { records } => serde_json::json!({ "verdict": "verified", "records": records }),
         Verdict::NotYetVerified => serde_json::json!({ "verdict": "not_yet_verified" }),
         Verdict::Unsigned => serde_json::json!({ "verdict": "unsigned" }),
@@ -51,6 +52,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             serde_json::json!({ "verdict": "tampered", "tampered_at_ms": at_ms, "reason": reason })
         }
     };
+    if checked.mismatches > 0 {
+        line["mismatches"] = checked.mismatches.into();
+        line["flagged_ms"] = checked
+            .flagged
+            .iter()
+            .map(|&(a, b)| vec![a, b])
+            .collect::<Vec<_>>()
+            .into();
+    }
     println!("{line}");
     std::process::exit(match verdict {
         Verdict::Verified { .. } => 0,
@@ -149,7 +159,7 @@ fn report(checker: &TagChecker, last: &mut Option<Verdict>) {
     }
 }
 
-async fn watch(args: &Args) -> anyhow::Result<Verdict> {
+async fn watch(args: &Args) -> anyhow::Result<crate::integrity::Checked> {
     let id = broadcast_id(&args.url)?;
     let api = match (&args.api, args.url.strip_prefix("http://")) {
         (Some(api), _) => api.trim_end_matches('/').to_owned(),
@@ -180,7 +190,7 @@ async fn watch(args: &Args) -> anyhow::Result<Verdict> {
     if let Ok(Err(e)) = played {
         eprintln!("playback ended: {e:#}");
     }
-    Ok(checker.verdict())
+    Ok(checker.checked())
 }
 
 async fn rtmp(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) -> anyhow::Result<()> {

@@ -6,75 +6,11 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, Tracks, clip, finish, get_bytes, http_as, json, publish, temp_dir};
+use common::{Server, Tracks, clip, finish, get_bytes, http_as, json, publish, start_edge, stop_edge};
 
 const PLAYERS: usize = 30;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts nginx with the shipped edge configuration pointed at `origin`.
-fn start_edge(origin: &str) -> (std::process::Child, String, std::path::PathBuf) {
-    let dir = temp_dir("edge");
-    let port = free_port();
-    let shipped =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/nginx-edge.conf")).unwrap();
-    let d = dir.display();
-    let server_block = shipped
-        .replace("/var/cache/nginx/livescope", &format!("{d}/cache"))
-        .replace("server 127.0.0.1:8080;", &format!("server {origin};"))
-        .replace("listen 8081;", &format!("listen 127.0.0.1:{port};"));
-    let conf = format!(
-        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
-         events {{ worker_connections 1024; }}\n\
-         http {{\n  log_format edge '$upstream_cache_status $request_uri';\n  access_log {d}/access.log edge;\n\
-         client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;\n\
-         uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n{server_block}\n}}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    // Debian puts nginx in /usr/sbin, which not every PATH has.
-    let binary = if std::path::Path::new("/usr/sbin/nginx").exists() {
-        "/usr/sbin/nginx"
-    } else {
-        "nginx"
-    };
-    let child = Command::new(binary)
-        .arg("-p")
-        .arg(&dir)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nginx is installed");
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nginx did not start: {}",
-            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, addr, dir)
-}
-
-/// Stops nginx the way it expects (SIGTERM: its workers exit with it; after SIGKILL they
-/// would linger).
-fn stop_edge(mut nginx: std::process::Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(nginx.id().to_string()).status();
-    let _ = nginx.wait();
-}
 
 #[test]
 fn an_edge_cache_sends_the_origin_one_request_per_url_not_one_per_player() {

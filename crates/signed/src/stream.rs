@@ -94,11 +94,17 @@ pub enum Stretch {
 
 /// A record whose video matched, waiting for its audio to arrive.
 struct Pending {
+    /// False for a record whose video did not match: its audio run is passed over (the
+    /// runs after it stay in place), not checked nor counted as verified.
+    check: bool,
     start_ms: u64,
+    end_ms: u64,
     audio_frames: u32,
     audio_hash: [u8; 32],
 }
 
+/// Spans of media that did not match, kept to show (the count goes on).
+pub const MAX_FLAGGED: usize = 64;
 /// Audio frames kept for placing records' runs: about 20 s of AAC.
 const MAX_AUDIO_QUEUE: usize = 1024;
 /// Records the first audio run may be looked for over before the audio counts as
@@ -138,6 +144,8 @@ pub struct Verifier {
     verdict: Verdict,
     /// How the last record's stretch checked out, until taken.
     closed: Option<Stretch>,
+    flagged: VecDeque<(u64, u64)>,
+    mismatches: u64,
 }
 
 impl Verifier {
@@ -166,6 +174,8 @@ impl Verifier {
             certified: None,
             verdict: Verdict::NotYetVerified,
             closed: None,
+            flagged: VecDeque::new(),
+            mismatches: 0,
         }
     }
 
@@ -217,8 +227,32 @@ impl Verifier {
     }
 
     fn record(&mut self, r: Record, dts_ms: u64) {
+        let start = self.stretch_start.unwrap_or(dts_ms);
         let closed = self.check_record(r, dts_ms);
+        if closed == Stretch::Mismatched {
+            self.flag(start, dts_ms);
+        }
         self.closed = Some(closed);
+    }
+
+    /// Notes a span of media time (ms, from, to) that did not match.
+    fn flag(&mut self, from: u64, to: u64) {
+        self.mismatches += 1;
+        if self.flagged.len() == MAX_FLAGGED {
+            self.flagged.pop_front();
+        }
+        self.flagged.push_back((from, to));
+    }
+
+    /// The spans of media time (ms: from the first frame of a stretch to the frame that
+    /// closed it) that did not match, the most recent [`MAX_FLAGGED`].
+    pub fn flagged(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.flagged.iter().copied()
+    }
+
+    /// How many stretches (or messages) did not match, in all.
+    pub fn mismatches(&self) -> u64 {
+        self.mismatches
     }
 
     /// Checks a record against the stretch it closes.
@@ -237,12 +271,20 @@ impl Verifier {
         }
         if let Err(e) = r.verify(&session) {
             self.tampered(start, e.to_string());
+            self.realign_audio();
             return Stretch::Mismatched;
         }
         if let Some((sequence, digest)) = self.last
             && (r.sequence != sequence + 1 || r.previous != digest)
         {
             self.tampered(start, "a record missing, repeated or out of order");
+            if r.sequence > sequence {
+                // Records went missing: the chain goes on from this one, so the stretches
+                // after it are checked again. Never backwards: records replayed from
+                // before keep failing, however well they chain among themselves.
+                self.last = Some((r.sequence, r.digest()));
+            }
+            self.realign_audio();
             return Stretch::Mismatched;
         }
         let anchored = self.last.is_some();
@@ -251,23 +293,36 @@ impl Verifier {
             // Once the chain runs, every record covers frames seen from their start: a
             // record with none (two in a frame) would let a stretch be cut out unseen.
             self.tampered(start, "a record that covers no frames seen whole");
+            self.realign_audio();
             return Stretch::Mismatched;
         }
         if !whole {
             // The stretch began before this viewer joined: its frames cannot be checked.
             return Stretch::Unchecked;
         }
-        if (r.video_frames, r.video_hash) != video {
-            self.tampered(start, "video frames differ from what was signed");
-            return Stretch::Mismatched;
-        }
+        let matched = (r.video_frames, r.video_hash) == video;
         self.pending.push_back(Pending {
+            check: matched,
             start_ms: start,
+            end_ms: dts_ms,
             audio_frames: r.audio_frames,
             audio_hash: r.audio_hash,
         });
         self.check_audio();
+        if !matched {
+            self.tampered(start, "video frames differ from what was signed");
+            return Stretch::Mismatched;
+        }
         Stretch::Matched
+    }
+
+    /// The chain broke (a record missing, moved or forged): the audio runs of the records
+    /// in between are unknown, so the next run is placed by its content again.
+    fn realign_audio(&mut self) {
+        self.pending.clear();
+        self.cursor = None;
+        self.searched_at = 0;
+        self.align_failures = 0;
     }
 
     /// How the last stretch closed by a record checked out, once (for a server holding each
@@ -287,8 +342,9 @@ impl Verifier {
             let n = p.audio_frames as usize;
             if n == 0 && p.audio_hash == FrameHasher::default().finish().1 {
                 // A stretch without audio (a video-only stream) has no run to place.
-                self.pending.pop_front();
-                self.verified();
+                if self.pending.pop_front().is_some_and(|p| p.check) {
+                    self.verified();
+                }
                 continue;
             }
             let run_hash = |from: usize| {
@@ -297,9 +353,11 @@ impl Verifier {
                 h.finish()
             };
             let start = match self.cursor {
+                Some(c) if self.audio.len() >= c + n && !p.check => c,
                 Some(c) if self.audio.len() >= c + n => {
                     if run_hash(c) != (p.audio_frames, p.audio_hash) {
-                        let at = p.start_ms;
+                        let (at, end) = (p.start_ms, p.end_ms);
+                        self.flag(at, end);
                         self.tampered(at, "audio frames differ from what was signed");
                         self.pending.clear();
                         return;
@@ -307,6 +365,11 @@ impl Verifier {
                     c
                 }
                 Some(_) => return, // its audio has not all arrived yet
+                None if !p.check => {
+                    // Not placed yet and not to be checked: the next run is looked for.
+                    self.pending.pop_front();
+                    continue;
+                }
                 None => {
                     // The first run: wherever it matches in what has come so far (looked
                     // for again only once a few more frames came).
@@ -321,7 +384,8 @@ impl Verifier {
                         None => {
                             self.align_failures += 1;
                             if self.align_failures >= ALIGN_TRIES {
-                                let at = p.start_ms;
+                                let (at, end) = (p.start_ms, p.end_ms);
+                                self.flag(at, end);
                                 self.tampered(at, "audio frames differ from what was signed");
                                 self.pending.clear();
                                 return;
@@ -335,8 +399,9 @@ impl Verifier {
             self.audio.drain(..start + n);
             self.cursor = Some(0);
             self.searched_at = 0;
-            self.pending.pop_front();
-            self.verified();
+            if self.pending.pop_front().is_some_and(|p| p.check) {
+                self.verified();
+            }
         }
     }
 
@@ -362,19 +427,29 @@ impl Verifier {
                 Ok(Message::Record(r)) => {
                     records += 1;
                     if records > 1 {
+                        self.flag(dts_ms, dts_ms);
                         self.tampered(dts_ms, "two records in one frame");
                         continue;
                     }
                     self.frames_without_record = 0;
                     self.record(r, dts_ms);
                 }
-                Err(e) => self.tampered(dts_ms, format!("an unreadable signature message: {e}")),
+                Err(e) => {
+                    self.flag(dts_ms, dts_ms);
+                    self.tampered(dts_ms, format!("an unreadable signature message: {e}"));
+                }
             }
         }
         if self.frames_without_record > self.unsigned_after {
             match self.verdict {
                 Verdict::NotYetVerified => self.verdict = Verdict::Unsigned,
-                Verdict::Verified { .. } => self.tampered(dts_ms, "signatures stopped"),
+                Verdict::Verified { .. } | Verdict::Tampered { .. } if self.last.is_some() => {
+                    // Flagged again every so many frames for as long as they stay away.
+                    let from = self.stretch_start.unwrap_or(dts_ms);
+                    self.flag(from, dts_ms);
+                    self.tampered(dts_ms, "signatures stopped");
+                    self.frames_without_record = 0;
+                }
                 _ => {}
             }
         }
@@ -596,6 +671,87 @@ mod tests {
         let old: Vec<Item> = replayed[from..to].to_vec();
         replayed.splice(into..end, old);
         assert!(matches!(verify(&replayed, trusted()), Verdict::Tampered { .. }));
+    }
+
+    /// Runs a verifier over `items`; the spans it flagged.
+    fn flagged(items: &[Item]) -> Vec<(u64, u64)> {
+        let mut v = Verifier::new(trusted(), BROADCAST, Codec::Avc, 4, MAX_FRAMES);
+        for item in items {
+            match item {
+                Item::Video(dts, cts, key, sample) => v.video(*dts, *cts, *key, sample, NOW),
+                Item::Audio(frame) => v.audio(frame),
+            }
+        }
+        v.flagged().collect()
+    }
+
+    #[test]
+    fn every_changed_frame_lies_in_a_flagged_span_and_a_clean_stream_has_none() {
+        let clean = stream(12, 30, true, true);
+        assert!(flagged(&clean).is_empty());
+        let video: Vec<usize> = clean
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| matches!(i, Item::Video(..)))
+            .map(|(at, _)| at)
+            .collect();
+        let dts = |items: &[Item], at: usize| match &items[at] {
+            Item::Video(dts, ..) => *dts,
+            _ => unreachable!(),
+        };
+        // A byte changed in frames of four different stretches.
+        let mut rewritten = clean.clone();
+        let hit = [45, 100, 101, 200, 301];
+        for n in hit {
+            if let Item::Video(.., sample) = &mut rewritten[video[n]] {
+                *sample.last_mut().unwrap() ^= 0x10;
+            }
+        }
+        let spans = flagged(&rewritten);
+        for n in hit {
+            let t = dts(&rewritten, video[n]);
+            assert!(
+                spans.iter().any(|&(a, b)| a <= t && t < b),
+                "frame {n} at {t}: {spans:?}"
+            );
+        }
+        // The records at 4 s and 5 s taken out: the stretches they closed are flagged.
+        let mut stripped = clean.clone();
+        for n in [120, 150] {
+            let (_, bare) = split(&stripped[video[n]]);
+            let (certificate, _) = split(&clean[video[n]]);
+            let Item::Video(d, c, k, frame) = bare else {
+                unreachable!()
+            };
+            stripped[video[n]] = Item::Video(d, c, k, sei::prepend(&frame, 4, &certificate[1..]));
+        }
+        let spans = flagged(&stripped);
+        for (n, &at) in video.iter().enumerate().take(150).skip(90) {
+            let t = dts(&stripped, at);
+            assert!(
+                spans.iter().any(|&(a, b)| a <= t && t < b),
+                "frame {n} at {t}: {spans:?}"
+            );
+        }
+        // Seconds 2 and 3 replayed in place of 6 and 7, their times moved to fit: all of
+        // 6 and 7 is flagged.
+        let mut replayed = clean.clone();
+        let old: Vec<Item> = replayed[video[60]..video[120]]
+            .iter()
+            .map(|item| match item {
+                Item::Video(d, c, k, sample) => Item::Video(d + 4000, *c, *k, sample.clone()),
+                audio => audio.clone(),
+            })
+            .collect();
+        replayed.splice(video[180]..video[240], old);
+        let spans = flagged(&replayed);
+        for item in &replayed {
+            if let Item::Video(t, ..) = item
+                && (6000..8000).contains(t)
+            {
+                assert!(spans.iter().any(|&(a, b)| a <= *t && *t < b), "at {t}: {spans:?}");
+            }
+        }
     }
 
     /// The signature units of a video item, and the item without them.

@@ -92,11 +92,22 @@ pub struct SignatureView {
     pub tampered_at_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The spans of media time (ms, from and to) that did not match their signatures, the
+    /// most recent 64.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flagged_ms: Vec<[u64; 2]>,
+    /// How many stretches did not match, in all.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub mismatches: u64,
 }
 
-impl From<signed::Verdict> for SignatureView {
-    fn from(v: signed::Verdict) -> Self {
-        let (state, records, tampered_at_ms, reason) = match v {
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl From<crate::integrity::Checked> for SignatureView {
+    fn from(c: crate::integrity::Checked) -> Self {
+        let (state, records, tampered_at_ms, reason) = match c.verdict {
             signed::Verdict::NotYetVerified => ("not_yet_verified", None, None, None),
             signed::Verdict::Verified { records } => ("verified", Some(records), None, None),
             signed::Verdict::Unsigned => ("unsigned", None, None, None),
@@ -107,6 +118,8 @@ impl From<signed::Verdict> for SignatureView {
             records,
             tampered_at_ms,
             reason,
+            flagged_ms: c.flagged.into_iter().map(|(from, to)| [from, to]).collect(),
+            mismatches: c.mismatches,
         }
     }
 }
@@ -142,7 +155,7 @@ pub fn view(app: &App, b: &Broadcast, host: &str) -> BroadcastView {
         ended_at: b.ended_at.map(rfc3339),
         viewers,
         signature_policy: b.signature_policy,
-        signature: app.verdicts.get(&b.id).map(SignatureView::from),
+        signature: app.verdicts.checked(&b.id).map(SignatureView::from),
         watch: WatchUrls {
             rtmp: format!("rtmp://{host}:{}/live/{}{query}", app.rtmp_addr.port(), b.id),
             flv: format!("{scheme}://{host}:{}/live/{}.flv{query}", app.http_addr.port(), b.id),

@@ -20,6 +20,7 @@ pub use recording::{Recorder, Recordings};
 pub use segmenter::{Output, Segmenter, StreamInfo};
 
 use crate::hub::{Next, Stream};
+use rtmp::MediaKind;
 
 /// Default part target. A third of a second is ten frames at 30 fps: short enough that
 /// a player two parts behind the edge (PART-HOLD-BACK) is under a second from live, long
@@ -313,6 +314,7 @@ pub async fn run(
     registry.insert(&id, rendition.clone());
     let (headers, mut sub) = stream.subscribe_internal();
     let mut segmenter: Option<Segmenter> = None;
+    let mut early = Vec::new();
     let mut pending = headers.frames;
     let mut out = Vec::new();
     let mut batch = Vec::new();
@@ -325,14 +327,27 @@ pub async fn run(
             leave(&app, rendition.audience.sweep(audience::IDLE));
         }
         for frame in pending.drain(..) {
-            // Whether the stream has video is known once its first media frame arrived.
-            let seg = segmenter.get_or_insert_with(|| {
-                Segmenter::new(
-                    config.part_target.as_secs_f64(),
-                    config.segment_target.as_secs_f64(),
-                    stream.has_video(),
-                )
-            });
+            // Whether the stream has video is known once its first media frame arrived:
+            // the headers before it (metadata, the audio configuration) may come alone,
+            // before the video configuration, and wait for it.
+            let seg = match segmenter.as_mut() {
+                Some(seg) => seg,
+                None if frame.header.is_some() || frame.kind() == MediaKind::Data => {
+                    early.push(frame);
+                    continue;
+                }
+                None => {
+                    let seg = segmenter.insert(Segmenter::new(
+                        config.part_target.as_secs_f64(),
+                        config.segment_target.as_secs_f64(),
+                        stream.has_video(),
+                    ));
+                    for header in early.drain(..) {
+                        seg.push(&header, &mut out);
+                    }
+                    seg
+                }
+            };
             seg.push(&frame, &mut out);
         }
         let info = segmenter.as_ref().map(Segmenter::info).unwrap_or_default();
