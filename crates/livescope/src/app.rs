@@ -43,6 +43,8 @@ pub struct App {
     pub gates: crate::access::Gates,
     /// What the signatures of broadcasts checked at ingest say.
     pub verdicts: Arc<crate::integrity::Verdicts>,
+    /// Tells the checks of live broadcasts that their owner's signing keys changed.
+    pub key_changes: crate::integrity::KeyChanges,
 }
 
 impl App {
@@ -70,6 +72,7 @@ impl App {
             rooms: Default::default(),
             gates: Default::default(),
             verdicts: Default::default(),
+            key_changes: Default::default(),
         })
     }
 
@@ -232,8 +235,8 @@ impl Publishing {
             Ok(None) => {}
             Err(e) => tracing::error!(broadcast = %broadcast.id, "cannot notify followers: {e:#}"),
         }
-        // Signatures are checked against the owner's keys as they were when it went live:
-        // in the ingest path under the `drop` policy, beside it otherwise.
+        // Signatures are checked against the owner's keys in force: in the ingest path under
+        // the `drop` policy, beside it otherwise.
         let owner = broadcast.owner_id;
         let tampered_end = Arc::new(tokio::sync::Notify::new());
         let mut hold = None;
@@ -244,6 +247,10 @@ impl Publishing {
         {
             Ok(keys) => {
                 let keys: Vec<[u8; 32]> = keys.into_iter().map(|k| k.public_key).collect();
+                // Followed while live: a revoked key stops verifying at once.
+                let keys = app
+                    .key_changes
+                    .follow(app.store.clone(), broadcast.owner_id.unwrap_or_default(), keys);
                 if broadcast.signature_policy == crate::store::SignaturePolicy::Drop {
                     hold = Some(crate::integrity::Hold::new(app.verdicts.clone(), keys, &broadcast.id));
                 } else {

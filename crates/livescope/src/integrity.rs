@@ -13,10 +13,62 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use flv::{AvcConfig, HevcConfig, VideoCodec, VideoPacket};
 use signed::sei::Codec;
 use signed::{Stretch, Verdict, Verifier};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::hub::{Codec as FrameCodec, Frame, Next, Stream};
 use crate::store::{SignaturePolicy, Store};
+
+/// Tells live checks that an account's signing keys changed (a key added or revoked).
+pub struct KeyChanges {
+    users: tokio::sync::broadcast::Sender<i64>,
+}
+
+impl Default for KeyChanges {
+    fn default() -> Self {
+        KeyChanges {
+            users: tokio::sync::broadcast::channel(64).0,
+        }
+    }
+}
+
+impl KeyChanges {
+    pub fn changed(&self, user: i64) {
+        let _ = self.users.send(user);
+    }
+
+    /// The keys in force of `owner`, starting with `keys` and following every change, for
+    /// as long as a receiver is held. Re-reading them from the store happens in a task of
+    /// its own: the checks (one inside the ingest path) only look at the newest.
+    pub fn follow(&self, store: Store, owner: i64, keys: Vec<[u8; 32]>) -> watch::Receiver<Vec<[u8; 32]>> {
+        let (tx, rx) = watch::channel(keys);
+        let mut changes = self.users.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let user = tokio::select! {
+                    () = tx.closed() => return,
+                    user = changes.recv() => user,
+                };
+                // A lagged receiver may have missed this owner's change: read again.
+                if matches!(user, Ok(u) if u != owner) {
+                    continue;
+                }
+                if matches!(user, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+                match store.call(move |db| db.keys(owner, false)).await {
+                    Ok(keys) => {
+                        let keys = keys.into_iter().map(|k| k.public_key).collect();
+                        if tx.send(keys).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::error!(user = owner, "cannot read signing keys: {e:#}"),
+                }
+            }
+        });
+        rx
+    }
+}
 
 /// The longest stretch between records that a broadcaster's signer may make, in frames
 /// (`livescope broadcast` makes one at every keyframe and at least every 30 frames): a
@@ -158,6 +210,14 @@ impl TagChecker {
             .map_or(Verdict::NotYetVerified, |v| v.verdict().clone())
     }
 
+    /// The broadcaster's account keys in force changed.
+    pub fn set_keys(&mut self, keys: Vec<[u8; 32]>) {
+        if let Some(v) = self.verifier.as_mut() {
+            v.set_trusted(keys.clone());
+        }
+        self.keys = keys;
+    }
+
     /// The verdict with the spans that did not match.
     pub fn checked(&self) -> Checked {
         Checked {
@@ -197,6 +257,7 @@ const MAX_HELD_FRAMES: usize = 1024;
 /// relayed.
 pub struct Hold {
     checker: TagChecker,
+    keys: watch::Receiver<Vec<[u8; 32]>>,
     verdicts: Arc<Verdicts>,
     broadcast: String,
     held: Vec<Frame>,
@@ -207,11 +268,12 @@ pub struct Hold {
 }
 
 impl Hold {
-    pub fn new(verdicts: Arc<Verdicts>, keys: Vec<[u8; 32]>, broadcast: &str) -> Hold {
-        let checker = TagChecker::new(keys, broadcast);
+    pub fn new(verdicts: Arc<Verdicts>, keys: watch::Receiver<Vec<[u8; 32]>>, broadcast: &str) -> Hold {
+        let checker = TagChecker::new(keys.borrow().clone(), broadcast);
         verdicts.set(broadcast, &checker);
         Hold {
             checker,
+            keys,
             verdicts,
             broadcast: broadcast.to_owned(),
             held: Vec::new(),
@@ -241,6 +303,10 @@ impl Hold {
         if self.pass_through {
             out.push(frame);
             return;
+        }
+        if self.keys.has_changed().unwrap_or(false) {
+            let keys = self.keys.borrow_and_update().clone();
+            self.checker.set_keys(keys);
         }
         let was_tampered = self.checker.is_tampered();
         self.checker.tag(frame.codec, frame.timestamp, &frame.payload);
@@ -275,11 +341,17 @@ impl Hold {
 /// Checks one live broadcast until it ends; `keys` are its owner's account keys in force.
 /// At the first mismatch, if the broadcast's policy (read then from `store`, so that a
 /// change while live counts) is `end`, `end` is notified.
-pub async fn run(verdicts: Arc<Verdicts>, stream: Arc<Stream>, keys: Vec<[u8; 32]>, store: Store, end: Arc<Notify>) {
+pub async fn run(
+    verdicts: Arc<Verdicts>,
+    stream: Arc<Stream>,
+    mut keys: watch::Receiver<Vec<[u8; 32]>>,
+    store: Store,
+    end: Arc<Notify>,
+) {
     let id = stream.id.clone();
     let (headers, mut sub) = stream.subscribe_internal();
     let mut pending = headers.frames;
-    let mut checker = TagChecker::new(keys, &id);
+    let mut checker = TagChecker::new(keys.borrow_and_update().clone(), &id);
     let mut batch = Vec::new();
     verdicts.set(&id, &checker);
     loop {
@@ -305,9 +377,16 @@ pub async fn run(verdicts: Arc<Verdicts>, stream: Arc<Stream>, keys: Vec<[u8; 32
         }
         verdicts.set(&id, &checker);
         batch.clear();
-        match sub.next_batch(&mut batch, 1 << 20).await {
-            Next::Frames => pending.append(&mut batch),
-            Next::Ended => break,
+        tokio::select! {
+            next = sub.next_batch(&mut batch, 1 << 20) => match next {
+                Next::Frames => pending.append(&mut batch),
+                Next::Ended => break,
+            },
+            Ok(()) = keys.changed() => {
+                let keys = keys.borrow_and_update().clone();
+                tracing::info!(broadcast = %id, keys = keys.len(), "the broadcaster's signing keys changed");
+                checker.set_keys(keys);
+            }
         }
     }
 }

@@ -230,6 +230,26 @@ fn the_owners_policy_ends_a_tampered_broadcast_or_drops_what_does_not_match() {
     assert!(replay["records"].as_u64().unwrap() >= 6, "{replay}");
 }
 
+/// A key revoked while its broadcast is live stops verifying there and then: the server's
+/// check, which follows the owner's keys, refuses the next certificate the revoked key made.
+#[test]
+fn a_key_revoked_while_live_stops_verifying() {
+    let server = Server::start();
+    let (key_file, fingerprint) = register_new_key(&server);
+    let (id, broadcaster) = go_live_signed(&server, &key_file, 12);
+    let live = signature(&server, &id, "verified");
+    assert_eq!(live["state"], "verified", "{live}");
+    let path = format!("/api/keys/{}", fingerprint.replace('/', "%2F").replace('+', "%2B"));
+    let (status, answer) = http_as(&server.http, "DELETE", &path, b"", Some(&server.owner_token()));
+    assert_eq!(status, 204, "{answer}");
+    let after = signature(&server, &id, "tampered");
+    assert_eq!(after["state"], "tampered", "{after}");
+    assert!(after["reason"].as_str().unwrap().contains("revoked"), "{after}");
+    let mut broadcaster = broadcaster;
+    let _ = broadcaster.kill();
+    let _ = broadcaster.wait();
+}
+
 /// The study's attack between the broadcaster and the server, on real ffmpeg output signed
 /// by `livescope broadcast`: a man in the middle of the RTMP connection rewrites frames,
 /// replaces frames, takes records out, moves records, or replays older signed media. Every

@@ -183,6 +183,18 @@ impl Verifier {
         &self.verdict
     }
 
+    /// The broadcaster's account keys changed (one revoked, one added). A session that a
+    /// revoked key certified is checked no further: its next certificate is refused.
+    pub fn set_trusted(&mut self, trusted: Vec<[u8; 32]>) {
+        if let Some(c) = &self.certified
+            && !trusted.contains(&c.account_key)
+        {
+            self.certified = None;
+            self.session = None;
+        }
+        self.trusted = trusted;
+    }
+
     /// For a recording watched later: certificates are not held to the wall clock.
     pub fn replaying(mut self) -> Verifier {
         self.live = false;

@@ -69,6 +69,7 @@ pub async fn add(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
         .await?;
     match registered {
         Registered::Added => {
+            app.key_changes.changed(id);
             let added = keys.iter().find(|k| k.public_key == key.0).map(KeyView::from);
             Ok((StatusCode::CREATED, Json(added)).into_response())
         }
@@ -121,6 +122,7 @@ pub async fn revoke(
         .ok_or_else(|| ApiError::not_found("key"))?;
     let revoked = app.store.call(move |db| db.revoke_key(id, key.0)).await?;
     if revoked {
+        app.key_changes.changed(id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("key"))
