@@ -1,12 +1,13 @@
 //! `livescope broadcast`: go live from a file, a pipe or a capture device, signed. ffmpeg
 //! encodes (H.264 and AAC in FLV on a pipe; or an FLV stream comes on stdin as it is),
 //! each video frame gets the signature records due (`signed::Signer`, in SEI units of the
-//! frame itself), and the stream is published over RTMP. The account key is read from the
+//! frame itself), and the stream is published over RTMP or RTMPS. The account key is read from the
 //! file `livescope keygen` wrote and never leaves this machine; a fresh session key,
 //! certified by it for this broadcast and a few hours, signs the frames.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -14,7 +15,11 @@ use flv::{AvcConfig, HevcConfig, TagKind, VideoCodec, VideoPacket, VideoTag};
 use rtmp::MediaKind;
 use signed::sei::Codec;
 use signed::{SessionKey, Signer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use crate::loadgen::net::RtmpUrl;
 use crate::loadgen::publisher;
@@ -27,9 +32,14 @@ pub const RECORD_EVERY_FRAMES: u32 = 30;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Where to publish: rtmp://HOST:PORT/live/<stream key>.
+    /// Where to publish: rtmp://HOST:PORT/live/<stream key>, or rtmps:// (TLS; port 443
+    /// unless given).
     #[arg(long, value_name = "URL")]
     pub to: String,
+    /// For rtmps://: PEM certificates to trust besides the system's (a server with a
+    /// certificate of its own making).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     /// What to send: a file or capture device ffmpeg reads (see --format), or `-` for an
     /// FLV stream on stdin, sent as it is.
     #[arg(long, value_name = "INPUT")]
@@ -114,7 +124,7 @@ async fn broadcast(args: Args) -> anyhow::Result<()> {
         encoder = Some(child);
         Box::new(stdout)
     };
-    let sent = publish(&url, input, session).await?;
+    let sent = publish(&url, args.ca.as_deref(), input, session).await?;
     if let Some(mut child) = encoder {
         let status = child.wait().await?;
         if !status.success() {
@@ -127,12 +137,52 @@ async fn broadcast(args: Args) -> anyhow::Result<()> {
 
 /// Publishes the FLV stream `input` to `url`, signing it with `session` if given; returns
 /// the number of frames sent.
+/// A connection to publish on: TCP, or TLS over it.
+trait Connection: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Connection for T {}
+
+/// Connects to the server `url` names: over TLS for rtmps://, checking its certificate
+/// against the system's roots and `ca`.
+async fn connect(url: &RtmpUrl, ca: Option<&Path>) -> anyhow::Result<Box<dyn Connection>> {
+    let tcp = TcpStream::connect(&url.addr)
+        .await
+        .with_context(|| format!("connecting to {}", url.addr))?;
+    tcp.set_nodelay(true)?;
+    if !url.tls {
+        return Ok(Box::new(tcp));
+    }
+    let mut roots = RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(ca) = ca {
+        for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))? {
+            roots
+                .add(cert.with_context(|| format!("a certificate in {}", ca.display()))?)
+                .context("a certificate to trust")?;
+        }
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from(url.host.clone()).with_context(|| format!("{} as a TLS name", url.host))?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .with_context(|| format!("TLS with {}", url.addr))?;
+    Ok(Box::new(tls))
+}
+
 async fn publish(
     url: &RtmpUrl,
+    ca: Option<&Path>,
     mut input: Box<dyn AsyncRead + Unpin>,
     session: Option<SessionKey>,
 ) -> anyhow::Result<u64> {
-    let (mut socket, mut rtmp) = publisher::start(url).await?;
+    let (mut socket, mut rtmp) = publisher::start_on(connect(url, ca).await?, url).await?;
     let mut demuxer = flv::Demuxer::new(16 << 20);
     let mut session = session;
     let mut signer: Option<Signer> = None;

@@ -230,6 +230,97 @@ fn the_owners_policy_ends_a_tampered_broadcast_or_drops_what_does_not_match() {
     assert!(replay["records"].as_u64().unwrap() >= 6, "{replay}");
 }
 
+/// `livescope broadcast` publishes over RTMPS too, checking the server's certificate: one
+/// the broadcaster was told to trust (`--ca`) goes through and is verified; without it the
+/// broadcaster refuses the server, as it should a stranger in the middle.
+#[test]
+fn livescope_broadcast_signs_over_rtmps_and_checks_the_servers_certificate() {
+    let dir = temp_dir("rtmps-broadcast");
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), made.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+    let cert = dir.join("cert.pem").display().to_string();
+    let key = dir.join("key.pem").display().to_string();
+    // Accounts, the key and the broadcast are set up over plain HTTP, then the server
+    // comes back with TLS on the same data.
+    let data = temp_dir("rtmps-data");
+    let (key_file, id, stream_key) = {
+        let plain = Server::start_in(&data);
+        let (key_file, _) = register_new_key(&plain);
+        let (id, stream_key, _) = plain.create_broadcast();
+        (key_file, id, stream_key)
+    };
+    let server = Server::start_in_with(
+        &data,
+        &["--tls-cert", &cert, "--tls-key", &key, "--rtmps", "127.0.0.1:0"],
+    );
+    let port = server.rtmps.as_ref().unwrap().rsplit(':').next().unwrap().to_owned();
+    let https_port = server.http.rsplit(':').next().unwrap().to_owned();
+    let state = || {
+        let body = https_get(
+            &format!("localhost:{https_port}"),
+            &format!("/api/broadcasts/{id}"),
+            &dir.join("cert.pem"),
+        );
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let url = format!("rtmps://localhost:{port}/live/{stream_key}");
+    let broadcast = |ca: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_livescope"));
+        cmd.args(["broadcast", "--to", &url, "--id", &id, "--key"])
+            .arg(&key_file);
+        if let Some(ca) = ca {
+            cmd.args(["--ca", ca]);
+        }
+        cmd.arg("--input")
+            .arg(clip(Tracks::AudioVideo, 4, 400))
+            .output()
+            .unwrap()
+    };
+    let refused = broadcast(None);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("TLS") || said.contains("certificate"), "{said}");
+    assert_eq!(state()["state"], "created", "nothing reached the server");
+    let sent = broadcast(Some(&cert));
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut b = state();
+    while b["state"] != "ended" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        b = state();
+    }
+    assert_eq!(b["signature"]["state"], "verified", "{b}");
+}
+
+/// GETs `path` over HTTPS from `addr` (whose certificate `ca` vouches for), with rustls: the
+/// body.
+fn https_get(addr: &str, path: &str, ca: &Path) -> String {
+    use std::io::{Read, Write};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let host = addr.split(':').next().unwrap().to_owned();
+    let connection =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), host.clone().try_into().unwrap()).unwrap();
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    write!(tls, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    common::parse_response(&answer).1
+}
+
 /// A key revoked while its broadcast is live stops verifying there and then: the server's
 /// check, which follows the owner's keys, refuses the next certificate the revoked key made.
 #[test]

@@ -8,6 +8,10 @@ use tokio::net::TcpStream;
 /// `rtmp://host:port/app/name` split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtmpUrl {
+    /// rtmps://: RTMP over TLS.
+    pub tls: bool,
+    /// The host name, as TLS checks the certificate against it.
+    pub host: String,
     pub addr: String,
     pub app: String,
     pub name: String,
@@ -17,25 +21,31 @@ pub struct RtmpUrl {
 
 impl RtmpUrl {
     pub fn parse(url: &str) -> anyhow::Result<RtmpUrl> {
-        let rest = url
-            .strip_prefix("rtmp://")
-            .with_context(|| format!("{url} is not an rtmp:// URL"))?;
+        let (tls, rest) = match (url.strip_prefix("rtmp://"), url.strip_prefix("rtmps://")) {
+            (Some(rest), _) => (false, rest),
+            (None, Some(rest)) => (true, rest),
+            _ => bail!("{url} is not an rtmp:// or rtmps:// URL"),
+        };
         let (host, path) = rest
             .split_once('/')
             .with_context(|| format!("{url} has no /app/name path"))?;
         let (app, name) = path
             .split_once('/')
             .with_context(|| format!("{url} has no stream name"))?;
+        // RTMPS has no port of its own: 443, as the big services use.
         let addr = if host.contains(':') {
             host.to_owned()
         } else {
-            format!("{host}:1935")
+            format!("{host}:{}", if tls { 443 } else { 1935 })
         };
+        let name_only = host.rsplit_once(':').map_or(host, |(h, _)| h);
         Ok(RtmpUrl {
+            tls,
+            host: name_only.trim_start_matches('[').trim_end_matches(']').to_owned(),
             addr,
             app: app.to_owned(),
             name: name.to_owned(),
-            tc_url: format!("rtmp://{host}/{app}"),
+            tc_url: format!("{}://{host}/{app}", if tls { "rtmps" } else { "rtmp" }),
         })
     }
 }

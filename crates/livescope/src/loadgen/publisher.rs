@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use flv::{Tag, TagKind};
 use rtmp::{ClientEvent, ClientSession, MediaKind};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::net::RtmpUrl;
@@ -82,10 +82,18 @@ pub async fn run(
 /// Connects to an RTMP server and publishes `url`'s stream name; returns once the server
 /// said yes.
 pub(crate) async fn start(url: &RtmpUrl) -> anyhow::Result<(TcpStream, ClientSession)> {
-    let mut socket = TcpStream::connect(&url.addr)
+    let socket = TcpStream::connect(&url.addr)
         .await
         .with_context(|| format!("connecting to {}", url.addr))?;
     socket.set_nodelay(true)?;
+    start_on(socket, url).await
+}
+
+/// As [`start`], on a connection made already (RTMPS: TLS over TCP).
+pub(crate) async fn start_on<S: AsyncRead + AsyncWrite + Unpin>(
+    mut socket: S,
+    url: &RtmpUrl,
+) -> anyhow::Result<(S, ClientSession)> {
     let mut session = ClientSession::new(rtmp::Config::default(), &url.app, &url.tc_url, [0xa5; 1536]);
     let mut buf = vec![0; 64 << 10];
     // Set up: connect, publish, wait for the server's yes.
@@ -121,7 +129,7 @@ pub(crate) async fn start(url: &RtmpUrl) -> anyhow::Result<(TcpStream, ClientSes
     Ok((socket, session))
 }
 
-pub(crate) async fn read(socket: &mut TcpStream, buf: &mut [u8]) -> anyhow::Result<usize> {
+pub(crate) async fn read<S: AsyncRead + Unpin>(socket: &mut S, buf: &mut [u8]) -> anyhow::Result<usize> {
     use tokio::io::AsyncReadExt;
     Ok(socket.read(buf).await?)
 }
