@@ -84,6 +84,9 @@ pub struct Checked {
     pub flagged: Vec<(u64, u64)>,
     /// How many stretches did not match, in all.
     pub mismatches: u64,
+    /// The start (ms) of the stretch still waiting for its record: at the end of a
+    /// stream, what was never checked.
+    pub unchecked_from: Option<u64>,
 }
 
 /// The verdicts of broadcasts checked since the server started.
@@ -224,6 +227,7 @@ impl TagChecker {
             verdict: self.verdict(),
             flagged: self.verifier.as_ref().map_or_else(Vec::new, |v| v.flagged().collect()),
             mismatches: self.verifier.as_ref().map_or(0, Verifier::mismatches),
+            unchecked_from: self.verifier.as_ref().and_then(Verifier::unchecked_from),
         }
     }
 

@@ -52,6 +52,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             serde_json::json!({ "verdict": "tampered", "tampered_at_ms": at_ms, "reason": reason })
         }
     };
+    if let Some(from) = checked.unchecked_from {
+        // The last stretch: no record came after it.
+        line["unchecked_from_ms"] = from.into();
+    }
     if checked.mismatches > 0 {
         line["mismatches"] = checked.mismatches.into();
         line["flagged_ms"] = checked

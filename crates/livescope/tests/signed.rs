@@ -534,11 +534,29 @@ fn livescope_broadcast_signs_what_ffmpeg_encodes() {
     let hls = watch(&[&format!("http://{}/hls/{id}/index.m3u8", server.http)]);
     let proxy = flv_man_in_the_middle(&server.http, 90);
     let attacked = watch(&[&format!("http://{proxy}/live/{id}.flv"), "--api", &api]);
-    for (path, viewer, want, code) in [
-        ("RTMP", rtmp, "verified", 0),
-        ("HTTP-FLV", flv, "verified", 0),
-        ("LL-HLS", hls, "verified", 0),
-        ("HTTP-FLV through the attacker", attacked, "tampered", 3),
+    let rtmp_mitm = common::rtmp_mitm::start_play(&server.rtmp, 40);
+    let rtmp_attacked = watch(&[&format!("rtmp://{}/live/{id}", rtmp_mitm.addr), "--api", &api]);
+    let (hls_proxy, hls_touched) = hls_man_in_the_middle(&server.http, 0);
+    let hls_attacked = watch(&[&format!("http://{hls_proxy}/hls/{id}/index.m3u8"), "--api", &api]);
+    for (path, viewer, want, code, touched) in [
+        ("RTMP", rtmp, "verified", 0, None),
+        ("HTTP-FLV", flv, "verified", 0, None),
+        ("LL-HLS", hls, "verified", 0, None),
+        ("HTTP-FLV through the attacker", attacked, "tampered", 3, None),
+        (
+            "RTMP through the attacker",
+            rtmp_attacked,
+            "tampered",
+            3,
+            Some(rtmp_mitm.touched.clone()),
+        ),
+        (
+            "LL-HLS through the attacker",
+            hls_attacked,
+            "tampered",
+            3,
+            Some(hls_touched.clone()),
+        ),
     ] {
         let out = viewer.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -546,6 +564,21 @@ fn livescope_broadcast_signs_what_ffmpeg_encodes() {
             .unwrap_or_else(|_| panic!("{path}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
         assert_eq!(verdict["verdict"], want, "{path}: {verdict}");
         assert_eq!(out.status.code(), Some(code), "{path}");
+        // Every frame the attacker changed lies in a span the viewer flagged, but for those
+        // of the last stretch, which no record follows: the viewer says from where it could
+        // not check, at most a second (30 frames) before the end.
+        let touched = touched.map(|t| t.lock().unwrap().clone()).unwrap_or_default();
+        let unchecked = verdict["unchecked_from_ms"].as_u64().unwrap_or(u64::MAX);
+        assert!(unchecked == u64::MAX || unchecked >= 8900, "{path}: {verdict}");
+        for t in touched.into_iter().filter(|&t| t < unchecked) {
+            let flagged = verdict["flagged_ms"].as_array().unwrap();
+            assert!(
+                flagged
+                    .iter()
+                    .any(|s| s[0].as_u64().unwrap() <= t && t < s[1].as_u64().unwrap()),
+                "{path}: the frame at {t} ms was not flagged: {verdict}"
+            );
+        }
     }
 
     let (ok, err) = common::finish(broadcaster, Duration::from_secs(60));
@@ -639,6 +672,59 @@ fn watch(args: &[&str]) -> std::process::Child {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// An HTTP proxy in front of `upstream` for an LL-HLS viewer, request by request, which
+/// flips the last byte of the 5th video frame of every segment from `from` on. Returns its
+/// address and the media times (ms) it tampered with.
+fn hls_man_in_the_middle(upstream: &str, from: u64) -> (String, std::sync::Arc<std::sync::Mutex<Vec<u64>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let touched = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noted = touched.clone();
+    let upstream = upstream.to_owned();
+    std::thread::spawn(move || {
+        let mut video: Option<(u32, u32)> = None; // track id, timescale
+        for viewer in listener.incoming() {
+            let Ok(mut viewer) = viewer else { return };
+            let mut request = BufReader::new(viewer.try_clone().unwrap());
+            let mut line = String::new();
+            if request.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let (status, _, mut body) = common::get_bytes(&upstream, &path);
+            if path.ends_with("init.mp4") {
+                video = fmp4::read::tracks(&body)
+                    .ok()
+                    .and_then(|t| t.iter().find(|t| t.video.is_some()).map(|t| (t.id, t.timescale)));
+            }
+            let segment = path
+                .rsplit('/')
+                .next()
+                .and_then(|f| f.strip_prefix("seg")?.strip_suffix(".m4s")?.parse::<u64>().ok());
+            if let (Some(n), Some((track, scale))) = (segment, video)
+                && n >= from
+                && let Ok(samples) = fmp4::read::samples(&body)
+                && let Some(sample) = samples.iter().filter(|s| s.track == track).nth(4)
+                && let Some(at) = body.windows(sample.data.len()).position(|w| w == &sample.data[..])
+            {
+                let end = at + sample.data.len() - 1;
+                body[end] ^= 0x01;
+                noted.lock().unwrap().push(sample.dts * 1000 / u64::from(scale));
+            }
+            let _ = write!(
+                viewer,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = viewer.write_all(&body);
+            let _ = viewer.flush();
+            let _ = request.read(&mut [0u8; 0]);
+        }
+    });
+    (addr, touched)
 }
 
 /// An HTTP proxy in front of `upstream` for one HTTP-FLV viewer, which passes the stream

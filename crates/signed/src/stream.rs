@@ -262,6 +262,13 @@ impl Verifier {
         self.flagged.iter().copied()
     }
 
+    /// Where the stretch in progress began (ms): the frames from there on wait for the
+    /// record the next stretch brings. When a stream ends, they stay unchecked: the last
+    /// stretch of a broadcast (at most a second with `livescope broadcast`) has no record.
+    pub fn unchecked_from(&self) -> Option<u64> {
+        self.stretch_start
+    }
+
     /// How many stretches (or messages) did not match, in all.
     pub fn mismatches(&self) -> u64 {
         self.mismatches

@@ -281,3 +281,105 @@ impl Tamper {
         vec![(kind, ts, body)]
     }
 }
+
+/// A man in the middle of an RTMP viewer's connection: it plays the stream from livescope's
+/// RTMP `upstream` and passes it on to the viewer, flipping a byte of every 30th video
+/// frame from the `first`-th on. Returns its address and the media times it tampered with.
+pub fn start_play(upstream: &str, first: u64) -> Mitm {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let touched = Arc::new(Mutex::new(Vec::new()));
+    let noted = touched.clone();
+    let upstream = upstream.to_owned();
+    std::thread::spawn(move || {
+        let (down, _) = listener.accept().unwrap();
+        let _ = relay_play(down, &upstream, first, &noted);
+    });
+    Mitm { addr, touched }
+}
+
+fn relay_play(mut down: TcpStream, upstream: &str, first: u64, touched: &Mutex<Vec<u64>>) -> std::io::Result<()> {
+    let mut server = ServerSession::new(rtmp::Config::default(), [0x33; 1536]);
+    let mut app = String::from("live");
+    let mut buf = vec![0u8; 64 << 10];
+    // The viewer's set-up, up to its play.
+    let name = 'setup: loop {
+        let n = down.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        server.handle_input(&buf[..n]).map_err(std::io::Error::other)?;
+        while let Some(out) = server.poll_transmit() {
+            down.write_all(&out)?;
+        }
+        while let Some(event) = server.poll_event() {
+            match event {
+                ServerEvent::Connect { app: a } => app = a,
+                ServerEvent::Play { name } => break 'setup name,
+                _ => {}
+            }
+        }
+    };
+    let mut up = TcpStream::connect(upstream)?;
+    let mut client = ClientSession::new(
+        rtmp::Config::default(),
+        &app,
+        &format!("rtmp://{upstream}/{app}"),
+        [0x44; 1536],
+    );
+    let mut video = 0u64;
+    let mut started = false;
+    down.set_nonblocking(true)?;
+    loop {
+        while let Some(out) = client.poll_transmit() {
+            up.write_all(&out)?;
+        }
+        let n = up.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        client.handle_input(&buf[..n]).map_err(std::io::Error::other)?;
+        while let Some(event) = client.poll_event() {
+            match event {
+                ClientEvent::Connected => client.play(&name),
+                ClientEvent::PlayStarted if !started => {
+                    started = true;
+                    server.accept_play().map_err(std::io::Error::other)?;
+                    down.set_nonblocking(false)?;
+                    while let Some(out) = server.poll_transmit() {
+                        down.write_all(&out)?;
+                    }
+                    down.set_nonblocking(true)?;
+                }
+                ClientEvent::Media(m) => {
+                    let mut body = m.payload.to_vec();
+                    if is_frame(m.kind, &body) {
+                        if video >= first && (video - first).is_multiple_of(30) {
+                            *body.last_mut().unwrap() ^= 0x01;
+                            touched.lock().unwrap().push(u64::from(m.timestamp));
+                        }
+                        video += 1;
+                    }
+                    let out = rtmp::message::encode_media(server.out_chunk_size(), m.kind, m.timestamp, &body);
+                    down.set_nonblocking(false)?;
+                    down.write_all(&out)?;
+                    down.set_nonblocking(true)?;
+                }
+                _ => {}
+            }
+        }
+        while let Some(out) = server.poll_transmit() {
+            down.set_nonblocking(false)?;
+            down.write_all(&out)?;
+            down.set_nonblocking(true)?;
+        }
+        // The viewer's acknowledgements.
+        match down.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => server.handle_input(&buf[..n]).map_err(std::io::Error::other)?,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        while server.poll_event().is_some() {}
+    }
+}
