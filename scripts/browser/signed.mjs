@@ -60,8 +60,8 @@ function tamperCmaf(body) {
 }
 
 /// Passes an FLV stream on tag by tag, flipping the last byte of every 15th video frame once
-/// `armed()` says so.
-function tamperFlv(upstream, downstream, armed) {
+/// `armed()` says so (and telling `flipped()` each time).
+function tamperFlv(upstream, downstream, armed, flipped) {
   let buf = Buffer.alloc(0);
   let header = false;
   let frames = 0;
@@ -79,7 +79,10 @@ function tamperFlv(upstream, downstream, armed) {
       const body = buf.subarray(at + 11, at + 11 + size);
       // A video frame: AVC NALU packet (legacy header), or Enhanced RTMP coded frames.
       const frame = (buf[at] & 0x1f) === 9 && size > 8 && (((body[0] & 0x0f) === 7 && body[1] === 1) || (body[0] & 0x80 && [1, 3].includes(body[0] & 0x0f)));
-      if (frame && armed() && frames++ % 15 === 0) body[size - 1] ^= 0x04;
+      if (frame && armed() && frames++ % 15 === 0) {
+        body[size - 1] ^= 0x04;
+        flipped();
+      }
       at += 11 + size + 4;
     }
     if (at) {
@@ -111,10 +114,7 @@ function manInTheMiddle() {
         });
       } else if (flv && ur.statusCode === 200) {
         res.writeHead(ur.statusCode, ur.headers);
-        tamperFlv(ur, res, () => {
-          if (armed()) stats.tampered++;
-          return armed();
-        });
+        tamperFlv(ur, res, armed, () => stats.tampered++);
       } else {
         res.writeHead(ur.statusCode, ur.headers);
         ur.pipe(res);
@@ -184,6 +184,7 @@ try {
     const [mode, tamper] = run.split("-");
     const origin = tamper ? mitm.origin : base.origin;
     mitm.stats.armedAt = tamper ? Date.now() + Number(args.after) * 1000 : null;
+    mitm.stats.tampered = 0; // what this visit's responses had changed
     const ctx = await browser.newContext(options);
     const page = await ctx.newPage();
     const errors = [];

@@ -202,6 +202,7 @@ async fn publish(
                 while let Some(out) = rtmp.poll_transmit() {
                     socket.write_all(&out).await?;
                 }
+                socket.flush().await?;
                 continue;
             }
         };
@@ -270,12 +271,15 @@ async fn publish(
             while let Some(out) = rtmp.poll_transmit() {
                 socket.write_all(&out).await?;
             }
+            // TLS keeps what it could not send yet until told to flush.
+            socket.flush().await?;
         }
     }
     rtmp.unpublish(&url.name);
     while let Some(out) = rtmp.poll_transmit() {
         socket.write_all(&out).await?;
     }
+    socket.flush().await?;
     socket.shutdown().await.ok();
     Ok(sent)
 }

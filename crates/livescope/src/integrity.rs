@@ -43,6 +43,16 @@ impl KeyChanges {
         let (tx, rx) = watch::channel(keys);
         let mut changes = self.users.subscribe();
         tokio::spawn(async move {
+            // A change between reading `keys` and subscribing would be missed: read once
+            // more now that every later change is heard.
+            if let Ok(keys) = store.call(move |db| db.keys(owner, false)).await {
+                let keys: Vec<[u8; 32]> = keys.into_iter().map(|k| k.public_key).collect();
+                tx.send_if_modified(|old| {
+                    let changed = *old != keys;
+                    *old = keys;
+                    changed
+                });
+            }
             loop {
                 let user = tokio::select! {
                     () = tx.closed() => return,
@@ -231,18 +241,30 @@ impl TagChecker {
         }
     }
 
-    fn is_tampered(&self) -> bool {
+    /// How many stretches did not match so far.
+    fn mismatches(&self) -> u64 {
+        self.verifier.as_ref().map_or(0, Verifier::mismatches)
+    }
+
+    /// The verdict's kind, without its details (cheap, for every frame).
+    fn verdict_kind(&self) -> std::mem::Discriminant<Verdict> {
         self.verifier
             .as_ref()
-            .is_some_and(|v| matches!(v.verdict(), Verdict::Tampered { .. }))
+            .map_or(std::mem::discriminant(&Verdict::NotYetVerified), |v| {
+                std::mem::discriminant(v.verdict())
+            })
+    }
+
+    /// After frames were skipped by this side (a check that fell behind): the next
+    /// stretches are checked as by a viewer joining there.
+    pub fn rejoin(&mut self) {
+        if let Some(v) = self.verifier.as_mut() {
+            v.rejoin();
+        }
     }
 
     fn take_closed(&mut self) -> Option<Stretch> {
         self.verifier.as_mut().and_then(Verifier::take_closed)
-    }
-
-    fn chained(&self) -> bool {
-        self.verifier.as_ref().is_some_and(Verifier::chained)
     }
 }
 
@@ -304,38 +326,50 @@ impl Hold {
 
     /// Takes the next frame from the publisher; `out` receives the frames now cleared.
     pub fn push(&mut self, frame: Frame, out: &mut Vec<Frame>) {
-        if self.pass_through {
-            out.push(frame);
-            return;
-        }
         if self.keys.has_changed().unwrap_or(false) {
             let keys = self.keys.borrow_and_update().clone();
             self.checker.set_keys(keys);
         }
-        let was_tampered = self.checker.is_tampered();
+        let mismatches = self.checker.mismatches();
+        let before = self.checker.verdict_kind();
         self.checker.tag(frame.codec, frame.timestamp, &frame.payload);
-        let newly_tampered = !was_tampered && self.checker.is_tampered();
         let closed = self.checker.take_closed();
-        match closed {
-            Some(Stretch::Mismatched) => self.drop_held(),
-            _ if newly_tampered => self.drop_held(),
-            Some(_) => self.release(out),
-            None => {}
-        }
-        if closed.is_some() || newly_tampered {
+        let mismatched = self.checker.mismatches() > mismatches;
+        if closed.is_some() || mismatched || self.checker.verdict_kind() != before {
             self.verdicts.set(&self.broadcast, &self.checker);
+        }
+        if self.pass_through {
+            // Unsigned: relayed as it comes, and still checked (signatures that start now
+            // are reported).
+            out.push(frame);
+            return;
+        }
+        if frame.header.is_some() || frame.codec == FrameCodec::Data {
+            // Metadata and codec configurations carry no media: every viewer needs them,
+            // whatever happens to the frames around them.
+            out.push(frame);
+            return;
+        }
+        // Only a stretch whose record matched goes on; one that could not be checked (no
+        // certificate in force) is not vouched for either.
+        match closed {
+            _ if mismatched => self.drop_held(),
+            Some(Stretch::Matched) => self.release(out),
+            Some(_) => self.drop_held(),
+            None => {}
         }
         if matches!(frame.codec, FrameCodec::Video(_)) {
             self.held_video += 1;
         }
         self.held.push(frame);
         if self.held_video > MAX_HELD_VIDEO || self.held.len() > MAX_HELD_FRAMES {
-            if self.checker.chained() {
-                // Signatures stopped: nothing after can be vouched for.
-                self.drop_held();
-            } else {
+            if self.checker.verdict() == Verdict::Unsigned {
                 self.pass_through = true;
                 self.release(out);
+            } else {
+                // Signatures stopped, or records come that nothing certified: nothing here
+                // can be vouched for.
+                self.drop_held();
             }
             self.verdicts.set(&self.broadcast, &self.checker);
         }
@@ -357,6 +391,7 @@ pub async fn run(
     let mut pending = headers.frames;
     let mut checker = TagChecker::new(keys.borrow_and_update().clone(), &id);
     let mut batch = Vec::new();
+    let mut skipped = 0;
     verdicts.set(&id, &checker);
     loop {
         for frame in pending.drain(..) {
@@ -383,7 +418,16 @@ pub async fn run(
         batch.clear();
         tokio::select! {
             next = sub.next_batch(&mut batch, 1 << 20) => match next {
-                Next::Frames => pending.append(&mut batch),
+                Next::Frames => {
+                    if sub.skipped > skipped {
+                        // This task fell behind and the hub moved it on to a keyframe: a
+                        // gap of its own making, not the network's.
+                        skipped = sub.skipped;
+                        tracing::warn!(broadcast = %id, skipped, "the signature check fell behind");
+                        checker.rejoin();
+                    }
+                    pending.append(&mut batch);
+                }
                 Next::Ended => break,
             },
             Ok(()) = keys.changed() => {

@@ -247,8 +247,12 @@ export class Verifier {
     else this.certified = hex(c.bytes);
     if (problem) return this.tampered(dts, problem);
     if (!this.session || !equal(this.session, c.sessionKey)) {
-      this.session = c.sessionKey; // a new session starts its own chain
+      // A new session starts its own chain, and its first stretch at this frame.
+      this.session = c.sessionKey;
       this.last = null;
+      this.video = new VideoHash();
+      this.stretchStart = null;
+      this.realignAudio();
     }
   }
 
@@ -262,8 +266,14 @@ export class Verifier {
     if (!this.session) return; // joined before a certificate
     if (this.verdict.state === "unsigned") return this.tampered(start, "unsigned for a while, then signed");
     const id = (await sha256(this.session)).subarray(0, 8);
-    if (!equal(id, r.session)) return this.tampered(start, "bad signature on the record (another session's)");
-    if (!(await ed25519(this.session, RECORD_CONTEXT, r.signed, r.signature))) return this.tampered(start, "bad signature on the record");
+    if (!equal(id, r.session)) {
+      this.realignAudio();
+      return this.tampered(start, "bad signature on the record (another session's)");
+    }
+    if (!(await ed25519(this.session, RECORD_CONTEXT, r.signed, r.signature))) {
+      this.realignAudio();
+      return this.tampered(start, "bad signature on the record");
+    }
     if (this.last && (r.sequence !== this.last.sequence + 1n || !equal(r.previous, this.last.digest))) {
       // Records missing: the chain goes on from this one; never backwards (a replay).
       if (r.sequence > this.last.sequence) this.last = { sequence: r.sequence, digest: await sha256(r.bytes) };
@@ -309,7 +319,7 @@ export class Verifier {
         if (this.audio.length < this.cursor + n) return; // not all arrived yet
         if (p.check && !equal(await this.runHash(this.cursor, n), p.audioHash)) {
           this.tampered(p.start, "audio frames differ from what was signed");
-          this.pending = [];
+          this.realignAudio();
           return;
         }
         start = this.cursor;
@@ -320,14 +330,26 @@ export class Verifier {
         if (this.audio.length < n || this.audio.length < this.searchedAt + 8) return;
         this.searchedAt = this.audio.length;
         let found = null;
-        for (let s = 0; s + n <= this.audio.length && found === null; s++) {
-          if (equal(await this.runHash(s, n), p.audioHash)) found = s;
+        let again = false;
+        for (let s = 0; s + n <= this.audio.length && !again; s++) {
+          if (equal(await this.runHash(s, n), p.audioHash)) {
+            if (found === null) found = s;
+            else again = true;
+          }
+        }
+        if (again) {
+          // Matches in more than one place (silence): it checks out; the next run that is
+          // unique says where the runs are.
+          this.pending.shift();
+          this.searchedAt = 0;
+          this.verified();
+          continue;
         }
         if (found === null) {
           if (this.audio.length < n + 64) return;
           if (++this.alignFailures >= ALIGN_TRIES) {
             this.tampered(p.start, "audio frames differ from what was signed");
-            this.pending = [];
+            this.realignAudio();
             return;
           }
           this.pending.shift();
@@ -348,6 +370,7 @@ export class Verifier {
     const found = [];
     for (const unit of nalUnits(sample, this.lengthSize)) found.push(...messages(unit, this.codec).found);
     let records = 0;
+    let certificates = 0;
     this.framesWithoutRecord++;
     for (const payload of found) {
       let m;
@@ -357,13 +380,17 @@ export class Verifier {
         this.tampered(dts, `an unreadable signature message: ${e.message}`);
         continue;
       }
-      if (m.kind === "certificate") await this.certificate(m, dts, now);
+      if (m.kind === "certificate") {
+        certificates++;
+        await this.certificate(m, dts, now);
+      }
       else if (++records > 1) this.tampered(dts, "two records in one frame");
       else {
         this.framesWithoutRecord = 0;
         await this.record(m, dts);
       }
     }
+    if (key && records > 0 && certificates === 0) this.tampered(dts, "a keyframe without its certificate");
     if (this.framesWithoutRecord > this.unsignedAfter) {
       if (this.verdict.state === "not_yet_verified") this.verdict = { state: "unsigned", records: 0 };
       else if (this.verdict.state === "verified") this.tampered(dts, "signatures stopped");
@@ -380,6 +407,7 @@ export class Verifier {
     if (this.audio.length > MAX_AUDIO_QUEUE) {
       this.audio.shift();
       if (this.cursor !== null) this.cursor = Math.max(0, this.cursor - 1);
+      this.searchedAt = Math.max(0, this.searchedAt - 1);
     }
     await this.checkAudio();
   }
@@ -546,20 +574,19 @@ export class BroadcastCheck {
     this.tracks = null;
     this.lastVideo = null; // {dts, duration} in ticks
     this.lastAudio = -Infinity;
+    this.recent = new Map(); // decode time -> sample, of the last video frames checked
     this.shown = null;
   }
 
   get verdict() {
-    const now = this.verifier?.verdict;
-    // After a jump, the fresh check says "not yet verified" until its first record: the
-    // stream is still as verified as it was.
-    return this.tampered ?? (now?.state === "not_yet_verified" ? this.before : null) ?? now ?? { state: "not_yet_verified", records: 0 };
+    // After a jump the fresh check says "checking" until its first whole record: what
+    // comes after a jump has not been checked yet, whatever came before.
+    return this.tampered ?? this.verifier?.verdict ?? { state: "not_yet_verified", records: 0 };
   }
 
   fresh(codec, lengthSize) {
     const old = this.verifier?.verdict;
     if (old?.state === "tampered") this.tampered ??= old;
-    if (old?.state === "verified") this.before = old;
     this.verifier = new Verifier({ trusted: this.trusted, broadcast: this.broadcast, codec, lengthSize, live: this.live });
   }
 
@@ -601,7 +628,17 @@ export class BroadcastCheck {
       for (const s of samples) {
         const track = this.tracks.get(s.track);
         if (track?.kind === "video") {
-          if (this.lastVideo && s.dts <= this.lastVideo.dts) continue; // loaded twice
+          if (this.lastVideo && s.dts <= this.lastVideo.dts) {
+            // Loaded twice (a part, then its segment): the same frame, or a forgery that
+            // the player may put in place of the one checked.
+            const seen = this.recent.get(s.dts);
+            if (seen && !equal(seen, s.data)) {
+              this.tampered ??= { state: "tampered", atMs: Math.trunc((s.dts * 1000) / track.timescale), reason: "a frame sent again with other contents", records: this.verdict.records };
+            }
+            continue;
+          }
+          this.recent.set(s.dts, s.data);
+          if (this.recent.size > 600) this.recent.delete(this.recent.keys().next().value);
           this.lastVideo = { dts: s.dts, duration: s.duration };
           const ms = (t) => Math.trunc((t * 1000) / track.timescale);
           await this.verifier.videoFrame(ms(s.dts), ms(s.cts), s.key, s.data);
@@ -617,7 +654,8 @@ export class BroadcastCheck {
   /// A new FLV stream begins (a player connecting or reconnecting).
   flvStart() {
     const reader = new FlvReader((type, ts, body) => this.flvTag(type, ts, body));
-    this.run(() => { this.flvReader = reader; });
+    // A new connection starts at a keyframe of its own: checked as a viewer joining there.
+    this.run(() => { this.flvReader = reader; this.flvFresh = true; });
   }
 
   flv(bytes) {
@@ -647,9 +685,10 @@ export class BroadcastCheck {
           data = b.subarray(5);
         }
         if (!codec || !data) return;
-        if (packet === 0 && !this.verifier) {
+        if (packet === 0 && (!this.verifier || this.flvFresh)) {
           const byte = codec === "avc" ? data[4] : data[21];
           if (byte !== undefined) this.fresh(codec, (byte & 3) + 1);
+          this.flvFresh = false;
         } else if (packet === 1 && this.verifier) {
           await this.verifier.videoFrame(ts, cts, frameType === 1, data);
         }

@@ -227,15 +227,33 @@ impl Verifier {
             None
         };
         match problem {
-            Some(reason) => self.tampered(dts_ms, reason),
+            Some(reason) => {
+                self.flag(dts_ms, dts_ms);
+                self.tampered(dts_ms, reason);
+            }
             None => {
                 if self.session != Some(c.session_key) {
-                    // A new session starts its own chain.
+                    // A new session starts its own chain, and its first stretch at this
+                    // frame (whatever was in progress belonged to no record of it).
                     self.session = Some(c.session_key);
                     self.last = None;
+                    self.video = FrameHasher::default();
+                    self.stretch_start = None;
+                    self.realign_audio();
                 }
             }
         }
+    }
+
+    /// Starts again as a viewer joining here would, keeping the verdict: for a check that
+    /// was made to skip frames by its own side (a server task that fell behind), not by
+    /// what came over the network.
+    pub fn rejoin(&mut self) {
+        self.video = FrameHasher::default();
+        self.stretch_start = None;
+        self.whole = false;
+        self.last = None;
+        self.realign_audio();
     }
 
     fn record(&mut self, r: Record, dts_ms: u64) {
@@ -350,11 +368,6 @@ impl Verifier {
         self.closed.take()
     }
 
-    /// Whether any record has been seen in the current session's chain.
-    pub fn chained(&self) -> bool {
-        self.last.is_some()
-    }
-
     /// Checks the audio runs of the records whose video matched, as far as audio has come.
     fn check_audio(&mut self) {
         while let Some(p) = self.pending.front() {
@@ -378,7 +391,8 @@ impl Verifier {
                         let (at, end) = (p.start_ms, p.end_ms);
                         self.flag(at, end);
                         self.tampered(at, "audio frames differ from what was signed");
-                        self.pending.clear();
+                        // Where the next run starts is unknown now: found by content again.
+                        self.realign_audio();
                         return;
                     }
                     c
@@ -396,7 +410,18 @@ impl Verifier {
                         return;
                     }
                     self.searched_at = self.audio.len();
-                    let found = (0..=self.audio.len() - n).find(|&s| run_hash(s) == (p.audio_frames, p.audio_hash));
+                    let want = (p.audio_frames, p.audio_hash);
+                    let mut matches = (0..=self.audio.len() - n).filter(|&s| run_hash(s) == want);
+                    let (found, again) = (matches.next(), matches.next());
+                    if found.is_some() && again.is_some() {
+                        // The run matches in more than one place (silence: identical
+                        // frames): it checks out, but where the next one starts is left to
+                        // be found by a run that is unique.
+                        self.pending.pop_front();
+                        self.searched_at = 0;
+                        self.verified();
+                        continue;
+                    }
                     match found {
                         Some(s) => s,
                         None if self.audio.len() < n + 64 => return, // more may be on its way
@@ -406,7 +431,7 @@ impl Verifier {
                                 let (at, end) = (p.start_ms, p.end_ms);
                                 self.flag(at, end);
                                 self.tampered(at, "audio frames differ from what was signed");
-                                self.pending.clear();
+                                self.realign_audio();
                                 return;
                             }
                             self.pending.pop_front();
@@ -439,10 +464,14 @@ impl Verifier {
         let messages = sei::find(sample, self.length_size, self.codec);
         let boundary = !messages.is_empty();
         let mut records = 0;
+        let mut certificates = 0;
         self.frames_without_record += 1;
         for payload in messages {
             match Message::decode(&payload) {
-                Ok(Message::Certificate(c)) => self.certificate(c, dts_ms, now_ms),
+                Ok(Message::Certificate(c)) => {
+                    certificates += 1;
+                    self.certificate(c, dts_ms, now_ms);
+                }
                 Ok(Message::Record(r)) => {
                     records += 1;
                     if records > 1 {
@@ -458,6 +487,12 @@ impl Verifier {
                     self.tampered(dts_ms, format!("an unreadable signature message: {e}"));
                 }
             }
+        }
+        if keyframe && records > 0 && certificates == 0 {
+            // The broadcaster certifies its session at every keyframe: records without one
+            // there could go on unchecked forever (a certificate taken out).
+            self.flag(dts_ms, dts_ms);
+            self.tampered(dts_ms, "a keyframe without its certificate");
         }
         if self.frames_without_record > self.unsigned_after {
             match self.verdict {
@@ -690,6 +725,90 @@ mod tests {
         let old: Vec<Item> = replayed[from..to].to_vec();
         replayed.splice(into..end, old);
         assert!(matches!(verify(&replayed, trusted()), Verdict::Tampered { .. }));
+    }
+
+    /// `seconds` of signed 30 fps video with AAC from `from_ms` on, by a session from
+    /// `seed`; audio frames are all alike (silence) before `silent_until_ms`.
+    fn session_stream(seed: u8, from_ms: u64, seconds: u64, silent_until_ms: u64) -> Vec<Item> {
+        let session = SessionKey::new(&account(), [seed; 32], BROADCAST, NOW - 1000, 3_600_000);
+        let mut signer = Signer::new(session, Codec::Avc, 4, MAX_FRAMES);
+        let mut out = Vec::new();
+        let mut audio_n = from_ms / 21;
+        for n in 0..seconds * 30 {
+            let dts = from_ms + n * 1000 / 30;
+            while audio_n * 21 <= dts {
+                let frame: Vec<u8> = if audio_n * 21 < silent_until_ms {
+                    vec![0x21; 20]
+                } else {
+                    (0..20).map(|i| (audio_n * 17 + i) as u8).collect()
+                };
+                signer.audio(&frame);
+                out.push(Item::Audio(frame));
+                audio_n += 1;
+            }
+            let key = n % 60 == 0;
+            let sent = signer.video(dts, 66, key, &sample(dts, key));
+            out.push(Item::Video(dts, 66, key, sent));
+        }
+        out
+    }
+
+    #[test]
+    fn a_new_session_mid_stream_verifies_and_silence_raises_no_alarm() {
+        // The publisher reconnected (a new session key) while the viewer stayed.
+        let mut items = session_stream(9, 0, 4, 0);
+        items.extend(session_stream(10, 4000, 4, 0));
+        assert!(flagged(&items).is_empty(), "{:?}", flagged(&items));
+        assert!(records(&verify(&items, trusted())) >= 6);
+        // Three seconds of silence, joined in its middle.
+        let silent = session_stream(9, 0, 8, 3000);
+        for join in [10, 25, 40] {
+            let late: Vec<Item> = silent.iter().skip(join * 2).cloned().collect();
+            assert!(flagged(&late).is_empty(), "join at {join}: {:?}", flagged(&late));
+            assert!(records(&verify(&late, trusted())) >= 4, "join at {join}");
+        }
+    }
+
+    #[test]
+    fn certificates_taken_out_are_caught_and_an_audio_change_does_not_spread() {
+        // After 2 s the certificates go: the records alone vouch for nothing.
+        let mut stripped = session_stream(9, 0, 6, 0);
+        for item in stripped.iter_mut() {
+            if let Item::Video(dts, cts, key, sample) = item
+                && *dts >= 2000
+            {
+                let units: Vec<Vec<u8>> = sei::nal_units(sample, 4)
+                    .filter(|u| {
+                        !sei::find(&sei::prepend(&[], 4, &[u.to_vec()]), 4, Codec::Avc)
+                            .iter()
+                            .any(|m| matches!(Message::decode(m), Ok(Message::Certificate(_))))
+                    })
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                *item = Item::Video(*dts, *cts, *key, sei::prepend(&[], 4, &units));
+            }
+        }
+        let verdict = verify(&stripped, trusted());
+        assert!(
+            matches!(verdict, Verdict::Tampered { ref reason, .. } if reason.contains("certificate")),
+            "{verdict:?}"
+        );
+        // One audio frame changed at 2.1 s: that stretch is flagged, the ones after are not.
+        let mut changed = session_stream(9, 0, 8, 0);
+        let at = changed
+            .iter()
+            .position(|i| matches!(i, Item::Audio(_)))
+            .map(|first| first + 100)
+            .unwrap();
+        let at = (at..changed.len())
+            .find(|&i| matches!(changed[i], Item::Audio(_)))
+            .unwrap();
+        if let Item::Audio(frame) = &mut changed[at] {
+            frame[0] ^= 1;
+        }
+        let spans = flagged(&changed);
+        assert!(!spans.is_empty());
+        assert!(spans.iter().all(|&(from, _)| from < 4000), "{spans:?}");
     }
 
     /// Runs a verifier over `items`; the spans it flagged.

@@ -224,6 +224,7 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
             if created.signature_policy == request.signature_policy {
                 return Ok(created);
             }
+            // Not live yet: any policy may be set.
             db.set_signature_policy(&id, request.signature_policy)?;
             Ok(db.get(&id)?.expect("a broadcast just stored"))
         })
@@ -307,26 +308,27 @@ pub async fn set_signature_policy(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<BroadcastView>, ApiError> {
-    let broadcast = owned(&app, &headers, &id).await?;
+    owned(&app, &headers, &id).await?;
     let request: PolicyRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
-    let drop = SignaturePolicy::Drop;
-    if broadcast.state == Life::Live && (request.signature_policy == drop) != (broadcast.signature_policy == drop) {
+    let changed = id.clone();
+    let (set, broadcast) = app
+        .store
+        .call(move |db| {
+            Ok((
+                db.set_signature_policy(&changed, request.signature_policy)?,
+                db.get(&changed)?,
+            ))
+        })
+        .await?;
+    if !set {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "policy_fixed_while_live",
             "drop is chosen before going live: it decides how the server takes the stream in",
         ));
     }
-    let changed = id.clone();
-    let broadcast = app
-        .store
-        .call(move |db| {
-            db.set_signature_policy(&changed, request.signature_policy)?;
-            db.get(&changed)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let broadcast = broadcast.ok_or_else(|| ApiError::not_found("broadcast"))?;
     Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
 }
 

@@ -173,17 +173,21 @@ impl Db {
         })
     }
 
-    /// Replaces the stream key (`None` revokes it: nobody can publish until a new one).
-    pub fn set_signature_policy(&self, id: &str, policy: SignaturePolicy) -> anyhow::Result<()> {
-        self.with(|c| {
+    /// Sets the signature policy; false if the broadcast is live and `drop` would be chosen
+    /// or left (ingest was set up for the policy it went live with), checked in the same
+    /// statement so that going live cannot slip in between.
+    pub fn set_signature_policy(&self, id: &str, policy: SignaturePolicy) -> anyhow::Result<bool> {
+        let changed = self.with(|c| {
             c.execute(
-                "UPDATE broadcasts SET signature_policy = ?2 WHERE id = ?1",
+                "UPDATE broadcasts SET signature_policy = ?2
+                 WHERE id = ?1 AND (state != 'live' OR (signature_policy = 'drop') = (?2 = 'drop'))",
                 params![id, policy.as_str()],
             )
         })?;
-        Ok(())
+        Ok(changed > 0)
     }
 
+    /// Replaces the stream key (`None` revokes it: nobody can publish until a new one).
     pub fn set_stream_key(&self, id: &str, key: Option<&str>) -> anyhow::Result<()> {
         self.with(|c| {
             c.execute(
