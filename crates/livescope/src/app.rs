@@ -45,6 +45,8 @@ pub struct App {
     pub verdicts: Arc<crate::integrity::Verdicts>,
     /// Tells the checks of live broadcasts that their owner's signing keys changed.
     pub key_changes: crate::integrity::KeyChanges,
+    /// What `/metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl App {
@@ -73,6 +75,7 @@ impl App {
             gates: Default::default(),
             verdicts: Default::default(),
             key_changes: Default::default(),
+            metrics: Default::default(),
         })
     }
 
@@ -134,6 +137,7 @@ impl App {
 pub struct Watching {
     app: Arc<App>,
     view: i64,
+    _counted: crate::metrics::ViewerGauge,
 }
 
 impl Watching {
@@ -141,7 +145,11 @@ impl Watching {
     /// Neither the join nor the leave waits for the store.
     pub fn begin(app: &Arc<App>, broadcast: &str, user: Option<i64>, viewer: &str, path: DeliveryPath) -> Watching {
         let view = app.store.join(broadcast, user, viewer, path);
-        Watching { app: app.clone(), view }
+        Watching {
+            app: app.clone(),
+            view,
+            _counted: crate::metrics::ViewerGauge::new(&app.metrics, path),
+        }
     }
 }
 
@@ -230,6 +238,7 @@ impl Publishing {
         let mut evictions = gate.evictions();
         evictions.mark_unchanged();
         tracing::info!(broadcast = %broadcast.id, "broadcast is live");
+        app.metrics.broadcasts_live.inc();
         match app.store.get(&broadcast.id).await {
             Ok(Some(live)) => crate::notify::broadcast_started(app.clone(), live),
             Ok(None) => {}
@@ -260,6 +269,7 @@ impl Publishing {
                         keys,
                         app.store.clone(),
                         tampered_end.clone(),
+                        app.metrics.signature_mismatches.clone(),
                     ));
                 }
             }
@@ -340,6 +350,17 @@ impl Publishing {
             }
         };
         self.frames += 1;
+        let kind = match codec {
+            Codec::Video(_) => "video",
+            Codec::Audio(_) => "audio",
+            Codec::Data => "data",
+        };
+        let metrics = &self.app.metrics;
+        metrics
+            .frames_received
+            .get_or_create(&crate::metrics::KindLabel { kind })
+            .inc();
+        metrics.received_bytes.inc_by(payload.len() as u64);
         let at = if header.is_some() || codec == Codec::Data {
             self.timeline.header()
         } else {
@@ -380,6 +401,7 @@ impl Publishing {
 
 impl Drop for Publishing {
     fn drop(&mut self) {
+        self.app.metrics.broadcasts_live.dec();
         if !self.finished {
             self.app.hub.close(&self.stream);
             end_in_store(&self.app, &self.broadcast_id);

@@ -44,6 +44,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(api::routes())
         .route("/api/{*rest}", axum::routing::any(api::not_found))
         .route("/live/{file}", get(watch_flv).options(preflight))
+        .route("/metrics", get(metrics))
         .merge(crate::hls::routes())
         .merge(crate::web::routes(crate::web::Assets::load()))
         .layer(TimeoutLayer::with_status_code(
@@ -65,6 +66,24 @@ impl From<PublishError> for ApiError {
             PublishError::Internal(e) => e.into(),
         }
     }
+}
+
+/// The Prometheus metrics, for a scraper on this machine: operational detail (viewers,
+/// traffic, queues) is not for everyone, so other addresses get 404 (scrape through a
+/// local agent, or a proxy that authenticates).
+async fn metrics(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<crate::peer::Peer>) -> Response {
+    if !peer.addr.ip().is_loopback() {
+        return ApiError::not_found("page").into_response();
+    }
+    app.metrics.store_queue.set(app.store.queued() as i64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn watch_flv(
@@ -110,10 +129,16 @@ async fn watch_flv(
         viewer,
         app: app.clone(),
         id: id.to_owned(),
+        skipped: 0,
     };
+    let (frames_sent, bytes_sent) = app.metrics.sent(DeliveryPath::Flv);
     let body = futures_util::stream::unfold(state, next_flv_bytes).map(move |bytes| {
         // The view lasts as long as the response body.
         let _ = &watching;
+        if let Ok(b) = &bytes {
+            frames_sent.inc();
+            bytes_sent.inc_by(b.len() as u64);
+        }
         bytes
     });
     Ok((
@@ -161,6 +186,8 @@ struct FlvViewer {
     viewer: Credentials,
     app: Arc<App>,
     id: String,
+    /// Frames the hub skipped for this viewer, as counted so far.
+    skipped: u64,
 }
 
 /// Yields the viewer's FLV one shared tag at a time; hyper gathers ready tags into one write.
@@ -173,6 +200,10 @@ async fn next_flv_bytes(mut v: FlvViewer) -> Option<(Result<Bytes, std::io::Erro
         match v.sub.next_batch(&mut v.batch, VIEWER_BATCH_BYTES).await {
             Next::Frames => v.pending.extend(v.batch.iter().map(|f| f.flv_tag().clone())),
             Next::Ended => return None,
+        }
+        if v.sub.skipped > v.skipped {
+            v.app.metrics.viewer_skipped_frames.inc_by(v.sub.skipped - v.skipped);
+            v.skipped = v.sub.skipped;
         }
         if !v.access.still_admitted(|access| v.app.admits(&v.id, access, &v.viewer)) {
             tracing::info!(broadcast = %v.id, "HTTP-FLV viewer no longer admitted: disconnected");

@@ -385,6 +385,7 @@ pub async fn run(
     mut keys: watch::Receiver<Vec<[u8; 32]>>,
     store: Store,
     end: Arc<Notify>,
+    mismatches: prometheus_client::metrics::counter::Counter,
 ) {
     let id = stream.id.clone();
     let (headers, mut sub) = stream.subscribe_internal();
@@ -392,6 +393,7 @@ pub async fn run(
     let mut checker = TagChecker::new(keys.borrow_and_update().clone(), &id);
     let mut batch = Vec::new();
     let mut skipped = 0;
+    let mut counted = 0;
     verdicts.set(&id, &checker);
     loop {
         for frame in pending.drain(..) {
@@ -415,6 +417,11 @@ pub async fn run(
             }
         }
         verdicts.set(&id, &checker);
+        let now = checker.mismatches();
+        if now > counted {
+            mismatches.inc_by(now - counted);
+            counted = now;
+        }
         batch.clear();
         tokio::select! {
             next = sub.next_batch(&mut batch, 1 << 20) => match next {

@@ -14,6 +14,7 @@ pub mod http_server;
 pub mod hub;
 pub mod integrity;
 pub mod loadgen;
+pub mod metrics;
 pub mod notify;
 pub mod peer;
 pub mod playback;

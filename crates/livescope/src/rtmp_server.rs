@@ -362,12 +362,16 @@ async fn play(
     let mut batch = Vec::new();
     let mut access = AccessCheck::new(&gate);
     drop(gate);
+    let (frames_sent, bytes_sent) = app.metrics.sent(DeliveryPath::Rtmp);
+    let mut skipped = 0;
     loop {
         if !access.still_admitted(|a| app.admits(id, a, &viewer)) {
             conn.session.end_play();
             conn.flush().await?;
             bail!("viewer of {id:?} no longer admitted");
         }
+        frames_sent.inc_by(out.len() as u64);
+        bytes_sent.inc_by(out.iter().map(|b| b.len() as u64).sum());
         send::send_all(&conn.socket, &mut out, VIEWER_WRITE_TIMEOUT).await?;
         // A player's messages after play (acknowledgements, buffer length) need no answer
         // from a live server, so they are read when they happen to be there rather than
@@ -379,6 +383,10 @@ async fn play(
         match sub.next_batch(&mut batch, VIEWER_BATCH_BYTES).await {
             Next::Frames => out.extend(batch.iter().map(|f| f.rtmp_chunks().clone())),
             Next::Ended => break,
+        }
+        if sub.skipped > skipped {
+            app.metrics.viewer_skipped_frames.inc_by(sub.skipped - skipped);
+            skipped = sub.skipped;
         }
     }
     conn.session.end_play();

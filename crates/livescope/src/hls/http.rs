@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
+use prometheus_client::metrics::gauge::Gauge;
 
 use super::{Bandwidth, Rendition, StreamInfo};
 use crate::access::Credentials;
@@ -118,6 +119,7 @@ async fn file(
         // database read on the playlist's path.
         let gone = rendition.audience.seen(peer.addr.ip(), agent, || {
             let viewer = peer.addr.ip().to_string();
+            app.metrics.viewers.get_or_create(&DeliveryPath::Hls.into()).inc();
             Some(app.store.join(&id, None, &viewer, DeliveryPath::Hls))
         });
         if let Some(view) = gone {
@@ -134,7 +136,7 @@ async fn file(
     }
     let response = match rendition {
         Some(rendition) if from_recording(&rendition, file) => replay(&app, &id, file, &name).await,
-        Some(rendition) => live(rendition, file, query).await,
+        Some(rendition) => live(rendition, file, query, &app.metrics.hls_blocking_requests).await,
         None => replay(&app, &id, file, &name).await,
     };
     if let (Some(range), File::Init | File::Segment(_) | File::Part(_)) = (headers.get(header::RANGE), file) {
@@ -233,7 +235,8 @@ async fn with_token(response: Response, token: &str) -> Response {
     response
 }
 
-async fn live(rendition: Arc<Rendition>, file: File, query: &str) -> Response {
+/// `held` counts the blocking requests waiting.
+async fn live(rendition: Arc<Rendition>, file: File, query: &str, held: &Gauge) -> Response {
     let query = match ::hls::Query::parse(query) {
         Ok(q) => q,
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()).into_response(),
@@ -250,6 +253,7 @@ async fn live(rendition: Arc<Rendition>, file: File, query: &str) -> Response {
         File::Part(_) => &rendition.grew,
         _ => &rendition.changed,
     };
+    let mut waiting = None;
     loop {
         let changed = notify.notified();
         tokio::pin!(changed);
@@ -257,7 +261,9 @@ async fn live(rendition: Arc<Rendition>, file: File, query: &str) -> Response {
         match answer(&rendition, file, &query) {
             Answer::Now(response) => return response,
             Answer::Stream(number) => return part_in_progress(rendition.clone(), number, patience),
-            Answer::Wait => {}
+            Answer::Wait => {
+                waiting.get_or_insert_with(|| crate::metrics::Held::new(held));
+            }
         }
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
             let mut response =

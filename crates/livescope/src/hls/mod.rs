@@ -351,7 +351,7 @@ pub async fn run(
             seg.push(&frame, &mut out);
         }
         let info = segmenter.as_ref().map(Segmenter::info).unwrap_or_default();
-        publish(&rendition, &mut out, &info, recorder.as_mut()).await;
+        publish(&rendition, &mut out, &info, recorder.as_mut(), &app.metrics).await;
         batch.clear();
         match sub.next_batch(&mut batch, 1 << 20).await {
             Next::Frames => pending.append(&mut batch),
@@ -361,7 +361,7 @@ pub async fn run(
     if let Some(seg) = segmenter.as_mut() {
         seg.finish(&mut out);
         let info = seg.info();
-        publish(&rendition, &mut out, &info, recorder.as_mut()).await;
+        publish(&rendition, &mut out, &info, recorder.as_mut(), &app.metrics).await;
     }
     // The end in two steps: the last parts without a preload hint, then EXT-X-ENDLIST (see
     // `Window::closing`).
@@ -386,17 +386,36 @@ pub async fn run(
 /// Records HLS viewers leaving: an event for the store's view log, no wait.
 fn leave(app: &Arc<crate::app::App>, views: Vec<i64>) {
     if !views.is_empty() {
+        let hls = app
+            .metrics
+            .viewers
+            .get_or_create(&crate::store::DeliveryPath::Hls.into())
+            .clone();
+        hls.dec_by(views.len() as i64);
         app.store.leave_all(views);
     }
 }
 
 /// Hands the segmenter's output to the rendition (and the recorder).
-async fn publish(rendition: &Rendition, out: &mut Vec<Output>, info: &StreamInfo, mut recorder: Option<&mut Recorder>) {
+async fn publish(
+    rendition: &Rendition,
+    out: &mut Vec<Output>,
+    info: &StreamInfo,
+    mut recorder: Option<&mut Recorder>,
+    metrics: &crate::metrics::Metrics,
+) {
     for output in out.drain(..) {
         if let (Output::Init(init), Some(rec)) = (&output, recorder.as_deref_mut()) {
             rec.init(init).await;
         }
-        if let (Some((msn, segment)), Some(rec)) = (rendition.apply(output, info.clone()), recorder.as_deref_mut()) {
+        if matches!(output, Output::PartEnd { .. }) {
+            metrics.hls_parts.inc();
+        }
+        let segment = rendition.apply(output, info.clone());
+        if segment.is_some() {
+            metrics.hls_segments.inc();
+        }
+        if let (Some((msn, segment)), Some(rec)) = (segment, recorder.as_deref_mut()) {
             record_segment(rendition, rec, msn, &segment, info).await;
         }
     }

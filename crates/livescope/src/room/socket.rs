@@ -191,6 +191,7 @@ async fn run(
                     }
                     // A client that drains a write we had to wait for is reading, so alive,
                     // even if our ping is still queued behind that write.
+                    app.metrics.room_messages.inc_by(batch.len() as u64);
                     if send(&mut sink, batch).await? == Sent::AfterWaiting {
                         heard = tokio::time::Instant::now();
                     }

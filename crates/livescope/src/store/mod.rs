@@ -62,6 +62,11 @@ impl Store {
         Ok(Store { db, jobs })
     }
 
+    /// Calls waiting for the store thread now.
+    pub fn queued(&self) -> usize {
+        QUEUE - self.jobs.capacity()
+    }
+
     /// Runs `f` on the store thread and waits (asynchronously) for its answer.
     pub async fn call<T: Send + 'static>(
         &self,

@@ -19,7 +19,7 @@ pub enum DeliveryPath {
 }
 
 impl DeliveryPath {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             DeliveryPath::Rtmp => "rtmp",
             DeliveryPath::Flv => "flv",

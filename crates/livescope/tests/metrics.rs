@@ -1,0 +1,91 @@
+//! `/metrics` while a broadcast is live: ffmpeg publishes, an HTTP-FLV viewer and an
+//! LL-HLS player watch, and the exposition parses with a Prometheus text-format parser
+//! (`prometheus-parse`) and counts what happened.
+
+mod common;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use common::{Server, Tracks, clip, finish, get_bytes, publish};
+
+fn scrape(server: &Server) -> prometheus_parse::Scrape {
+    let (status, _, body) = get_bytes(&server.http, "/metrics");
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+}
+
+/// The value of `name` whose labels include `labels`.
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+#[test]
+fn metrics_count_publishers_viewers_frames_and_parts() {
+    let server = Server::start();
+    let before = scrape(&server);
+    assert_eq!(value(&before, "livescope_broadcasts_live", &[]), Some(0.0));
+    let (id, key, _) = server.create_broadcast();
+    let publisher = publish(&clip(Tracks::AudioVideo, 12, 400), &server.rtmp_url(&key));
+    server.wait_state(&id, "live");
+    // An HTTP-FLV viewer that stays, and an LL-HLS player's playlist request.
+    let mut flv = std::net::TcpStream::connect(&server.http).unwrap();
+    use std::io::Write;
+    write!(flv, "GET /live/{id}.flv HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 65536];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = 0;
+    while got < 100_000 && Instant::now() < deadline {
+        got += flv.read(&mut buf).unwrap();
+    }
+    let (status, _, _) = get_bytes(&server.http, &format!("/hls/{id}/index.m3u8"));
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_secs(3));
+    let live = scrape(&server);
+    let v = |name: &str, labels: &[(&str, &str)]| {
+        value(&live, name, labels).unwrap_or_else(|| panic!("no {name} {labels:?}"))
+    };
+    assert_eq!(v("livescope_broadcasts_live", &[]), 1.0);
+    assert!(v("livescope_frames_received_total", &[("kind", "video")]) > 30.0);
+    assert!(v("livescope_frames_received_total", &[("kind", "audio")]) > 30.0);
+    assert!(v("livescope_received_bytes_total", &[]) > 50_000.0);
+    assert_eq!(v("livescope_viewers", &[("path", "flv")]), 1.0);
+    assert_eq!(v("livescope_viewers", &[("path", "hls")]), 1.0);
+    assert!(v("livescope_frames_sent_total", &[("path", "flv")]) > 30.0);
+    assert!(v("livescope_sent_bytes_total", &[("path", "flv")]) >= got as f64 * 0.5);
+    assert!(v("livescope_hls_parts_total", &[]) >= 3.0);
+    assert!(v("livescope_hls_segments_total", &[]) >= 1.0);
+    assert_eq!(v("livescope_store_queue", &[]), 0.0);
+    // Every family has its help and type.
+    for name in ["livescope_viewers", "livescope_frames_received", "livescope_hls_parts"] {
+        assert!(
+            live.docs.contains_key(name),
+            "{name} documented: {:?}",
+            live.docs.keys()
+        );
+    }
+    drop(flv);
+    let _ = finish(publisher, Duration::from_secs(30));
+    server.wait_state(&id, "ended");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let after = scrape(&server);
+        let gone = value(&after, "livescope_broadcasts_live", &[]) == Some(0.0)
+            && value(&after, "livescope_viewers", &[("path", "flv")]) == Some(0.0);
+        if gone || Instant::now() > deadline {
+            assert!(gone, "the broadcast and its viewer are gone from the gauges");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
