@@ -47,6 +47,8 @@ pub struct App {
     pub key_changes: crate::integrity::KeyChanges,
     /// What `/metrics` shows.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Where broadcasts' arrival traces are kept.
+    pub traces: crate::trace::Traces,
 }
 
 impl App {
@@ -58,6 +60,7 @@ impl App {
         http_addr: SocketAddr,
         recordings: Option<Arc<crate::hls::Recordings>>,
     ) -> anyhow::Result<App> {
+        let traces = crate::trace::Traces::new(config.data.join("traces"));
         Ok(App {
             store: Store::open(&config.data)?,
             playback: crate::playback::PlaybackKeys::load_or_create(&config.data)?,
@@ -76,6 +79,7 @@ impl App {
             verdicts: Default::default(),
             key_changes: Default::default(),
             metrics: Default::default(),
+            traces,
         })
     }
 
@@ -275,6 +279,7 @@ impl Publishing {
             }
             Err(e) => tracing::error!(broadcast = %broadcast.id, "cannot check signatures: {e:#}"),
         }
+        tokio::spawn(crate::trace::run(app.traces.clone(), stream.clone()));
         if let Some(config) = app.hls_config.clone() {
             tokio::spawn(crate::hls::run(
                 app.hls.clone(),

@@ -28,5 +28,6 @@ pub mod stall;
 pub mod store;
 pub mod timeline;
 pub mod tls;
+pub mod trace;
 pub mod watch;
 pub mod web;

@@ -238,6 +238,35 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+/// The broadcast's arrival trace (CSV: each frame's media time, arrival at the server, size
+/// and keyframe flag), live or ended; for whoever may watch it.
+#[utoipa::path(get, path = "/api/broadcasts/{id}/trace", tag = "broadcasts", params(("id" = String, Path)),
+    responses(
+    (status = 200, description = "The trace, text/csv", content_type = "text/csv"),
+    (status = 403, description = "A private broadcast", body = ErrorBody),
+    (status = 404, description = "No such broadcast, or it never went live", body = ErrorBody),
+))]
+pub async fn trace(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    visible(&app, &headers, &id).await?;
+    let path = app.traces.file(&id).ok_or_else(|| ApiError::not_found("trace"))?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::not_found("trace"))?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
 /// The broadcast, if the caller may see it: a private one is refused to strangers (403).
 async fn visible(app: &App, headers: &HeaderMap, id: &str) -> Result<(Broadcast, Option<User>), ApiError> {
     let me = auth::current_user(app, headers).await?;

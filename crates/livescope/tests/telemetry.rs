@@ -1,6 +1,7 @@
-//! `/metrics` while a broadcast is live: ffmpeg publishes, an HTTP-FLV viewer and an
-//! LL-HLS player watch, and the exposition parses with a Prometheus text-format parser
-//! (`prometheus-parse`) and counts what happened.
+//! What the server measures of itself, with ffmpeg publishing in real time, an HTTP-FLV
+//! viewer and an LL-HLS player: `/metrics` parses with a Prometheus text-format parser
+//! (`prometheus-parse`) and counts what happened; the broadcast's arrival trace has every
+//! frame, in order, arriving at the pace it was sent.
 
 mod common;
 
@@ -31,7 +32,7 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
 }
 
 #[test]
-fn metrics_count_publishers_viewers_frames_and_parts() {
+fn metrics_and_the_arrival_trace_show_what_happened() {
     let server = Server::start();
     let before = scrape(&server);
     assert_eq!(value(&before, "livescope_broadcasts_live", &[]), Some(0.0));
@@ -88,4 +89,49 @@ fn metrics_count_publishers_viewers_frames_and_parts() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+
+    // The arrival trace: every video frame of the 12 s clip at 30 fps, decode times rising,
+    // arrivals rising, keyframes every 2 s (the clip's GOP), and each frame arriving when a
+    // real-time publisher sent it: arrival minus media time stays within half a second.
+    let (status, _, body) = get_bytes(&server.http, &format!("/api/broadcasts/{id}/trace"));
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.starts_with("# livescope arrival trace v1"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+    let rows: Vec<(String, u64, f64, u64, bool)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("kind,"))
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].to_owned(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+                f[4] == "1",
+            )
+        })
+        .collect();
+    let video: Vec<_> = rows.iter().filter(|r| r.0 == "video").collect();
+    assert!((330..=370).contains(&video.len()), "{} video frames", video.len());
+    assert!(rows.iter().filter(|r| r.0 == "audio").count() > 400);
+    let disorder: Vec<_> = video
+        .windows(2)
+        .filter(|w| !(w[1].1 > w[0].1 && w[1].2 >= w[0].2))
+        .take(3)
+        .collect();
+    assert!(disorder.is_empty(), "in order: {disorder:?}");
+    assert!(video.iter().filter(|r| r.4).count() >= 5, "keyframes marked");
+    assert!(video.iter().all(|r| r.3 > 0));
+    let offset = video[0].2 - video[0].1 as f64;
+    let worst = video
+        .iter()
+        .map(|r| (r.2 - r.1 as f64 - offset).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 500.0, "arrivals keep the publisher's pace: {worst} ms off");
+    let (status, _, _) = get_bytes(&server.http, "/api/broadcasts/nosuch/trace");
+    assert_eq!(status, 404);
 }
