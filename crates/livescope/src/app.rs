@@ -279,7 +279,11 @@ impl Publishing {
             }
             Err(e) => tracing::error!(broadcast = %broadcast.id, "cannot check signatures: {e:#}"),
         }
-        tokio::spawn(crate::trace::run(app.traces.clone(), stream.clone()));
+        tokio::spawn(crate::trace::run(
+            app.traces.clone(),
+            stream.clone(),
+            app.metrics.delays.of(&broadcast.id),
+        ));
         if let Some(config) = app.hls_config.clone() {
             tokio::spawn(crate::hls::run(
                 app.hls.clone(),

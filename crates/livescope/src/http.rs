@@ -130,6 +130,8 @@ async fn watch_flv(
         app: app.clone(),
         id: id.to_owned(),
         skipped: 0,
+        newest: None,
+        delays: app.metrics.delays.of(id),
     };
     let (frames_sent, bytes_sent) = app.metrics.sent(DeliveryPath::Flv);
     let body = futures_util::stream::unfold(state, next_flv_bytes).map(move |bytes| {
@@ -188,17 +190,30 @@ struct FlvViewer {
     id: String,
     /// Frames the hub skipped for this viewer, as counted so far.
     skipped: u64,
+    /// The arrival of the newest frame pending, for the delivery stage.
+    newest: Option<std::time::Instant>,
+    delays: Arc<crate::delay::Delays>,
 }
 
 /// Yields the viewer's FLV one shared tag at a time; hyper gathers ready tags into one write.
 async fn next_flv_bytes(mut v: FlvViewer) -> Option<(Result<Bytes, std::io::Error>, FlvViewer)> {
     loop {
         if let Some(bytes) = v.pending.pop_front() {
+            if v.pending.is_empty()
+                && let Some(arrived) = v.newest.take()
+            {
+                // Handed to the connection's writer: the socket write follows at once
+                // unless the viewer is behind.
+                v.delays.observe(crate::delay::Stage::DeliveryFlv, arrived.elapsed());
+            }
             return Some((Ok(bytes), v));
         }
         v.batch.clear();
         match v.sub.next_batch(&mut v.batch, VIEWER_BATCH_BYTES).await {
-            Next::Frames => v.pending.extend(v.batch.iter().map(|f| f.flv_tag().clone())),
+            Next::Frames => {
+                v.pending.extend(v.batch.iter().map(|f| f.flv_tag().clone()));
+                v.newest = v.batch.last().map(|f| f.received);
+            }
             Next::Ended => return None,
         }
         if v.sub.skipped > v.skipped {

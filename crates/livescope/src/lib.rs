@@ -8,6 +8,7 @@ pub mod auth;
 pub mod broadcast;
 pub mod config;
 pub mod conn_limit;
+pub mod delay;
 pub mod hls;
 pub mod http;
 pub mod http_server;

@@ -58,6 +58,8 @@ pub struct Metrics {
     pub store_queue: Gauge,
     /// Stretches of signed broadcasts that did not match their signatures.
     pub signature_mismatches: Counter,
+    /// Where each broadcast's delay goes (also `livescope_delay_<stage>_seconds`).
+    pub delays: crate::delay::Registry,
 }
 
 impl Default for Metrics {
@@ -77,6 +79,7 @@ impl Default for Metrics {
             room_messages: Counter::default(),
             store_queue: Gauge::default(),
             signature_mismatches: Counter::default(),
+            delays: crate::delay::Registry::new(&mut registry),
             registry: Registry::default(),
         };
         registry.register("viewers", "Viewers connected, per delivery path", m.viewers.clone());

@@ -363,7 +363,10 @@ async fn play(
     let mut access = AccessCheck::new(&gate);
     drop(gate);
     let (frames_sent, bytes_sent) = app.metrics.sent(DeliveryPath::Rtmp);
+    let delays = app.metrics.delays.of(id);
     let mut skipped = 0;
+    // The arrival of the newest frame in `out`, for the delivery stage.
+    let mut newest: Option<std::time::Instant> = None;
     loop {
         if !access.still_admitted(|a| app.admits(id, a, &viewer)) {
             conn.session.end_play();
@@ -373,6 +376,9 @@ async fn play(
         frames_sent.inc_by(out.len() as u64);
         bytes_sent.inc_by(out.iter().map(|b| b.len() as u64).sum());
         send::send_all(&conn.socket, &mut out, VIEWER_WRITE_TIMEOUT).await?;
+        if let Some(arrived) = newest.take() {
+            delays.observe(crate::delay::Stage::DeliveryRtmp, arrived.elapsed());
+        }
         // A player's messages after play (acknowledgements, buffer length) need no answer
         // from a live server, so they are read when they happen to be there rather than
         // waited for: a viewer costs one wake-up per batch, not two.
@@ -381,7 +387,10 @@ async fn play(
         }
         batch.clear();
         match sub.next_batch(&mut batch, VIEWER_BATCH_BYTES).await {
-            Next::Frames => out.extend(batch.iter().map(|f| f.rtmp_chunks().clone())),
+            Next::Frames => {
+                out.extend(batch.iter().map(|f| f.rtmp_chunks().clone()));
+                newest = batch.last().map(|f| f.received);
+            }
             Next::Ended => break,
         }
         if sub.skipped > skipped {

@@ -11,6 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::AsyncWriteExt;
 
+use crate::delay::{Delays, Stage, UploadClock};
 use crate::hub::{Codec, Next, Stream};
 
 /// The first line of every trace.
@@ -47,15 +48,17 @@ fn line(out: &mut String, kind: &str, media_ms: u64, arrival: f64, bytes: usize,
     let _ = writeln!(out, "{kind},{media_ms},{arrival:.3},{bytes},{}", u8::from(keyframe));
 }
 
-/// Writes the trace of one live broadcast until it ends.
-pub async fn run(traces: Traces, stream: Arc<Stream>) {
+/// Writes the trace of one live broadcast until it ends, and measures its upload delay
+/// (each video frame's arrival against its media time) into `delays`.
+pub async fn run(traces: Traces, stream: Arc<Stream>, delays: Arc<Delays>) {
     let Some(path) = traces.file(&stream.id) else { return };
-    if let Err(e) = write(&path, &stream).await {
+    if let Err(e) = write(&path, &stream, &delays).await {
         tracing::warn!(broadcast = %stream.id, "arrival trace stopped: {e:#}");
     }
 }
 
-async fn write(path: &Path, stream: &Arc<Stream>) -> anyhow::Result<()> {
+async fn write(path: &Path, stream: &Arc<Stream>, delays: &Delays) -> anyhow::Result<()> {
+    let mut clock = UploadClock::default();
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir).await?;
     }
@@ -85,6 +88,10 @@ async fn write(path: &Path, stream: &Arc<Stream>) -> anyhow::Result<()> {
                 frame.received
             });
             let arrival = frame.received.saturating_duration_since(first).as_secs_f64() * 1000.0;
+            if kind == "video" {
+                let upload = clock.delay(frame.timestamp as f64, arrival);
+                delays.observe(Stage::Upload, std::time::Duration::from_secs_f64(upload / 1000.0));
+            }
             line(
                 &mut text,
                 kind,

@@ -67,6 +67,49 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
     assert!(v("livescope_hls_parts_total", &[]) >= 3.0);
     assert!(v("livescope_hls_segments_total", &[]) >= 1.0);
     assert_eq!(v("livescope_store_queue", &[]), 0.0);
+    // Where the delay goes, live: an LL-HLS blocking request for the next segment is held,
+    // and every stage the server sees has plausible numbers (loopback, a real-time
+    // publisher, 334 ms parts).
+    let (_, _, playlist) = get_bytes(&server.http, &format!("/hls/{id}/index.m3u8"));
+    let playlist = String::from_utf8(playlist).unwrap();
+    let first: u64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let next = first + playlist.lines().filter(|l| l.starts_with("#EXTINF")).count() as u64 + 1;
+    let (status, _, _) = get_bytes(
+        &server.http,
+        &format!("/hls/{id}/index.m3u8?_HLS_msn={next}&_HLS_part=0"),
+    );
+    assert_eq!(status, 200);
+    let (status, body) = common::json(common::http(
+        &server.http,
+        "GET",
+        &format!("/api/broadcasts/{id}/delay"),
+        b"",
+    ));
+    assert_eq!(status, 200, "{body}");
+    let stage = |name: &str| body["stages"][name].clone();
+    for name in ["upload", "chunking", "blocking_wait", "delivery_flv"] {
+        assert!(stage(name)["count"].as_u64().unwrap_or(0) > 0, "{name}: {body}");
+    }
+    let ms = |name: &str, what: &str| stage(name)[what].as_f64().unwrap();
+    assert!(ms("upload", "p95_ms") < 500.0, "{body}");
+    assert!(
+        ms("chunking", "mean_ms") > 20.0 && ms("chunking", "mean_ms") < 700.0,
+        "{body}"
+    );
+    assert!(ms("blocking_wait", "mean_ms") < 3000.0, "{body}");
+    assert!(ms("delivery_flv", "p95_ms") < 300.0, "{body}");
+    let live = scrape(&server);
+    assert!(
+        live.samples
+            .iter()
+            .any(|s| s.metric == "livescope_delay_upload_seconds"),
+        "the stages as Prometheus histograms"
+    );
     // Every family has its help and type.
     for name in ["livescope_viewers", "livescope_frames_received", "livescope_hls_parts"] {
         assert!(

@@ -238,6 +238,41 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+/// Where the broadcast's delay goes, per stage the server measures (see `delay.rs`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DelayView {
+    /// Per stage (`upload`, `chunking`, `blocking_wait`, `delivery_rtmp`, `delivery_flv`),
+    /// those measured so far.
+    pub stages: std::collections::BTreeMap<&'static str, crate::delay::Summary>,
+    /// How the upload stage is measured.
+    pub upload_clock: &'static str,
+}
+
+/// Where the broadcast's delay goes, stage by stage, live; for whoever may watch it.
+#[utoipa::path(get, path = "/api/broadcasts/{id}/delay", tag = "broadcasts", params(("id" = String, Path)),
+    responses(
+    (status = 200, body = DelayView),
+    (status = 403, description = "A private broadcast", body = ErrorBody),
+    (status = 404, description = "No such broadcast", body = ErrorBody),
+))]
+pub async fn delay(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<DelayView>, ApiError> {
+    visible(&app, &headers, &id).await?;
+    let stages = app
+        .metrics
+        .delays
+        .get(&id)
+        .map(|d| d.summary().into_iter().collect())
+        .unwrap_or_default();
+    Ok(Json(DelayView {
+        stages,
+        upload_clock: "a frame's arrival against its media time, less the smallest such difference in the last minute (the publisher's clock offset, estimated by its fastest frame: the error is that frame's own delay)",
+    }))
+}
+
 /// The broadcast's arrival trace (CSV: each frame's media time, arrival at the server, size
 /// and keyframe flag), live or ended; for whoever may watch it.
 #[utoipa::path(get, path = "/api/broadcasts/{id}/trace", tag = "broadcasts", params(("id" = String, Path)),

@@ -54,6 +54,7 @@ pub fn routes() -> Router<Arc<App>> {
         .routes(routes!(broadcasts::get_viewers, broadcasts::set_viewers))
         .routes(routes!(broadcasts::set_signature_policy))
         .routes(routes!(broadcasts::trace))
+        .routes(routes!(broadcasts::delay))
         .routes(routes!(interaction::audience))
         .routes(routes!(interaction::timeline))
         .split_for_parts();

@@ -21,6 +21,7 @@ use super::{Bandwidth, Rendition, StreamInfo};
 use crate::access::Credentials;
 use crate::api::ApiError;
 use crate::app::App;
+use crate::delay::{Delays, Stage};
 use crate::store::DeliveryPath;
 
 /// Media never changes once published: cache it for a year.
@@ -136,7 +137,10 @@ async fn file(
     }
     let response = match rendition {
         Some(rendition) if from_recording(&rendition, file) => replay(&app, &id, file, &name).await,
-        Some(rendition) => live(rendition, file, query, &app.metrics.hls_blocking_requests).await,
+        Some(rendition) => {
+            let held = (&app.metrics.hls_blocking_requests, app.metrics.delays.of(&id));
+            live(rendition, file, query, held).await
+        }
         None => replay(&app, &id, file, &name).await,
     };
     if let (Some(range), File::Init | File::Segment(_) | File::Part(_)) = (headers.get(header::RANGE), file) {
@@ -235,8 +239,8 @@ async fn with_token(response: Response, token: &str) -> Response {
     response
 }
 
-/// `held` counts the blocking requests waiting.
-async fn live(rendition: Arc<Rendition>, file: File, query: &str, held: &Gauge) -> Response {
+/// `held` counts the blocking requests waiting, and measures how long they waited.
+async fn live(rendition: Arc<Rendition>, file: File, query: &str, held: (&Gauge, Arc<Delays>)) -> Response {
     let query = match ::hls::Query::parse(query) {
         Ok(q) => q,
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()).into_response(),
@@ -253,16 +257,27 @@ async fn live(rendition: Arc<Rendition>, file: File, query: &str, held: &Gauge) 
         File::Part(_) => &rendition.grew,
         _ => &rendition.changed,
     };
-    let mut waiting = None;
+    let mut waiting: Option<(crate::metrics::Held, tokio::time::Instant)> = None;
+    let waited = |waiting: &Option<(_, tokio::time::Instant)>| {
+        if let Some((_, since)) = waiting {
+            held.1.observe(Stage::BlockingWait, since.elapsed());
+        }
+    };
     loop {
         let changed = notify.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
         match answer(&rendition, file, &query) {
-            Answer::Now(response) => return response,
-            Answer::Stream(number) => return part_in_progress(rendition.clone(), number, patience),
+            Answer::Now(response) => {
+                waited(&waiting);
+                return response;
+            }
+            Answer::Stream(number) => {
+                waited(&waiting);
+                return part_in_progress(rendition.clone(), number, patience);
+            }
             Answer::Wait => {
-                waiting.get_or_insert_with(|| crate::metrics::Held::new(held));
+                waiting.get_or_insert_with(|| (crate::metrics::Held::new(held.0), tokio::time::Instant::now()));
             }
         }
         if tokio::time::timeout_at(deadline, changed).await.is_err() {

@@ -19,6 +19,7 @@ pub use http::routes;
 pub use recording::{Recorder, Recordings};
 pub use segmenter::{Output, Segmenter, StreamInfo};
 
+use crate::delay::Stage;
 use crate::hub::{Next, Stream};
 use rtmp::MediaKind;
 
@@ -315,6 +316,8 @@ pub async fn run(
     let (headers, mut sub) = stream.subscribe_internal();
     let mut segmenter: Option<Segmenter> = None;
     let mut early = Vec::new();
+    let delays = app.metrics.delays.of(&id);
+    let mut part_first: Option<std::time::Instant> = None;
     let mut pending = headers.frames;
     let mut out = Vec::new();
     let mut batch = Vec::new();
@@ -348,7 +351,18 @@ pub async fn run(
                     seg
                 }
             };
+            let before = out.len();
             seg.push(&frame, &mut out);
+            // Chunking: a part is whole when the frame after it comes; its delay is from
+            // its first frame's arrival to then.
+            if out[before..].iter().any(|o| matches!(o, Output::PartEnd { .. }))
+                && let Some(first) = part_first.take()
+            {
+                delays.observe(Stage::Chunking, first.elapsed());
+            }
+            if frame.header.is_none() && frame.kind() != MediaKind::Data {
+                part_first.get_or_insert(frame.received);
+            }
         }
         let info = segmenter.as_ref().map(Segmenter::info).unwrap_or_default();
         publish(&rendition, &mut out, &info, recorder.as_mut(), &app.metrics).await;
