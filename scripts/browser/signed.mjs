@@ -152,14 +152,20 @@ async function studio(options) {
   const state = page.locator("#dash-signature");
   await page.waitForFunction(() => document.querySelector("#dash-signature")?.dataset.state === "verified", null, { timeout: 20_000 });
   const text = await state.textContent();
+  // Where the delay goes: the stages measured by now (the watch visits reported their
+  // player buffers over the room).
+  await page.waitForFunction(() => document.querySelectorAll("#delay-breakdown rect").length >= 3, null, { timeout: 10_000 }).catch(() => {});
+  const delayStages = await page.$$eval("#delay-legend li", (items) => items.map((li) => li.dataset.stage));
   const dropOffered = await page.locator('#signature-policy option[value="drop"]').isEnabled();
   await page.selectOption("#signature-policy", "end");
   await page.getByText("Saved", { exact: false }).waitFor();
   const saved = await page.locator("#signature-policy").evaluate((s) => s.closest(".panel").querySelector('p[role="status"].muted.small:last-child')?.textContent ?? "");
   await state.scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(args.out, `signed-studio-${args.viewport}.png`) });
+  await page.locator("#delay-breakdown").scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(args.out, `signed-studio-delay-${args.viewport}.png`) });
   await ctx.close();
-  return { run: "studio", final: "verified", text, saved, drop_offered: dropOffered, errors };
+  return { run: "studio", final: "verified", text, saved, drop_offered: dropOffered, delay_stages: delayStages, errors };
 }
 
 const visits = [];

@@ -27,15 +27,19 @@ pub enum Stage {
     /// Push delivery: from a frame arriving to its bytes being handed to a viewer's socket.
     DeliveryRtmp,
     DeliveryFlv,
+    /// How far behind the live edge players play (what they hold in their buffers), as the
+    /// web player reports it every 2 s over the room.
+    PlayerBuffer,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 5] = [
+    pub const ALL: [Stage; 6] = [
         Stage::Upload,
         Stage::Chunking,
         Stage::BlockingWait,
         Stage::DeliveryRtmp,
         Stage::DeliveryFlv,
+        Stage::PlayerBuffer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +49,7 @@ impl Stage {
             Stage::BlockingWait => "blocking_wait",
             Stage::DeliveryRtmp => "delivery_rtmp",
             Stage::DeliveryFlv => "delivery_flv",
+            Stage::PlayerBuffer => "player_buffer",
         }
     }
 }

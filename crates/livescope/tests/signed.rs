@@ -631,6 +631,11 @@ fn the_web_player_shows_whether_a_broadcast_is_verified() {
             // The owner's dashboard shows the server's check and sets the policy.
             assert!(visit["text"].as_str().unwrap().starts_with("Verified"), "{visit}");
             assert_eq!(visit["drop_offered"], false, "live: {visit}");
+            // The dashboard breaks the delay down by stage, the viewers' buffers included.
+            let stages = visit["delay_stages"].to_string();
+            for stage in ["upload", "chunking", "player_buffer"] {
+                assert!(stages.contains(stage), "{stage}: {visit}");
+            }
             assert!(visit["errors"].as_array().unwrap().is_empty(), "{visit}");
             continue;
         }

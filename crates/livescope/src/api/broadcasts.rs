@@ -241,8 +241,8 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
 /// Where the broadcast's delay goes, per stage the server measures (see `delay.rs`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DelayView {
-    /// Per stage (`upload`, `chunking`, `blocking_wait`, `delivery_rtmp`, `delivery_flv`),
-    /// those measured so far.
+    /// Per stage (`upload`, `chunking`, `blocking_wait`, `delivery_rtmp`, `delivery_flv`,
+    /// `player_buffer`), those measured so far.
     pub stages: std::collections::BTreeMap<&'static str, crate::delay::Summary>,
     /// How the upload stage is measured.
     pub upload_clock: &'static str,

@@ -349,8 +349,16 @@ impl Room {
                     .await
             }
             ClientMessage::Delay { ms } => {
-                let mut state = self.state.lock().expect("room lock");
-                state.delays.insert(member.connection, ms.min(3_600_000));
+                let ms = ms.min(3_600_000);
+                self.state
+                    .lock()
+                    .expect("room lock")
+                    .delays
+                    .insert(member.connection, ms);
+                app.metrics
+                    .delays
+                    .of(&self.id)
+                    .observe(crate::delay::Stage::PlayerBuffer, std::time::Duration::from_millis(ms));
                 None
             }
             ClientMessage::PollOpen { .. }

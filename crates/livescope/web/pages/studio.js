@@ -170,6 +170,11 @@ async function dashboard(main, id, ctx) {
   const badge = h("span");
   const viewers = h("span#dash-viewers.big", {}, String(b.viewers));
   const delays = h("p.muted.small");
+  // Where the delay goes, stage by stage (GET /api/broadcasts/<id>/delay), as the
+  // measurement study broke Periscope's down.
+  const breakdown = svg("svg", { id: "delay-breakdown", class: "chart", viewBox: "0 0 320 36", role: "img", "aria-label": "Where the delay goes: measured once you are live" });
+  const breakdownLegend = h("ul.legend#delay-legend");
+  const breakdownNote = h("p.muted.small");
   const chart = svg("svg", { id: "delay-chart", class: "chart", viewBox: "0 0 320 160", role: "img", "aria-label": "How far behind live the audience is: no reports yet" });
 
   // --- reactions and moderation ---
@@ -206,7 +211,8 @@ async function dashboard(main, id, ctx) {
         h("h3.small", {}, "Signatures"), sigState,
         field("If the stream does not match its signatures", policySel, "Drop holds each second back until its signature has been checked; choose it before going live."), policyMsg),
       h("section.panel.span-4", { "aria-labelledby": "au-h" }, h("h2#au-h", {}, "Audience"),
-        h("div.row", {}, viewers, h("span.muted", {}, "watching now")), h("h3.small", {}, "Delay behind live"), chart, delays),
+        h("div.row", {}, viewers, h("span.muted", {}, "watching now")), h("h3.small", {}, "Delay behind live"), chart, delays,
+        h("h3.small", {}, "Where the delay goes"), breakdown, breakdownLegend, breakdownNote),
       h("section.panel.span-8", { "aria-labelledby": "re-h" }, h("h2#re-h", {}, "Reactions, on the moment they answer"),
         roomError, dashComments,
         h("h3.small", {}, "Hearts ", h("span.muted", {}, "(", heartTotal, " so far)")), heartsLog),
@@ -329,13 +335,48 @@ async function dashboard(main, id, ctx) {
       : "Players report their delay every 2 s while they watch.";
   }
 
+  const STAGES = [
+    ["upload", "Upload", "p50_ms"],
+    ["chunking", "Part formation", "mean_ms"],
+    ["delivery_flv", "Delivery", "mean_ms"],
+    ["player_buffer", "Player buffer", "p50_ms"],
+  ];
+  const dur = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : secs(ms));
+  function drawBreakdown(d) {
+    const parts = STAGES.map(([key, label, stat]) => [key, label, d.stages?.[key]?.[stat]]).filter(([, , v]) => v != null);
+    const total = parts.reduce((sum, [, , v]) => sum + v, 0);
+    breakdown.replaceChildren();
+    if (!parts.length || total <= 0) {
+      breakdown.append(svg("text", { x: 160, y: 22, "text-anchor": "middle" }, "Measured once you are live"));
+      fill(breakdownLegend);
+      return;
+    }
+    let x = 0;
+    parts.forEach(([key, label, v], i) => {
+      const w = Math.max(2, (v / total) * 320);
+      breakdown.append(svg("rect", { class: `stage stage-${i}`, x, y: 4, width: w, height: 28, "data-stage": key }, svg("title", {}, `${label}: ${dur(v)}`)));
+      x += w;
+    });
+    breakdown.setAttribute("aria-label", `Where the delay goes: ${parts.map(([, label, v]) => `${label} ${dur(v)}`).join(", ")}`);
+    fill(breakdownLegend, parts.map(([key, label, v], i) => h("li", { dataset: { stage: key } }, h(`span.swatch.stage-${i}`), `${label} ${dur(v)}`)));
+    const wait = d.stages?.blocking_wait?.mean_ms;
+    breakdownNote.textContent = wait != null
+      ? `LL-HLS players' requests waited ${dur(wait)} on average for the next part, which then went out at once: no polling delay.`
+      : "";
+  }
+
   async function poll() {
     try {
-      const [nb, a] = await Promise.all([api(`/api/broadcasts/${encodeURIComponent(id)}`), api(`/api/broadcasts/${encodeURIComponent(id)}/audience`)]);
+      const [nb, a, d] = await Promise.all([
+        api(`/api/broadcasts/${encodeURIComponent(id)}`),
+        api(`/api/broadcasts/${encodeURIComponent(id)}/audience`),
+        api(`/api/broadcasts/${encodeURIComponent(id)}/delay`).catch(() => ({})),
+      ]);
       if (stopped) return;
       b = nb;
       viewers.textContent = String(a.viewers);
       drawChart(a);
+      drawBreakdown(d);
       setLive();
     } catch { /* try again on the next tick */ }
   }
