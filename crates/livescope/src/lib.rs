@@ -25,6 +25,7 @@ pub mod seed;
 pub mod send;
 pub mod server;
 pub mod signing_key;
+pub mod sim;
 pub mod stall;
 pub mod store;
 pub mod timeline;

@@ -33,6 +33,10 @@ enum Command {
     /// Play a broadcast over RTMP or HTTP-FLV; with --verify, check its signatures against
     /// the broadcaster's keys and say whether it is theirs, unchanged.
     Watch(livescope::watch::Args),
+    /// Replay arrival traces (or synthetic ones like the study's) through a model of a
+    /// player: stall ratio, buffering delay and end-to-end delay for a chunk size, polling
+    /// interval and pre-buffer, or a sweep of either.
+    Sim(livescope::sim::Args),
     /// Make an account key (Ed25519) for signing broadcasts: its secret half goes to a
     /// file readable by you only; register the public half it prints with `POST /api/keys`.
     Keygen {
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Seed(args) => livescope::seed::run(args),
         Command::Broadcast(args) => livescope::broadcast::run(args),
         Command::Watch(args) => livescope::watch::run(args),
+        Command::Sim(args) => livescope::sim::run(args),
         Command::Keygen { out, force } => {
             let public = livescope::signing_key::generate(&out, force)?;
             println!("secret key written to {} (keep it there, secret)", out.display());

@@ -177,4 +177,48 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
     assert!(worst < 500.0, "arrivals keep the publisher's pace: {worst} ms off");
     let (status, _, _) = get_bytes(&server.http, "/api/broadcasts/nosuch/trace");
     assert_eq!(status, 404);
+
+    // `livescope sim` replays the trace: a real-time publisher on loopback never stalls a
+    // player with a one-second pre-buffer, and the numbers are the same every time.
+    let file = common::temp_dir("trace").join("trace.csv");
+    std::fs::write(&file, &text).unwrap();
+    let sim = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_livescope"))
+            .arg("sim")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let trace = file.to_str().unwrap();
+    let once = sim(&[
+        "--trace",
+        trace,
+        "--chunk-ms",
+        "1000",
+        "--poll-ms",
+        "0",
+        "--prebuffer-ms",
+        "2000",
+    ]);
+    assert_eq!(
+        once,
+        sim(&[
+            "--trace",
+            trace,
+            "--chunk-ms",
+            "1000",
+            "--poll-ms",
+            "0",
+            "--prebuffer-ms",
+            "2000"
+        ])
+    );
+    let row: Vec<&str> = once.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(row[3], "0.0000", "no stalls: {once}");
+    let e2e: f64 = row[6].parse().unwrap();
+    assert!(e2e > 1000.0 && e2e < 4000.0, "a chunk, the pre-buffer: {once}");
+    let sweep = sim(&["--synthetic", "periscope", "--seconds", "300", "--sweep", "prebuffer"]);
+    assert_eq!(sweep.lines().count(), 11, "{sweep}");
 }

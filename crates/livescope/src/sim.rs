@@ -1,0 +1,341 @@
+//! `livescope sim`: the measurement study's player experiments, replayed on arrival traces
+//! (livescope's own, `GET /api/broadcasts/<id>/trace`, or synthetic ones shaped like the
+//! study's Periscope uploads). Frames are grouped into chunks of a media duration; a chunk
+//! can be fetched once its last frame has arrived; the player learns of it at its next
+//! playlist poll (or at once, with blocking reload), starts after a pre-buffer of P seconds
+//! of media, and stalls (and buffers P again) when the next chunk is not there. Reported,
+//! as the study did: the stall ratio, the buffering delay (how long media waits in the
+//! player) and the end-to-end delay (from a frame's arrival at the server to its playback).
+//! Everything is deterministic for a given trace and seed.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// An arrival trace (CSV, as `GET /api/broadcasts/<id>/trace` gives it).
+    #[arg(long, value_name = "FILE", conflicts_with = "synthetic")]
+    pub trace: Option<PathBuf>,
+    /// A synthetic trace instead: `periscope` (bursty uploads, as the study saw them) or
+    /// `steady` (a good uplink).
+    #[arg(long, value_name = "SHAPE")]
+    pub synthetic: Option<String>,
+    /// Seconds of synthetic trace.
+    #[arg(long, default_value_t = 600)]
+    pub seconds: u64,
+    /// Seed of the synthetic trace and of the players' polling phases.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Media per chunk (the study's Periscope: 3 s segments; LL-HLS parts: 0.334 s).
+    #[arg(long, default_value_t = 3000)]
+    pub chunk_ms: u64,
+    /// How often the player polls its playlist; 0 for blocking reload (told at once).
+    #[arg(long, default_value_t = 2000)]
+    pub poll_ms: u64,
+    /// Media buffered before playing, and again after a stall.
+    #[arg(long, default_value_t = 6000)]
+    pub prebuffer_ms: u64,
+    /// Sweep this parameter instead (`prebuffer` or `poll`) over the study's range, one
+    /// line per value.
+    #[arg(long, value_name = "PARAMETER")]
+    pub sweep: Option<String>,
+    /// Players simulated per setting (each with its own polling phase).
+    #[arg(long, default_value_t = 20)]
+    pub players: u32,
+}
+
+/// One frame of a trace: media time and arrival at the server (ms).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame {
+    pub media_ms: f64,
+    pub arrival_ms: f64,
+}
+
+/// Reads a trace's video frames.
+pub fn read_trace(text: &str) -> anyhow::Result<Vec<Frame>> {
+    let mut frames = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.starts_with("kind,") || line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() < 5 {
+            bail!("line {}: expected kind,media_ms,arrival_ms,bytes,keyframe", n + 1);
+        }
+        if fields[0] != "video" {
+            continue;
+        }
+        let number = |i: usize| -> anyhow::Result<f64> {
+            fields[i]
+                .parse()
+                .with_context(|| format!("line {}: {:?} is not a number", n + 1, fields[i]))
+        };
+        frames.push(Frame {
+            media_ms: number(1)?,
+            arrival_ms: number(2)?,
+        });
+    }
+    if frames.len() < 2 {
+        bail!("the trace has fewer than two video frames");
+    }
+    Ok(frames)
+}
+
+/// A small deterministic generator (SplitMix64): the same seed, the same trace.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Exponentially distributed, of mean `mean`.
+    pub fn exp(&mut self, mean: f64) -> f64 {
+        -mean * (1.0 - self.next_f64()).ln()
+    }
+}
+
+/// A synthetic trace of 30 fps video. `periscope`: the uplink stalls now and then (on
+/// average every 20 s, for an exponential time of mean 1.5 s) and the frames held back
+/// arrive in a burst, over a base delay with 40 ms of jitter, as the study saw phone
+/// uploads; `steady`: the base delay and jitter only.
+pub fn synthetic(shape: &str, seconds: u64, seed: u64) -> anyhow::Result<Vec<Frame>> {
+    let bursty = match shape {
+        "periscope" => true,
+        "steady" => false,
+        other => bail!("unknown synthetic trace {other:?}: periscope or steady"),
+    };
+    let mut rng = Rng::new(seed);
+    let mut frames = Vec::new();
+    let mut blocked_until = 0.0f64;
+    let mut next_stall = rng.exp(20_000.0);
+    let mut last_arrival = 0.0f64;
+    for n in 0..seconds * 30 {
+        let media = n as f64 * 1000.0 / 30.0;
+        if bursty && media >= next_stall {
+            blocked_until = media + rng.exp(1500.0);
+            next_stall = media + rng.exp(20_000.0);
+        }
+        let sent = media.max(blocked_until);
+        // A frame cannot overtake the one before it on one connection.
+        let arrival = (sent + 80.0 + rng.exp(40.0)).max(last_arrival);
+        last_arrival = arrival;
+        frames.push(Frame {
+            media_ms: media,
+            arrival_ms: arrival,
+        });
+    }
+    Ok(frames)
+}
+
+/// A chunk: its media start and duration, and when its last frame arrived.
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    media_ms: f64,
+    duration_ms: f64,
+    ready_ms: f64,
+    /// Arrival of its first frame, for the end-to-end delay.
+    first_arrival_ms: f64,
+}
+
+fn chunks(frames: &[Frame], chunk_ms: f64) -> Vec<Chunk> {
+    let start = frames[0].media_ms;
+    let mut out: Vec<Chunk> = Vec::new();
+    for f in frames {
+        let index = ((f.media_ms - start) / chunk_ms).floor() as usize;
+        if out.len() <= index {
+            out.push(Chunk {
+                media_ms: start + index as f64 * chunk_ms,
+                duration_ms: chunk_ms,
+                ready_ms: f.arrival_ms,
+                first_arrival_ms: f.arrival_ms,
+            });
+        }
+        if let Some(c) = out.last_mut() {
+            c.ready_ms = c.ready_ms.max(f.arrival_ms);
+        }
+    }
+    // The last chunk may be short; its media ends with the last frame's.
+    if let (Some(c), Some(f)) = (out.last_mut(), frames.last()) {
+        c.duration_ms = (f.media_ms - c.media_ms + 1000.0 / 30.0).clamp(1.0, chunk_ms);
+    }
+    out
+}
+
+/// How one setting played out, averaged over the players.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Outcome {
+    /// Time stalled over time played and stalled.
+    pub stall_ratio: f64,
+    pub stalls: f64,
+    /// Mean time a chunk waited in the player between fetched and played (ms).
+    pub buffering_delay_ms: f64,
+    /// Mean time from a chunk's first frame arriving at the server to its playback (ms).
+    pub end_to_end_ms: f64,
+}
+
+/// Simulates one player: polling every `poll_ms` from `phase_ms` (0: blocking reload).
+fn play(chunks: &[Chunk], poll_ms: f64, phase_ms: f64, prebuffer_ms: f64) -> (f64, f64, f64, f64, u32) {
+    // When the player has each chunk.
+    let fetched: Vec<f64> = chunks
+        .iter()
+        .map(|c| {
+            if poll_ms <= 0.0 {
+                c.ready_ms
+            } else {
+                let k = ((c.ready_ms - phase_ms) / poll_ms).ceil().max(0.0);
+                phase_ms + k * poll_ms
+            }
+        })
+        .collect();
+    let (mut clock, mut stalled, mut played, mut waited, mut delay) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut stalls = 0u32;
+    let mut i = 0;
+    let mut first = true;
+    while i < chunks.len() {
+        // (Re)buffer: wait until `prebuffer_ms` of media from chunk i is there.
+        let mut have = 0.0;
+        let mut j = i;
+        while j < chunks.len() && have < prebuffer_ms {
+            have += chunks[j].duration_ms;
+            j += 1;
+        }
+        let ready = fetched[i..j].iter().cloned().fold(clock, f64::max);
+        if !first {
+            stalled += ready - clock;
+            stalls += 1;
+        }
+        first = false;
+        clock = ready;
+        // Play on while the next chunk is there in time.
+        while i < chunks.len() && fetched[i] <= clock {
+            waited += clock - fetched[i];
+            delay += clock - chunks[i].first_arrival_ms;
+            clock += chunks[i].duration_ms;
+            played += chunks[i].duration_ms;
+            i += 1;
+        }
+    }
+    (stalled, played, waited, delay, stalls)
+}
+
+/// Runs `players` players over the trace with one setting.
+pub fn simulate(frames: &[Frame], chunk_ms: u64, poll_ms: u64, prebuffer_ms: u64, players: u32, seed: u64) -> Outcome {
+    let chunks = chunks(frames, chunk_ms as f64);
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let (mut stall, mut stalls, mut waited, mut delay) = (0.0, 0.0, 0.0, 0.0);
+    let players = players.max(1);
+    for _ in 0..players {
+        let phase = frames[0].arrival_ms + rng.next_f64() * poll_ms as f64;
+        let (s, p, w, d, n) = play(&chunks, poll_ms as f64, phase, prebuffer_ms as f64);
+        stall += s / (s + p).max(1.0);
+        stalls += f64::from(n);
+        waited += w / chunks.len() as f64;
+        delay += d / chunks.len() as f64;
+    }
+    let n = f64::from(players);
+    Outcome {
+        stall_ratio: stall / n,
+        stalls: stalls / n,
+        buffering_delay_ms: waited / n,
+        end_to_end_ms: delay / n,
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let frames = match (&args.trace, &args.synthetic) {
+        (Some(path), _) => {
+            read_trace(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)?
+        }
+        (None, Some(shape)) => synthetic(shape, args.seconds, args.seed)?,
+        (None, None) => bail!("give --trace FILE or --synthetic periscope|steady"),
+    };
+    let settings: Vec<(u64, u64)> = match args.sweep.as_deref() {
+        None => vec![(args.poll_ms, args.prebuffer_ms)],
+        // The study's pre-buffer sweep (Periscope used 9 s; halving it halved the delay).
+        Some("prebuffer") => (1..=10).map(|s| (args.poll_ms, s * 1000)).collect(),
+        // Polling every 0.5 to 5 s, and blocking reload (0).
+        Some("poll") => [0, 500, 1000, 2000, 3000, 4000, 5000]
+            .iter()
+            .map(|&p| (p, args.prebuffer_ms))
+            .collect(),
+        Some(other) => bail!("unknown sweep {other:?}: prebuffer or poll"),
+    };
+    println!("chunk_ms,poll_ms,prebuffer_ms,stall_ratio,stalls,buffering_delay_ms,end_to_end_ms");
+    for (poll, prebuffer) in settings {
+        let o = simulate(&frames, args.chunk_ms, poll, prebuffer, args.players, args.seed);
+        println!(
+            "{},{poll},{prebuffer},{:.4},{:.2},{:.0},{:.0}",
+            args.chunk_ms, o.stall_ratio, o.stalls, o.buffering_delay_ms, o.end_to_end_ms
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_steady_trace_never_stalls_and_delay_is_prebuffer_plus_chunk_plus_polling() {
+        let frames = synthetic("steady", 120, 7).unwrap();
+        let o = simulate(&frames, 3000, 2000, 6000, 10, 7);
+        assert_eq!(o.stall_ratio, 0.0, "{o:?}");
+        // Waiting for a whole chunk (3 s) + about half a poll (1 s) + the upload (~0.1 s)
+        // + the pre-buffer held (6 s less the chunk being played).
+        assert!(o.end_to_end_ms > 6000.0 && o.end_to_end_ms < 12_000.0, "{o:?}");
+        let blocking = simulate(&frames, 3000, 0, 6000, 10, 7);
+        assert!(
+            blocking.end_to_end_ms < o.end_to_end_ms,
+            "blocking reload saves the poll: {blocking:?} {o:?}"
+        );
+    }
+
+    #[test]
+    fn bursty_uploads_stall_less_with_a_larger_prebuffer_at_the_cost_of_delay() {
+        let frames = synthetic("periscope", 900, 3).unwrap();
+        let small = simulate(&frames, 3000, 2000, 3000, 20, 3);
+        let large = simulate(&frames, 3000, 2000, 9000, 20, 3);
+        assert!(small.stall_ratio > large.stall_ratio, "{small:?} {large:?}");
+        assert!(small.end_to_end_ms < large.end_to_end_ms, "{small:?} {large:?}");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_numbers() {
+        let a = simulate(&synthetic("periscope", 300, 11).unwrap(), 3000, 2000, 6000, 5, 11);
+        let b = simulate(&synthetic("periscope", 300, 11).unwrap(), 3000, 2000, 6000, 5, 11);
+        assert_eq!(a, b);
+        let c = simulate(&synthetic("periscope", 300, 12).unwrap(), 3000, 2000, 6000, 5, 12);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn traces_read_as_the_server_writes_them() {
+        let text = "# livescope arrival trace v1\nkind,media_ms,arrival_ms,bytes,keyframe\n# started_unix_ms=1\nvideo,0,0.000,900,1\naudio,0,0.100,20,1\nvideo,33,34.250,300,0\n";
+        let frames = read_trace(text).unwrap();
+        assert_eq!(
+            frames,
+            vec![
+                Frame {
+                    media_ms: 0.0,
+                    arrival_ms: 0.0
+                },
+                Frame {
+                    media_ms: 33.0,
+                    arrival_ms: 34.25
+                },
+            ]
+        );
+        assert!(read_trace("video,x,1,1,1\nvideo,1,2,3,0\n").is_err());
+    }
+}
