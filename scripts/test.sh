@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (ffmpeg, nginx
-# as the LL-HLS edge cache and Chromium from Debian's packages; hls.js from npm), checks
-# formatting and lints, then runs every test, then every fuzz target for a bounded time.
+# as the LL-HLS edge cache, Chromium and the DejaVu fonts from Debian's packages; hls.js
+# from npm), checks formatting and lints, then runs every test, then every fuzz target for
+# a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+# livescope sim lays its plots' text out with DejaVu Sans.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""

@@ -43,6 +43,10 @@ pub struct Args {
     /// Players simulated per setting (each with its own polling phase).
     #[arg(long, default_value_t = 20)]
     pub players: u32,
+    /// With --sweep: draw the sweep into this folder, as SVG and PNG (the delay against
+    /// the parameter, and the study's stall ratio against buffering delay).
+    #[arg(long, value_name = "DIR", requires = "sweep")]
+    pub plot: Option<PathBuf>,
 }
 
 /// One frame of a trace: media time and arrival at the server (ms).
@@ -272,70 +276,148 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(other) => bail!("unknown sweep {other:?}: prebuffer or poll"),
     };
     println!("chunk_ms,poll_ms,prebuffer_ms,stall_ratio,stalls,buffering_delay_ms,end_to_end_ms");
+    let mut rows = Vec::new();
     for (poll, prebuffer) in settings {
         let o = simulate(&frames, args.chunk_ms, poll, prebuffer, args.players, args.seed);
         println!(
             "{},{poll},{prebuffer},{:.4},{:.2},{:.0},{:.0}",
             args.chunk_ms, o.stall_ratio, o.stalls, o.buffering_delay_ms, o.end_to_end_ms
         );
+        rows.push((poll, prebuffer, o));
+    }
+    if let (Some(dir), Some(sweep)) = (&args.plot, args.sweep.as_deref()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let x = |&(poll, prebuffer, _): &(u64, u64, Outcome)| if sweep == "poll" { poll } else { prebuffer } as f64 / 1000.0;
+        let label = if sweep == "poll" {
+            "polling interval (s; 0: blocking reload)"
+        } else {
+            "pre-buffer (s)"
+        };
+        plot::draw(
+            dir,
+            &format!("{sweep}-delay"),
+            &format!(
+                "End-to-end delay against the {}",
+                if sweep == "poll" {
+                    "polling interval"
+                } else {
+                    "pre-buffer"
+                }
+            ),
+            label,
+            "end-to-end delay (s)",
+            &rows
+                .iter()
+                .map(|r| (x(r), r.2.end_to_end_ms / 1000.0))
+                .collect::<Vec<_>>(),
+        )?;
+        plot::draw(
+            dir,
+            &format!("{sweep}-tradeoff"),
+            "Stall ratio against buffering delay",
+            "buffering delay (s)",
+            "stall ratio (%)",
+            &rows
+                .iter()
+                .map(|r| (r.2.buffering_delay_ms / 1000.0, r.2.stall_ratio * 100.0))
+                .collect::<Vec<_>>(),
+        )?;
+        eprintln!("plots in {}", dir.display());
     }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod plot {
+    //! The sweeps' plots, with `plotters`, as SVG and PNG. Laying text out needs a font:
+    //! DejaVu Sans, as Debian installs it (`fonts-dejavu-core`).
 
-    #[test]
-    fn a_steady_trace_never_stalls_and_delay_is_prebuffer_plus_chunk_plus_polling() {
-        let frames = synthetic("steady", 120, 7).unwrap();
-        let o = simulate(&frames, 3000, 2000, 6000, 10, 7);
-        assert_eq!(o.stall_ratio, 0.0, "{o:?}");
-        // Waiting for a whole chunk (3 s) + about half a poll (1 s) + the upload (~0.1 s)
-        // + the pre-buffer held (6 s less the chunk being played).
-        assert!(o.end_to_end_ms > 6000.0 && o.end_to_end_ms < 12_000.0, "{o:?}");
-        let blocking = simulate(&frames, 3000, 0, 6000, 10, 7);
-        assert!(
-            blocking.end_to_end_ms < o.end_to_end_ms,
-            "blocking reload saves the poll: {blocking:?} {o:?}"
-        );
+    use std::path::Path;
+
+    use anyhow::{anyhow, bail};
+    use plotters::coord::Shift;
+    use plotters::prelude::*;
+
+    const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+    /// Registers the font once; false when there is none.
+    fn font() -> bool {
+        static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *READY.get_or_init(|| {
+            let Ok(bytes) = std::fs::read(FONT) else { return false };
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
+        })
     }
 
-    #[test]
-    fn bursty_uploads_stall_less_with_a_larger_prebuffer_at_the_cost_of_delay() {
-        let frames = synthetic("periscope", 900, 3).unwrap();
-        let small = simulate(&frames, 3000, 2000, 3000, 20, 3);
-        let large = simulate(&frames, 3000, 2000, 9000, 20, 3);
-        assert!(small.stall_ratio > large.stall_ratio, "{small:?} {large:?}");
-        assert!(small.end_to_end_ms < large.end_to_end_ms, "{small:?} {large:?}");
+    /// `name`.svg and `name`.png in `dir`: a line through `points`.
+    pub fn draw(
+        dir: &Path,
+        name: &str,
+        title: &str,
+        x_label: &str,
+        y_label: &str,
+        points: &[(f64, f64)],
+    ) -> anyhow::Result<()> {
+        if !font() {
+            bail!("plots need the font {FONT} (Debian: apt-get install fonts-dejavu-core)");
+        }
+        let svg = dir.join(format!("{name}.svg"));
+        chart(
+            SVGBackend::new(&svg, (720, 440)).into_drawing_area(),
+            title,
+            x_label,
+            y_label,
+            points,
+        )?;
+        let png = dir.join(format!("{name}.png"));
+        chart(
+            BitMapBackend::new(&png, (720, 440)).into_drawing_area(),
+            title,
+            x_label,
+            y_label,
+            points,
+        )?;
+        Ok(())
     }
 
-    #[test]
-    fn the_same_seed_gives_the_same_numbers() {
-        let a = simulate(&synthetic("periscope", 300, 11).unwrap(), 3000, 2000, 6000, 5, 11);
-        let b = simulate(&synthetic("periscope", 300, 11).unwrap(), 3000, 2000, 6000, 5, 11);
-        assert_eq!(a, b);
-        let c = simulate(&synthetic("periscope", 300, 12).unwrap(), 3000, 2000, 6000, 5, 12);
-        assert_ne!(a, c);
-    }
-
-    #[test]
-    fn traces_read_as_the_server_writes_them() {
-        let text = "# livescope arrival trace v1\nkind,media_ms,arrival_ms,bytes,keyframe\n# started_unix_ms=1\nvideo,0,0.000,900,1\naudio,0,0.100,20,1\nvideo,33,34.250,300,0\n";
-        let frames = read_trace(text).unwrap();
-        assert_eq!(
-            frames,
-            vec![
-                Frame {
-                    media_ms: 0.0,
-                    arrival_ms: 0.0
-                },
-                Frame {
-                    media_ms: 33.0,
-                    arrival_ms: 34.25
-                },
-            ]
-        );
-        assert!(read_trace("video,x,1,1,1\nvideo,1,2,3,0\n").is_err());
+    fn chart<DB: DrawingBackend>(
+        root: DrawingArea<DB, Shift>,
+        title: &str,
+        x_label: &str,
+        y_label: &str,
+        points: &[(f64, f64)],
+    ) -> anyhow::Result<()> {
+        let failed = |e: &dyn std::fmt::Display| anyhow!("drawing {title}: {e}");
+        // Axes from 0 (every value here is a time or a ratio) to a little past the largest.
+        let span = |values: Vec<f64>| {
+            let hi = values.iter().fold(0.0f64, |hi, &v| hi.max(v));
+            0.0..(hi * 1.08).max(0.05)
+        };
+        let xs = span(points.iter().map(|p| p.0).collect());
+        let ys = span(points.iter().map(|p| p.1).collect());
+        root.fill(&WHITE).map_err(|e| failed(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(xs, ys)
+            .map_err(|e| failed(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| failed(&e))?;
+        let color = RGBColor(211, 16, 63);
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+            .map_err(|e| failed(&e))?;
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+            .map_err(|e| failed(&e))?;
+        root.present().map_err(|e| failed(&e))?;
+        Ok(())
     }
 }

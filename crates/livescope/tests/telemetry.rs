@@ -219,6 +219,22 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
     assert_eq!(row[3], "0.0000", "no stalls: {once}");
     let e2e: f64 = row[6].parse().unwrap();
     assert!(e2e > 1000.0 && e2e < 4000.0, "a chunk, the pre-buffer: {once}");
-    let sweep = sim(&["--synthetic", "periscope", "--seconds", "300", "--sweep", "prebuffer"]);
+    let plots = common::temp_dir("plots");
+    let sweep = sim(&[
+        "--synthetic",
+        "periscope",
+        "--seconds",
+        "300",
+        "--sweep",
+        "prebuffer",
+        "--plot",
+        plots.to_str().unwrap(),
+    ]);
     assert_eq!(sweep.lines().count(), 11, "{sweep}");
+    for name in ["prebuffer-delay", "prebuffer-tradeoff"] {
+        let png = std::fs::read(plots.join(format!("{name}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}.png");
+        let svg = std::fs::read_to_string(plots.join(format!("{name}.svg"))).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("delay (s)"), "{name}.svg");
+    }
 }
