@@ -230,7 +230,12 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
         "--plot",
         plots.to_str().unwrap(),
     ]);
-    assert_eq!(sweep.lines().count(), 11, "{sweep}");
+    assert_eq!(
+        sweep.lines().count(),
+        12,
+        "ten pre-buffers and the adaptive policy: {sweep}"
+    );
+    assert!(sweep.lines().last().unwrap().contains(",adaptive,"), "{sweep}");
     for name in ["prebuffer-delay", "prebuffer-tradeoff"] {
         let png = std::fs::read(plots.join(format!("{name}.png"))).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}.png");
