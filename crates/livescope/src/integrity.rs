@@ -99,11 +99,15 @@ pub struct Checked {
     pub unchecked_from: Option<u64>,
 }
 
-/// The verdicts of broadcasts checked since the server started.
+/// The verdicts of broadcasts checked since the server started, the most recent
+/// [`KEEP_VERDICTS`].
 #[derive(Default)]
 pub struct Verdicts {
-    by_broadcast: Mutex<HashMap<String, Checked>>,
+    by_broadcast: Mutex<(HashMap<String, Checked>, std::collections::VecDeque<String>)>,
 }
+
+/// Broadcasts whose verdicts are kept (a few KiB each at most).
+pub const KEEP_VERDICTS: usize = 4096;
 
 impl Verdicts {
     pub fn get(&self, id: &str) -> Option<Verdict> {
@@ -111,14 +115,25 @@ impl Verdicts {
     }
 
     pub fn checked(&self, id: &str) -> Option<Checked> {
-        self.by_broadcast.lock().expect("verdicts lock").get(id).cloned()
+        self.by_broadcast.lock().expect("verdicts lock").0.get(id).cloned()
     }
 
     fn set(&self, id: &str, checker: &TagChecker) {
         let checked = checker.checked();
-        let mut map = self.by_broadcast.lock().expect("verdicts lock");
-        if map.get(id) != Some(&checked) {
-            map.insert(id.to_owned(), checked);
+        let mut guard = self.by_broadcast.lock().expect("verdicts lock");
+        let (map, order) = &mut *guard;
+        match map.get_mut(id) {
+            Some(old) if *old == checked => {}
+            Some(old) => *old = checked,
+            None => {
+                if order.len() >= KEEP_VERDICTS
+                    && let Some(oldest) = order.pop_front()
+                {
+                    map.remove(&oldest);
+                }
+                order.push_back(id.to_owned());
+                map.insert(id.to_owned(), checked);
+            }
         }
     }
 }

@@ -57,6 +57,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut app = App::open(config, rtmp.local_addr()?, http.local_addr()?, recordings)?;
     app.rtmps_addr = rtmps.as_ref().map(TcpListener::local_addr).transpose()?;
     let app = Arc::new(app);
+    // Traces go when recordings would.
+    let (traces, retention) = (app.traces.clone(), app.config.retention);
+    tokio::spawn(async move {
+        loop {
+            traces.sweep(retention).await;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
     let beat = app.clone();
     tokio::spawn(async move {
         for beats in 0u64.. {

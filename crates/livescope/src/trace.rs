@@ -30,6 +30,27 @@ impl Traces {
         Traces { dir }
     }
 
+    /// Deletes traces not written to for longer than `retention` (the recordings' own):
+    /// run at start and then hourly.
+    pub async fn sweep(&self, retention: std::time::Duration) {
+        let Ok(mut files) = tokio::fs::read_dir(&self.dir).await else {
+            return;
+        };
+        while let Ok(Some(entry)) = files.next_entry().await {
+            let age = entry
+                .metadata()
+                .await
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok());
+            if age.is_some_and(|age| age > retention)
+                && let Err(e) = tokio::fs::remove_file(entry.path()).await
+            {
+                tracing::warn!("cannot delete old trace {}: {e}", entry.path().display());
+            }
+        }
+    }
+
     /// The trace file of a broadcast, if the id is one we make (no path tricks).
     pub fn file(&self, id: &str) -> Option<PathBuf> {
         let plain =
@@ -127,6 +148,21 @@ mod tests {
         );
         assert_eq!(t.file("../etc/passwd"), None);
         assert_eq!(t.file(""), None);
+    }
+
+    #[tokio::test]
+    async fn old_traces_are_swept() {
+        let dir = std::env::temp_dir().join(format!("livescope-traces-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = std::fs::File::create(dir.join("old.csv")).unwrap();
+        old.set_modified(SystemTime::now() - std::time::Duration::from_secs(7200))
+            .unwrap();
+        std::fs::write(dir.join("new.csv"), "x").unwrap();
+        Traces::new(dir.clone())
+            .sweep(std::time::Duration::from_secs(3600))
+            .await;
+        assert!(!dir.join("old.csv").exists() && dir.join("new.csv").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
