@@ -141,7 +141,7 @@ impl App {
 pub struct Watching {
     app: Arc<App>,
     view: i64,
-    _counted: crate::metrics::ViewerGauge,
+    _counted: crate::metrics::Held,
 }
 
 impl Watching {
@@ -152,7 +152,7 @@ impl Watching {
         Watching {
             app: app.clone(),
             view,
-            _counted: crate::metrics::ViewerGauge::new(&app.metrics, path),
+            _counted: crate::metrics::Held::new(&app.metrics.viewers.get_or_create(&path.into())),
         }
     }
 }
@@ -195,6 +195,8 @@ pub struct Publishing {
     released: Vec<Frame>,
     /// Notified when a tampered stream must end (the `end` policy).
     tampered_end: Arc<tokio::sync::Notify>,
+    /// Frames received per kind (video, audio, data), for `/metrics`.
+    received: [prometheus_client::metrics::counter::Counter; 3],
 }
 
 /// Why a publisher is cut off under the `end` signature policy.
@@ -307,6 +309,7 @@ impl Publishing {
             hold,
             released: Vec::new(),
             tampered_end,
+            received: app.metrics.received(),
         })
     }
 
@@ -359,17 +362,13 @@ impl Publishing {
             }
         };
         self.frames += 1;
-        let kind = match codec {
-            Codec::Video(_) => "video",
-            Codec::Audio(_) => "audio",
-            Codec::Data => "data",
+        let [video, audio, data] = &self.received;
+        match codec {
+            Codec::Video(_) => video.inc(),
+            Codec::Audio(_) => audio.inc(),
+            Codec::Data => data.inc(),
         };
-        let metrics = &self.app.metrics;
-        metrics
-            .frames_received
-            .get_or_create(&crate::metrics::KindLabel { kind })
-            .inc();
-        metrics.received_bytes.inc_by(payload.len() as u64);
+        self.app.metrics.received_bytes.inc_by(payload.len() as u64);
         let at = if header.is_some() || codec == Codec::Data {
             self.timeline.header()
         } else {

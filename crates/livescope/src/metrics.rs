@@ -144,6 +144,12 @@ impl Metrics {
         out
     }
 
+    /// The counters of frames received, per kind (`video`, `audio`, `data`), for a
+    /// publisher to keep: the label lookup once, not per frame.
+    pub fn received(&self) -> [Counter; 3] {
+        ["video", "audio", "data"].map(|kind| self.frames_received.get_or_create(&KindLabel { kind }).clone())
+    }
+
     /// The counters of one push path, for a viewer's loop to keep.
     pub fn sent(&self, path: DeliveryPath) -> (Counter, Counter) {
         let label = path.into();
@@ -154,26 +160,7 @@ impl Metrics {
     }
 }
 
-/// Counts one viewer on a path while it lasts.
-pub struct ViewerGauge {
-    gauge: Gauge,
-}
-
-impl ViewerGauge {
-    pub fn new(metrics: &Metrics, path: DeliveryPath) -> ViewerGauge {
-        let gauge = metrics.viewers.get_or_create(&path.into()).clone();
-        gauge.inc();
-        ViewerGauge { gauge }
-    }
-}
-
-impl Drop for ViewerGauge {
-    fn drop(&mut self) {
-        self.gauge.dec();
-    }
-}
-
-/// Counts something in progress (a blocking request held) while it lasts.
+/// Counts something while it lasts (a viewer on a path, a blocking request held).
 pub struct Held {
     gauge: Gauge,
 }
@@ -198,7 +185,7 @@ mod tests {
     #[test]
     fn names_follow_the_conventions_and_values_show() {
         let m = Metrics::default();
-        let viewer = ViewerGauge::new(&m, DeliveryPath::Flv);
+        let viewer = Held::new(&m.viewers.get_or_create(&DeliveryPath::Flv.into()));
         m.received_bytes.inc_by(1000);
         m.frames_received.get_or_create(&KindLabel { kind: "video" }).inc();
         let text = m.render();

@@ -37,13 +37,9 @@ impl Traces {
             return;
         };
         while let Ok(Some(entry)) = files.next_entry().await {
-            let age = entry
-                .metadata()
+            if crate::hls::recording::age(&entry)
                 .await
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| SystemTime::now().duration_since(t).ok());
-            if age.is_some_and(|age| age > retention)
+                .is_some_and(|age| age > retention)
                 && let Err(e) = tokio::fs::remove_file(entry.path()).await
             {
                 tracing::warn!("cannot delete old trace {}: {e}", entry.path().display());

@@ -52,6 +52,20 @@ fn sign(clip: &Path, account: &SigningKey, broadcast: &str, tamper: Option<usize
     path
 }
 
+/// Publishes each (stream key, FLV file) over HTTP ingest at once, each in a thread.
+fn publish_all<const N: usize>(
+    server: &Server,
+    files: [(String, PathBuf); N],
+) -> Vec<std::thread::JoinHandle<Result<(), String>>> {
+    files
+        .into_iter()
+        .map(|(key, file)| {
+            let http = server.http.clone();
+            std::thread::spawn(move || publish_flv(&http, &key, &file, |ts| ts))
+        })
+        .collect()
+}
+
 /// The broadcast's signature state as the API shows it, once it is `want` (or the deadline).
 fn signature(server: &Server, id: &str, want: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -97,13 +111,7 @@ fn the_server_checks_signatures_at_ingest_and_says_what_it_found() {
         (tampered_key, sign(&source, &account, &tampered, Some(100))),
         (plain_key, source.clone()),
     ];
-    let publishers: Vec<_> = files
-        .into_iter()
-        .map(|(key, file)| {
-            let http = server.http.clone();
-            std::thread::spawn(move || publish_flv(&http, &key, &file, |ts| ts))
-        })
-        .collect();
+    let publishers = publish_all(&server, files);
     for p in publishers {
         p.join().unwrap().unwrap();
     }
@@ -176,13 +184,7 @@ fn the_owners_policy_ends_a_tampered_broadcast_or_drops_what_does_not_match() {
         (dropped_key, sign(&source, &account, &dropped, Some(100))),
         (clean_key, sign(&source, &account, &clean, None)),
     ];
-    let publishers: Vec<_> = files
-        .into_iter()
-        .map(|(key, file)| {
-            let http = server.http.clone();
-            std::thread::spawn(move || publish_flv(&http, &key, &file, |ts| ts))
-        })
-        .collect();
+    let publishers = publish_all(&server, files);
     // While live, `drop` is neither chosen nor left: it decides how ingest was set up.
     server.wait_state(&clean, "live");
     server.wait_state(&ended, "live");

@@ -4,7 +4,7 @@
 
 mod audience;
 mod http;
-mod recording;
+pub mod recording;
 mod segmenter;
 
 use std::collections::{BTreeMap, HashMap};

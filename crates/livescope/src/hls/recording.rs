@@ -55,13 +55,7 @@ impl Recordings {
         };
         while let Ok(Some(entry)) = dirs.next_entry().await {
             let path = entry.path();
-            let age = entry
-                .metadata()
-                .await
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| SystemTime::now().duration_since(t).ok());
-            if age.is_some_and(|age| age > self.retention) {
+            if age(&entry).await.is_some_and(|age| age > self.retention) {
                 if let Err(e) = tokio::fs::remove_dir_all(&path).await {
                     tracing::warn!("cannot delete old recording {}: {e}", path.display());
                 }
@@ -71,6 +65,12 @@ impl Recordings {
             close_playlist(&path.join("index.m3u8")).await;
         }
     }
+}
+
+/// How long since a folder entry was last written to (for retention sweeps).
+pub async fn age(entry: &tokio::fs::DirEntry) -> Option<Duration> {
+    let modified = entry.metadata().await.and_then(|m| m.modified()).ok()?;
+    SystemTime::now().duration_since(modified).ok()
 }
 
 /// Appends EXT-X-ENDLIST to a playlist that lacks it: its broadcast is no longer live.
