@@ -42,12 +42,14 @@ run() { # name, then sim's flags
   echo
   echo "With a fixed pre-buffer the modelled player never plays faster than real time: every"
   echo "stall adds its length to the delay for good, so a small pre-buffer stalls more and ends"
-  echo "up further behind than its size suggests. The pre-buffer sweeps end with the adaptive"
-  echo "policy (--policy adaptive): it aims at a buffer learnt from its stalls and plays 1.25"
-  echo "times as fast whenever it holds more, as hls.js's live sync does. With LL-HLS parts it"
-  echo "stays closer to live than any fixed pre-buffer, but it stalls more than the larger ones:"
-  echo "it is a better point on the curve, not yet one that beats every fixed pre-buffer on both"
-  echo "counts, which issue 14 asks for."
+  echo "up further behind than its size suggests. The pre-buffer sweeps run each P twice: fixed,"
+  echo "and with the adaptive policy started from the same P (--policy adaptive): it keeps 0.8 P"
+  echo "ahead and plays at 0.8x while the buffer is low (so 0.8 P lasts as long as P at 1x),"
+  echo "at 1.25x while it holds more than the aim (as hls.js's live sync does), and aims higher"
+  echo "by each stall's length. \"time off 1x\" is the share of the time it played at another"
+  echo "rate. With LL-HLS parts it stalls no more than the fixed pre-buffer and is closer to"
+  echo "live, for every P (the unit test checks seeds 1 to 3). With 3 s chunks it does not:"
+  echo "the buffer arrives 3 s at a time, too coarse for the rate to stretch it."
   echo
   run prebuffer-3s --chunk-ms 3000 --poll-ms 2000 --sweep prebuffer
   run poll-3s --chunk-ms 3000 --prebuffer-ms 6000 --sweep poll

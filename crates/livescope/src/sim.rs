@@ -36,8 +36,9 @@ pub struct Args {
     /// Media buffered before playing, and again after a stall.
     #[arg(long, default_value_t = 6000)]
     pub prebuffer_ms: u64,
-    /// `fixed` (the pre-buffer above, real-time playback) or `adaptive` (an aim learnt
-    /// from stalls, and catching up: see [`Policy::Adaptive`]). Sweeps add an adaptive row.
+    /// `fixed` (the pre-buffer above, real-time playback) or `adaptive` (started from the
+    /// same pre-buffer, then slowing down, catching up and learning from stalls: see
+    /// [`Policy::Adaptive`]). The pre-buffer sweep runs both for each P.
     #[arg(long, default_value = "fixed")]
     pub policy: String,
     /// Sweep this parameter instead (`prebuffer` or `poll`) over the study's range, one
@@ -190,6 +191,9 @@ pub struct Outcome {
     pub buffering_delay_ms: f64,
     /// Mean time from a chunk's first frame arriving at the server to its playback (ms).
     pub end_to_end_ms: f64,
+    /// Share of the playing time spent faster or slower than real time (the price of the
+    /// adaptive policy; 0 for a fixed pre-buffer).
+    pub off_rate: f64,
 }
 
 /// How a player buffers.
@@ -197,24 +201,45 @@ pub struct Outcome {
 pub enum Policy {
     /// Buffer this much media before playing and after every stall; play in real time.
     Fixed { prebuffer_ms: f64 },
-    /// Aim at a buffer learnt from the stalls themselves: start with one chunk; after a
-    /// stall of s, aim s higher (what would have avoided it); after a minute of media
-    /// without one, aim a tenth lower (never below a chunk). Whenever more than the aim is
-    /// buffered, play 1.25 times as fast to come back to it, as hls.js's live sync does,
-    /// so that a stall's delay is not kept for good.
-    Adaptive,
+    /// Adaptive media playout, started from the same pre-buffer P. It aims at keeping
+    /// 0.8 P of media ahead, because while the buffer drains it plays at 0.8 times real
+    /// time: a buffer of 0.8 P then lasts as long as a buffer of P played in real time, so
+    /// it covers the same upload gaps with less delay. Whenever more than the aim (and a
+    /// margin) is buffered it plays 1.25 times as fast to come back to it, as hls.js's
+    /// live sync does, so a gap's delay is not kept for good; after a stall of s it aims s
+    /// higher, the jitter it has now seen (a fixed player keeps the same s as delay).
+    Adaptive { prebuffer_ms: f64 },
 }
 
+impl Policy {
+    fn prebuffer_ms(self) -> f64 {
+        match self {
+            Policy::Fixed { prebuffer_ms } | Policy::Adaptive { prebuffer_ms } => prebuffer_ms,
+        }
+    }
+}
+
+/// Playing slower than real time while the buffer is below the aim.
+pub const SLOW_DOWN: f64 = 0.8;
 /// Playing faster than real time to come back to the aimed-at buffer.
-const CATCH_UP: f64 = 1.25;
-/// Media played without a stall before the aim comes down.
-const QUIET_MS: f64 = 60_000.0;
-/// What share of a stall's length the aim goes up by, and by how much it comes down.
-const AIM_UP: f64 = 1.0;
-const AIM_DOWN: f64 = 0.9;
+pub const CATCH_UP: f64 = 1.25;
+/// How far from the aim the buffer may wander before the rate changes (at most a chunk).
+const MARGIN_MS: f64 = 500.0;
+
+/// What one player went through (ms, except the count).
+#[derive(Debug, Default)]
+struct Played {
+    stalled: f64,
+    played: f64,
+    /// Wall-clock time spent at a rate other than 1.
+    off_rate: f64,
+    waited: f64,
+    delay: f64,
+    stalls: u32,
+}
 
 /// Simulates one player: polling every `poll_ms` from `phase_ms` (0: blocking reload).
-fn play(chunks: &[Chunk], poll_ms: f64, phase_ms: f64, policy: Policy) -> (f64, f64, f64, f64, u32) {
+fn play(chunks: &[Chunk], poll_ms: f64, phase_ms: f64, policy: Policy) -> Played {
     // When the player has each chunk.
     let fetched: Vec<f64> = chunks
         .iter()
@@ -227,16 +252,14 @@ fn play(chunks: &[Chunk], poll_ms: f64, phase_ms: f64, policy: Policy) -> (f64, 
             }
         })
         .collect();
-    let (mut clock, mut stalled, mut played, mut waited, mut delay) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    let mut stalls = 0u32;
+    let adaptive = matches!(policy, Policy::Adaptive { .. });
+    let one_chunk = chunks.first().map_or(1000.0, |c| c.duration_ms);
+    let margin = MARGIN_MS.min(one_chunk);
+    let mut aim = policy.prebuffer_ms() * if adaptive { SLOW_DOWN } else { 1.0 };
+    let mut out = Played::default();
+    let mut clock = 0.0f64;
     let mut i = 0;
     let mut first = true;
-    let one_chunk = chunks.first().map_or(1000.0, |c| c.duration_ms);
-    let mut aim = match policy {
-        Policy::Fixed { prebuffer_ms } => prebuffer_ms,
-        Policy::Adaptive => one_chunk,
-    };
-    let mut quiet = 0.0;
     while i < chunks.len() {
         // (Re)buffer: wait until `aim` of media from chunk i is there.
         let mut have = 0.0;
@@ -247,55 +270,56 @@ fn play(chunks: &[Chunk], poll_ms: f64, phase_ms: f64, policy: Policy) -> (f64, 
         }
         let ready = fetched[i..j].iter().cloned().fold(clock, f64::max);
         if !first {
-            stalled += ready - clock;
-            stalls += 1;
-            if policy == Policy::Adaptive {
-                aim += (ready - clock) * AIM_UP;
-                quiet = 0.0;
+            out.stalled += ready - clock;
+            out.stalls += 1;
+            if adaptive {
+                aim += ready - clock;
             }
         }
         first = false;
         clock = ready;
         // Play on while the next chunk is there in time.
         while i < chunks.len() && fetched[i] <= clock {
-            waited += clock - fetched[i];
-            delay += clock - chunks[i].first_arrival_ms;
+            out.waited += clock - fetched[i];
+            out.delay += clock - chunks[i].first_arrival_ms;
             let mut rate = 1.0;
-            if policy == Policy::Adaptive {
+            if adaptive {
                 let ahead: f64 = (i + 1..chunks.len())
                     .take_while(|&k| fetched[k] <= clock)
                     .map(|k| chunks[k].duration_ms)
                     .sum();
-                if ahead > aim {
+                if ahead > aim + margin {
                     rate = CATCH_UP;
-                }
-                quiet += chunks[i].duration_ms;
-                if quiet >= QUIET_MS {
-                    aim = (aim * AIM_DOWN).max(one_chunk);
-                    quiet = 0.0;
+                } else if ahead < aim - margin {
+                    rate = SLOW_DOWN;
                 }
             }
-            clock += chunks[i].duration_ms / rate;
-            played += chunks[i].duration_ms;
+            let wall = chunks[i].duration_ms / rate;
+            if rate != 1.0 {
+                out.off_rate += wall;
+            }
+            clock += wall;
+            out.played += chunks[i].duration_ms;
             i += 1;
         }
     }
-    (stalled, played, waited, delay, stalls)
+    out
 }
 
 /// Runs `players` players over the trace with one setting.
 pub fn simulate(frames: &[Frame], chunk_ms: u64, poll_ms: u64, policy: Policy, players: u32, seed: u64) -> Outcome {
     let chunks = chunks(frames, chunk_ms as f64);
     let mut rng = Rng::new(seed ^ 0x5eed);
-    let (mut stall, mut stalls, mut waited, mut delay) = (0.0, 0.0, 0.0, 0.0);
+    let (mut stall, mut stalls, mut waited, mut delay, mut off) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let players = players.max(1);
     for _ in 0..players {
         let phase = frames[0].arrival_ms + rng.next_f64() * poll_ms as f64;
-        let (s, p, w, d, n) = play(&chunks, poll_ms as f64, phase, policy);
-        stall += s / (s + p).max(1.0);
-        stalls += f64::from(n);
-        waited += w / chunks.len() as f64;
-        delay += d / chunks.len() as f64;
+        let p = play(&chunks, poll_ms as f64, phase, policy);
+        stall += p.stalled / (p.stalled + p.played).max(1.0);
+        stalls += f64::from(p.stalls);
+        waited += p.waited / chunks.len() as f64;
+        delay += p.delay / chunks.len() as f64;
+        off += p.off_rate / (p.stalled + p.played).max(1.0);
     }
     let n = f64::from(players);
     Outcome {
@@ -303,8 +327,12 @@ pub fn simulate(frames: &[Frame], chunk_ms: u64, poll_ms: u64, policy: Policy, p
         stalls: stalls / n,
         buffering_delay_ms: waited / n,
         end_to_end_ms: delay / n,
+        off_rate: off / n,
     }
 }
+
+/// One setting's result: polling interval, policy, outcome.
+type Row = (u64, Policy, Outcome);
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let frames = match (&args.trace, &args.synthetic) {
@@ -314,51 +342,99 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, Some(shape)) => synthetic(shape, args.seconds, args.seed)?,
         (None, None) => bail!("give --trace FILE or --synthetic periscope|steady"),
     };
-    let fixed = |ms: u64| Policy::Fixed {
-        prebuffer_ms: ms as f64,
+    let policy = |prebuffer_ms: u64| -> anyhow::Result<Policy> {
+        let prebuffer_ms = prebuffer_ms as f64;
+        Ok(match args.policy.as_str() {
+            "fixed" => Policy::Fixed { prebuffer_ms },
+            "adaptive" => Policy::Adaptive { prebuffer_ms },
+            other => bail!("unknown policy {other:?}: fixed or adaptive"),
+        })
     };
-    let chosen = match args.policy.as_str() {
-        "fixed" => fixed(args.prebuffer_ms),
-        "adaptive" => Policy::Adaptive,
-        other => bail!("unknown policy {other:?}: fixed or adaptive"),
-    };
-    let mut settings: Vec<(u64, Policy)> = match args.sweep.as_deref() {
-        None => vec![(args.poll_ms, chosen)],
-        // The study's pre-buffer sweep (Periscope used 9 s; halving it halved the delay).
-        Some("prebuffer") => (1..=10).map(|s| (args.poll_ms, fixed(s * 1000))).collect(),
+    let settings: Vec<(u64, Policy)> = match args.sweep.as_deref() {
+        None => vec![(args.poll_ms, policy(args.prebuffer_ms)?)],
+        // The study's pre-buffer sweep (Periscope used 9 s; 6 s halved the buffering
+        // delay), each P with a fixed pre-buffer and with the adaptive policy started at P.
+        Some("prebuffer") => (1..=10)
+            .flat_map(|s| {
+                let prebuffer_ms = (s * 1000) as f64;
+                [
+                    (args.poll_ms, Policy::Fixed { prebuffer_ms }),
+                    (args.poll_ms, Policy::Adaptive { prebuffer_ms }),
+                ]
+            })
+            .collect(),
         // Polling every 0.5 to 5 s, and blocking reload (0).
         Some("poll") => [0, 500, 1000, 2000, 3000, 4000, 5000]
             .iter()
-            .map(|&p| (p, chosen))
-            .collect(),
+            .map(|&p| Ok((p, policy(args.prebuffer_ms)?)))
+            .collect::<anyhow::Result<_>>()?,
         Some(other) => bail!("unknown sweep {other:?}: prebuffer or poll"),
     };
-    if args.sweep.as_deref() == Some("prebuffer") {
-        settings.push((args.poll_ms, Policy::Adaptive));
-    }
-    println!("chunk_ms,poll_ms,prebuffer_ms,stall_ratio,stalls,buffering_delay_ms,end_to_end_ms");
+    // Long traces with many players take a while: a bar on the terminal (hidden when
+    // stderr is not one).
+    let progress = indicatif::ProgressBar::new(settings.len() as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} settings, {elapsed} ({eta} left)")
+            .expect("a valid template"),
+    );
+    println!("chunk_ms,poll_ms,prebuffer_ms,stall_ratio,stalls,buffering_delay_ms,end_to_end_ms,policy,off_rate");
     let mut rows = Vec::new();
     for (poll, policy) in settings {
         let o = simulate(&frames, args.chunk_ms, poll, policy, args.players, args.seed);
-        let prebuffer = match policy {
-            Policy::Fixed { prebuffer_ms } => format!("{prebuffer_ms:.0}"),
-            Policy::Adaptive => "adaptive".to_owned(),
+        progress.inc(1);
+        let kind = if matches!(policy, Policy::Adaptive { .. }) {
+            "adaptive"
+        } else {
+            "fixed"
         };
-        println!(
-            "{},{poll},{prebuffer},{:.4},{:.2},{:.0},{:.0}",
-            args.chunk_ms, o.stall_ratio, o.stalls, o.buffering_delay_ms, o.end_to_end_ms
-        );
-        if let Policy::Fixed { prebuffer_ms } = policy {
-            rows.push((poll, prebuffer_ms as u64, o));
-        }
+        progress.suspend(|| {
+            println!(
+                "{},{poll},{:.0},{:.4},{:.2},{:.0},{:.0},{kind},{:.4}",
+                args.chunk_ms,
+                policy.prebuffer_ms(),
+                o.stall_ratio,
+                o.stalls,
+                o.buffering_delay_ms,
+                o.end_to_end_ms,
+                o.off_rate
+            )
+        });
+        rows.push((poll, policy, o));
     }
+    progress.finish_and_clear();
     if let (Some(dir), Some(sweep)) = (&args.plot, args.sweep.as_deref()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let x = |&(poll, prebuffer, _): &(u64, u64, Outcome)| if sweep == "poll" { poll } else { prebuffer } as f64 / 1000.0;
+        let x = |poll: u64, policy: Policy| {
+            if sweep == "poll" {
+                poll as f64 / 1000.0
+            } else {
+                policy.prebuffer_ms() / 1000.0
+            }
+        };
+        // One line per policy that the sweep ran.
+        let series = |pick: &dyn Fn(&Row) -> (f64, f64)| -> Vec<plot::Series> {
+            ["fixed", "adaptive"]
+                .into_iter()
+                .map(|name| {
+                    let points = rows
+                        .iter()
+                        .filter(|r| matches!(r.1, Policy::Adaptive { .. }) == (name == "adaptive"))
+                        .map(pick)
+                        .collect::<Vec<_>>();
+                    let label = if name == "adaptive" {
+                        "adaptive, from the same P"
+                    } else {
+                        "fixed pre-buffer P"
+                    };
+                    (label.to_owned(), points)
+                })
+                .filter(|(_, points)| !points.is_empty())
+                .collect()
+        };
         let label = if sweep == "poll" {
             "polling interval (s; 0: blocking reload)"
         } else {
-            "pre-buffer (s)"
+            "pre-buffer P (s)"
         };
         plot::draw(
             dir,
@@ -373,10 +449,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ),
             label,
             "end-to-end delay (s)",
-            &rows
-                .iter()
-                .map(|r| (x(r), r.2.end_to_end_ms / 1000.0))
-                .collect::<Vec<_>>(),
+            &series(&|r| (x(r.0, r.1), r.2.end_to_end_ms / 1000.0)),
         )?;
         plot::draw(
             dir,
@@ -384,10 +457,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "Stall ratio against buffering delay",
             "buffering delay (s)",
             "stall ratio (%)",
-            &rows
-                .iter()
-                .map(|r| (r.2.buffering_delay_ms / 1000.0, r.2.stall_ratio * 100.0))
-                .collect::<Vec<_>>(),
+            &series(&|r| (r.2.buffering_delay_ms / 1000.0, r.2.stall_ratio * 100.0)),
         )?;
         eprintln!("plots in {}", dir.display());
     }
@@ -416,14 +486,17 @@ mod plot {
         })
     }
 
-    /// `name`.svg and `name`.png in `dir`: a line through `points`.
+    /// A named line through its points.
+    pub type Series = (String, Vec<(f64, f64)>);
+
+    /// `name`.svg and `name`.png in `dir`: a line through each series, with a legend.
     pub fn draw(
         dir: &Path,
         name: &str,
         title: &str,
         x_label: &str,
         y_label: &str,
-        points: &[(f64, f64)],
+        series: &[Series],
     ) -> anyhow::Result<()> {
         if !font() {
             bail!("plots need the font {FONT} (Debian: apt-get install fonts-dejavu-core)");
@@ -434,7 +507,7 @@ mod plot {
             title,
             x_label,
             y_label,
-            points,
+            series,
         )?;
         let png = dir.join(format!("{name}.png"));
         chart(
@@ -442,7 +515,7 @@ mod plot {
             title,
             x_label,
             y_label,
-            points,
+            series,
         )?;
         Ok(())
     }
@@ -452,7 +525,7 @@ mod plot {
         title: &str,
         x_label: &str,
         y_label: &str,
-        points: &[(f64, f64)],
+        series: &[Series],
     ) -> anyhow::Result<()> {
         let failed = |e: &dyn std::fmt::Display| anyhow!("drawing {title}: {e}");
         // Axes from 0 (every value here is a time or a ratio) to a little past the largest.
@@ -460,8 +533,9 @@ mod plot {
             let hi = values.iter().fold(0.0f64, |hi, &v| hi.max(v));
             0.0..(hi * 1.08).max(0.05)
         };
-        let xs = span(points.iter().map(|p| p.0).collect());
-        let ys = span(points.iter().map(|p| p.1).collect());
+        let all = || series.iter().flat_map(|s| s.1.iter());
+        let xs = span(all().map(|p| p.0).collect());
+        let ys = span(all().map(|p| p.1).collect());
         root.fill(&WHITE).map_err(|e| failed(&e))?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
@@ -477,12 +551,26 @@ mod plot {
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(|e| failed(&e))?;
-        let color = RGBColor(211, 16, 63);
+        // The fixed pre-buffer in the app's red, the adaptive policy in blue.
+        let colors = [RGBColor(211, 16, 63), RGBColor(33, 102, 172)];
+        for ((label, points), color) in series.iter().zip(colors.iter().cycle()) {
+            let color = *color;
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+                .map_err(|e| failed(&e))?
+                .label(label.as_str())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                .map_err(|e| failed(&e))?;
+        }
         chart
-            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
-            .map_err(|e| failed(&e))?;
-        chart
-            .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+            .configure_series_labels()
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
             .map_err(|e| failed(&e))?;
         root.present().map_err(|e| failed(&e))?;
         Ok(())
@@ -523,7 +611,7 @@ mod tests {
             &synthetic("periscope", 300, 11).unwrap(),
             3000,
             2000,
-            Policy::Adaptive,
+            Policy::Adaptive { prebuffer_ms: 2000.0 },
             5,
             11,
         );
@@ -531,7 +619,7 @@ mod tests {
             &synthetic("periscope", 300, 11).unwrap(),
             3000,
             2000,
-            Policy::Adaptive,
+            Policy::Adaptive { prebuffer_ms: 2000.0 },
             5,
             11,
         );
@@ -540,7 +628,7 @@ mod tests {
             &synthetic("periscope", 300, 12).unwrap(),
             3000,
             2000,
-            Policy::Adaptive,
+            Policy::Adaptive { prebuffer_ms: 2000.0 },
             5,
             12,
         );
@@ -548,32 +636,24 @@ mod tests {
     }
 
     #[test]
-    fn the_adaptive_policy_catches_up_after_stalls() {
-        // On the shipped synthetic traces (three seeds) with LL-HLS parts and blocking
-        // reload, catching up keeps the adaptive player closer to live than any fixed
-        // pre-buffer, whose stalls each add to the delay for good. (It stalls more than
-        // the larger pre-buffers: it does not beat every one of them on both counts; see
-        // bench/results/sim.md.)
+    fn the_adaptive_policy_beats_every_fixed_prebuffer_with_ll_hls_parts() {
+        // On the shipped synthetic trace (three seeds, 30 minutes each) with LL-HLS parts
+        // and blocking reload: started from any pre-buffer P of 1 to 10 s, the adaptive
+        // player stalls no more than the fixed player with that P (stall ratio and count)
+        // and is closer to live, while playing at 1x most of the time.
         for seed in 1..=3 {
             let frames = synthetic("periscope", 1800, seed).unwrap();
-            let adaptive = simulate(&frames, 334, 0, Policy::Adaptive, 20, seed);
             for p in 1..=10 {
-                let fixed = simulate(
-                    &frames,
-                    334,
-                    0,
-                    Policy::Fixed {
-                        prebuffer_ms: p as f64 * 1000.0,
-                    },
-                    20,
-                    seed,
-                );
-                assert!(
-                    adaptive.end_to_end_ms < fixed.end_to_end_ms,
-                    "seed {seed}, P {p} s: fixed {fixed:?}, adaptive {adaptive:?}"
-                );
+                let prebuffer_ms = p as f64 * 1000.0;
+                let fixed = simulate(&frames, 334, 0, Policy::Fixed { prebuffer_ms }, 20, seed);
+                let adaptive = simulate(&frames, 334, 0, Policy::Adaptive { prebuffer_ms }, 20, seed);
+                let both = format!("seed {seed}, P {p} s: fixed {fixed:?}, adaptive {adaptive:?}");
+                assert!(adaptive.stall_ratio <= fixed.stall_ratio, "{both}");
+                assert!(adaptive.stalls <= fixed.stalls, "{both}");
+                assert!(adaptive.end_to_end_ms < fixed.end_to_end_ms, "{both}");
+                assert!(adaptive.off_rate < 0.15, "{both}");
+                assert_eq!(fixed.off_rate, 0.0);
             }
-            assert!(adaptive.stall_ratio < 0.01, "{adaptive:?}");
         }
     }
 

@@ -232,10 +232,11 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
     ]);
     assert_eq!(
         sweep.lines().count(),
-        12,
-        "ten pre-buffers and the adaptive policy: {sweep}"
+        21,
+        "ten pre-buffers, fixed and adaptive: {sweep}"
     );
     assert!(sweep.lines().last().unwrap().contains(",adaptive,"), "{sweep}");
+    assert!(sweep.lines().nth(1).unwrap().contains(",fixed,"), "{sweep}");
     for name in ["prebuffer-delay", "prebuffer-tradeoff"] {
         let png = std::fs::read(plots.join(format!("{name}.png"))).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}.png");
