@@ -19,16 +19,21 @@ pub enum Stage {
     /// such difference seen in the last minute (the publisher's clock offset, estimated by
     /// its fastest frame; see [`UploadClock`]).
     Upload,
-    /// LL-HLS part formation: from a part's first frame arriving to the part being whole.
+    /// LL-HLS part formation: how long a frame waits, on average over its part, from its
+    /// arrival to the part being whole (half a part; the part's first frame waits a whole
+    /// one, which is what the study's 3 s of chunking counted).
     Chunking,
     /// How long LL-HLS blocking playlist requests were held for the next part (what
-    /// polling cost players in 2015).
+    /// polling cost players in 2015). It runs alongside chunking (a player asks for the
+    /// part being made), so it does not add to a frame's delay: a part goes out the moment
+    /// it is whole.
     BlockingWait,
     /// Push delivery: from a frame arriving to its bytes being handed to a viewer's socket.
     DeliveryRtmp,
     DeliveryFlv,
-    /// How far behind the live edge players play (what they hold in their buffers), as the
-    /// web player reports it every 2 s over the room.
+    /// What players hold in their buffers (media buffered ahead of the playhead, which on
+    /// average is how long a frame waits in the player), as the web player and
+    /// `livescope watch` report it every 2 s over the room.
     PlayerBuffer,
 }
 

@@ -244,3 +244,64 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
         assert!(svg.contains("<svg") && svg.contains("delay (s)"), "{name}.svg");
     }
 }
+
+/// Where the delay goes, against what a viewer sees: a clock publisher goes live, the
+/// watch page plays it over LL-HLS in Chromium and reads camera to glass from every frame
+/// (scripts/browser/delay.mjs). The stages a frame passes through (upload, chunking into
+/// parts, the player's buffer as the page reports it) add up to the delay measured at the
+/// glass within 300 ms: what they leave out is encoding, decoding and drawing (a few
+/// frames at 30 fps) and the sampling of the buffer every 2 s. Blocking playlist waits run
+/// alongside chunking and are not added. Then the uplink freezes for 2.5 s: the adaptive
+/// buffer policy (web/playout.js) stalls once and aims higher by the stall.
+#[test]
+fn delay_stages_add_up_to_what_a_browser_viewer_sees() {
+    let server = Server::start();
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("delay");
+    std::fs::create_dir_all(&out).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/browser/delay.mjs");
+    let result = std::process::Command::new("node")
+        .arg(script)
+        .args([
+            "--base",
+            &format!("http://{}", server.http),
+            "--seconds",
+            "16",
+            "--freeze",
+            "2.5",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("node is installed (scripts/test.sh installs the browser check's packages)");
+    assert!(
+        result.status.success(),
+        "browser check failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");
+    assert!(report["glass_frames"].as_u64().unwrap() > 100, "{report}");
+    let stages = &report["delay"]["stages"];
+    let mean = |name: &str| {
+        assert!(stages[name]["count"].as_u64().unwrap_or(0) > 0, "{name}: {report}");
+        stages[name]["mean_ms"].as_f64().unwrap()
+    };
+    let (upload, chunking, buffer) = (mean("upload"), mean("chunking"), mean("player_buffer"));
+    assert!(upload < 100.0, "loopback: {report}");
+    // Half of a 334 ms part, give or take the frame that ends it.
+    assert!(chunking > 100.0 && chunking < 300.0, "{report}");
+    assert!(buffer > 0.0 && buffer < 3000.0, "{report}");
+    let glass = report["glass_ms"].as_f64().unwrap();
+    let sum = upload + chunking + buffer;
+    assert!(
+        (glass - sum).abs() <= 300.0,
+        "stages {sum:.0} ms against {glass:.0} ms at the glass: {report}"
+    );
+    // The adaptive policy: it starts aiming at 0.8 s of buffer; the freeze stalls the
+    // player once, and the aim grows by the stall.
+    let aim = |at: &str| report[at]["aimMs"].as_str().unwrap().parse::<f64>().unwrap();
+    assert_eq!(aim("before"), 800.0, "{report}");
+    assert!(report["stalls_in_freeze"].as_u64().unwrap() >= 1, "{report}");
+    assert!(aim("after_freeze") > 800.0 + 1500.0, "{report}");
+    assert_eq!(report["settled"]["rate"], "1", "back to real time: {report}");
+}

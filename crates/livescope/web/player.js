@@ -2,6 +2,7 @@
 // where the same URL is a VOD playlist), or HTTP-FLV with mpegts.js for the lowest delay.
 // The libraries are loaded only here, on the pages that play video.
 import { local } from "./lib.js";
+import { adaptivePlayout, CATCH_UP } from "./playout.js";
 
 let hlsModule = null;
 let mpegtsLoaded = null;
@@ -20,8 +21,9 @@ function loadMpegts() {
 
 /**
  * Starts playing. `mode` is "hls" or "flv"; `live` false plays a replay from the start.
- * Returns {latencyMs(), streamMs(), destroy()}:
+ * Returns {latencyMs(), bufferMs(), streamMs(), destroy()}:
  *  - latencyMs: how far behind the live edge playback is (null when unknown or a replay);
+ *  - bufferMs: media buffered ahead of the playhead (null before playing);
  *  - streamMs: the stream time (ms, the broadcast's own frame timestamps) on screen, or
  *    undefined when the player cannot tell (FLV: mpegts.js rebases time to 0).
  */
@@ -55,10 +57,8 @@ export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", 
     player.load();
     kick();
     return {
-      latencyMs() {
-        const b = video.buffered;
-        return b.length ? Math.max(0, Math.round((b.end(b.length - 1) - video.currentTime) * 1000)) : null;
-      },
+      latencyMs: () => bufferedAhead(video),
+      bufferMs: () => bufferedAhead(video),
       streamMs: () => undefined,
       destroy() {
         try { player.destroy(); } catch { /* already gone */ }
@@ -71,11 +71,12 @@ export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", 
     // Safari plays HLS itself; its currentTime is the stream's own time.
     video.src = src;
     kick();
-    return { latencyMs: () => null, streamMs: () => Math.round(video.currentTime * 1000), destroy: () => { video.removeAttribute("src"); video.load(); } };
+    return { latencyMs: () => null, bufferMs: () => bufferedAhead(video), streamMs: () => Math.round(video.currentTime * 1000), destroy: () => { video.removeAttribute("src"); video.load(); } };
   }
-  // A stall raises the target delay by 0.5 s (hls.js: 1 s, which leaves a viewer 2 s behind
-  // after one stall at start).
-  const hls = new Hls({ ...(tap ? { fLoader: tappedLoader(Hls.DefaultConfig.loader, tap) } : {}), lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, liveSyncOnStallIncrease: 0.5, backBufferLength: 30, startPosition: live ? -1 : 0 });
+  // Live, the adaptive policy (playout.js) sets the target delay from this viewer's stalls
+  // and slows down when the buffer runs low; hls.js catches up towards the target.
+  const hls = new Hls({ ...(tap ? { fLoader: tappedLoader(Hls.DefaultConfig.loader, tap) } : {}), lowLatencyMode: true, maxLiveSyncPlaybackRate: CATCH_UP, backBufferLength: 30, startPosition: live ? -1 : 0 });
+  const playout = live ? adaptivePlayout(video, hls) : null;
   // hls.js puts the first fragment it loads at its playlist position and shifts the media
   // timeline by the fragment's own start (initPTS); adding it back gives the stream's
   // frame timestamps, the same clock the room's media_ts uses. One offset per
@@ -94,17 +95,27 @@ export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", 
   hls.attachMedia(video);
   return {
     hls,
+    /// The adaptive policy's state: {aimMs, aheadMs, rate, stalls} (null for a replay).
+    playout: () => playout?.state() ?? null,
+    bufferMs: () => (video.readyState > 1 ? bufferedAhead(video) : null),
     latencyMs: () => (live && Number.isFinite(hls.latency) && video.readyState > 1 ? Math.round(hls.latency * 1000) : null),
     streamMs() {
       const off = offsets.get(cc) ?? offsets.get([...offsets.keys()].pop());
       return off === undefined || video.readyState < 2 ? undefined : Math.round((video.currentTime + off) * 1000);
     },
     destroy() {
+      playout?.stop();
       hls.destroy();
       video.removeAttribute("src");
       video.load();
     },
   };
+}
+
+/// Media buffered ahead of the playhead (ms), or null when nothing is.
+function bufferedAhead(video) {
+  const b = video.buffered;
+  return b.length ? Math.max(0, Math.round((b.end(b.length - 1) - video.currentTime) * 1000)) : null;
 }
 
 /// hls.js's own loader, also handing every init segment, part and segment it loads to

@@ -317,7 +317,9 @@ pub async fn run(
     let mut segmenter: Option<Segmenter> = None;
     let mut early = Vec::new();
     let delays = app.metrics.delays.of(&id);
-    let mut part_first: Option<std::time::Instant> = None;
+    // The part being made: its first frame's arrival, its frames, and the sum of their
+    // arrivals after the first (for the mean wait).
+    let mut part: Option<(std::time::Instant, u32, Duration)> = None;
     let mut pending = headers.frames;
     let mut out = Vec::new();
     let mut batch = Vec::new();
@@ -353,15 +355,21 @@ pub async fn run(
             };
             let before = out.len();
             seg.push(&frame, &mut out);
-            // Chunking: a part is whole when the frame after it comes; its delay is from
-            // its first frame's arrival to then.
+            // Chunking: a part is whole when the frame after it comes; each of its frames
+            // waited from its arrival to then. The mean over the frames is what adds up
+            // with the other stages to a viewer's delay.
             if out[before..].iter().any(|o| matches!(o, Output::PartEnd { .. }))
-                && let Some(first) = part_first.take()
+                && let Some((first, frames, after_first)) = part.take()
             {
-                delays.observe(Stage::Chunking, first.elapsed());
+                delays.observe(
+                    Stage::Chunking,
+                    first.elapsed().saturating_sub(after_first / frames.max(1)),
+                );
             }
             if frame.header.is_none() && frame.kind() != MediaKind::Data {
-                part_first.get_or_insert(frame.received);
+                let p = part.get_or_insert((frame.received, 0, Duration::ZERO));
+                p.1 += 1;
+                p.2 += frame.received.saturating_duration_since(p.0);
             }
         }
         let info = segmenter.as_ref().map(Segmenter::info).unwrap_or_default();

@@ -431,14 +431,18 @@ export default async function watch(main, [id], ctx) {
       if (replaying) return;
       const t = player?.streamMs();
       if (t !== undefined) video.dataset.streamMs = String(t);
+      // The adaptive buffer policy's state, for whoever inspects the page (and the tests).
+      const p = player?.playout?.();
+      if (p) Object.assign(video.dataset, { aimMs: p.aimMs, aheadMs: p.aheadMs, rate: p.rate, stalls: p.stalls });
       const ms = player?.latencyMs();
       if (ms == null) return;
       latency.textContent = `${secs(ms)} behind live`;
       latency.dataset.ms = String(ms);
       latency.classList.toggle("good", ms < 2000);
     }));
+    // What this player holds in its buffer, for the broadcaster's delay breakdown.
     stops.push(every(2000, () => {
-      const ms = player?.latencyMs();
+      const ms = player?.bufferMs?.();
       if (ms != null) room?.send({ type: "delay", ms });
     }));
     stops.push(every(1000, () => {

@@ -1,0 +1,101 @@
+// Where the delay goes, checked against what a viewer sees: a clock publisher (clock.mjs)
+// goes live, the watch page plays it over LL-HLS in headless Chromium, and camera-to-glass
+// is read from every frame shown. Then the server's stage breakdown
+// (GET /api/broadcasts/<id>/delay, the player's own buffer reports included) is fetched,
+// to be compared with it. Last, the publisher's uplink is frozen for --freeze seconds (the
+// study's bursty upload) to show the adaptive buffer policy at work: the viewer stalls,
+// aims higher by the stall, and catches up again.
+// Prints one JSON document; leaves a screenshot in --out.
+//
+//   node delay.mjs --base http://127.0.0.1:8080 --seconds 20 --freeze 2.5 --out DIR
+import { chromium } from "playwright-core";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { publishClock, READER } from "./clock.mjs";
+
+const { values: args } = parseArgs({
+  options: {
+    base: { type: "string" },
+    seconds: { type: "string", default: "20" },
+    freeze: { type: "string", default: "2.5" },
+    out: { type: "string", default: "." },
+  },
+});
+const base = args.base;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function api(method, url, body, token) {
+  const headers = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(base + url, { method, headers, body: body && JSON.stringify(body) });
+  const json = await res.json().catch(() => null);
+  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.floor(sorted.length / 2)] : null;
+};
+
+const name = `delay${Date.now() % 1e8}`;
+await api("POST", "/api/users", { username: name, password: "delay password" });
+const { token } = await api("POST", "/api/sessions", { username: name, password: "delay password" });
+const created = await api("POST", "/api/broadcasts", { title: "where the delay goes" }, token);
+const publisher = publishClock([created.publish.rtmp]);
+for (let i = 0; i < 100; i++) {
+  if ((await api("GET", `/api/broadcasts/${created.id}`)).state === "live") break;
+  await sleep(100);
+}
+await sleep(2000);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required"],
+});
+const errors = [];
+const report = { id: created.id };
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.addInitScript(READER);
+  await page.goto(`${base}/b/${created.id}`);
+  await page.waitForFunction(() => window.__clock?.samples.length > 30, null, { timeout: 20_000 });
+  // Settle, then measure: camera to glass over the second half of the run, and the
+  // server's stages (which the page's buffer reports reach every 2 s).
+  const seconds = Number(args.seconds);
+  await sleep((seconds * 1000) / 2);
+  const from = Date.now();
+  await sleep((seconds * 1000) / 2);
+  const steady = await page.evaluate(
+    (from) => window.__clock.samples.filter(([at]) => at >= from).map(([, d]) => d),
+    from,
+  );
+  report.glass_ms = median(steady);
+  report.glass_frames = steady.length;
+  report.delay = await api("GET", `/api/broadcasts/${created.id}/delay`);
+  report.before = await page.$eval("video#player", (v) => ({ ...v.dataset }));
+  await page.screenshot({ path: path.join(args.out, "delay-watch.png") });
+
+  // The uplink freezes (the publisher's frames stop, then arrive in a burst).
+  const stalledBefore = await page.evaluate(() => window.__clock.stalls);
+  publisher.process.kill("SIGSTOP");
+  await sleep(Number(args.freeze) * 1000);
+  publisher.process.kill("SIGCONT");
+  await sleep(3000);
+  report.after_freeze = await page.$eval("video#player", (v) => ({ ...v.dataset }));
+  report.stalls_in_freeze = (await page.evaluate(() => window.__clock.stalls)) - stalledBefore;
+  // And catches up: the delay comes back towards the new aim.
+  await sleep(8000);
+  const since = Date.now() - 2000;
+  report.glass_after_ms = median(
+    await page.evaluate((since) => window.__clock.samples.filter(([at]) => at >= since).map(([, d]) => d), since),
+  );
+  report.settled = await page.$eval("video#player", (v) => ({ ...v.dataset }));
+} finally {
+  report.errors = errors;
+  await browser.close();
+  await publisher.stop();
+}
+console.log(JSON.stringify(report));
