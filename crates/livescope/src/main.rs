@@ -37,6 +37,10 @@ enum Command {
     /// player: stall ratio, buffering delay and end-to-end delay for a chunk size, polling
     /// interval and pre-buffer, or a sweep of either.
     Sim(livescope::sim::Args),
+    /// This deployment's usage, as the measurement study tabulated Periscope's: broadcasts
+    /// per day, their length, viewers, hearts and comments per broadcast, followers against
+    /// viewers; tables, and plots with --plot.
+    Stats(livescope::stats::Args),
     /// Make an account key (Ed25519) for signing broadcasts: its secret half goes to a
     /// file readable by you only; register the public half it prints with `POST /api/keys`.
     Keygen {
@@ -79,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         Command::Broadcast(args) => livescope::broadcast::run(args),
         Command::Watch(args) => livescope::watch::run(args),
         Command::Sim(args) => livescope::sim::run(args),
+        Command::Stats(args) => livescope::stats::run(args),
         Command::Keygen { out, force } => {
             let public = livescope::signing_key::generate(&out, force)?;
             println!("secret key written to {} (keep it there, secret)", out.display());

@@ -15,6 +15,7 @@ mod interaction;
 mod keys;
 mod migrations;
 mod notifications;
+mod usage;
 mod users;
 mod views;
 
@@ -30,6 +31,7 @@ pub use broadcasts::{Broadcast, ListOrder, SignaturePolicy, State};
 pub use interaction::{StoredComment, StoredPoll, Timeline};
 pub use keys::{AccountKey, MAX_KEYS, Registered};
 pub use notifications::Notification;
+pub use usage::BroadcastUsage;
 pub use users::User;
 pub use views::{DeliveryPath, Stats};
 
