@@ -19,6 +19,8 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "20" },
     freeze: { type: "string", default: "2.5" },
     out: { type: "string", default: "." },
+    // "hls" (LL-HLS) or "flv" (the page's lowest-delay choice).
+    mode: { type: "string", default: "hls" },
   },
 });
 const base = args.base;
@@ -60,7 +62,7 @@ try {
   const page = await context.newPage();
   page.on("pageerror", (e) => errors.push(String(e)));
   await page.addInitScript(READER);
-  await page.goto(`${base}/b/${created.id}`);
+  await page.goto(`${base}/b/${created.id}${args.mode === "flv" ? "?mode=flv" : ""}`);
   await page.waitForFunction(() => window.__clock?.samples.length > 30, null, { timeout: 20_000 });
   // Settle, then measure: camera to glass over the second half of the run, and the
   // server's stages (which the page's buffer reports reach every 2 s).
@@ -76,7 +78,8 @@ try {
   report.glass_frames = steady.length;
   report.delay = await api("GET", `/api/broadcasts/${created.id}/delay`);
   report.before = await page.$eval("video#player", (v) => ({ ...v.dataset }));
-  await page.screenshot({ path: path.join(args.out, "delay-watch.png") });
+  await page.screenshot({ path: path.join(args.out, `delay-watch-${args.mode}.png`) });
+  if (Number(args.freeze) <= 0) throw new Error("done");
 
   // The uplink freezes (the publisher's frames stop, then arrive in a burst).
   const stalledBefore = await page.evaluate(() => window.__clock.stalls);
@@ -93,6 +96,8 @@ try {
     await page.evaluate((since) => window.__clock.samples.filter(([at]) => at >= since).map(([, d]) => d), since),
   );
   report.settled = await page.$eval("video#player", (v) => ({ ...v.dataset }));
+} catch (e) {
+  if (e.message !== "done") throw e;
 } finally {
   report.errors = errors;
   await browser.close();
