@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod notify;
 pub mod peer;
 pub mod playback;
+pub mod playout;
 pub mod plot;
 pub mod room;
 pub mod rtmp_server;

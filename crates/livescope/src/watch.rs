@@ -5,7 +5,12 @@
 //! ends with one JSON line: verified, not yet verified, unsigned, or tampered with the
 //! media time of the first stretch that did not match. Exit status: 0 verified, 3
 //! tampered, 4 unsigned or never verified.
+//!
+//! It also models a player's playout of what it receives ([`Playout`]: a pre-buffer, real
+//! time, stalls) and reports its buffer over the broadcast's room every 2 s, as the web
+//! player does, for the broadcaster's delay breakdown; the JSON line says what it held.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -18,6 +23,7 @@ use tokio::net::TcpStream;
 use crate::hub::Codec as FrameCodec;
 use crate::integrity::TagChecker;
 use crate::loadgen::net::{self, Chunked, RtmpUrl};
+use crate::playout::Playout;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,10 +45,78 @@ pub struct Args {
     /// Stop after this many seconds (at most) even if the broadcast goes on.
     #[arg(long, default_value_t = 3600.0)]
     pub seconds: f64,
+    /// The modelled player's pre-buffer: media received before playback starts, and
+    /// again after a stall.
+    #[arg(long, default_value_t = 1000)]
+    pub prebuffer_ms: u64,
+    /// Do not report the modelled player's buffer over the broadcast's room.
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+/// What the viewer keeps as it receives: the signature check and the modelled playout.
+struct Viewer {
+    checker: TagChecker,
+    last: Option<Verdict>,
+    playout: Arc<Mutex<Playout>>,
+}
+
+impl Viewer {
+    /// A frame of media time `ms` arrived now.
+    fn played(&mut self, ms: u64) {
+        self.playout
+            .lock()
+            .expect("playout lock")
+            .frame(ms as f64, Instant::now());
+        report(&self.checker, &mut self.last);
+    }
+}
+
+/// The buffer samples the reporter took.
+#[derive(Default)]
+struct Held {
+    sum_ms: f64,
+    samples: u32,
+}
+
+/// Every 2 s: the modelled player's buffer, sampled, and sent over the room (when
+/// `room` is the server's HTTP address). Whatever the room sends is read and dropped.
+async fn reporter(playout: Arc<Mutex<Playout>>, room: Option<(String, String)>, held: Arc<Mutex<Held>>) {
+    use tokio::io::AsyncReadExt;
+    let mut socket = match &room {
+        Some((addr, id)) => crate::loadgen::room::connect(addr, id, None).await.ok(),
+        None => None,
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut sink = vec![0u8; 16 << 10];
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let buffer = playout.lock().expect("playout lock").buffer_ms(Instant::now());
+                let Some(ms) = buffer else { continue };
+                {
+                    let mut held = held.lock().expect("held lock");
+                    held.sum_ms += ms;
+                    held.samples += 1;
+                }
+                if let Some(s) = socket.as_mut() {
+                    let message = crate::loadgen::room::frame(&format!(r#"{{"type":"delay","ms":{}}}"#, ms.round()));
+                    if s.write_all(&message).await.is_err() {
+                        socket = None;
+                    }
+                }
+            }
+            read = async { socket.as_mut().expect("only polled with a socket").read(&mut sink).await }, if socket.is_some() => {
+                if !matches!(read, Ok(n) if n > 0) {
+                    socket = None;
+                }
+            }
+        }
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let checked = tokio::runtime::Runtime::new()?.block_on(watch(&args))?;
+    let (checked, playout) = tokio::runtime::Runtime::new()?.block_on(watch(&args))?;
     let verdict = checked.verdict;
     let mut line = match &verdict {
         Verdict::Verified { records } => serde_json::json!({ "verdict": "verified", "records": records }),
@@ -65,6 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .into();
     }
+    line["playout"] = playout;
     println!("{line}");
     std::process::exit(match verdict {
         Verdict::Verified { .. } => 0,
@@ -163,7 +238,7 @@ fn report(checker: &TagChecker, last: &mut Option<Verdict>) {
     }
 }
 
-async fn watch(args: &Args) -> anyhow::Result<crate::integrity::Checked> {
+async fn watch(args: &Args) -> anyhow::Result<(crate::integrity::Checked, serde_json::Value)> {
     let id = broadcast_id(&args.url)?;
     let api = match (&args.api, args.url.strip_prefix("http://")) {
         (Some(api), _) => api.trim_end_matches('/').to_owned(),
@@ -181,23 +256,44 @@ async fn watch(args: &Args) -> anyhow::Result<crate::integrity::Checked> {
             bail!("none of the broadcaster's keys has a fingerprint given with --trust");
         }
     }
-    let mut checker = TagChecker::new(keys, &id);
-    let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
-    let mut last = None;
-    let played = if args.url.starts_with("rtmp://") {
-        tokio::time::timeout_at(deadline.into(), rtmp(&args.url, &mut checker, &mut last)).await
-    } else if args.url.split('?').next().unwrap_or("").ends_with(".m3u8") {
-        tokio::time::timeout_at(deadline.into(), hls(&args.url, &mut checker, &mut last)).await
-    } else {
-        tokio::time::timeout_at(deadline.into(), flv(&args.url, &mut checker, &mut last)).await
+    let playout = Arc::new(Mutex::new(Playout::new(args.prebuffer_ms as f64, Instant::now())));
+    let mut viewer = Viewer {
+        checker: TagChecker::new(keys, &id),
+        last: None,
+        playout: playout.clone(),
     };
+    let room = api
+        .strip_prefix("http://")
+        .filter(|_| !args.no_report)
+        .map(|addr| (addr.trim_end_matches('/').to_owned(), id.clone()));
+    let held = Arc::new(Mutex::new(Held::default()));
+    let reporting = tokio::spawn(reporter(playout.clone(), room, held.clone()));
+    let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let played = if args.url.starts_with("rtmp://") {
+        tokio::time::timeout_at(deadline.into(), rtmp(&args.url, &mut viewer)).await
+    } else if args.url.split('?').next().unwrap_or("").ends_with(".m3u8") {
+        tokio::time::timeout_at(deadline.into(), hls(&args.url, &mut viewer)).await
+    } else {
+        tokio::time::timeout_at(deadline.into(), flv(&args.url, &mut viewer)).await
+    };
+    reporting.abort();
     if let Ok(Err(e)) = played {
         eprintln!("playback ended: {e:#}");
     }
-    Ok(checker.checked())
+    let playout = {
+        let p = playout.lock().expect("playout lock");
+        let held = held.lock().expect("held lock");
+        serde_json::json!({
+            "prebuffer_ms": args.prebuffer_ms,
+            "buffer_mean_ms": (held.samples > 0).then(|| (held.sum_ms / f64::from(held.samples)).round()),
+            "stalls": p.stalls,
+            "stalled_ms": p.stalled_ms.round(),
+        })
+    };
+    Ok((viewer.checker.checked(), playout))
 }
 
-async fn rtmp(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) -> anyhow::Result<()> {
+async fn rtmp(url: &str, viewer: &mut Viewer) -> anyhow::Result<()> {
     let url = RtmpUrl::parse(url)?;
     let mut socket = TcpStream::connect(&url.addr)
         .await
@@ -218,8 +314,8 @@ async fn rtmp(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) -
                 ClientEvent::Connected => session.play(&url.name),
                 ClientEvent::Media(m) => {
                     if let Ok(codec) = FrameCodec::parse(m.kind, &m.payload) {
-                        checker.tag(codec, u64::from(m.timestamp), &m.payload);
-                        report(checker, last);
+                        viewer.checker.tag(codec, u64::from(m.timestamp), &m.payload);
+                        viewer.played(u64::from(m.timestamp));
                     }
                 }
                 ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify" => return Ok(()),
@@ -234,7 +330,7 @@ async fn rtmp(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) -
     }
 }
 
-async fn flv(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) -> anyhow::Result<()> {
+async fn flv(url: &str, viewer: &mut Viewer) -> anyhow::Result<()> {
     let (addr, path) = net::parse_http(url)?;
     let mut socket = TcpStream::connect(&addr)
         .await
@@ -283,8 +379,8 @@ async fn flv(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) ->
                 flv::TagKind::Script => continue,
             };
             if let Ok(codec) = FrameCodec::parse(kind, &tag.body) {
-                checker.tag(codec, u64::from(tag.timestamp), &tag.body);
-                report(checker, last);
+                viewer.checker.tag(codec, u64::from(tag.timestamp), &tag.body);
+                viewer.played(u64::from(tag.timestamp));
             }
         }
     }
@@ -292,7 +388,7 @@ async fn flv(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) ->
 
 /// LL-HLS: the init segment says the codec, then every complete segment is read in order,
 /// from the live window as first seen until EXT-X-ENDLIST.
-async fn hls(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) -> anyhow::Result<()> {
+async fn hls(url: &str, viewer: &mut Viewer) -> anyhow::Result<()> {
     let base = url
         .split('?')
         .next()
@@ -313,14 +409,14 @@ async fn hls(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) ->
     let (_, first) = get(url).await?;
     if String::from_utf8_lossy(&first).contains("#EXT-X-ENDLIST") {
         // A recording: its certificates may have expired since it was made.
-        checker.set_replay();
+        viewer.checker.set_replay();
     }
     let video = tracks
         .iter()
         .find_map(|t| t.video.map(|v| (t.id, t.timescale, v)))
         .context("no video track to check")?;
     let (video_track, video_scale, (codec, length_size)) = video;
-    checker.configure(
+    viewer.checker.configure(
         match codec {
             fmp4::VideoCodec::Avc => signed::sei::Codec::Avc,
             fmp4::VideoCodec::Hevc => signed::sei::Codec::Hevc,
@@ -349,11 +445,17 @@ async fn hls(url: &str, checker: &mut TagChecker, last: &mut Option<Verdict>) ->
             for sample in fmp4::read::samples(&data)? {
                 if sample.track == video_track {
                     let dts = ms(sample.dts as i64) as u64;
-                    checker.video_sample(dts, ms(sample.composition_offset) as i32, sample.keyframe, &sample.data);
+                    viewer.checker.video_sample(
+                        dts,
+                        ms(sample.composition_offset) as i32,
+                        sample.keyframe,
+                        &sample.data,
+                    );
+                    viewer.played(dts);
                 } else {
-                    checker.audio_frame(&sample.data);
+                    viewer.checker.audio_frame(&sample.data);
+                    report(&viewer.checker, &mut viewer.last);
                 }
-                report(checker, last);
             }
             done = Some(segment);
         }

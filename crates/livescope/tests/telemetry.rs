@@ -51,7 +51,25 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
     }
     let (status, _, _) = get_bytes(&server.http, &format!("/hls/{id}/index.m3u8"));
     assert_eq!(status, 200);
-    std::thread::sleep(Duration::from_secs(3));
+    // `livescope watch` plays the broadcast over RTMP (a modelled player: 1 s of
+    // pre-buffer, real time) and reports what it holds over the room, as the web player
+    // does; its JSON line says so too.
+    let watched = std::process::Command::new(env!("CARGO_BIN_EXE_livescope"))
+        .args(["watch", &format!("rtmp://{}/live/{id}", server.rtmp)])
+        .args(["--api", &format!("http://{}", server.http), "--seconds", "5"])
+        .output()
+        .unwrap();
+    let line: serde_json::Value = serde_json::from_slice(
+        watched
+            .stdout
+            .split(|&b| b == b'\n')
+            .find(|l| l.starts_with(b"{"))
+            .unwrap(),
+    )
+    .unwrap();
+    let held = line["playout"]["buffer_mean_ms"].as_f64().unwrap_or(-1.0);
+    assert!(held > 0.0 && held < 3000.0, "{line}");
+    assert_eq!(line["playout"]["prebuffer_ms"], 1000, "{line}");
     let live = scrape(&server);
     let v = |name: &str, labels: &[(&str, &str)]| {
         value(&live, name, labels).unwrap_or_else(|| panic!("no {name} {labels:?}"))
@@ -92,7 +110,14 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
     ));
     assert_eq!(status, 200, "{body}");
     let stage = |name: &str| body["stages"][name].clone();
-    for name in ["upload", "chunking", "blocking_wait", "delivery_flv"] {
+    for name in [
+        "upload",
+        "chunking",
+        "blocking_wait",
+        "delivery_flv",
+        "delivery_rtmp",
+        "player_buffer",
+    ] {
         assert!(stage(name)["count"].as_u64().unwrap_or(0) > 0, "{name}: {body}");
     }
     let ms = |name: &str, what: &str| stage(name)[what].as_f64().unwrap();

@@ -10,7 +10,7 @@ mod hls;
 pub(crate) mod net;
 mod probe;
 pub(crate) mod publisher;
-mod room;
+pub(crate) mod room;
 pub mod stats;
 mod viewer;
 

@@ -410,7 +410,7 @@ impl Rng {
 
 /// A client text frame: FIN, opcode 1, masked (with a zero key, which leaves the payload
 /// as it is), 7- or 16-bit length.
-fn frame(text: &str) -> Vec<u8> {
+pub(crate) fn frame(text: &str) -> Vec<u8> {
     let len = text.len();
     let mut out = Vec::with_capacity(len + 8);
     out.push(0x81);
@@ -426,7 +426,7 @@ fn frame(text: &str) -> Vec<u8> {
 }
 
 /// Opens a viewer's WebSocket (the upgrade by hand).
-async fn connect(addr: &str, id: &str, token: Option<&str>) -> anyhow::Result<TcpStream> {
+pub(crate) async fn connect(addr: &str, id: &str, token: Option<&str>) -> anyhow::Result<TcpStream> {
     let mut socket = TcpStream::connect(addr).await?;
     socket.set_nodelay(true)?;
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
