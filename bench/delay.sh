@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Where livescope's delay goes, per path, side by side with the measurement study's
 # Periscope figures: a clock publisher goes live on a release build; the watch page plays
-# it in headless Chromium over LL-HLS and over HTTP-FLV (the page's lowest-delay choice)
-# and reads camera to glass from every frame (scripts/browser/delay.mjs); the server's
-# stages come from GET /api/broadcasts/<id>/delay. Writes bench/results/delay.md.
+# it in headless Chromium over LL-HLS (direct, and through the shipped nginx edge,
+# deploy/nginx-edge.conf) and over HTTP-FLV (the page's lowest-delay choice), and ffmpeg
+# plays it over RTMP; the clock is read from every frame shown or decoded
+# (scripts/browser/delay.mjs); the server's stages come from
+# GET /api/broadcasts/<id>/delay. Writes bench/results/delay.md.
 #
 #   bench/delay.sh            (SECONDS_PER_RUN=30 RUNS=3 by default)
 set -euo pipefail
@@ -19,9 +21,29 @@ target/release/livescope serve --rtmp "127.0.0.1:$(free_port)" --http "$HTTP" --
 SERVER=$!
 for _ in $(seq 50); do curl -sf "http://$HTTP/api/broadcasts" >/dev/null && break; sleep 0.2; done
 (cd scripts/browser && npm ci --silent >/dev/null 2>&1 || true)
-for mode in hls flv; do
+# The edge: the shipped configuration, pointed at this origin, in the scratch folder.
+EDGE=127.0.0.1:$(free_port)
+mkdir -p "$WORK/edge"
+{
+  echo "daemon off; worker_processes 1; pid $WORK/edge/nginx.pid; error_log $WORK/edge/error.log warn;"
+  echo "events { worker_connections 1024; }"
+  echo "http { access_log off; client_body_temp_path $WORK/edge/body; proxy_temp_path $WORK/edge/proxy;"
+  echo "fastcgi_temp_path $WORK/edge/fcgi; uwsgi_temp_path $WORK/edge/uwsgi; scgi_temp_path $WORK/edge/scgi;"
+  sed -e "s|/var/cache/nginx/livescope|$WORK/edge/cache|" -e "s|server 127.0.0.1:8080;|server $HTTP;|" \
+    -e "s|listen 8081;|listen $EDGE;|" deploy/nginx-edge.conf
+  echo "}"
+} >"$WORK/edge/nginx.conf"
+$(command -v nginx || echo /usr/sbin/nginx) -p "$WORK/edge" -e "$WORK/edge/error.log" -c "$WORK/edge/nginx.conf" &
+NGINX=$!
+trap 'kill $SERVER 2>/dev/null || true; kill $NGINX 2>/dev/null || true; rm -rf "$WORK"' EXIT
+sleep 1
+for mode in hls edge flv rtmp; do
   for run in $(seq "$RUNS"); do
-    node scripts/browser/delay.mjs --base "http://$HTTP" --seconds "$SECS" --freeze 0 --mode "$mode" --out "$WORK" \
+    case $mode in
+      edge) extra=(--mode hls --hls-via "http://$EDGE") ;;
+      *) extra=(--mode "$mode") ;;
+    esac
+    node scripts/browser/delay.mjs --base "http://$HTTP" --seconds "$SECS" --freeze 0 "${extra[@]}" --out "$WORK" \
       >"$WORK/$mode-$run.json"
   done
 done
@@ -43,31 +65,32 @@ print("Chromium reads camera to glass from every frame shown (median over the se
 print("run); the stages are the server's means (`GET /api/broadcasts/<id>/delay`, the player's")
 print("buffer as the page reports it every 2 s). Medians of the runs. The study's figures are")
 print("Periscope's, measured in 2015 over the Internet: they are the reference, not a peer in this run.\n")
-rows = [("upload (publisher to server)", "upload", None, "upload"),
-        ("chunking (a frame waits for its part or chunk)", "chunking", 3.0, None),
-        ("polling / blocking reload", None, 1.2, None),
-        ("origin to edge", None, 0.3, None),
-        ("push delivery (arrival to the viewer's socket)", None, None, "delivery_flv"),
-        ("player buffer", "player_buffer", 6.9, "player_buffer")]
-hls, flv = load("hls"), load("flv")
-fmt = lambda v: "–" if v is None else f"{v/1000:.2f} s"
-print("| stage | Periscope HLS (study) | livescope LL-HLS | livescope HTTP-FLV |")
-print("|---|---|---|---|")
-for label, name, paper, flv_name in rows:
-    print(f"| {label} | {'–' if paper is None else f'{paper:.1f} s'} | "
-          f"{fmt(stage(hls, name) if name else None)} | {fmt(stage(flv, flv_name) if flv_name else None)} |")
-sum_of = lambda reports, names: sum(stage(reports, n) or 0 for n in names)
-print(f"| **sum of the stages** | 11.7 s | {fmt(sum_of(hls, ['upload', 'chunking', 'player_buffer']))} | "
-      f"{fmt(sum_of(flv, ['upload', 'delivery_flv', 'player_buffer']))} |")
+hls, edge, flv, rtmp = load("hls"), load("edge"), load("flv"), load("rtmp")
 glass = lambda reports: statistics.median(r["glass_ms"] for r in reports)
-print(f"| **camera to glass, measured** | 11.7 s (RTMP: 1.4 s) | {fmt(glass(hls))} | {fmt(glass(flv))} |")
+fmt = lambda v: "–" if v is None else f"{v/1000:.2f} s"
+edge_share = glass(edge) - glass(hls)
+rows = [
+    ("upload (publisher to server)", None, [stage(hls, "upload"), stage(edge, "upload"), stage(flv, "upload"), stage(rtmp, "upload")]),
+    ("chunking (a frame waits for its part or chunk)", 3.0, [stage(hls, "chunking"), stage(edge, "chunking"), None, None]),
+    ("polling / blocking reload", 1.2, [None, None, None, None]),
+    ("origin to edge", 0.3, [None, edge_share, None, None]),
+    ("push delivery (arrival to the viewer's socket)", None, [None, None, stage(flv, "delivery_flv"), stage(rtmp, "delivery_rtmp")]),
+    ("player buffer", 6.9, [stage(hls, "player_buffer"), stage(edge, "player_buffer"), stage(flv, "player_buffer"), None]),
+]
+print("| stage | Periscope HLS (study) | LL-HLS | LL-HLS through the nginx edge | HTTP-FLV | RTMP (ffmpeg) |")
+print("|---|---|---|---|---|---|")
+for label, paper, values in rows:
+    print(f"| {label} | {'–' if paper is None else f'{paper:.1f} s'} | " + " | ".join(fmt(v) for v in values) + " |")
+sums = [sum(v for v in col if v is not None) for col in zip(*[r[2] for r in rows])]
+print("| **sum of the stages** | 11.7 s | " + " | ".join(fmt(v) for v in sums) + " |")
+print(f"| **camera to glass, measured** | 11.7 s (RTMP: 1.4 s) | {fmt(glass(hls))} | {fmt(glass(edge))} | {fmt(glass(flv))} | {fmt(glass(rtmp))} |")
 print()
-print("The study gave no upload figure for its HLS breakdown. LL-HLS blocking")
-print("reload runs alongside chunking (the player asks for the part being made, and it goes out the")
-print("moment it is whole), so it adds nothing; its hold times are in the API as `blocking_wait`.")
-print("What the stages leave out is encoding, decoding and drawing (a few frames at 30 fps).")
-print("Not measured here: the RTMP path (no browser plays it; `delivery_rtmp` is in the API) and the")
-print("nginx edge's share (an edge does not report to the origin; bench/results/webapp.md and")
-print("bench/results/edge*.md measure the edge end to end).")
+print("The study gave no upload figure for its HLS breakdown. LL-HLS blocking reload runs")
+print("alongside chunking (the player asks for the part being made, and it goes out the moment")
+print("it is whole), so it adds nothing; its hold times are in the API as `blocking_wait`. The")
+print("edge does not report to the origin: its share is the difference between camera to glass")
+print("through it and direct, in the same run. ffmpeg (RTMP) reports no buffer: its column's")
+print("camera to glass is to the decoded frame, not to a screen. What the stages leave out is")
+print("encoding, decoding and drawing (a few frames at 30 fps).")
 PY
 cat bench/results/delay.md

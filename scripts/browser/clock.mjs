@@ -37,6 +37,20 @@ function paint(frame, ms, n) {
   });
 }
 
+/// Reads the clock of one gray frame (WIDTH x HEIGHT, one byte a pixel, as ffmpeg's
+/// `-pix_fmt gray` gives it): the wall-clock ms it was made, or null when unreadable.
+export function readClock(frame) {
+  const bits = [];
+  for (let i = 0; i < BITS + CHECK_BITS; i++) {
+    const x = (i % COLUMNS) * BLOCK + BLOCK / 2, y = Math.floor(i / COLUMNS) * BLOCK + BLOCK / 2;
+    bits.push(frame[y * WIDTH + x] > 128 ? 1 : 0);
+  }
+  let ms = 0, ones = 0, check = 0;
+  for (let i = 0; i < BITS; i++) { ms += bits[i] * 2 ** i; ones += bits[i]; }
+  for (let i = 0; i < CHECK_BITS; i++) check |= bits[BITS + i] << i;
+  return (ones & 63) === check ? ms : null;
+}
+
 /// Publishes clock frames at `fps` in real time to every RTMP URL in `urls` (one encode,
 /// the same frames to each) until `stop()` is called.
 export function publishClock(urls, { fps = 30, gop = 30, kbps = 600 } = {}) {

@@ -11,7 +11,8 @@
 import { chromium } from "playwright-core";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { publishClock, READER } from "./clock.mjs";
+import { spawn } from "node:child_process";
+import { publishClock, readClock, READER, WIDTH, HEIGHT } from "./clock.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -19,8 +20,13 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "20" },
     freeze: { type: "string", default: "2.5" },
     out: { type: "string", default: "." },
-    // "hls" (LL-HLS) or "flv" (the page's lowest-delay choice).
+    // "hls" (LL-HLS) or "flv" (the page's lowest-delay choice) in the browser, or "rtmp":
+    // ffmpeg plays RTMP (no buffer of its own: -fflags nobuffer) and the clock is read
+    // from every frame it decodes.
     mode: { type: "string", default: "hls" },
+    // LL-HLS through this HTTP cache (an nginx edge: http://HOST:PORT): the page's /hls/
+    // requests go there instead of to the origin.
+    "hls-via": { type: "string" },
   },
 });
 const base = args.base;
@@ -50,6 +56,37 @@ for (let i = 0; i < 100; i++) {
 }
 await sleep(2000);
 
+/// RTMP, played by ffmpeg: camera to decoded frame, for `seconds`; the second half counts.
+async function rtmpGlass(url, seconds) {
+  const ffmpeg = spawn("ffmpeg", ["-hide_banner", "-loglevel", "error", "-fflags", "nobuffer", "-flags", "low_delay",
+    "-i", url, "-an", "-f", "rawvideo", "-pix_fmt", "gray", "-s", `${WIDTH}x${HEIGHT}`, "pipe:1"], { stdio: ["ignore", "pipe", "inherit"] });
+  const size = WIDTH * HEIGHT;
+  const samples = [];
+  let pending = Buffer.alloc(0);
+  ffmpeg.stdout.on("data", (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= size) {
+      const ms = readClock(pending.subarray(0, size));
+      if (ms !== null) samples.push([Date.now(), Date.now() - ms]);
+      pending = pending.subarray(size);
+    }
+  });
+  await sleep(seconds * 1000);
+  ffmpeg.kill("SIGKILL");
+  const from = Date.now() - (seconds * 1000) / 2;
+  return samples.filter(([at]) => at >= from).map(([, d]) => d);
+}
+
+if (args.mode === "rtmp") {
+  const watch = created.watch ?? (await api("GET", `/api/broadcasts/${created.id}`)).watch;
+  const steady = await rtmpGlass(watch.rtmp, Number(args.seconds));
+  const report = { id: created.id, mode: "rtmp", glass_ms: median(steady), glass_frames: steady.length };
+  report.delay = await api("GET", `/api/broadcasts/${created.id}/delay`);
+  await publisher.stop();
+  console.log(JSON.stringify(report));
+  process.exit(0);
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -61,6 +98,14 @@ try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   page.on("pageerror", (e) => errors.push(String(e)));
+  if (args["hls-via"]) {
+    const via = new URL(args["hls-via"]);
+    await page.route("**/hls/**", (route) => {
+      const url = new URL(route.request().url());
+      url.host = via.host;
+      return route.continue({ url: url.href });
+    });
+  }
   await page.addInitScript(READER);
   await page.goto(`${base}/b/${created.id}${args.mode === "flv" ? "?mode=flv" : ""}`);
   await page.waitForFunction(() => window.__clock?.samples.length > 30, null, { timeout: 20_000 });

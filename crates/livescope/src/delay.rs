@@ -88,7 +88,20 @@ impl Default for Buckets {
 
 impl Buckets {
     fn observe(&self, seconds: f64) {
-        let i = (0..BUCKETS).find(|&i| seconds < bound(i)).unwrap_or(BUCKETS - 1);
+        // The first bucket whose bound exceeds `seconds`, by one logarithm (this runs for
+        // every batch a push viewer is sent); the comparisons fix the rounding at edges.
+        let mut i = if seconds < FIRST {
+            0
+        } else {
+            ((seconds / FIRST).ln() / RATIO.ln()).floor() as usize + 1
+        }
+        .min(BUCKETS - 1);
+        while i > 0 && seconds < bound(i - 1) {
+            i -= 1;
+        }
+        while i < BUCKETS - 1 && seconds >= bound(i) {
+            i += 1;
+        }
         self.counts[i].fetch_add(1, Ordering::Relaxed);
         self.total.fetch_add(1, Ordering::Relaxed);
         self.sum_us
@@ -277,5 +290,16 @@ mod tests {
         assert_eq!(c.delay(5066.0, 76.0), 0.0, "a faster frame is the new zero");
         // A minute later the old minimum has left the window.
         assert_eq!(c.delay(65_100.0, 60_200.0 + 10.0), 0.0);
+    }
+
+    #[test]
+    fn a_value_lands_in_the_first_bucket_whose_bound_exceeds_it() {
+        for seconds in [0.0, 0.0001, 0.0005, 0.00064, 0.001, 0.0123, 0.3339, 1.0, 2.5, 69.0, 1e6] {
+            let b = Buckets::default();
+            b.observe(seconds);
+            let want = (0..BUCKETS).find(|&i| seconds < bound(i)).unwrap_or(BUCKETS - 1);
+            let got = b.counts.iter().position(|c| c.load(Ordering::Relaxed) == 1).unwrap();
+            assert_eq!(got, want, "{seconds} s");
+        }
     }
 }

@@ -131,16 +131,11 @@ async fn watch_flv(
         id: id.to_owned(),
         skipped: 0,
         newest: None,
-        delays: app.metrics.delays.of(id),
+        tally: app.metrics.sent(DeliveryPath::Flv, app.metrics.delays.of(id)),
     };
-    let (frames_sent, bytes_sent) = app.metrics.sent(DeliveryPath::Flv);
     let body = futures_util::stream::unfold(state, next_flv_bytes).map(move |bytes| {
         // The view lasts as long as the response body.
         let _ = &watching;
-        if let Ok(b) = &bytes {
-            frames_sent.inc();
-            bytes_sent.inc_by(b.len() as u64);
-        }
         bytes
     });
     Ok((
@@ -192,19 +187,21 @@ struct FlvViewer {
     skipped: u64,
     /// The arrival of the newest frame pending, for the delivery stage.
     newest: Option<std::time::Instant>,
-    delays: Arc<crate::delay::Delays>,
+    /// What it was sent, and how soon.
+    tally: crate::metrics::SentTally,
 }
 
 /// Yields the viewer's FLV one shared tag at a time; hyper gathers ready tags into one write.
 async fn next_flv_bytes(mut v: FlvViewer) -> Option<(Result<Bytes, std::io::Error>, FlvViewer)> {
     loop {
         if let Some(bytes) = v.pending.pop_front() {
+            v.tally.sent(1, bytes.len() as u64);
             if v.pending.is_empty()
                 && let Some(arrived) = v.newest.take()
             {
                 // Handed to the connection's writer: the socket write follows at once
                 // unless the viewer is behind.
-                v.delays.observe(crate::delay::Stage::DeliveryFlv, arrived.elapsed());
+                v.tally.delivered(arrived);
             }
             return Some((Ok(bytes), v));
         }

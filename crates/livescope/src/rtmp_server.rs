@@ -362,8 +362,7 @@ async fn play(
     let mut batch = Vec::new();
     let mut access = AccessCheck::new(&gate);
     drop(gate);
-    let (frames_sent, bytes_sent) = app.metrics.sent(DeliveryPath::Rtmp);
-    let delays = app.metrics.delays.of(id);
+    let mut tally = app.metrics.sent(DeliveryPath::Rtmp, app.metrics.delays.of(id));
     let mut skipped = 0;
     // The arrival of the newest frame in `out`, for the delivery stage.
     let mut newest: Option<std::time::Instant> = None;
@@ -373,11 +372,10 @@ async fn play(
             conn.flush().await?;
             bail!("viewer of {id:?} no longer admitted");
         }
-        frames_sent.inc_by(out.len() as u64);
-        bytes_sent.inc_by(out.iter().map(|b| b.len() as u64).sum());
+        tally.sent(out.len() as u64, out.iter().map(|b| b.len() as u64).sum());
         send::send_all(&conn.socket, &mut out, VIEWER_WRITE_TIMEOUT).await?;
         if let Some(arrived) = newest.take() {
-            delays.observe(crate::delay::Stage::DeliveryRtmp, arrived.elapsed());
+            tally.delivered(arrived);
         }
         // A player's messages after play (acknowledgements, buffer length) need no answer
         // from a live server, so they are read when they happen to be there rather than

@@ -138,7 +138,7 @@ async fn file(
     let response = match rendition {
         Some(rendition) if from_recording(&rendition, file) => replay(&app, &id, file, &name).await,
         Some(rendition) => {
-            let held = (&app.metrics.hls_blocking_requests, app.metrics.delays.of(&id));
+            let held = (&app.metrics.hls_blocking_requests, rendition.delays.clone());
             live(rendition, file, query, held).await
         }
         None => replay(&app, &id, file, &name).await,

@@ -103,6 +103,8 @@ pub struct Rendition {
     /// Set once the broadcast ended and its recording is complete: from then on the
     /// recording answers for everything but the parts (see `http::file`).
     pub recorded: AtomicBool,
+    /// The broadcast's delay stages (blocking waits are measured per request).
+    pub delays: Arc<crate::delay::Delays>,
 }
 
 /// What a rendition holds.
@@ -170,7 +172,7 @@ fn bandwidth(bytes: u64, seconds: f64, peak: f64) -> Bandwidth {
 }
 
 impl Rendition {
-    fn new(config: &Config, gate: Arc<crate::access::Gate>) -> Rendition {
+    fn new(config: &Config, gate: Arc<crate::access::Gate>, delays: Arc<crate::delay::Delays>) -> Rendition {
         let mut window = ::hls::Window::new(
             config.part_target.as_secs_f64(),
             config.segment_target.as_secs_f64(),
@@ -193,6 +195,7 @@ impl Rendition {
             }),
             changed: Notify::new(),
             grew: Notify::new(),
+            delays,
             recorded: AtomicBool::new(false),
         }
     }
@@ -311,12 +314,12 @@ pub async fn run(
     app: Arc<crate::app::App>,
 ) {
     let id = stream.id.clone();
-    let rendition = Arc::new(Rendition::new(&config, gate));
+    let delays = app.metrics.delays.of(&id);
+    let rendition = Arc::new(Rendition::new(&config, gate, delays.clone()));
     registry.insert(&id, rendition.clone());
     let (headers, mut sub) = stream.subscribe_internal();
     let mut segmenter: Option<Segmenter> = None;
     let mut early = Vec::new();
-    let delays = app.metrics.delays.of(&id);
     // The part being made: its first frame's arrival, its frames, and the sum of their
     // arrivals after the first (for the mean wait).
     let mut part: Option<(std::time::Instant, u32, Duration)> = None;
