@@ -14,7 +14,8 @@ cargo build --release -j2 -p livescope
 SECS=${SECONDS_PER_RUN:-30}
 RUNS=${RUNS:-3}
 WORK=$(mktemp -d)
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+SERVER= NGINX=
+trap 'kill $SERVER $NGINX 2>/dev/null || true; rm -rf "$WORK"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 HTTP=127.0.0.1:$(free_port)
 target/release/livescope serve --rtmp "127.0.0.1:$(free_port)" --http "$HTTP" --data "$WORK/data" >"$WORK/server.log" 2>&1 &
@@ -35,7 +36,6 @@ mkdir -p "$WORK/edge"
 } >"$WORK/edge/nginx.conf"
 $(command -v nginx || echo /usr/sbin/nginx) -p "$WORK/edge" -e "$WORK/edge/error.log" -c "$WORK/edge/nginx.conf" &
 NGINX=$!
-trap 'kill $SERVER 2>/dev/null || true; kill $NGINX 2>/dev/null || true; rm -rf "$WORK"' EXIT
 sleep 1
 for mode in hls edge flv rtmp; do
   for run in $(seq "$RUNS"); do
@@ -53,7 +53,7 @@ work, runs, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 def load(mode):
     return [json.load(open(os.path.join(work, f"{mode}-{r}.json"))) for r in range(1, runs + 1)]
 def stage(reports, name):
-    values = [r["delay"]["stages"].get(name, {}).get("mean_ms") for r in reports]
+    values = [r["window"].get(name, {}).get("mean_ms") for r in reports]
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
 cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
@@ -62,13 +62,15 @@ print("# Where the delay goes: livescope's paths against the study's Periscope\n
 print(f"Made by `bench/delay.sh` (SECONDS_PER_RUN={secs} RUNS={runs}) on {cpu} cores, {date}: a clock")
 print("publisher (320x240, 30 fps, x264 zerolatency, 1 s GOP) on loopback; the watch page in headless")
 print("Chromium reads camera to glass from every frame shown (median over the second half of each")
-print("run); the stages are the server's means (`GET /api/broadcasts/<id>/delay`, the player's")
-print("buffer as the page reports it every 2 s). Medians of the runs. The study's figures are")
+print("run); the stages are the server's means over the same window (`GET /api/broadcasts/<id>/delay`")
+print("at its start and end; the player's buffer as the page reports it every 2 s). Medians of the runs. The study's figures are")
 print("Periscope's, measured in 2015 over the Internet: they are the reference, not a peer in this run.\n")
 hls, edge, flv, rtmp = load("hls"), load("edge"), load("flv"), load("rtmp")
-glass = lambda reports: statistics.median(r["glass_ms"] for r in reports)
+def glass(reports):
+    values = [r["glass_ms"] for r in reports if r.get("glass_ms") is not None]
+    return statistics.median(values) if values else None
 fmt = lambda v: "–" if v is None else f"{v/1000:.2f} s"
-edge_share = glass(edge) - glass(hls)
+edge_share = glass(edge) - glass(hls) if glass(edge) is not None and glass(hls) is not None else None
 rows = [
     ("upload (publisher to server)", None, [stage(hls, "upload"), stage(edge, "upload"), stage(flv, "upload"), stage(rtmp, "upload")]),
     ("chunking (a frame waits for its part or chunk)", 3.0, [stage(hls, "chunking"), stage(edge, "chunking"), None, None]),

@@ -1,8 +1,9 @@
 // Where the delay goes, checked against what a viewer sees: a clock publisher (clock.mjs)
 // goes live, the watch page plays it over LL-HLS in headless Chromium, and camera-to-glass
-// is read from every frame shown. Then the server's stage breakdown
-// (GET /api/broadcasts/<id>/delay, the player's own buffer reports included) is fetched,
-// to be compared with it. Last, the publisher's uplink is frozen for --freeze seconds (the
+// is read from every frame shown. The server's stage breakdown
+// (GET /api/broadcasts/<id>/delay, the player's own buffer reports included) is read at
+// the start and the end of the same window (the second half of the run), to be compared
+// with it (`window`: each stage's mean over the window). Last, the publisher's uplink is frozen for --freeze seconds (the
 // study's bursty upload) to show the adaptive buffer policy at work: the viewer stalls,
 // aims higher by the stall, and catches up again.
 // Prints one JSON document; leaves a screenshot in --out.
@@ -56,6 +57,18 @@ for (let i = 0; i < 100; i++) {
 }
 await sleep(2000);
 
+/// Each stage's mean over the window between two answers of the delay API (which keeps
+/// counts and means since the broadcast began): {stage: {count, mean_ms}}.
+function windowMeans(start, end) {
+  const out = {};
+  for (const [name, e] of Object.entries(end.stages)) {
+    const s = start.stages[name] ?? { count: 0, mean_ms: 0 };
+    const count = e.count - s.count;
+    if (count > 0) out[name] = { count, mean_ms: (e.count * e.mean_ms - s.count * s.mean_ms) / count };
+  }
+  return out;
+}
+
 /// RTMP, played by ffmpeg: camera to decoded frame, for `seconds`; the second half counts.
 async function rtmpGlass(url, seconds) {
   const ffmpeg = spawn("ffmpeg", ["-hide_banner", "-loglevel", "error", "-fflags", "nobuffer", "-flags", "low_delay",
@@ -79,9 +92,12 @@ async function rtmpGlass(url, seconds) {
 
 if (args.mode === "rtmp") {
   const watch = created.watch ?? (await api("GET", `/api/broadcasts/${created.id}`)).watch;
+  let atStart = null;
+  setTimeout(async () => { atStart = await api("GET", `/api/broadcasts/${created.id}/delay`); }, (Number(args.seconds) * 1000) / 2);
   const steady = await rtmpGlass(watch.rtmp, Number(args.seconds));
   const report = { id: created.id, mode: "rtmp", glass_ms: median(steady), glass_frames: steady.length };
   report.delay = await api("GET", `/api/broadcasts/${created.id}/delay`);
+  report.window = windowMeans(atStart ?? { stages: {} }, report.delay);
   await publisher.stop();
   console.log(JSON.stringify(report));
   process.exit(0);
@@ -114,6 +130,7 @@ try {
   const seconds = Number(args.seconds);
   await sleep((seconds * 1000) / 2);
   const from = Date.now();
+  const atStart = await api("GET", `/api/broadcasts/${created.id}/delay`);
   await sleep((seconds * 1000) / 2);
   const steady = await page.evaluate(
     (from) => window.__clock.samples.filter(([at]) => at >= from).map(([, d]) => d),
@@ -122,6 +139,7 @@ try {
   report.glass_ms = median(steady);
   report.glass_frames = steady.length;
   report.delay = await api("GET", `/api/broadcasts/${created.id}/delay`);
+  report.window = windowMeans(atStart, report.delay);
   report.before = await page.$eval("video#player", (v) => ({ ...v.dataset }));
   await page.screenshot({ path: path.join(args.out, `delay-watch-${args.mode}.png`) });
   if (Number(args.freeze) <= 0) throw new Error("done");

@@ -166,7 +166,13 @@ impl Metrics {
             },
             local_frames: 0,
             local_bytes: 0,
-            deliveries: 0,
+            // Viewers start sampling at different batches, so that short visits do not
+            // weigh the first batch (a keyframe group sent at once) too much.
+            deliveries: u64::from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos()),
+            ) % SAMPLE_EVERY,
         }
     }
 }

@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct Playout {
     prebuffer_ms: f64,
-    /// The newest media time received.
+    /// The end of the newest media received: its time plus one frame's duration.
     newest: Option<f64>,
+    /// The newest frame's own time, and the duration of a frame (the last positive step
+    /// between frames, at most 100 ms).
+    last_frame: Option<f64>,
+    frame_ms: f64,
     state: State,
     /// Whether playback has begun (the first wait is start-up, not a stall).
     started: bool,
@@ -36,6 +40,8 @@ impl Playout {
         Playout {
             prebuffer_ms,
             newest: None,
+            last_frame: None,
+            frame_ms: 0.0,
             state: State::Waiting { at: None, since: now },
             started: false,
             stalls: 0,
@@ -60,7 +66,13 @@ impl Playout {
     /// A frame of media time `media_ms` arrived at `now`.
     pub fn frame(&mut self, media_ms: f64, now: Instant) {
         self.advance(now);
-        let newest = self.newest.map_or(media_ms, |n| n.max(media_ms));
+        if let Some(last) = self.last_frame
+            && media_ms > last
+        {
+            self.frame_ms = (media_ms - last).min(100.0);
+        }
+        self.last_frame = Some(self.last_frame.map_or(media_ms, |l| l.max(media_ms)));
+        let newest = self.newest.map_or(media_ms, |n| n.max(media_ms + self.frame_ms));
         self.newest = Some(newest);
         if let State::Waiting { at, since } = self.state {
             let at = at.unwrap_or(media_ms);

@@ -111,8 +111,13 @@ fn chart<DB: DrawingBackend>(
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(|e| failed(&e))?;
-    // The fixed pre-buffer in the app's red, the adaptive policy in blue.
-    let colors = [RGBColor(211, 16, 63), RGBColor(33, 102, 172)];
+    // The first series in the app's red, then blue, green and violet.
+    let colors = [
+        RGBColor(211, 16, 63),
+        RGBColor(33, 102, 172),
+        RGBColor(27, 158, 119),
+        RGBColor(117, 112, 179),
+    ];
     for ((label, points), color) in series.iter().zip(colors.iter().cycle()) {
         let color = *color;
         let line = if lines { points.as_slice() } else { &[] };

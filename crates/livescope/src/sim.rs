@@ -230,6 +230,7 @@ const MARGIN_MS: f64 = 500.0;
 #[derive(Debug, Default)]
 struct Played {
     stalled: f64,
+    /// Wall-clock time spent playing (media played, at its rates).
     played: f64,
     /// Wall-clock time spent at a rate other than 1.
     off_rate: f64,
@@ -264,7 +265,7 @@ fn play(chunks: &[Chunk], poll_ms: f64, phase_ms: f64, policy: Policy) -> Played
         // (Re)buffer: wait until `aim` of media from chunk i is there.
         let mut have = 0.0;
         let mut j = i;
-        while j < chunks.len() && have < aim {
+        while j < chunks.len() && (have < aim || j == i) {
             have += chunks[j].duration_ms;
             j += 1;
         }
@@ -284,7 +285,9 @@ fn play(chunks: &[Chunk], poll_ms: f64, phase_ms: f64, policy: Policy) -> Played
             out.delay += clock - chunks[i].first_arrival_ms;
             let mut rate = 1.0;
             if adaptive {
-                let ahead: f64 = (i + 1..chunks.len())
+                // Media held at the chunk's start, itself included (as a browser counts
+                // its buffer ahead of the playhead).
+                let ahead: f64 = (i..chunks.len())
                     .take_while(|&k| fetched[k] <= clock)
                     .map(|k| chunks[k].duration_ms)
                     .sum();
@@ -299,7 +302,7 @@ fn play(chunks: &[Chunk], poll_ms: f64, phase_ms: f64, policy: Policy) -> Played
                 out.off_rate += wall;
             }
             clock += wall;
-            out.played += chunks[i].duration_ms;
+            out.played += wall;
             i += 1;
         }
     }

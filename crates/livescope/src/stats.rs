@@ -7,11 +7,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::store::{BroadcastUsage, Db};
+use crate::store::BroadcastUsage;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The server's data folder (it may be running: this only reads).
+    /// The server's data folder (it may be running: the database is opened read-only).
     #[arg(long, value_name = "DIR", default_value = "./livescope-data")]
     pub data: PathBuf,
     /// Draw the figures into this folder, as SVG and PNG.
@@ -25,7 +25,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.data.join("livescope.db").exists() {
         anyhow::bail!("no livescope database in {}", args.data.display());
     }
-    let usage = Db::open(&args.data)?.usage()?;
+    let usage = crate::store::usage_in(&args.data)?;
     print!("{}", tables(&usage));
     if let Some(dir) = &args.plot {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -271,6 +271,10 @@ mod tests {
         store.add_comment(1, "b1", fans[1], "hi", Some(5), 1).unwrap();
         let usage = store.usage().unwrap();
         assert_eq!(usage.len(), 2, "{usage:?}");
+        // Read-only from the folder, as `livescope stats` reads a running server's: the
+        // same rows, and the live broadcast stays live.
+        assert_eq!(crate::store::usage_in(&dir).unwrap(), usage);
+        assert_eq!(store.get("b1").unwrap().unwrap().state, crate::store::State::Live);
         let b1 = usage.iter().find(|u| u.duration_ms.is_none()).unwrap();
         assert_eq!((b1.viewers, b1.hearts, b1.comments, b1.followers), (2, 10, 1, 5));
         let b2 = usage.iter().find(|u| u.duration_ms.is_some()).unwrap();

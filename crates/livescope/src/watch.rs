@@ -62,13 +62,26 @@ struct Viewer {
 }
 
 impl Viewer {
-    /// A frame of media time `ms` arrived now.
-    fn played(&mut self, ms: u64) {
-        self.playout
-            .lock()
-            .expect("playout lock")
-            .frame(ms as f64, Instant::now());
+    /// A frame of media time `ms` arrived now: coded media advances the playout (codec
+    /// configurations and metadata carry the stream's start time, and a late joiner gets
+    /// them first).
+    fn played(&mut self, ms: u64, media: bool) {
+        if media {
+            self.playout
+                .lock()
+                .expect("playout lock")
+                .frame(ms as f64, Instant::now());
+        }
         report(&self.checker, &mut self.last);
+    }
+}
+
+/// Whether a tag carries coded media (not a configuration record or metadata).
+fn is_media(codec: &FrameCodec) -> bool {
+    match codec {
+        FrameCodec::Video(tag) => tag.packet == flv::VideoPacket::Frame,
+        FrameCodec::Audio(tag) => !tag.sequence_header,
+        FrameCodec::Data => false,
     }
 }
 
@@ -84,7 +97,20 @@ struct Held {
 async fn reporter(playout: Arc<Mutex<Playout>>, room: Option<(String, String)>, held: Arc<Mutex<Held>>) {
     use tokio::io::AsyncReadExt;
     let mut socket = match &room {
-        Some((addr, id)) => crate::loadgen::room::connect(addr, id, None).await.ok(),
+        Some((addr, id)) => {
+            let connect = crate::loadgen::room::connect(addr, id, None);
+            match tokio::time::timeout(Duration::from_secs(5), connect).await {
+                Ok(Ok(socket)) => Some(socket),
+                Ok(Err(e)) => {
+                    eprintln!("not reporting the buffer: the room refused ({e:#})");
+                    None
+                }
+                Err(_) => {
+                    eprintln!("not reporting the buffer: the room did not answer");
+                    None
+                }
+            }
+        }
         None => None,
     };
     let mut tick = tokio::time::interval(Duration::from_secs(2));
@@ -100,7 +126,10 @@ async fn reporter(playout: Arc<Mutex<Playout>>, room: Option<(String, String)>, 
                     held.samples += 1;
                 }
                 if let Some(s) = socket.as_mut() {
-                    let message = crate::loadgen::room::frame(&format!(r#"{{"type":"delay","ms":{}}}"#, ms.round()));
+                    // A modelled player's newest frame is the live edge it knows of: its
+                    // delay behind live and its buffer are the same.
+                    let ms = ms.round();
+                    let message = crate::loadgen::room::frame(&format!(r#"{{"type":"delay","ms":{ms},"buffer_ms":{ms}}}"#));
                     if s.write_all(&message).await.is_err() {
                         socket = None;
                     }
@@ -262,10 +291,14 @@ async fn watch(args: &Args) -> anyhow::Result<(crate::integrity::Checked, serde_
         last: None,
         playout: playout.clone(),
     };
-    let room = api
-        .strip_prefix("http://")
-        .filter(|_| !args.no_report)
-        .map(|addr| (addr.trim_end_matches('/').to_owned(), id.clone()));
+    let room = if args.no_report {
+        None
+    } else if let Some(addr) = api.strip_prefix("http://") {
+        Some((addr.trim_end_matches('/').to_owned(), id.clone()))
+    } else {
+        eprintln!("not reporting the buffer: the room is reached over plain HTTP only ({api})");
+        None
+    };
     let held = Arc::new(Mutex::new(Held::default()));
     let reporting = tokio::spawn(reporter(playout.clone(), room, held.clone()));
     let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
@@ -315,7 +348,7 @@ async fn rtmp(url: &str, viewer: &mut Viewer) -> anyhow::Result<()> {
                 ClientEvent::Media(m) => {
                     if let Ok(codec) = FrameCodec::parse(m.kind, &m.payload) {
                         viewer.checker.tag(codec, u64::from(m.timestamp), &m.payload);
-                        viewer.played(u64::from(m.timestamp));
+                        viewer.played(u64::from(m.timestamp), is_media(&codec));
                     }
                 }
                 ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify" => return Ok(()),
@@ -380,7 +413,7 @@ async fn flv(url: &str, viewer: &mut Viewer) -> anyhow::Result<()> {
             };
             if let Ok(codec) = FrameCodec::parse(kind, &tag.body) {
                 viewer.checker.tag(codec, u64::from(tag.timestamp), &tag.body);
-                viewer.played(u64::from(tag.timestamp));
+                viewer.played(u64::from(tag.timestamp), is_media(&codec));
             }
         }
     }
@@ -451,7 +484,7 @@ async fn hls(url: &str, viewer: &mut Viewer) -> anyhow::Result<()> {
                         sample.keyframe,
                         &sample.data,
                     );
-                    viewer.played(dts);
+                    viewer.played(dts, true);
                 } else {
                     viewer.checker.audio_frame(&sample.data);
                     report(&viewer.checker, &mut viewer.last);

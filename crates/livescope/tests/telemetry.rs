@@ -54,6 +54,9 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
     // `livescope watch` plays the broadcast over RTMP (a modelled player: 1 s of
     // pre-buffer, real time) and reports what it holds over the room, as the web player
     // does; its JSON line says so too.
+    // It joins seconds after going live, so a buffer counted from the stream's start
+    // (its configuration records carry time 0) would show.
+    std::thread::sleep(Duration::from_secs(2));
     let watched = std::process::Command::new(env!("CARGO_BIN_EXE_livescope"))
         .args(["watch", &format!("rtmp://{}/live/{id}", server.rtmp)])
         .args(["--api", &format!("http://{}", server.http), "--seconds", "5"])
@@ -68,7 +71,8 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
     )
     .unwrap();
     let held = line["playout"]["buffer_mean_ms"].as_f64().unwrap_or(-1.0);
-    assert!(held > 0.0 && held < 3000.0, "{line}");
+    // The pre-buffer, or the keyframe group the server sends a newcomer if longer.
+    assert!(held > 500.0 && held < 2500.0, "{line}");
     assert_eq!(line["playout"]["prebuffer_ms"], 1000, "{line}");
     let live = scrape(&server);
     let v = |name: &str, labels: &[(&str, &str)]| {
@@ -274,7 +278,8 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
 /// watch page plays it over LL-HLS in Chromium and reads camera to glass from every frame
 /// (scripts/browser/delay.mjs). The stages a frame passes through (upload, chunking into
 /// parts, the player's buffer as the page reports it) add up to the delay measured at the
-/// glass within 300 ms: what they leave out is encoding, decoding and drawing (a few
+/// glass within 400 ms (80 to 180 ms apart when measured here): what they leave out is
+/// encoding, decoding and drawing (a few
 /// frames at 30 fps) and the sampling of the buffer every 2 s. Blocking playlist waits run
 /// alongside chunking and are not added. Then the uplink freezes for 2.5 s: the adaptive
 /// buffer policy (web/playout.js) stalls once and aims higher by the stall.
@@ -306,7 +311,8 @@ fn delay_stages_add_up_to_what_a_browser_viewer_sees() {
     let report: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
     assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");
     assert!(report["glass_frames"].as_u64().unwrap() > 100, "{report}");
-    let stages = &report["delay"]["stages"];
+    // The stages over the same window as the camera-to-glass samples.
+    let stages = &report["window"];
     let mean = |name: &str| {
         assert!(stages[name]["count"].as_u64().unwrap_or(0) > 0, "{name}: {report}");
         stages[name]["mean_ms"].as_f64().unwrap()
@@ -319,14 +325,23 @@ fn delay_stages_add_up_to_what_a_browser_viewer_sees() {
     let glass = report["glass_ms"].as_f64().unwrap();
     let sum = upload + chunking + buffer;
     assert!(
-        (glass - sum).abs() <= 300.0,
+        (glass - sum).abs() <= 400.0,
         "stages {sum:.0} ms against {glass:.0} ms at the glass: {report}"
     );
-    // The adaptive policy: it starts aiming at 0.8 s of buffer; the freeze stalls the
-    // player once, and the aim grows by the stall.
-    let aim = |at: &str| report[at]["aimMs"].as_str().unwrap().parse::<f64>().unwrap();
-    assert_eq!(aim("before"), 800.0, "{report}");
+    // The adaptive policy: it starts aiming at 0.8 s of buffer (more if it stalled on the
+    // way in); the freeze stalls the player, and the aim grows by the stall; then the
+    // player holds about what it aims at.
+    let number = |at: &str, what: &str| report[at][what].as_str().unwrap().parse::<f64>().unwrap();
+    assert!(number("before", "aimMs") >= 800.0, "{report}");
     assert!(report["stalls_in_freeze"].as_u64().unwrap() >= 1, "{report}");
-    assert!(aim("after_freeze") > 800.0 + 1500.0, "{report}");
-    assert_eq!(report["settled"]["rate"], "1", "back to real time: {report}");
+    assert!(
+        number("after_freeze", "stalls") > number("before", "stalls"),
+        "{report}"
+    );
+    assert!(
+        number("after_freeze", "aimMs") > number("before", "aimMs") + 1000.0,
+        "{report}"
+    );
+    let (aim, ahead) = (number("settled", "aimMs"), number("settled", "aheadMs"));
+    assert!((ahead - aim).abs() < 1000.0, "holds its aim: {report}");
 }

@@ -2,7 +2,7 @@
 // where the same URL is a VOD playlist), or HTTP-FLV with mpegts.js for the lowest delay.
 // The libraries are loaded only here, on the pages that play video.
 import { local } from "./lib.js";
-import { adaptivePlayout, CATCH_UP } from "./playout.js";
+import { adaptivePlayout } from "./playout.js";
 
 let hlsModule = null;
 let mpegtsLoaded = null;
@@ -73,9 +73,9 @@ export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", 
     kick();
     return { latencyMs: () => null, bufferMs: () => bufferedAhead(video), streamMs: () => Math.round(video.currentTime * 1000), destroy: () => { video.removeAttribute("src"); video.load(); } };
   }
-  // Live, the adaptive policy (playout.js) sets the target delay from this viewer's stalls
-  // and slows down when the buffer runs low; hls.js catches up towards the target.
-  const hls = new Hls({ ...(tap ? { fLoader: tappedLoader(Hls.DefaultConfig.loader, tap) } : {}), lowLatencyMode: true, maxLiveSyncPlaybackRate: CATCH_UP, backBufferLength: 30, startPosition: live ? -1 : 0 });
+  // Live, the adaptive policy (playout.js) alone sets the playback rate: hls.js's live
+  // sync and its own raise of the target after a stall are off.
+  const hls = new Hls({ ...(tap ? { fLoader: tappedLoader(Hls.DefaultConfig.loader, tap) } : {}), lowLatencyMode: true, maxLiveSyncPlaybackRate: 1, liveSyncOnStallIncrease: 0, backBufferLength: 30, startPosition: live ? -1 : 0 });
   const playout = live ? adaptivePlayout(video, hls) : null;
   // hls.js puts the first fragment it loads at its playlist position and shifts the media
   // timeline by the fragment's own start (initPTS); adding it back gives the stream's

@@ -348,17 +348,19 @@ impl Room {
                 self.vote(app, member, poll, option, self.media_time(app, member, media_ts))
                     .await
             }
-            ClientMessage::Delay { ms } => {
+            ClientMessage::Delay { ms, buffer_ms } => {
                 let ms = ms.min(3_600_000);
                 self.state
                     .lock()
                     .expect("room lock")
                     .delays
                     .insert(member.connection, ms);
-                app.metrics
-                    .delays
-                    .of(&self.id)
-                    .observe(crate::delay::Stage::PlayerBuffer, std::time::Duration::from_millis(ms));
+                if let Some(buffer) = buffer_ms {
+                    app.metrics.delays.of(&self.id).observe(
+                        crate::delay::Stage::PlayerBuffer,
+                        std::time::Duration::from_millis(buffer.min(3_600_000)),
+                    );
+                }
                 None
             }
             ClientMessage::PollOpen { .. }

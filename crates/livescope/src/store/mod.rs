@@ -31,7 +31,7 @@ pub use broadcasts::{Broadcast, ListOrder, SignaturePolicy, State};
 pub use interaction::{StoredComment, StoredPoll, Timeline};
 pub use keys::{AccountKey, MAX_KEYS, Registered};
 pub use notifications::Notification;
-pub use usage::BroadcastUsage;
+pub use usage::{BroadcastUsage, usage_in};
 pub use users::User;
 pub use views::{DeliveryPath, Stats};
 

@@ -440,10 +440,12 @@ export default async function watch(main, [id], ctx) {
       latency.dataset.ms = String(ms);
       latency.classList.toggle("good", ms < 2000);
     }));
-    // What this player holds in its buffer, for the broadcaster's delay breakdown.
+    // How far behind live this player is (the studio's audience view, late votes) and
+    // what it holds in its buffer (the broadcaster's delay breakdown).
     stops.push(every(2000, () => {
-      const ms = player?.bufferMs?.();
-      if (ms != null) room?.send({ type: "delay", ms });
+      const ms = player?.latencyMs();
+      const buffer = player?.bufferMs?.();
+      if (ms != null) room?.send({ type: "delay", ms, ...(buffer != null ? { buffer_ms: buffer } : {}) });
     }));
     stops.push(every(1000, () => {
       if (poll && poll.state === "open" && !replaying && pollState) pollState.textContent = pollStateText(poll, false);

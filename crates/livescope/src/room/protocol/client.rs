@@ -31,8 +31,13 @@ pub enum ClientMessage {
         option: usize,
         media_ts: Option<i64>,
     },
-    /// How far behind live the viewer's player is, in ms; sent every few seconds.
-    Delay { ms: u64 },
+    /// How far behind live the viewer's player is, in ms, and the media it holds ahead of
+    /// its playhead (its buffer, for the delay breakdown); sent every few seconds.
+    Delay {
+        ms: u64,
+        #[serde(default)]
+        buffer_ms: Option<u64>,
+    },
     /// The broadcaster only.
     PollOpen {
         question: String,
