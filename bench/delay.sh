@@ -14,6 +14,7 @@ cargo build --release -j2 -p livescope
 SECS=${SECONDS_PER_RUN:-30}
 RUNS=${RUNS:-3}
 WORK=$(mktemp -d)
+chmod 755 "$WORK"  # nginx workers run as nobody and write the cache below it
 SERVER= NGINX=
 trap 'kill $SERVER $NGINX 2>/dev/null || true; rm -rf "$WORK"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -43,6 +44,7 @@ for mode in hls edge flv rtmp; do
       edge) extra=(--mode hls --hls-via "http://$EDGE") ;;
       *) extra=(--mode "$mode") ;;
     esac
+    echo "delay.sh: $mode, run $run" >&2
     node scripts/browser/delay.mjs --base "http://$HTTP" --seconds "$SECS" --freeze 0 "${extra[@]}" --out "$WORK" \
       >"$WORK/$mode-$run.json"
   done
