@@ -70,7 +70,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(back, ClientMessage::PollOpen { question, options, seconds });
             }
         }
-        ClientMessage::Delay { ms } => assert!(delay(ms) <= 3_600_000),
+        ClientMessage::Delay { ms, buffer_ms } => {
+            assert!(delay(ms) <= 3_600_000);
+            assert!(buffer_ms.is_none_or(|b| delay(b) <= 3_600_000));
+        }
         ClientMessage::Mute { user } | ClientMessage::Block { user } => {
             // Looked up by name as sent: only checks that the name survives a round trip.
             let again = serde_json::json!({ "type": "mute", "user": user });
