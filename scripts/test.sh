@@ -32,6 +32,9 @@ done
 
 cargo fmt --all --check
 cargo clippy --all-targets -j2 -- -D warnings
+# The fuzz targets live outside the workspace: check they still build before the long
+# test run, not only at the end.
+cargo check -j2 --manifest-path fuzz/Cargo.toml --bins
 cargo test -j2 --all-targets
 # Every fuzz target for a bounded time (cargo-fuzz on the stable toolchain).
 FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash scripts/fuzz.sh
