@@ -10,34 +10,25 @@
 #   bench/delay.sh            (SECONDS_PER_RUN=30 RUNS=3 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -j2 -p livescope
 SECS=${SECONDS_PER_RUN:-30}
 RUNS=${RUNS:-3}
-WORK=$(mktemp -d)
-chmod 755 "$WORK"  # nginx workers run as nobody and write the cache below it
-SERVER= NGINX=
-trap 'kill $SERVER $NGINX 2>/dev/null || true; rm -rf "$WORK"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-HTTP=127.0.0.1:$(free_port)
-target/release/livescope serve --rtmp "127.0.0.1:$(free_port)" --http "$HTTP" --data "$WORK/data" >"$WORK/server.log" 2>&1 &
-SERVER=$!
-for _ in $(seq 50); do curl -sf "http://$HTTP/api/broadcasts" >/dev/null && break; sleep 0.2; done
+source bench/lib.sh
 (cd scripts/browser && npm ci --silent >/dev/null 2>&1 || true)
+HTTP=127.0.0.1:$(free_port)
+start_livescope "$WORK/server.log" --rtmp "127.0.0.1:$(free_port)" --http "$HTTP" --data "$WORK/data"
 # The edge: the shipped configuration, pointed at this origin, in the scratch folder.
 EDGE=127.0.0.1:$(free_port)
-mkdir -p "$WORK/edge"
+mkdir -p "$WORK/nginx"
 {
-  echo "daemon off; worker_processes 1; pid $WORK/edge/nginx.pid; error_log $WORK/edge/error.log warn;"
+  echo "daemon off; worker_processes 1; pid $WORK/nginx/nginx.pid; error_log $WORK/nginx/error.log warn;"
   echo "events { worker_connections 1024; }"
-  echo "http { access_log off; client_body_temp_path $WORK/edge/body; proxy_temp_path $WORK/edge/proxy;"
-  echo "fastcgi_temp_path $WORK/edge/fcgi; uwsgi_temp_path $WORK/edge/uwsgi; scgi_temp_path $WORK/edge/scgi;"
-  sed -e "s|/var/cache/nginx/livescope|$WORK/edge/cache|" -e "s|server 127.0.0.1:8080;|server $HTTP;|" \
+  echo "http { access_log off; client_body_temp_path $WORK/nginx/body; proxy_temp_path $WORK/nginx/proxy;"
+  echo "fastcgi_temp_path $WORK/nginx/fcgi; uwsgi_temp_path $WORK/nginx/uwsgi; scgi_temp_path $WORK/nginx/scgi;"
+  sed -e "s|/var/cache/nginx/livescope|$WORK/nginx/cache|" -e "s|server 127.0.0.1:8080;|server $HTTP;|" \
     -e "s|listen 8081;|listen $EDGE;|" deploy/nginx-edge.conf
   echo "}"
-} >"$WORK/edge/nginx.conf"
-$(command -v nginx || echo /usr/sbin/nginx) -p "$WORK/edge" -e "$WORK/edge/error.log" -c "$WORK/edge/nginx.conf" &
-NGINX=$!
-sleep 1
+} >"$WORK/nginx/nginx.conf"
+start_nginx
 for mode in hls edge flv rtmp; do
   for run in $(seq "$RUNS"); do
     case $mode in

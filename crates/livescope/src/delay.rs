@@ -5,12 +5,13 @@
 //! `/metrics`). The parts of the server that see a stage observe it with the handle of
 //! their broadcast; nothing here waits.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::metrics::histogram::Histogram;
+
+use crate::recent::Recent;
 
 /// The stages the server can measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,15 +174,12 @@ impl Delays {
 
 /// The delays of broadcasts since the server started (the most recent [`KEEP`]).
 pub struct Registry {
-    by_broadcast: Mutex<Kept>,
+    by_broadcast: Mutex<Recent<Arc<Delays>>>,
     global: [Histogram; Stage::ALL.len()],
 }
 
 /// Broadcasts whose delays are kept.
 pub const KEEP: usize = 1024;
-
-/// The delays by broadcast, and the broadcasts oldest first.
-type Kept = (HashMap<String, Arc<Delays>>, std::collections::VecDeque<String>);
 
 impl Registry {
     /// The server's histograms, registered in `metrics` as `livescope_delay_<stage>_seconds`.
@@ -196,35 +194,28 @@ impl Registry {
             );
         }
         Registry {
-            by_broadcast: Mutex::default(),
+            by_broadcast: Mutex::new(Recent::new(KEEP)),
             global,
         }
     }
 
     /// The handle of broadcast `id`, made on first use.
     pub fn of(&self, id: &str) -> Arc<Delays> {
-        let mut guard = self.by_broadcast.lock().expect("delays lock");
-        let (map, order) = &mut *guard;
-        if let Some(d) = map.get(id) {
-            return d.clone();
-        }
-        if order.len() >= KEEP
-            && let Some(old) = order.pop_front()
-        {
-            map.remove(&old);
-        }
-        let d = Arc::new(Delays {
-            stages: Default::default(),
-            global: self.global.clone(),
-        });
-        map.insert(id.to_owned(), d.clone());
-        order.push_back(id.to_owned());
-        d
+        self.by_broadcast
+            .lock()
+            .expect("delays lock")
+            .get_or_insert_with(id, || {
+                Arc::new(Delays {
+                    stages: Default::default(),
+                    global: self.global.clone(),
+                })
+            })
+            .clone()
     }
 
     /// The delays of broadcast `id`, if any stage was seen.
     pub fn get(&self, id: &str) -> Option<Arc<Delays>> {
-        self.by_broadcast.lock().expect("delays lock").0.get(id).cloned()
+        self.by_broadcast.lock().expect("delays lock").get(id).cloned()
     }
 }
 

@@ -6,7 +6,6 @@
 //! ends the broadcast at the first mismatch; `drop` checks inside the ingest path instead
 //! ([`Hold`]), relaying each stretch of frames only once its record has matched.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,6 +15,7 @@ use signed::{Stretch, Verdict, Verifier};
 use tokio::sync::{Notify, watch};
 
 use crate::hub::{Codec as FrameCodec, Frame, Next, Stream};
+use crate::recent::Recent;
 use crate::store::{SignaturePolicy, Store};
 
 /// Tells live checks that an account's signing keys changed (a key added or revoked).
@@ -101,9 +101,16 @@ pub struct Checked {
 
 /// The verdicts of broadcasts checked since the server started, the most recent
 /// [`KEEP_VERDICTS`].
-#[derive(Default)]
 pub struct Verdicts {
-    by_broadcast: Mutex<(HashMap<String, Checked>, std::collections::VecDeque<String>)>,
+    by_broadcast: Mutex<Recent<Checked>>,
+}
+
+impl Default for Verdicts {
+    fn default() -> Self {
+        Verdicts {
+            by_broadcast: Mutex::new(Recent::new(KEEP_VERDICTS)),
+        }
+    }
 }
 
 /// Broadcasts whose verdicts are kept (a few KiB each at most).
@@ -115,26 +122,14 @@ impl Verdicts {
     }
 
     pub fn checked(&self, id: &str) -> Option<Checked> {
-        self.by_broadcast.lock().expect("verdicts lock").0.get(id).cloned()
+        self.by_broadcast.lock().expect("verdicts lock").get(id).cloned()
     }
 
     fn set(&self, id: &str, checker: &TagChecker) {
         let checked = checker.checked();
-        let mut guard = self.by_broadcast.lock().expect("verdicts lock");
-        let (map, order) = &mut *guard;
-        match map.get_mut(id) {
-            Some(old) if *old == checked => {}
-            Some(old) => *old = checked,
-            None => {
-                if order.len() >= KEEP_VERDICTS
-                    && let Some(oldest) = order.pop_front()
-                {
-                    map.remove(&oldest);
-                }
-                order.push_back(id.to_owned());
-                map.insert(id.to_owned(), checked);
-            }
-        }
+        let mut verdicts = self.by_broadcast.lock().expect("verdicts lock");
+        let kept = verdicts.get_or_insert_with(id, || checked.clone());
+        *kept = checked;
     }
 }
 

@@ -21,6 +21,7 @@ pub mod peer;
 pub mod playback;
 pub mod playout;
 pub mod plot;
+pub mod recent;
 pub mod room;
 pub mod rtmp_server;
 pub mod seed;

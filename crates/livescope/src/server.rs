@@ -46,21 +46,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let recordings = config
         .record
         .then(|| Arc::new(Recordings::new(config.data.join("recordings"), config.retention)));
-    if let Some(recordings) = recordings.clone() {
-        tokio::spawn(async move {
-            loop {
-                recordings.sweep().await;
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-            }
-        });
-    }
-    let mut app = App::open(config, rtmp.local_addr()?, http.local_addr()?, recordings)?;
+    let mut app = App::open(config, rtmp.local_addr()?, http.local_addr()?, recordings.clone())?;
     app.rtmps_addr = rtmps.as_ref().map(TcpListener::local_addr).transpose()?;
     let app = Arc::new(app);
-    // Traces go when recordings would.
-    let (traces, retention) = (app.traces.clone(), app.config.retention);
+    // Recordings and traces are kept as long as each other: swept at start, then hourly.
+    let (recordings, traces, retention) = (recordings, app.traces.clone(), app.config.retention);
     tokio::spawn(async move {
         loop {
+            if let Some(recordings) = &recordings {
+                recordings.sweep().await;
+            }
             traces.sweep(retention).await;
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }

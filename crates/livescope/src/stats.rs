@@ -167,19 +167,11 @@ pub fn tables(usage: &[BroadcastUsage]) -> String {
     out
 }
 
-/// A day number since 1970 as YYYY-MM-DD (the civil calendar, UTC).
+/// A day number since 1970 as YYYY-MM-DD (UTC).
 fn date(day: i64) -> String {
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    let mut text = ::hls::format_date_time(day * DAY_MS);
+    text.truncate(10);
+    text
 }
 
 /// The study's figures for this deployment.

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Server, Tracks, clip, finish, publish};
@@ -14,19 +13,7 @@ fn hls_js_plays_a_live_broadcast_about_a_second_behind_the_edge() {
     let (id, key, created) = server.create_broadcast();
     let publisher = publish(&clip(Tracks::AudioVideo, 20, 800), &server.rtmp_url(&key));
     server.wait_state(&id, "live");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/browser/play.mjs");
-    let out = Command::new("node")
-        .arg(script)
-        .arg(created["watch"]["hls"].as_str().unwrap())
-        .arg("10")
-        .output()
-        .expect("node is installed (scripts/test.sh installs the browser check's packages)");
-    assert!(
-        out.status.success(),
-        "browser check failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = common::browser_check("play.mjs", [created["watch"]["hls"].as_str().unwrap(), "10"]);
     assert_eq!(report["supported"], true, "{report}");
     let fatal: Vec<_> = report["errors"]
         .as_array()

@@ -605,23 +605,25 @@ fn the_web_player_shows_whether_a_broadcast_is_verified() {
     let live = signature(&server, &id, "verified");
     assert_eq!(live["state"], "verified", "{live}");
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("signed");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/browser/signed.mjs");
+    let (base, token) = (format!("http://{}", server.http), server.owner_token());
     let run = |viewport: &str, runs: &str| {
-        let result = std::process::Command::new("node")
-            .arg(script)
-            .args(["--base", &format!("http://{}", server.http), "--id", &id])
-            .args(["--viewport", viewport, "--runs", runs])
-            .args(["--owner-token", &server.owner_token()])
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .expect("node is installed (scripts/test.sh installs the browser check's packages)");
-        assert!(
-            result.status.success(),
-            "browser check failed: {}",
-            String::from_utf8_lossy(&result.stderr)
+        let report = common::browser_check(
+            "signed.mjs",
+            [
+                "--base",
+                &base,
+                "--id",
+                &id,
+                "--viewport",
+                viewport,
+                "--runs",
+                runs,
+                "--owner-token",
+                &token,
+                "--out",
+                out.to_str().unwrap(),
+            ],
         );
-        let report: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
         report["visits"].as_array().unwrap().clone()
     };
     let mut visits = run("desktop", "hls,flv,hls-tamper,flv-tamper");

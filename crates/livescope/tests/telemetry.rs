@@ -221,18 +221,7 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
         String::from_utf8(out.stdout).unwrap()
     };
     let trace = file.to_str().unwrap();
-    let once = sim(&[
-        "--trace",
-        trace,
-        "--chunk-ms",
-        "1000",
-        "--poll-ms",
-        "0",
-        "--prebuffer-ms",
-        "2000",
-    ]);
-    assert_eq!(
-        once,
+    let replay = || {
         sim(&[
             "--trace",
             trace,
@@ -241,9 +230,11 @@ fn metrics_and_the_arrival_trace_show_what_happened() {
             "--poll-ms",
             "0",
             "--prebuffer-ms",
-            "2000"
+            "2000",
         ])
-    );
+    };
+    let once = replay();
+    assert_eq!(once, replay());
     let row: Vec<&str> = once.lines().nth(1).unwrap().split(',').collect();
     assert_eq!(row[3], "0.0000", "no stalls: {once}");
     let e2e: f64 = row[6].parse().unwrap();
@@ -288,27 +279,12 @@ fn delay_stages_add_up_to_what_a_browser_viewer_sees() {
     let server = Server::start();
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("delay");
     std::fs::create_dir_all(&out).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/browser/delay.mjs");
-    let result = std::process::Command::new("node")
-        .arg(script)
-        .args([
-            "--base",
-            &format!("http://{}", server.http),
-            "--seconds",
-            "16",
-            "--freeze",
-            "2.5",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("node is installed (scripts/test.sh installs the browser check's packages)");
-    assert!(
-        result.status.success(),
-        "browser check failed: {}",
-        String::from_utf8_lossy(&result.stderr)
+    let base = format!("http://{}", server.http);
+    let out = out.to_str().unwrap();
+    let report = common::browser_check(
+        "delay.mjs",
+        ["--base", &base, "--seconds", "16", "--freeze", "2.5", "--out", out],
     );
-    let report: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
     assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");
     assert!(report["glass_frames"].as_u64().unwrap() > 100, "{report}");
     // The stages over the same window as the camera-to-glass samples.

@@ -2,7 +2,7 @@
 // where the same URL is a VOD playlist), or HTTP-FLV with mpegts.js for the lowest delay.
 // The libraries are loaded only here, on the pages that play video.
 import { local } from "./lib.js";
-import { adaptivePlayout } from "./playout.js";
+import { adaptivePlayout, bufferedAhead } from "./playout.js";
 
 let hlsModule = null;
 let mpegtsLoaded = null;
@@ -110,12 +110,6 @@ export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", 
       video.load();
     },
   };
-}
-
-/// Media buffered ahead of the playhead (ms), or null when nothing is.
-function bufferedAhead(video) {
-  const b = video.buffered;
-  return b.length ? Math.max(0, Math.round((b.end(b.length - 1) - video.currentTime) * 1000)) : null;
 }
 
 /// hls.js's own loader, also handing every init segment, part and segment it loads to

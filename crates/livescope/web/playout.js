@@ -21,6 +21,18 @@ const START_PREBUFFER = 1.0;
 /// An aim never grows past this: a viewer this far behind is better served by a seek.
 const MAX_AIM = 10;
 
+/// Media buffered ahead of the playhead (ms), in the buffered range that holds it; null
+/// when nothing is.
+export function bufferedAhead(video) {
+  const b = video.buffered;
+  for (let i = 0; i < b.length; i++) {
+    if (b.start(i) <= video.currentTime + 0.1 && video.currentTime < b.end(i)) {
+      return Math.round((b.end(i) - video.currentTime) * 1000);
+    }
+  }
+  return null;
+}
+
 /// Runs the policy on `video`, played by `hls`. Returns {state(), stop()}.
 export function adaptivePlayout(video, hls) {
   let aim = START_PREBUFFER * SLOW_DOWN;
@@ -33,13 +45,7 @@ export function adaptivePlayout(video, hls) {
   const target = () => {
     hls.targetLatency = aim + partTarget();
   };
-  const ahead = () => {
-    const b = video.buffered;
-    for (let i = 0; i < b.length; i++) {
-      if (b.start(i) <= video.currentTime + 0.1 && video.currentTime < b.end(i)) return b.end(i) - video.currentTime;
-    }
-    return 0;
-  };
+  const ahead = () => (bufferedAhead(video) ?? 0) / 1000;
   const setRate = (rate) => {
     if (video.playbackRate !== rate) video.playbackRate = rate;
   };

@@ -651,3 +651,26 @@ pub fn stop_edge(mut nginx: std::process::Child) {
     let _ = Command::new("kill").arg("-TERM").arg(nginx.id().to_string()).status();
     let _ = nginx.wait();
 }
+
+/// Runs a browser check (`scripts/browser/<script>` in node, which drives Chromium) with
+/// `args`, and returns the JSON report it prints; fails the test with its output if it
+/// fails.
+pub fn browser_check<I, S>(script: &str, args: I) -> serde_json::Value
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let path = format!("{}/../../scripts/browser/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("node")
+        .arg(path)
+        .args(args)
+        .output()
+        .expect("node is installed (scripts/test.sh installs the browser check's packages)");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script} printed no report ({e})"))
+}

@@ -335,15 +335,16 @@ async function dashboard(main, id, ctx) {
       : "Players report their delay every 2 s while they watch.";
   }
 
+  // Means, which add up to a frame's delay (the percentiles are bucket bounds).
   const STAGES = [
-    ["upload", "Upload", "p50_ms"],
-    ["chunking", "Part formation", "mean_ms"],
-    ["delivery_flv", "Delivery", "mean_ms"],
-    ["player_buffer", "Player buffer", "p50_ms"],
+    ["upload", "Upload"],
+    ["chunking", "Part formation"],
+    ["delivery_flv", "Delivery"],
+    ["player_buffer", "Player buffer"],
   ];
   const dur = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : secs(ms));
   function drawBreakdown(d) {
-    const parts = STAGES.map(([key, label, stat]) => [key, label, d.stages?.[key]?.[stat]]).filter(([, , v]) => v != null);
+    const parts = STAGES.map(([key, label]) => [key, label, d.stages?.[key]?.mean_ms]).filter(([, , v]) => v != null);
     const total = parts.reduce((sum, [, , v]) => sum + v, 0);
     breakdown.replaceChildren();
     if (!parts.length || total <= 0) {
