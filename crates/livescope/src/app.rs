@@ -62,7 +62,7 @@ impl App {
     ) -> anyhow::Result<App> {
         let traces = crate::trace::Traces::new(config.data.join("traces"));
         Ok(App {
-            store: Store::open(&config.data)?,
+            store: Store::open(&crate::store::Location::new(config.database.as_deref(), &config.data)?)?,
             playback: crate::playback::PlaybackKeys::load_or_create(&config.data)?,
             rtmp_addr,
             http_addr,

@@ -21,6 +21,10 @@ pub struct Settings {
     /// Folder for the database and recordings [default: ./livescope-data]
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Keep state in PostgreSQL (`postgres://user:password@host:port/database`), shared by
+    /// every node of a cluster, instead of SQLite in the data folder [default: SQLite]
+    #[arg(long, value_name = "URL", env = "LIVESCOPE_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
     /// Host name put in the publish and watch URLs the API hands out
     /// [default: the Host header of the request]
     #[arg(long, value_name = "HOST")]
@@ -95,6 +99,7 @@ impl Settings {
             rtmp: self.rtmp.or(base.rtmp),
             http: self.http.or(base.http),
             data: self.data.or(base.data),
+            database: self.database.or(base.database),
             public_host: self.public_host.or(base.public_host),
             rtmps: self.rtmps.or(base.rtmps),
             tls_cert: self.tls_cert.or(base.tls_cert),
@@ -126,6 +131,8 @@ pub struct Config {
     pub rtmp: SocketAddr,
     pub http: SocketAddr,
     pub data: PathBuf,
+    /// A PostgreSQL URL; `None` keeps state in SQLite in `data`.
+    pub database: Option<String>,
     pub public_host: Option<String>,
     pub rtmps: SocketAddr,
     /// Where the TLS certificate comes from; `None` serves plain HTTP and RTMP only.
@@ -151,6 +158,7 @@ impl From<Settings> for Config {
                 .http
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid address")),
             data: s.data.unwrap_or_else(|| PathBuf::from("livescope-data")),
+            database: s.database,
             rtmps: s
                 .rtmps
                 .unwrap_or_else(|| "127.0.0.1:1936".parse().expect("valid address")),

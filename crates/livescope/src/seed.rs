@@ -15,6 +15,9 @@ pub struct Args {
     /// The data folder of the server to be benchmarked (not running).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+    /// The server's PostgreSQL database, if it keeps its state there.
+    #[arg(long, value_name = "URL", env = "LIVESCOPE_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
     /// The broadcaster's name; the password is the name followed by "-password".
     #[arg(long, default_value = "star")]
     pub broadcaster: String,
@@ -35,7 +38,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     // A tool of its own process: it uses the database directly.
-    let store = Db::open(&args.data)?;
+    let store = Db::open_at(&crate::store::Location::new(args.database.as_deref(), &args.data)?)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let hash = rt.block_on(crate::auth::hash_password(format!("{}-password", args.broadcaster)))?;
     let star = match store.create_user(&args.broadcaster, &hash)? {

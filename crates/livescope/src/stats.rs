@@ -14,6 +14,9 @@ pub struct Args {
     /// The server's data folder (it may be running: the database is opened read-only).
     #[arg(long, value_name = "DIR", default_value = "./livescope-data")]
     pub data: PathBuf,
+    /// The server's PostgreSQL database, if it keeps its state there.
+    #[arg(long, value_name = "URL", env = "LIVESCOPE_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
     /// Draw the figures into this folder, as SVG and PNG.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
@@ -22,10 +25,11 @@ pub struct Args {
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if !args.data.join("livescope.db").exists() {
+    let at = crate::store::Location::new(args.database.as_deref(), &args.data)?;
+    if args.database.is_none() && !args.data.join("livescope.db").exists() {
         anyhow::bail!("no livescope database in {}", args.data.display());
     }
-    let usage = crate::store::usage_in(&args.data)?;
+    let usage = crate::store::usage_in(&at)?;
     print!("{}", tables(&usage));
     if let Some(dir) = &args.plot {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -241,47 +245,49 @@ mod tests {
     #[test]
     fn usage_is_read_from_the_database_and_drawn() {
         use crate::store::DeliveryPath;
-        let (store, dir) = crate::store::temp_store("usage");
-        let star = store.create_user("star", "!").unwrap().unwrap();
-        let quiet = store.create_user("quiet", "!").unwrap().unwrap();
-        let fans = store.create_users_unusable("fan", 5).unwrap();
-        store.follow_many(&fans, star.id).unwrap();
-        for (id, owner) in [("b1", star.id), ("b2", quiet.id), ("b3", star.id)] {
-            store
-                .create_broadcast(id, owner, &format!("key-{id}"), id, None)
-                .unwrap();
+        for t in crate::store::testing::temp_stores("usage") {
+            let store = &t.db;
+            let star = store.create_user("star", "!").unwrap().unwrap();
+            let quiet = store.create_user("quiet", "!").unwrap().unwrap();
+            let fans = store.create_users_unusable("fan", 5).unwrap();
+            store.follow_many(&fans, star.id).unwrap();
+            for (id, owner) in [("b1", star.id), ("b2", quiet.id), ("b3", star.id)] {
+                store
+                    .create_broadcast(id, owner, &format!("key-{id}"), id, None)
+                    .unwrap();
+            }
+            store.start("b1").unwrap();
+            store.start("b2").unwrap();
+            store.end("b2").unwrap();
+            // b3 never went live: not a broadcast the study would count.
+            store.join("b1", Some(fans[0]), "1.1.1.1", DeliveryPath::Hls);
+            store.join("b1", Some(fans[0]), "1.1.1.1", DeliveryPath::Flv);
+            store.join("b1", None, "2.2.2.2", DeliveryPath::Rtmp);
+            store.flush_views();
+            store.add_hearts("b1", &[(1, Some(1), 7), (2, None, 3)]).unwrap();
+            store.add_comment(1, "b1", fans[1], "hi", Some(5), 1).unwrap();
+            let usage = store.usage().unwrap();
+            assert_eq!(usage.len(), 2, "{usage:?}");
+            // Read-only from the folder, as `livescope stats` reads a running server's: the
+            // same rows, and the live broadcast stays live.
+            assert_eq!(crate::store::usage_in(&t.at).unwrap(), usage);
+            assert_eq!(store.get("b1").unwrap().unwrap().state, crate::store::State::Live);
+            let b1 = usage.iter().find(|u| u.duration_ms.is_none()).unwrap();
+            assert_eq!((b1.viewers, b1.hearts, b1.comments, b1.followers), (2, 10, 1, 5));
+            let b2 = usage.iter().find(|u| u.duration_ms.is_some()).unwrap();
+            assert_eq!((b2.viewers, b2.hearts, b2.comments, b2.followers), (0, 0, 0, 0));
+            let text = tables(&usage);
+            assert!(text.contains("2 broadcasts went live over 1 days"), "{text}");
+            assert!(text.contains("| viewers | 1.0 |"), "{text}");
+            let plots = std::env::temp_dir().join(format!("livescope-usage-plots-{}", std::process::id()));
+            std::fs::create_dir_all(&plots).unwrap();
+            figures(&usage, &plots).unwrap();
+            for name in ["broadcasts-per-day", "length", "audience", "followers-viewers"] {
+                let png = std::fs::read(plots.join(format!("{name}.png"))).unwrap();
+                assert!(png.starts_with(b"\x89PNG"), "{name}");
+                assert!(plots.join(format!("{name}.svg")).exists(), "{name}");
+            }
+            std::fs::remove_dir_all(&plots).unwrap();
         }
-        store.start("b1").unwrap();
-        store.start("b2").unwrap();
-        store.end("b2").unwrap();
-        // b3 never went live: not a broadcast the study would count.
-        store.join("b1", Some(fans[0]), "1.1.1.1", DeliveryPath::Hls);
-        store.join("b1", Some(fans[0]), "1.1.1.1", DeliveryPath::Flv);
-        store.join("b1", None, "2.2.2.2", DeliveryPath::Rtmp);
-        store.flush_views();
-        store.add_hearts("b1", &[(1, Some(1), 7), (2, None, 3)]).unwrap();
-        store.add_comment(1, "b1", fans[1], "hi", Some(5), 1).unwrap();
-        let usage = store.usage().unwrap();
-        assert_eq!(usage.len(), 2, "{usage:?}");
-        // Read-only from the folder, as `livescope stats` reads a running server's: the
-        // same rows, and the live broadcast stays live.
-        assert_eq!(crate::store::usage_in(&dir).unwrap(), usage);
-        assert_eq!(store.get("b1").unwrap().unwrap().state, crate::store::State::Live);
-        let b1 = usage.iter().find(|u| u.duration_ms.is_none()).unwrap();
-        assert_eq!((b1.viewers, b1.hearts, b1.comments, b1.followers), (2, 10, 1, 5));
-        let b2 = usage.iter().find(|u| u.duration_ms.is_some()).unwrap();
-        assert_eq!((b2.viewers, b2.hearts, b2.comments, b2.followers), (0, 0, 0, 0));
-        let text = tables(&usage);
-        assert!(text.contains("2 broadcasts went live over 1 days"), "{text}");
-        assert!(text.contains("| viewers | 1.0 |"), "{text}");
-        let plots = dir.join("plots");
-        std::fs::create_dir_all(&plots).unwrap();
-        figures(&usage, &plots).unwrap();
-        for name in ["broadcasts-per-day", "length", "audience", "followers-viewers"] {
-            let png = std::fs::read(plots.join(format!("{name}.png"))).unwrap();
-            assert!(png.starts_with(b"\x89PNG"), "{name}");
-            assert!(plots.join(format!("{name}.svg")).exists(), "{name}");
-        }
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

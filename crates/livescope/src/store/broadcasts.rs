@@ -4,8 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, Row, params};
-
+use super::sql::{Row, args};
 use super::{Db, hash_secret, now_ms};
 use crate::access::Access;
 
@@ -100,19 +99,19 @@ pub enum ListOrder {
 const COLUMNS: &str = "b.id, b.owner_id, u.username, b.title, b.private, b.state, b.created_at, b.started_at, b.ended_at, b.access_epoch, b.signature_policy";
 const FROM: &str = "broadcasts b LEFT JOIN users u ON u.id = b.owner_id";
 
-fn row(r: &Row) -> rusqlite::Result<Broadcast> {
+fn row(r: &Row) -> anyhow::Result<Broadcast> {
     Ok(Broadcast {
         id: r.get(0)?,
         owner_id: r.get(1)?,
         owner: r.get(2)?,
         title: r.get(3)?,
         private: r.get(4)?,
-        state: State::parse(&r.get::<_, String>(5)?),
+        state: State::parse(&r.get::<String>(5)?),
         created_at: r.get(6)?,
         started_at: r.get(7)?,
         ended_at: r.get(8)?,
-        access_epoch: r.get::<_, i64>(9)? as u64,
-        signature_policy: SignaturePolicy::parse(&r.get::<_, String>(10)?),
+        access_epoch: r.get::<i64>(9)? as u64,
+        signature_policy: SignaturePolicy::parse(&r.get::<String>(10)?),
     })
 }
 
@@ -127,49 +126,47 @@ impl Db {
         allowed: Option<&[i64]>,
     ) -> anyhow::Result<Broadcast> {
         self.with(|c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO broadcasts (id, owner_id, stream_key_hash, title, private, state, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'created', ?6)",
-                params![
-                    id,
-                    owner_id,
-                    hash_secret(stream_key),
-                    title,
-                    allowed.is_some(),
-                    now_ms()
-                ],
-            )?;
-            for user in allowed.unwrap_or_default() {
+            c.transaction(|tx| {
                 tx.execute(
-                    "INSERT OR IGNORE INTO allowed_viewers (broadcast_id, user_id) VALUES (?1, ?2)",
-                    params![id, user],
+                    "INSERT INTO broadcasts (id, owner_id, stream_key_hash, title, private, state, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'created', ?6)",
+                    args![
+                        id,
+                        owner_id,
+                        hash_secret(stream_key),
+                        title,
+                        allowed.is_some(),
+                        now_ms()
+                    ],
                 )?;
-            }
-            tx.commit()
+                for user in allowed.unwrap_or_default() {
+                    tx.execute(
+                        "INSERT INTO allowed_viewers (broadcast_id, user_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                        args![id, user],
+                    )?;
+                }
+                Ok(())
+            })
         })?;
         Ok(self.get(id)?.expect("a broadcast just stored"))
     }
 
     pub fn get(&self, id: &str) -> anyhow::Result<Option<Broadcast>> {
         self.with(|c| {
-            c.query_row(
-                &format!("SELECT {COLUMNS} FROM {FROM} WHERE b.id = ?1"),
-                params![id],
-                row,
-            )
-            .optional()
+            c.query_opt(&format!("SELECT {COLUMNS} FROM {FROM} WHERE b.id = ?1"), args![id])?
+                .map(|r| row(&r))
+                .transpose()
         })
     }
 
     pub fn by_stream_key(&self, key: &str) -> anyhow::Result<Option<Broadcast>> {
         self.with(|c| {
-            c.query_row(
+            c.query_opt(
                 &format!("SELECT {COLUMNS} FROM {FROM} WHERE b.stream_key_hash = ?1"),
-                params![hash_secret(key)],
-                row,
-            )
-            .optional()
+                args![hash_secret(key)],
+            )?
+            .map(|r| row(&r))
+            .transpose()
         })
     }
 
@@ -181,7 +178,7 @@ impl Db {
             c.execute(
                 "UPDATE broadcasts SET signature_policy = ?2
                  WHERE id = ?1 AND (state != 'live' OR (signature_policy = 'drop') = (?2 = 'drop'))",
-                params![id, policy.as_str()],
+                args![id, policy.as_str()],
             )
         })?;
         Ok(changed > 0)
@@ -192,7 +189,7 @@ impl Db {
         self.with(|c| {
             c.execute(
                 "UPDATE broadcasts SET stream_key_hash = ?2 WHERE id = ?1",
-                params![id, key.map(hash_secret)],
+                args![id, key.map(hash_secret)],
             )
         })?;
         Ok(())
@@ -202,28 +199,30 @@ impl Db {
     /// could watch no longer can, the access epoch moves on, revoking playback tokens.
     pub fn set_allowed_viewers(&self, id: &str, users: &[i64]) -> anyhow::Result<()> {
         self.with(|c| {
-            let tx = c.transaction()?;
-            let was_private: bool = tx.query_row("SELECT private FROM broadcasts WHERE id = ?1", params![id], |r| {
-                r.get(0)
-            })?;
-            let before: HashSet<i64> = {
-                let mut stmt = tx.prepare("SELECT user_id FROM allowed_viewers WHERE broadcast_id = ?1")?;
-                stmt.query_map(params![id], |r| r.get(0))?.collect::<Result<_, _>>()?
-            };
-            let after: HashSet<i64> = users.iter().copied().collect();
-            let someone_lost_access = !was_private || !before.is_subset(&after);
-            tx.execute(
-                "UPDATE broadcasts SET private = 1, access_epoch = access_epoch + ?2 WHERE id = ?1",
-                params![id, i64::from(someone_lost_access)],
-            )?;
-            tx.execute("DELETE FROM allowed_viewers WHERE broadcast_id = ?1", params![id])?;
-            for user in users {
+            c.transaction(|tx| {
+                let was_private: bool = tx
+                    .query_one("SELECT private FROM broadcasts WHERE id = ?1", args![id])?
+                    .get(0)?;
+                let before: HashSet<i64> = tx
+                    .query("SELECT user_id FROM allowed_viewers WHERE broadcast_id = ?1", args![id])?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect::<anyhow::Result<_>>()?;
+                let after: HashSet<i64> = users.iter().copied().collect();
+                let someone_lost_access = !was_private || !before.is_subset(&after);
                 tx.execute(
-                    "INSERT OR IGNORE INTO allowed_viewers (broadcast_id, user_id) VALUES (?1, ?2)",
-                    params![id, user],
+                    "UPDATE broadcasts SET private = 1, access_epoch = access_epoch + ?2 WHERE id = ?1",
+                    args![id, i64::from(someone_lost_access)],
                 )?;
-            }
-            tx.commit()
+                tx.execute("DELETE FROM allowed_viewers WHERE broadcast_id = ?1", args![id])?;
+                for user in users {
+                    tx.execute(
+                        "INSERT INTO allowed_viewers (broadcast_id, user_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                        args![id, user],
+                    )?;
+                }
+                Ok(())
+            })
         })
     }
 
@@ -246,19 +245,25 @@ impl Db {
     /// Who a private broadcast is for.
     pub fn allowed_viewers(&self, id: &str) -> anyhow::Result<Vec<i64>> {
         self.with(|c| {
-            let mut stmt = c.prepare("SELECT user_id FROM allowed_viewers WHERE broadcast_id = ?1")?;
-            stmt.query_map(params![id], |r| r.get(0))?.collect()
+            c.query("SELECT user_id FROM allowed_viewers WHERE broadcast_id = ?1", args![id])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
         })
     }
 
     /// The names of those a private broadcast is for, in name order.
     pub fn allowed_viewer_names(&self, id: &str) -> anyhow::Result<Vec<String>> {
         self.with(|c| {
-            let mut stmt = c.prepare(
+            // Names compare without case in both databases (COLLATE NOCASE, CITEXT).
+            c.query(
                 "SELECT u.username FROM allowed_viewers a JOIN users u ON u.id = a.user_id
-                 WHERE a.broadcast_id = ?1 ORDER BY u.username COLLATE NOCASE",
-            )?;
-            stmt.query_map(params![id], |r| r.get(0))?.collect()
+                 WHERE a.broadcast_id = ?1 ORDER BY u.username",
+                args![id],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
         })
     }
 
@@ -269,7 +274,7 @@ impl Db {
             c.execute(
                 "UPDATE broadcasts SET state = 'live', started_at = ?2, last_seen_at = ?2
                  WHERE id = ?1 AND state = 'created'",
-                params![id, now],
+                args![id, now],
             )
         })?;
         Ok(changed == 1)
@@ -279,7 +284,7 @@ impl Db {
         self.with(|c| {
             c.execute(
                 "UPDATE broadcasts SET state = 'ended', ended_at = ?2 WHERE id = ?1 AND state = 'live'",
-                params![id, now_ms()],
+                args![id, now_ms()],
             )
         })?;
         Ok(())
@@ -293,100 +298,117 @@ impl Db {
             (ListOrder::Recent, _) => "b.started_at DESC, b.created_at DESC",
         };
         self.with(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM {FROM} WHERE b.state = ?1 AND b.private = 0 ORDER BY {order} LIMIT ?2"
-            ))?;
-            stmt.query_map(params![state.as_str(), limit as i64], row)?.collect()
+            c.query(
+                &format!("SELECT {COLUMNS} FROM {FROM} WHERE b.state = ?1 AND b.private = 0 ORDER BY {order} LIMIT ?2"),
+                args![state.as_str(), limit as i64],
+            )?
+            .iter()
+            .map(row)
+            .collect()
         })
     }
 
     /// Live broadcasts of the people `user` follows that `user` may watch, newest first.
     pub fn feed(&self, user: i64, limit: usize) -> anyhow::Result<Vec<Broadcast>> {
         self.with(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM {FROM} JOIN follows f ON f.followee_id = b.owner_id AND f.follower_id = ?1
-                 WHERE b.state = 'live' AND (b.private = 0 OR EXISTS (
-                     SELECT 1 FROM allowed_viewers a WHERE a.broadcast_id = b.id AND a.user_id = ?1))
-                 ORDER BY b.started_at DESC LIMIT ?2"
-            ))?;
-            stmt.query_map(params![user, limit as i64], row)?.collect()
+            c.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM {FROM} JOIN follows f ON f.followee_id = b.owner_id AND f.follower_id = ?1
+                     WHERE b.state = 'live' AND (b.private = 0 OR EXISTS (
+                         SELECT 1 FROM allowed_viewers a WHERE a.broadcast_id = b.id AND a.user_id = ?1))
+                     ORDER BY b.started_at DESC LIMIT ?2"
+                ),
+                args![user, limit as i64],
+            )?
+            .iter()
+            .map(row)
+            .collect()
         })
     }
 
     /// All of an owner's broadcasts, not yet live ones too, newest first: their dashboard.
     pub fn own(&self, owner: i64, limit: usize) -> anyhow::Result<Vec<Broadcast>> {
         self.with(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM {FROM} WHERE b.owner_id = ?1 ORDER BY b.created_at DESC LIMIT ?2"
-            ))?;
-            stmt.query_map(params![owner, limit as i64], row)?.collect()
+            c.query(
+                &format!("SELECT {COLUMNS} FROM {FROM} WHERE b.owner_id = ?1 ORDER BY b.created_at DESC LIMIT ?2"),
+                args![owner, limit as i64],
+            )?
+            .iter()
+            .map(row)
+            .collect()
         })
     }
 
     /// The newest broadcasts of `owner` that `viewer` may see.
     pub fn by_owner(&self, owner: i64, viewer: Option<i64>, limit: usize) -> anyhow::Result<Vec<Broadcast>> {
         self.with(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM {FROM} WHERE b.owner_id = ?1 AND b.state != 'created' AND (
-                     b.private = 0 OR b.owner_id = ?2 OR EXISTS (
-                     SELECT 1 FROM allowed_viewers a WHERE a.broadcast_id = b.id AND a.user_id = ?2))
-                 ORDER BY b.created_at DESC LIMIT ?3"
-            ))?;
-            stmt.query_map(params![owner, viewer, limit as i64], row)?.collect()
+            c.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM {FROM} WHERE b.owner_id = ?1 AND b.state != 'created' AND (
+                         b.private = 0 OR b.owner_id = ?2 OR EXISTS (
+                         SELECT 1 FROM allowed_viewers a WHERE a.broadcast_id = b.id AND a.user_id = ?2))
+                     ORDER BY b.created_at DESC LIMIT ?3"
+                ),
+                args![owner, viewer, limit as i64],
+            )?
+            .iter()
+            .map(row)
+            .collect()
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::temp_store;
+    use super::super::testing::temp_stores;
     use super::*;
 
     #[test]
     fn a_broadcast_goes_live_once_and_a_restart_ends_it_when_last_seen() {
-        let (store, dir) = temp_store("broadcasts");
-        let owner = store.create_user("alice", "x").unwrap().unwrap().id;
-        store.create_broadcast("id1", owner, "key1", "hello", None).unwrap();
-        assert_eq!(store.by_stream_key("key1").unwrap().unwrap().id, "id1");
-        assert!(store.start("id1").unwrap());
-        assert!(!store.start("id1").unwrap(), "a second publisher cannot start it again");
-        store.heartbeat().unwrap();
-        let seen = now_ms();
-        drop(store);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let store = Db::open(&dir).unwrap();
-        let b = store.get("id1").unwrap().unwrap();
-        assert_eq!(b.state, State::Ended);
-        assert!(
-            b.ended_at.unwrap() <= seen,
-            "ended when last seen alive, not at the restart"
-        );
-        assert!(!store.start("id1").unwrap(), "an ended broadcast stays ended");
-        store.set_stream_key("id1", None).unwrap();
-        assert!(
-            store.by_stream_key("key1").unwrap().is_none(),
-            "a revoked key opens nothing"
-        );
-        std::fs::remove_dir_all(dir).unwrap();
+        for t in temp_stores("broadcasts") {
+            let store = &t.db;
+            let owner = store.create_user("alice", "x").unwrap().unwrap().id;
+            store.create_broadcast("id1", owner, "key1", "hello", None).unwrap();
+            assert_eq!(store.by_stream_key("key1").unwrap().unwrap().id, "id1");
+            assert!(store.start("id1").unwrap());
+            assert!(!store.start("id1").unwrap(), "a second publisher cannot start it again");
+            store.heartbeat().unwrap();
+            let seen = now_ms();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let store = Db::open_at(&t.at).unwrap();
+            let b = store.get("id1").unwrap().unwrap();
+            assert_eq!(b.state, State::Ended);
+            assert!(
+                b.ended_at.unwrap() <= seen,
+                "ended when last seen alive, not at the restart"
+            );
+            assert!(!store.start("id1").unwrap(), "an ended broadcast stays ended");
+            store.set_stream_key("id1", None).unwrap();
+            assert!(
+                store.by_stream_key("key1").unwrap().is_none(),
+                "a revoked key opens nothing"
+            );
+        }
     }
 
     #[test]
     fn private_broadcasts_are_for_their_list_only() {
-        let (store, dir) = temp_store("private");
-        let [alice, bob, carol] = ["alice", "bob", "carol"].map(|n| store.create_user(n, "x").unwrap().unwrap().id);
-        let b = store.create_broadcast("p1", alice, "k", "", Some(&[bob])).unwrap();
-        assert!(b.private);
-        let access = store.access("p1").unwrap().unwrap();
-        assert!(access.allows_user(Some(alice)));
-        assert!(access.allows_user(Some(bob)));
-        assert!(!access.allows_user(Some(carol)));
-        assert!(!access.allows_user(None));
-        store.start("p1").unwrap();
-        assert!(store.list(State::Live, ListOrder::Recent, 10).unwrap().is_empty());
-        store.follow(carol, alice).unwrap();
-        store.follow(bob, alice).unwrap();
-        assert!(store.feed(carol, 10).unwrap().is_empty());
-        assert_eq!(store.feed(bob, 10).unwrap().len(), 1);
-        std::fs::remove_dir_all(dir).unwrap();
+        for t in temp_stores("private") {
+            let store = &t.db;
+            let [alice, bob, carol] = ["alice", "bob", "carol"].map(|n| store.create_user(n, "x").unwrap().unwrap().id);
+            let b = store.create_broadcast("p1", alice, "k", "", Some(&[bob])).unwrap();
+            assert!(b.private);
+            let access = store.access("p1").unwrap().unwrap();
+            assert!(access.allows_user(Some(alice)));
+            assert!(access.allows_user(Some(bob)));
+            assert!(!access.allows_user(Some(carol)));
+            assert!(!access.allows_user(None));
+            store.start("p1").unwrap();
+            assert!(store.list(State::Live, ListOrder::Recent, 10).unwrap().is_empty());
+            store.follow(carol, alice).unwrap();
+            store.follow(bob, alice).unwrap();
+            assert!(store.feed(carol, 10).unwrap().is_empty());
+            assert_eq!(store.feed(bob, 10).unwrap().len(), 1);
+        }
     }
 }

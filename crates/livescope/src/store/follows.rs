@@ -1,8 +1,7 @@
 //! The follow graph: directed, as on Periscope and Twitter. Lists page by user id (keyset),
 //! so a page costs the same at the millionth follower as at the first.
 
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::args;
 use super::{Db, User, now_ms};
 
 impl Db {
@@ -10,8 +9,9 @@ impl Db {
     pub fn follow(&self, follower: i64, followee: i64) -> anyhow::Result<()> {
         self.with(|c| {
             c.execute(
-                "INSERT OR IGNORE INTO follows (follower_id, followee_id, created_at) VALUES (?1, ?2, ?3)",
-                params![follower, followee, now_ms()],
+                "INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                args![follower, followee, now_ms()],
             )
         })?;
         Ok(())
@@ -21,7 +21,7 @@ impl Db {
         self.with(|c| {
             c.execute(
                 "DELETE FROM follows WHERE follower_id = ?1 AND followee_id = ?2",
-                params![follower, followee],
+                args![follower, followee],
             )
         })?;
         Ok(())
@@ -29,12 +29,10 @@ impl Db {
 
     pub fn is_following(&self, follower: i64, followee: i64) -> anyhow::Result<bool> {
         self.with(|c| {
-            c.query_row(
+            c.query_opt(
                 "SELECT 1 FROM follows WHERE follower_id = ?1 AND followee_id = ?2",
-                params![follower, followee],
-                |_| Ok(()),
+                args![follower, followee],
             )
-            .optional()
         })
         .map(|found| found.is_some())
     }
@@ -42,7 +40,7 @@ impl Db {
     /// (followers, following) of `user`.
     pub fn follow_counts(&self, user: i64) -> anyhow::Result<(u64, u64)> {
         self.with(|c| {
-            let count = |sql: &str| c.query_row(sql, params![user], |r| r.get::<_, i64>(0));
+            let mut count = |sql: &str| c.query_one(sql, args![user])?.get::<i64>(0);
             Ok((
                 count("SELECT COUNT(*) FROM follows WHERE followee_id = ?1")? as u64,
                 count("SELECT COUNT(*) FROM follows WHERE follower_id = ?1")? as u64,
@@ -65,13 +63,15 @@ impl Db {
             ("follower_id", "followee_id")
         };
         self.with(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT u.id, u.username, u.created_at, f.created_at FROM follows f JOIN users u ON u.id = f.{theirs}
-                 WHERE f.{mine} = ?1 AND f.{theirs} > ?2 ORDER BY f.{theirs} LIMIT ?3"
-            ))?;
-            stmt.query_map(params![user, after, limit as i64], |r| {
-                Ok((User::from_row(r)?, r.get(3)?))
-            })?
+            c.query(
+                &format!(
+                    "SELECT u.id, u.username, u.created_at, f.created_at FROM follows f JOIN users u ON u.id = f.{theirs}
+                     WHERE f.{mine} = ?1 AND f.{theirs} > ?2 ORDER BY f.{theirs} LIMIT ?3"
+                ),
+                args![user, after, limit as i64],
+            )?
+            .iter()
+            .map(|r| Ok((User::from_row(r)?, r.get(3)?)))
             .collect()
         })
     }
@@ -79,12 +79,14 @@ impl Db {
     /// Ids of `user`'s followers after `after`, for notification fan-out in batches.
     pub fn follower_ids(&self, user: i64, after: i64, limit: usize) -> anyhow::Result<Vec<i64>> {
         self.with(|c| {
-            let mut stmt = c.prepare(
+            c.query(
                 "SELECT follower_id FROM follows WHERE followee_id = ?1 AND follower_id > ?2
                  ORDER BY follower_id LIMIT ?3",
-            )?;
-            stmt.query_map(params![user, after, limit as i64], |r| r.get(0))?
-                .collect()
+                args![user, after, limit as i64],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
         })
     }
 
@@ -93,43 +95,44 @@ impl Db {
     pub fn follow_many(&self, followers: &[i64], followee: i64) -> anyhow::Result<()> {
         let now = now_ms();
         self.with(|c| {
-            let tx = c.transaction()?;
-            {
-                let mut stmt = tx.prepare(
-                    "INSERT OR IGNORE INTO follows (follower_id, followee_id, created_at) VALUES (?1, ?2, ?3)",
-                )?;
+            c.transaction(|tx| {
                 for f in followers {
-                    stmt.execute(params![f, followee, now])?;
+                    tx.execute(
+                        "INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT DO NOTHING",
+                        args![f, followee, now],
+                    )?;
                 }
-            }
-            tx.commit()
+                Ok(())
+            })
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::temp_store;
+    use super::super::testing::temp_stores;
 
     #[test]
     fn follows_are_directed_idempotent_and_paged() {
-        let (store, dir) = temp_store("follows");
-        let ids: Vec<i64> = (0..5)
-            .map(|i| store.create_user(&format!("u{i}"), "h").unwrap().unwrap().id)
-            .collect();
-        for &f in &ids[1..] {
-            store.follow(f, ids[0]).unwrap();
-            store.follow(f, ids[0]).unwrap();
+        for t in temp_stores("follows") {
+            let store = &t.db;
+            let ids: Vec<i64> = (0..5)
+                .map(|i| store.create_user(&format!("u{i}"), "h").unwrap().unwrap().id)
+                .collect();
+            for &f in &ids[1..] {
+                store.follow(f, ids[0]).unwrap();
+                store.follow(f, ids[0]).unwrap();
+            }
+            assert_eq!(store.follow_counts(ids[0]).unwrap(), (4, 0));
+            assert_eq!(store.follow_counts(ids[1]).unwrap(), (0, 1));
+            let first = store.follow_page(ids[0], true, 0, 3).unwrap();
+            assert_eq!(first.len(), 3);
+            let rest = store.follow_page(ids[0], true, first[2].0.id, 3).unwrap();
+            assert_eq!(rest.len(), 1);
+            assert_eq!(rest[0].0.username, "u4");
+            store.unfollow(ids[4], ids[0]).unwrap();
+            assert_eq!(store.follower_ids(ids[0], 0, 10).unwrap(), ids[1..4].to_vec());
         }
-        assert_eq!(store.follow_counts(ids[0]).unwrap(), (4, 0));
-        assert_eq!(store.follow_counts(ids[1]).unwrap(), (0, 1));
-        let first = store.follow_page(ids[0], true, 0, 3).unwrap();
-        assert_eq!(first.len(), 3);
-        let rest = store.follow_page(ids[0], true, first[2].0.id, 3).unwrap();
-        assert_eq!(rest.len(), 1);
-        assert_eq!(rest[0].0.username, "u4");
-        store.unfollow(ids[4], ids[0]).unwrap();
-        assert_eq!(store.follower_ids(ids[0], 0, 10).unwrap(), ids[1..4].to_vec());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

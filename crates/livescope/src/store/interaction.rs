@@ -2,10 +2,10 @@
 //! each kept with the server time and the media time it answers, so that a replay can
 //! show them in sync with the stream.
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Db, is_unique_violation};
+use super::Db;
+use super::sql::{Row, args, is_unique_violation};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StoredComment {
@@ -83,7 +83,7 @@ impl Db {
         self.with(|c| {
             c.execute(
                 "INSERT INTO comments (id, broadcast_id, user_id, text, media_ts, server_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, broadcast, user, text, media_ts, server_ts],
+                args![id, broadcast, user, text, media_ts, server_ts],
             )
         })?;
         Ok(())
@@ -94,7 +94,7 @@ impl Db {
         let n = self.with(|c| {
             c.execute(
                 "UPDATE comments SET deleted = 1 WHERE id = ?1 AND broadcast_id = ?2",
-                params![id, broadcast],
+                args![id, broadcast],
             )
         })?;
         Ok(n == 1)
@@ -103,25 +103,27 @@ impl Db {
     /// Adds heart counts, each `(server second, media second, count)`.
     pub fn add_hearts(&self, broadcast: &str, counts: &[(i64, Option<i64>, u64)]) -> anyhow::Result<()> {
         self.with(|c| {
-            let tx = c.transaction()?;
-            for (second, media, count) in counts {
-                // NULL media seconds would never conflict: store them as -1.
-                tx.execute(
-                    "INSERT INTO hearts (broadcast_id, second, media_second, count) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (broadcast_id, second, media_second) DO UPDATE SET count = count + excluded.count",
-                    params![broadcast, second, media.unwrap_or(-1), *count as i64],
-                )?;
-            }
-            tx.commit()
+            c.transaction(|tx| {
+                for (second, media, count) in counts {
+                    // NULL media seconds would never conflict: store them as -1.
+                    tx.execute(
+                        "INSERT INTO hearts (broadcast_id, second, media_second, count) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (broadcast_id, second, media_second)
+                         DO UPDATE SET count = hearts.count + excluded.count",
+                        args![broadcast, second, media.unwrap_or(-1), *count as i64],
+                    )?;
+                }
+                Ok(())
+            })
         })
     }
 
     pub fn open_poll(&self, broadcast: &str, poll: &StoredPoll) -> anyhow::Result<i64> {
         self.with(|c| {
-            c.execute(
+            c.query_one(
                 "INSERT INTO polls (broadcast_id, question, options, opened_at, closes_at, media_open_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                args![
                     broadcast,
                     poll.question,
                     serde_json::to_string(&poll.options).expect("strings serialize"),
@@ -129,8 +131,8 @@ impl Db {
                     poll.closes_at,
                     poll.media_open_ts
                 ],
-            )?;
-            Ok(c.last_insert_rowid())
+            )?
+            .get(0)
         })
     }
 
@@ -147,7 +149,7 @@ impl Db {
         self.with(|c| {
             match c.execute(
                 "INSERT INTO votes (poll_id, user_id, option, media_ts, server_ts, late) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![poll, user, option as i64, media_ts, server_ts, late],
+                args![poll, user, option as i64, media_ts, server_ts, late],
             ) {
                 Ok(_) => Ok(true),
                 Err(e) if is_unique_violation(&e) => Ok(false),
@@ -160,7 +162,7 @@ impl Db {
         self.with(|c| {
             c.execute(
                 "UPDATE polls SET media_close_ts = ?2, result = ?3 WHERE id = ?1",
-                params![
+                args![
                     poll,
                     media_close_ts,
                     serde_json::to_string(result).expect("numbers serialize")
@@ -175,8 +177,9 @@ impl Db {
         self.with(|c| {
             c.execute(
                 "INSERT INTO moderation (broadcast_id, user_id, blocked) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (broadcast_id, user_id) DO UPDATE SET blocked = MAX(blocked, excluded.blocked)",
-                params![broadcast, user, blocked],
+                 ON CONFLICT (broadcast_id, user_id) DO UPDATE SET blocked = CASE
+                     WHEN excluded.blocked > moderation.blocked THEN excluded.blocked ELSE moderation.blocked END",
+                args![broadcast, user, blocked],
             )
         })?;
         Ok(())
@@ -185,9 +188,13 @@ impl Db {
     /// Who is muted in `broadcast`, and whether each is also blocked.
     pub fn moderation(&self, broadcast: &str) -> anyhow::Result<Vec<(i64, bool)>> {
         self.with(|c| {
-            c.prepare("SELECT user_id, blocked FROM moderation WHERE broadcast_id = ?1")?
-                .query_map(params![broadcast], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
+            c.query(
+                "SELECT user_id, blocked FROM moderation WHERE broadcast_id = ?1",
+                args![broadcast],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .collect()
         })
     }
 
@@ -195,21 +202,23 @@ impl Db {
     /// result of the votes it got.
     pub fn finish_abandoned_polls(&self) -> anyhow::Result<()> {
         let open: Vec<(i64, usize)> = self.with(|c| {
-            c.prepare("SELECT id, options FROM polls WHERE result IS NULL")?
-                .query_map([], |r| {
+            c.query("SELECT id, options FROM polls WHERE result IS NULL", args![])?
+                .iter()
+                .map(|r| {
                     let options: String = r.get(1)?;
                     Ok((
                         r.get(0)?,
                         serde_json::from_str::<Vec<String>>(&options).map_or(0, |o| o.len()),
                     ))
-                })?
+                })
                 .collect()
         })?;
         for (id, options) in open {
             let mut totals = vec![0u64; options];
             let votes: Vec<i64> = self.with(|c| {
-                c.prepare("SELECT option FROM votes WHERE poll_id = ?1")?
-                    .query_map(params![id], |r| r.get(0))?
+                c.query("SELECT option FROM votes WHERE poll_id = ?1", args![id])?
+                    .iter()
+                    .map(|r| r.get(0))
                     .collect()
             })?;
             for v in votes {
@@ -224,13 +233,13 @@ impl Db {
 
     pub fn poll(&self, id: i64) -> anyhow::Result<Option<StoredPoll>> {
         self.with(|c| {
-            c.query_row(
+            c.query_opt(
                 "SELECT id, question, options, opened_at, closes_at, media_open_ts, media_close_ts, result
                  FROM polls WHERE id = ?1",
-                params![id],
-                poll_row,
-            )
-            .optional()
+                args![id],
+            )?
+            .map(|r| poll_row(&r))
+            .transpose()
         })
     }
 
@@ -239,13 +248,15 @@ impl Db {
     pub fn timeline(&self, broadcast: &str, from: i64, to: i64, limit: usize) -> anyhow::Result<Timeline> {
         self.with(|c| {
             let comments = c
-                .prepare(
+                .query(
                     "SELECT c.id, u.username, c.text, c.media_ts, c.server_ts FROM comments c
                      JOIN users u ON u.id = c.user_id
                      WHERE c.broadcast_id = ?1 AND c.deleted = 0 AND c.media_ts BETWEEN ?2 AND ?3
                      ORDER BY c.media_ts, c.id LIMIT ?4",
+                    args![broadcast, from, to, limit as i64],
                 )?
-                .query_map(params![broadcast, from, to, limit as i64], |r| {
+                .iter()
+                .map(|r| {
                     Ok(StoredComment {
                         id: r.get(0)?,
                         user: r.get(1)?,
@@ -253,48 +264,50 @@ impl Db {
                         media_ts: r.get(3)?,
                         server_ts: r.get(4)?,
                     })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+                })
+                .collect::<anyhow::Result<_>>()?;
             let hearts = c
-                .prepare(
-                    "SELECT media_second, second, SUM(count) FROM hearts
+                .query(
+                    "SELECT media_second, second, CAST(SUM(count) AS BIGINT) FROM hearts
                      WHERE broadcast_id = ?1 AND media_second BETWEEN ?2 AND ?3
                      GROUP BY media_second, second ORDER BY media_second, second",
+                    args![broadcast, from.div_euclid(1000), to.div_euclid(1000)],
                 )?
-                .query_map(params![broadcast, from.div_euclid(1000), to.div_euclid(1000)], |r| {
+                .iter()
+                .map(|r| {
                     Ok(HeartSecond {
                         // Hearts without a media time are kept under -1.
-                        media_second: r.get::<_, Option<i64>>(0)?.filter(|s| *s >= 0),
+                        media_second: r.get::<Option<i64>>(0)?.filter(|s| *s >= 0),
                         second: r.get(1)?,
-                        count: r.get::<_, i64>(2)? as u64,
+                        count: r.get::<i64>(2)? as u64,
                     })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+                })
+                .collect::<anyhow::Result<_>>()?;
             let polls = c
-                .prepare(
+                .query(
                     "SELECT id, question, options, opened_at, closes_at, media_open_ts, media_close_ts, result
                      FROM polls WHERE broadcast_id = ?1 AND media_open_ts BETWEEN ?2 AND ?3 ORDER BY media_open_ts",
+                    args![broadcast, from, to],
                 )?
-                .query_map(params![broadcast, from, to], poll_row)?
-                .collect::<rusqlite::Result<Vec<StoredPoll>>>()?;
+                .iter()
+                .map(poll_row)
+                .collect::<anyhow::Result<Vec<StoredPoll>>>()?;
             let mut votes = Vec::new();
             for poll in &polls {
-                let mut stmt = c.prepare(
+                let rows = c.query(
                     "SELECT u.username, v.option, v.media_ts, v.server_ts, v.late FROM votes v
                      JOIN users u ON u.id = v.user_id WHERE v.poll_id = ?1 ORDER BY v.server_ts",
+                    args![poll.id],
                 )?;
-                let rows = stmt.query_map(params![poll.id], |r| {
-                    Ok(StoredVote {
+                for r in rows {
+                    votes.push(StoredVote {
                         poll: poll.id,
                         user: r.get(0)?,
-                        option: r.get::<_, i64>(1)? as usize,
+                        option: r.get::<i64>(1)? as usize,
                         media_ts: r.get(2)?,
                         server_ts: r.get(3)?,
                         late: r.get(4)?,
-                    })
-                })?;
-                for v in rows {
-                    votes.push(v?);
+                    });
                 }
             }
             Ok(Timeline {
@@ -307,7 +320,7 @@ impl Db {
     }
 }
 
-fn poll_row(r: &rusqlite::Row) -> rusqlite::Result<StoredPoll> {
+fn poll_row(r: &Row) -> anyhow::Result<StoredPoll> {
     let options: String = r.get(2)?;
     let result: Option<String> = r.get(7)?;
     Ok(StoredPoll {
@@ -324,62 +337,63 @@ fn poll_row(r: &rusqlite::Row) -> rusqlite::Result<StoredPoll> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::temp_store;
+    use super::super::testing::temp_stores;
     use super::*;
 
     #[test]
     fn a_timeline_holds_what_was_said_at_each_moment() {
-        let (store, dir) = temp_store("interaction");
-        let ana = store.create_user("ana", "h").unwrap().unwrap().id;
-        let (a, b, c) = (
-            store.next_comment_id(),
-            store.next_comment_id(),
-            store.next_comment_id(),
-        );
-        store.add_comment(a, "b", ana, "early", Some(1_000), 10).unwrap();
-        store.add_comment(b, "b", ana, "late", Some(9_000), 20).unwrap();
-        store
-            .add_comment(c, "other", ana, "elsewhere", Some(1_000), 10)
-            .unwrap();
-        assert!(store.delete_comment("b", b).unwrap());
-        assert!(
-            !store.delete_comment("other", a).unwrap(),
-            "a comment of another broadcast"
-        );
-        store
-            .add_hearts("b", &[(100, Some(1), 3), (100, Some(1), 2), (101, None, 4)])
-            .unwrap();
-        let poll = StoredPoll {
-            id: 0,
-            question: "q?".into(),
-            options: vec!["a".into(), "b".into()],
-            opened_at: 5,
-            closes_at: 6,
-            media_open_ts: Some(2_000),
-            media_close_ts: None,
-            result: None,
-        };
-        let p = store.open_poll("b", &poll).unwrap();
-        assert!(store.add_vote(p, ana, 1, Some(2_500), 7, false).unwrap());
-        assert!(
-            !store.add_vote(p, ana, 0, Some(2_500), 8, false).unwrap(),
-            "one vote each"
-        );
-        store.close_poll(p, Some(3_000), &[0, 1]).unwrap();
-        let t = store.timeline("b", 0, 10_000, 100).unwrap();
-        assert_eq!(
-            t.comments.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(),
-            ["early"]
-        );
-        assert_eq!(
-            t.hearts,
-            vec![HeartSecond {
-                media_second: Some(1),
-                second: 100,
-                count: 5
-            }]
-        );
-        assert_eq!(t.polls[0].result, Some(vec![0, 1]));
-        std::fs::remove_dir_all(dir).unwrap();
+        for t in temp_stores("interaction") {
+            let store = &t.db;
+            let ana = store.create_user("ana", "h").unwrap().unwrap().id;
+            let (a, b, c) = (
+                store.next_comment_id(),
+                store.next_comment_id(),
+                store.next_comment_id(),
+            );
+            store.add_comment(a, "b", ana, "early", Some(1_000), 10).unwrap();
+            store.add_comment(b, "b", ana, "late", Some(9_000), 20).unwrap();
+            store
+                .add_comment(c, "other", ana, "elsewhere", Some(1_000), 10)
+                .unwrap();
+            assert!(store.delete_comment("b", b).unwrap());
+            assert!(
+                !store.delete_comment("other", a).unwrap(),
+                "a comment of another broadcast"
+            );
+            store
+                .add_hearts("b", &[(100, Some(1), 3), (100, Some(1), 2), (101, None, 4)])
+                .unwrap();
+            let poll = StoredPoll {
+                id: 0,
+                question: "q?".into(),
+                options: vec!["a".into(), "b".into()],
+                opened_at: 5,
+                closes_at: 6,
+                media_open_ts: Some(2_000),
+                media_close_ts: None,
+                result: None,
+            };
+            let p = store.open_poll("b", &poll).unwrap();
+            assert!(store.add_vote(p, ana, 1, Some(2_500), 7, false).unwrap());
+            assert!(
+                !store.add_vote(p, ana, 0, Some(2_500), 8, false).unwrap(),
+                "one vote each"
+            );
+            store.close_poll(p, Some(3_000), &[0, 1]).unwrap();
+            let t = store.timeline("b", 0, 10_000, 100).unwrap();
+            assert_eq!(
+                t.comments.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(),
+                ["early"]
+            );
+            assert_eq!(
+                t.hearts,
+                vec![HeartSecond {
+                    media_second: Some(1),
+                    second: 100,
+                    count: 5
+                }]
+            );
+            assert_eq!(t.polls[0].result, Some(vec![0, 1]));
+        }
     }
 }

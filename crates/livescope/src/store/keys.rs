@@ -1,7 +1,6 @@
 //! Account keys: the Ed25519 public keys broadcasters register to sign their broadcasts.
 
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::args;
 use super::{Db, now_ms};
 
 /// Keys an account may hold at once: one per machine or encoder it broadcasts from.
@@ -30,54 +29,46 @@ impl Db {
     /// Registers `key` for `user`.
     pub fn add_key(&self, user: i64, key: [u8; 32]) -> anyhow::Result<Registered> {
         self.with(|c| {
-            let tx = c.transaction()?;
-            let taken = tx
-                .query_row(
-                    "SELECT 1 FROM signing_keys WHERE public_key = ?1",
-                    params![&key[..]],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
-            if taken {
-                return Ok(Registered::Taken);
-            }
-            let held: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM signing_keys WHERE user_id = ?1 AND revoked_at IS NULL",
-                params![user],
-                |r| r.get(0),
-            )?;
-            if held as usize >= MAX_KEYS {
-                return Ok(Registered::Full);
-            }
-            tx.execute(
-                "INSERT INTO signing_keys (public_key, user_id, created_at) VALUES (?1, ?2, ?3)",
-                params![&key[..], user, now_ms()],
-            )?;
-            tx.commit()?;
-            Ok(Registered::Added)
+            c.transaction(|tx| {
+                let taken = tx
+                    .query_opt("SELECT 1 FROM signing_keys WHERE public_key = ?1", args![&key[..]])?
+                    .is_some();
+                if taken {
+                    return Ok(Registered::Taken);
+                }
+                let held: i64 = tx
+                    .query_one(
+                        "SELECT COUNT(*) FROM signing_keys WHERE user_id = ?1 AND revoked_at IS NULL",
+                        args![user],
+                    )?
+                    .get(0)?;
+                if held as usize >= MAX_KEYS {
+                    return Ok(Registered::Full);
+                }
+                tx.execute(
+                    "INSERT INTO signing_keys (public_key, user_id, created_at) VALUES (?1, ?2, ?3)",
+                    args![&key[..], user, now_ms()],
+                )?;
+                Ok(Registered::Added)
+            })
         })
     }
 
     /// `user`'s keys, oldest first; revoked ones only with `revoked`.
     pub fn keys(&self, user: i64, revoked: bool) -> anyhow::Result<Vec<AccountKey>> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
+            let rows = c.query(
                 "SELECT public_key, created_at, revoked_at FROM signing_keys
                  WHERE user_id = ?1 AND (?2 OR revoked_at IS NULL) ORDER BY created_at, public_key",
+                args![user, revoked],
             )?;
-            let rows = stmt.query_map(params![user, revoked], |r| {
-                let bytes: Vec<u8> = r.get(0)?;
-                Ok((bytes, r.get(1)?, r.get(2)?))
-            })?;
             let mut keys = Vec::new();
             for row in rows {
-                let (bytes, created_at, revoked_at) = row?;
-                if let Ok(public_key) = <[u8; 32]>::try_from(bytes) {
+                if let Ok(public_key) = <[u8; 32]>::try_from(row.get::<Vec<u8>>(0)?) {
                     keys.push(AccountKey {
                         public_key,
-                        created_at,
-                        revoked_at,
+                        created_at: row.get(1)?,
+                        revoked_at: row.get(2)?,
                     });
                 }
             }
@@ -90,7 +81,7 @@ impl Db {
         let changed = self.with(|c| {
             c.execute(
                 "UPDATE signing_keys SET revoked_at = ?3 WHERE public_key = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-                params![&key[..], user, now_ms()],
+                args![&key[..], user, now_ms()],
             )
         })?;
         Ok(changed == 1)

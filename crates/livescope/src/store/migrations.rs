@@ -1,11 +1,12 @@
-//! The schema, as numbered migrations applied in order at start; `PRAGMA user_version`
-//! records how many have run. A migration is never edited once released: add another.
-
-use rusqlite::{Connection, Transaction, params};
+//! The schema, as numbered migrations applied in order at start, the same for SQLite and
+//! PostgreSQL (schema text goes through [`Sql::ddl`]); SQLite's `PRAGMA user_version`, or
+//! PostgreSQL's `schema_version` table, records how many have run. A migration is never
+//! edited once released: add another.
 
 use super::hash_secret;
+use super::sql::{Dialect, Sql, args};
 
-type Migration = fn(&Transaction) -> rusqlite::Result<()>;
+type Migration = fn(&mut Sql) -> anyhow::Result<()>;
 
 const MIGRATIONS: &[Migration] = &[
     v1_broadcasts,
@@ -17,21 +18,59 @@ const MIGRATIONS: &[Migration] = &[
     v7_signature_policy,
 ];
 
-pub fn run(conn: &mut Connection) -> anyhow::Result<()> {
-    let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+pub fn run(conn: &mut Sql) -> anyhow::Result<()> {
+    if conn.dialect() == Dialect::Postgres {
+        // Nodes sharing the database may start together: one migrates, the others wait
+        // for it and then find nothing left to do.
+        conn.batch(
+            "SELECT pg_advisory_lock(1935);
+             CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);",
+        )?;
+    }
+    let migrated = migrate(conn);
+    if conn.dialect() == Dialect::Postgres {
+        conn.batch("SELECT pg_advisory_unlock(1935)")?;
+    }
+    migrated
+}
+
+fn migrate(conn: &mut Sql) -> anyhow::Result<()> {
+    let done = version(conn)?;
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(done as usize) {
-        let tx = conn.transaction()?;
-        migration(&tx)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        tx.commit()?;
+        conn.transaction(|tx| {
+            migration(tx)?;
+            set_version(tx, i as i64 + 1)
+        })?;
         tracing::info!("database migrated to version {}", i + 1);
     }
     Ok(())
 }
 
+/// How many migrations have run.
+fn version(conn: &mut Sql) -> anyhow::Result<i64> {
+    Ok(match conn.dialect() {
+        Dialect::Sqlite => conn.query_one("PRAGMA user_version", args![])?.get(0)?,
+        Dialect::Postgres => match conn.query_opt("SELECT version FROM schema_version", args![])? {
+            Some(row) => row.get(0)?,
+            None => 0,
+        },
+    })
+}
+
+fn set_version(conn: &mut Sql, version: i64) -> anyhow::Result<()> {
+    match conn.dialect() {
+        Dialect::Sqlite => conn.batch(&format!("PRAGMA user_version = {version}")),
+        Dialect::Postgres => {
+            conn.execute("DELETE FROM schema_version", args![])?;
+            conn.execute("INSERT INTO schema_version (version) VALUES (?1)", args![version])?;
+            Ok(())
+        }
+    }
+}
+
 /// The first schema: broadcasts with plain stream keys.
-fn v1_broadcasts(tx: &Transaction) -> rusqlite::Result<()> {
-    tx.execute_batch(
+fn v1_broadcasts(tx: &mut Sql) -> anyhow::Result<()> {
+    tx.batch(&tx.ddl(
         "CREATE TABLE IF NOT EXISTS broadcasts (
             id          TEXT PRIMARY KEY,
             stream_key  TEXT NOT NULL UNIQUE,
@@ -41,13 +80,17 @@ fn v1_broadcasts(tx: &Transaction) -> rusqlite::Result<()> {
             started_at  INTEGER,
             ended_at    INTEGER
         );",
-    )
+    ))
 }
 
 /// Accounts, sessions, follows, notifications and views; broadcasts get an owner, a
 /// private flag and a hashed stream key (keys stored before are hashed here).
-fn v2_accounts(tx: &Transaction) -> rusqlite::Result<()> {
-    tx.execute_batch(
+fn v2_accounts(tx: &mut Sql) -> anyhow::Result<()> {
+    if tx.dialect() == Dialect::Postgres {
+        // Case-insensitive names (SQLite's COLLATE NOCASE).
+        tx.batch("CREATE EXTENSION IF NOT EXISTS citext")?;
+    }
+    tx.batch(&tx.ddl(
         "CREATE TABLE users (
             id             INTEGER PRIMARY KEY,
             username       TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -102,22 +145,19 @@ fn v2_accounts(tx: &Transaction) -> rusqlite::Result<()> {
             left_at       INTEGER
         );
         CREATE INDEX views_by_broadcast ON views (broadcast_id, joined_at);",
-    )?;
-    tx.execute_batch(
+    ))?;
+    tx.batch(
         "INSERT INTO broadcasts_v2 (id, title, state, created_at, started_at, ended_at)
          SELECT id, title, state, created_at, started_at, ended_at FROM broadcasts;",
     )?;
-    let keys: Vec<(String, String)> = tx
-        .prepare("SELECT id, stream_key FROM broadcasts")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (id, key) in keys {
+    for row in tx.query("SELECT id, stream_key FROM broadcasts", args![])? {
+        let (id, key): (String, String) = (row.get(0)?, row.get(1)?);
         tx.execute(
             "UPDATE broadcasts_v2 SET stream_key_hash = ?2 WHERE id = ?1",
-            params![id, hash_secret(&key)],
+            args![id, hash_secret(&key)],
         )?;
     }
-    tx.execute_batch(
+    tx.batch(
         "DROP TABLE broadcasts;
         ALTER TABLE broadcasts_v2 RENAME TO broadcasts;
         CREATE INDEX broadcasts_by_state ON broadcasts (state, started_at);
@@ -127,8 +167,8 @@ fn v2_accounts(tx: &Transaction) -> rusqlite::Result<()> {
 
 /// Interaction: comments, heart counts, polls and votes, each with the server time and the
 /// media time (the stream position the viewer was watching) it answers.
-fn v3_interaction(tx: &Transaction) -> rusqlite::Result<()> {
-    tx.execute_batch(
+fn v3_interaction(tx: &mut Sql) -> anyhow::Result<()> {
+    tx.batch(&tx.ddl(
         "CREATE TABLE comments (
             id            INTEGER PRIMARY KEY,
             broadcast_id  TEXT NOT NULL,
@@ -168,31 +208,31 @@ fn v3_interaction(tx: &Transaction) -> rusqlite::Result<()> {
             late       INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (poll_id, user_id)
         ) WITHOUT ROWID;",
-    )
+    ))
 }
 
 /// Mutes and blocks, per broadcast, so that they outlive the room and a restart.
-fn v4_moderation(tx: &Transaction) -> rusqlite::Result<()> {
-    tx.execute_batch(
+fn v4_moderation(tx: &mut Sql) -> anyhow::Result<()> {
+    tx.batch(&tx.ddl(
         "CREATE TABLE moderation (
             broadcast_id  TEXT NOT NULL,
             user_id       INTEGER NOT NULL REFERENCES users(id),
             blocked       INTEGER NOT NULL,
             PRIMARY KEY (broadcast_id, user_id)
         ) WITHOUT ROWID;",
-    )
+    ))
 }
 
 /// Broadcasts count how often someone lost access: playback tokens name the count they
 /// were issued at, so removing a viewer revokes the tokens handed out before.
-fn v5_access_epoch(tx: &Transaction) -> rusqlite::Result<()> {
-    tx.execute_batch("ALTER TABLE broadcasts ADD COLUMN access_epoch INTEGER NOT NULL DEFAULT 0;")
+fn v5_access_epoch(tx: &mut Sql) -> anyhow::Result<()> {
+    tx.batch(&tx.ddl("ALTER TABLE broadcasts ADD COLUMN access_epoch INTEGER NOT NULL DEFAULT 0;"))
 }
 
 /// Broadcasters' account keys (Ed25519 public keys; the secret halves never reach the
 /// server). A revoked key keeps its row, so that it is known as revoked, not unknown.
-fn v6_signing_keys(tx: &Transaction) -> rusqlite::Result<()> {
-    tx.execute_batch(
+fn v6_signing_keys(tx: &mut Sql) -> anyhow::Result<()> {
+    tx.batch(&tx.ddl(
         "CREATE TABLE signing_keys (
             public_key BLOB PRIMARY KEY,
             user_id INTEGER NOT NULL REFERENCES users(id),
@@ -200,13 +240,13 @@ fn v6_signing_keys(tx: &Transaction) -> rusqlite::Result<()> {
             revoked_at INTEGER
         ) WITHOUT ROWID;
         CREATE INDEX signing_keys_by_user ON signing_keys (user_id, created_at);",
-    )
+    ))
 }
 
 /// What the server does with a signed broadcast found tampered with (see
 /// [`super::SignaturePolicy`]).
-fn v7_signature_policy(tx: &Transaction) -> rusqlite::Result<()> {
-    tx.execute_batch("ALTER TABLE broadcasts ADD COLUMN signature_policy TEXT NOT NULL DEFAULT 'alert';")
+fn v7_signature_policy(tx: &mut Sql) -> anyhow::Result<()> {
+    tx.batch(&tx.ddl("ALTER TABLE broadcasts ADD COLUMN signature_policy TEXT NOT NULL DEFAULT 'alert';"))
 }
 
 #[cfg(test)]
@@ -215,26 +255,22 @@ mod tests {
 
     #[test]
     fn a_version_1_database_keeps_its_broadcasts_with_hashed_keys() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        let tx = conn.transaction().unwrap();
-        v1_broadcasts(&tx).unwrap();
-        tx.execute(
-            "INSERT INTO broadcasts VALUES ('b1', 'live_secret', 'old', 'ended', 1, 2, 3)",
-            [],
-        )
+        let mut conn = Sql::Sqlite(rusqlite::Connection::open_in_memory().unwrap());
+        conn.transaction(|tx| {
+            v1_broadcasts(tx)?;
+            tx.execute(
+                "INSERT INTO broadcasts VALUES ('b1', 'live_secret', 'old', 'ended', 1, 2, 3)",
+                args![],
+            )?;
+            set_version(tx, 1)
+        })
         .unwrap();
-        tx.pragma_update(None, "user_version", 1).unwrap();
-        tx.commit().unwrap();
         run(&mut conn).unwrap();
-        let (hash, title): (String, String) = conn
-            .query_row(
-                "SELECT stream_key_hash, title FROM broadcasts WHERE id = 'b1'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+        let row = conn
+            .query_one("SELECT stream_key_hash, title FROM broadcasts WHERE id = 'b1'", args![])
             .unwrap();
+        let (hash, title): (String, String) = (row.get(0).unwrap(), row.get(1).unwrap());
         assert_eq!((hash, title.as_str()), (hash_secret("live_secret"), "old"));
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(version as usize, MIGRATIONS.len());
+        assert_eq!(version(&mut conn).unwrap() as usize, MIGRATIONS.len());
     }
 }

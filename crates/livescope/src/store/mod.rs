@@ -1,7 +1,8 @@
-//! Durable state in SQLite (WAL mode) in the data folder: accounts, sessions, follows,
-//! broadcasts, notifications and views. This type is the whole interface to the database:
-//! callers see plain structs and `anyhow` errors, never SQL, so that a PostgreSQL store can
-//! stand beside it for multi-node deployments.
+//! Durable state: accounts, sessions, follows, broadcasts, notifications and views, in
+//! SQLite (WAL mode) in the data folder by default, or in PostgreSQL when several nodes
+//! share one service. This type is the whole interface to the database: callers see plain
+//! structs and `anyhow` errors, never SQL; every query is written once, for both
+//! databases ([`sql`]).
 //!
 //! [`Store`] is the handle the server holds: [`Store::call`] runs a closure on [`Db`] (the
 //! synchronous queries) on the store's own thread, fed by a bounded queue, so no runtime
@@ -15,17 +16,20 @@ mod interaction;
 mod keys;
 mod migrations;
 mod notifications;
+pub mod scratch;
+pub(crate) mod sql;
 mod usage;
 mod users;
 mod views;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
+
+use sql::{Sql, args};
 
 pub use broadcasts::{Broadcast, ListOrder, SignaturePolicy, State};
 pub use interaction::{StoredComment, StoredPoll, Timeline};
@@ -48,10 +52,43 @@ type Job = Box<dyn FnOnce(&Db) + Send>;
 /// of requests queues in their own tasks rather than in an unbounded list here.
 const QUEUE: usize = 1024;
 
+/// Where the database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// SQLite, in `livescope.db` in this folder.
+    Folder(PathBuf),
+    /// PostgreSQL at this URL (`postgres://user:password@host:port/database`).
+    Postgres(String),
+}
+
+impl Location {
+    /// `url` if given (a `postgres://` URL, or a `sqlite:` folder), else SQLite in `data`.
+    pub fn new(url: Option<&str>, data: &Path) -> anyhow::Result<Location> {
+        match url {
+            None => Ok(Location::Folder(data.to_owned())),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Ok(Location::Postgres(u.to_owned()))
+            }
+            Some(u) if u.starts_with("sqlite:") => Ok(Location::Folder(PathBuf::from(&u["sqlite:".len()..]))),
+            Some(u) => anyhow::bail!(
+                "unknown database {}: give a postgres://user:password@host/database URL or sqlite:FOLDER",
+                sql::redact(u)
+            ),
+        }
+    }
+}
+
 impl Store {
-    /// Opens the database in `dir` (see [`Db::open`]) and starts the store thread.
-    pub fn open(dir: &Path) -> anyhow::Result<Store> {
-        let db = Arc::new(Db::open(dir)?);
+    /// Opens the database (see [`Db::open_at`]) and starts the store thread.
+    pub fn open(at: &Location) -> anyhow::Result<Store> {
+        // The PostgreSQL driver blocks on a runtime of its own, which cannot start on one
+        // of the server's runtime threads: open the database on a thread of its own.
+        let at = at.clone();
+        let db = Arc::new(
+            std::thread::spawn(move || Db::open_at(&at))
+                .join()
+                .map_err(|_| anyhow::anyhow!("opening the database panicked"))??,
+        );
         let (jobs, mut rx) = tokio::sync::mpsc::channel::<Job>(QUEUE);
         let worker = db.clone();
         std::thread::Builder::new().name("store".into()).spawn(move || {
@@ -131,7 +168,7 @@ impl Store {
 /// The database and its synchronous queries, used on the store thread (through
 /// [`Store::call`]) and by tests and tools.
 pub struct Db {
-    conn: Mutex<Connection>,
+    conn: Mutex<Sql>,
     /// Joins and leaves, written by a thread of their own.
     views: views::ViewLog,
     /// The next comment's id (see [`Store::next_comment_id`]).
@@ -155,28 +192,34 @@ pub fn hash_secret(secret: &str) -> String {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database in `dir`, brings its schema up to date, and
-    /// closes what a previous run left open: broadcasts that were live end at the last time
-    /// they were seen alive, and so do their views.
+    /// Opens (creating if needed) the SQLite database in `dir` (see [`Db::open_at`]).
     pub fn open(dir: &Path) -> anyhow::Result<Db> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating data folder {}", dir.display()))?;
-        let path = dir.join("livescope.db");
-        let mut conn = Self::connect(&path)?;
+        Self::open_at(&Location::Folder(dir.to_owned()))
+    }
+
+    /// Opens the database, brings its schema up to date, and closes what a previous run
+    /// left open: broadcasts that were live end at the last time they were seen alive,
+    /// and so do their views.
+    pub fn open_at(at: &Location) -> anyhow::Result<Db> {
+        let mut conn = Self::connect(at)?;
         migrations::run(&mut conn)?;
         let now = now_ms();
         conn.execute(
             "UPDATE broadcasts SET state = 'ended', ended_at = COALESCE(last_seen_at, started_at, ?1)
              WHERE state = 'live'",
-            params![now],
+            args![now],
         )?;
         conn.execute(
-            "UPDATE views SET left_at = MAX(joined_at, COALESCE(
-                 (SELECT ended_at FROM broadcasts b WHERE b.id = views.broadcast_id), ?1))
-             WHERE left_at IS NULL",
-            params![now],
+            "UPDATE views SET left_at = CASE WHEN ended > joined_at THEN ended ELSE joined_at END
+             FROM (SELECT v.id AS view_id, COALESCE(b.ended_at, ?1) AS ended FROM views v
+                   LEFT JOIN broadcasts b ON b.id = v.broadcast_id WHERE v.left_at IS NULL) open
+             WHERE views.id = open.view_id",
+            args![now],
         )?;
-        let views = views::ViewLog::start(Self::connect(&path)?)?;
-        let next_comment: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM comments", [], |r| r.get(0))?;
+        let views = views::ViewLog::start(Self::connect(at)?)?;
+        let next_comment: i64 = conn
+            .query_one("SELECT COALESCE(MAX(id), 0) + 1 FROM comments", args![])?
+            .get(0)?;
         let store = Db {
             conn: Mutex::new(conn),
             views,
@@ -186,22 +229,29 @@ impl Db {
         Ok(store)
     }
 
-    /// A connection to the database at `path`, set up as every one of ours is.
-    fn connect(path: &Path) -> anyhow::Result<Connection> {
-        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    /// A connection to the database, set up as every one of ours is.
+    fn connect(at: &Location) -> anyhow::Result<Sql> {
+        let dir = match at {
+            Location::Postgres(url) => return Sql::postgres(url),
+            Location::Folder(dir) => dir,
+        };
+        std::fs::create_dir_all(dir).with_context(|| format!("creating data folder {}", dir.display()))?;
+        let path = dir.join("livescope.db");
+        let conn = rusqlite::Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // In WAL mode NORMAL loses nothing when the process dies (kill -9): a committed
         // transaction is in the OS's hands. Only a power cut can lose the last few.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(conn)
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Sql::Sqlite(conn))
     }
 
     /// Runs `f` on the connection.
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> anyhow::Result<T> {
-        let mut conn = self.conn.lock().expect("store lock");
-        Ok(f(&mut conn)?)
+    fn with<T>(&self, f: impl FnOnce(&mut Sql) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut conn)
     }
 
     /// Forgets what is no longer needed: expired sessions, and notifications older than
@@ -209,10 +259,10 @@ impl Db {
     pub fn prune(&self, keep: std::time::Duration) -> anyhow::Result<()> {
         let now = now_ms();
         self.with(|c| {
-            c.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
+            c.execute("DELETE FROM sessions WHERE expires_at <= ?1", args![now])?;
             c.execute(
                 "DELETE FROM notifications WHERE created_at < ?1",
-                params![now - keep.as_millis() as i64],
+                args![now - keep.as_millis() as i64],
             )
         })?;
         Ok(())
@@ -224,22 +274,46 @@ impl Db {
         self.with(|c| {
             c.execute(
                 "UPDATE broadcasts SET last_seen_at = ?1 WHERE state = 'live'",
-                params![now_ms()],
+                args![now_ms()],
             )
         })?;
         Ok(())
     }
 }
 
-/// Whether an error is a UNIQUE constraint failing (a name already taken).
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
-}
-
+/// Stores for tests that must hold on both databases.
 #[cfg(test)]
-pub(crate) fn temp_store(name: &str) -> (Db, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("livescope-store-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    (Db::open(&dir).unwrap(), dir)
+pub(crate) mod testing {
+    use super::{Db, Location};
+
+    /// A new, empty store; its folder (SQLite) is removed when it is dropped.
+    pub(crate) struct TempStore {
+        pub db: Db,
+        pub at: Location,
+    }
+
+    impl Drop for TempStore {
+        fn drop(&mut self) {
+            if let Location::Folder(dir) = &self.at {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    /// One new store in SQLite and one in PostgreSQL (a scratch server shared by the tests
+    /// of this process).
+    pub(crate) fn temp_stores(name: &str) -> [TempStore; 2] {
+        static POSTGRES: std::sync::OnceLock<super::scratch::ScratchPostgres> = std::sync::OnceLock::new();
+        let pg = POSTGRES.get_or_init(|| super::scratch::ScratchPostgres::start().expect("a scratch PostgreSQL"));
+        let dir = std::env::temp_dir().join(format!("livescope-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        [
+            Location::Folder(dir),
+            Location::Postgres(pg.create_database().expect("a scratch database")),
+        ]
+        .map(|at| TempStore {
+            db: Db::open_at(&at).unwrap_or_else(|e| panic!("opening {at:?}: {e:#}")),
+            at,
+        })
+    }
 }

@@ -1,7 +1,6 @@
 //! Notifications kept for people who were not connected when they happened.
 
-use rusqlite::params;
-
+use super::sql::args;
 use super::{Db, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,33 +20,36 @@ impl Db {
     pub fn notify_many(&self, users: &[i64], kind: &str, broadcast_id: &str) -> anyhow::Result<i64> {
         let now = now_ms();
         self.with(|c| {
-            let tx = c.transaction()?;
-            let mut first = 0;
-            {
-                let mut stmt = tx.prepare(
-                    "INSERT INTO notifications (user_id, kind, broadcast_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-                )?;
+            c.transaction(|tx| {
+                let mut first = 0;
                 for (i, user) in users.iter().enumerate() {
-                    let id = stmt.insert(params![user, kind, broadcast_id, now])?;
+                    let id: i64 = tx
+                        .query_one(
+                            "INSERT INTO notifications (user_id, kind, broadcast_id, created_at)
+                             VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                            args![user, kind, broadcast_id, now],
+                        )?
+                        .get(0)?;
                     if i == 0 {
                         first = id;
                     }
                 }
-            }
-            tx.commit()?;
-            Ok(first)
+                Ok(first)
+            })
         })
     }
 
     /// `user`'s notifications, newest first, older than `before` (a notification id).
     pub fn notifications(&self, user: i64, before: i64, limit: usize) -> anyhow::Result<Vec<Notification>> {
         self.with(|c| {
-            let mut stmt = c.prepare(
+            c.query(
                 "SELECT n.id, n.kind, n.broadcast_id, n.created_at, b.title, u.username FROM notifications n
                  LEFT JOIN broadcasts b ON b.id = n.broadcast_id LEFT JOIN users u ON u.id = b.owner_id
                  WHERE n.user_id = ?1 AND n.id < ?2 ORDER BY n.id DESC LIMIT ?3",
-            )?;
-            stmt.query_map(params![user, before, limit as i64], |r| {
+                args![user, before, limit as i64],
+            )?
+            .iter()
+            .map(|r| {
                 Ok(Notification {
                     id: r.get(0)?,
                     kind: r.get(1)?,
@@ -56,7 +58,7 @@ impl Db {
                     title: r.get(4)?,
                     owner: r.get(5)?,
                 })
-            })?
+            })
             .collect()
         })
     }

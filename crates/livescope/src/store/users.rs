@@ -1,9 +1,8 @@
 //! Accounts and their login sessions. Passwords arrive here already hashed (argon2, in
 //! `auth`); session tokens are stored as SHA-256 hashes.
 
-use rusqlite::{OptionalExtension, params};
-
-use super::{Db, hash_secret, is_unique_violation, now_ms};
+use super::sql::{Row, args, is_unique_violation};
+use super::{Db, hash_secret, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -14,7 +13,7 @@ pub struct User {
 
 impl User {
     /// The user in a row's first three columns: `id, username, created_at`.
-    pub(super) fn from_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
+    pub(super) fn from_row(r: &Row) -> anyhow::Result<User> {
         Ok(User {
             id: r.get(0)?,
             username: r.get(1)?,
@@ -28,11 +27,11 @@ impl Db {
     pub fn create_user(&self, username: &str, password_hash: &str) -> anyhow::Result<Option<User>> {
         let now = now_ms();
         let inserted = self.with(|c| {
-            match c.execute(
-                "INSERT INTO users (username, password_hash, created_at) VALUES (?1, ?2, ?3)",
-                params![username, password_hash, now],
+            match c.query_one(
+                "INSERT INTO users (username, password_hash, created_at) VALUES (?1, ?2, ?3) RETURNING id",
+                args![username, password_hash, now],
             ) {
-                Ok(_) => Ok(Some(c.last_insert_rowid())),
+                Ok(row) => Ok(Some(row.get(0)?)),
                 Err(e) if is_unique_violation(&e) => Ok(None),
                 Err(e) => Err(e),
             }
@@ -49,17 +48,17 @@ impl Db {
     pub fn create_users_unusable(&self, prefix: &str, count: usize) -> anyhow::Result<Vec<i64>> {
         let now = now_ms();
         self.with(|c| {
-            let tx = c.transaction()?;
-            let mut ids = Vec::with_capacity(count);
-            {
-                let mut stmt =
-                    tx.prepare("INSERT INTO users (username, password_hash, created_at) VALUES (?1, '!', ?2)")?;
+            c.transaction(|tx| {
+                let mut ids = Vec::with_capacity(count);
                 for i in 0..count {
-                    ids.push(stmt.insert(params![format!("{prefix}{i}"), now])?);
+                    let row = tx.query_one(
+                        "INSERT INTO users (username, password_hash, created_at) VALUES (?1, '!', ?2) RETURNING id",
+                        args![format!("{prefix}{i}"), now],
+                    )?;
+                    ids.push(row.get(0)?);
                 }
-            }
-            tx.commit()?;
-            Ok(ids)
+                Ok(ids)
+            })
         })
     }
 
@@ -75,12 +74,12 @@ impl Db {
     /// The account and its password hash, to check a login.
     pub fn user_and_password(&self, username: &str) -> anyhow::Result<Option<(User, String)>> {
         self.with(|c| {
-            c.query_row(
+            c.query_opt(
                 "SELECT id, username, created_at, password_hash FROM users WHERE username = ?1",
-                params![username],
-                |r| Ok((User::from_row(r)?, r.get(3)?)),
-            )
-            .optional()
+                args![username],
+            )?
+            .map(|r| Ok((User::from_row(&r)?, r.get(3)?)))
+            .transpose()
         })
     }
 
@@ -88,7 +87,7 @@ impl Db {
         self.with(|c| {
             c.execute(
                 "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![hash_secret(token), user, now_ms(), expires_at],
+                args![hash_secret(token), user, now_ms(), expires_at],
             )
         })?;
         Ok(())
@@ -97,46 +96,42 @@ impl Db {
     /// The user a session token belongs to, if the session exists and has not expired.
     pub fn session_user(&self, token: &str) -> anyhow::Result<Option<User>> {
         self.with(|c| {
-            c.query_row(
+            c.query_opt(
                 "SELECT u.id, u.username, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_hash = ?1 AND s.expires_at > ?2",
-                params![hash_secret(token), now_ms()],
-                User::from_row,
-            )
-            .optional()
+                args![hash_secret(token), now_ms()],
+            )?
+            .map(|r| User::from_row(&r))
+            .transpose()
         })
     }
 
     pub fn delete_session(&self, token: &str) -> anyhow::Result<()> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM sessions WHERE token_hash = ?1",
-                params![hash_secret(token)],
-            )
-        })?;
+        self.with(|c| c.execute("DELETE FROM sessions WHERE token_hash = ?1", args![hash_secret(token)]))?;
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::temp_store;
+    use super::super::testing::temp_stores;
 
     #[test]
     fn names_are_unique_whatever_their_case_and_sessions_find_their_user() {
-        let (store, dir) = temp_store("users");
-        let alice = store.create_user("Alice", "h").unwrap().unwrap();
-        assert!(store.create_user("alice", "h").unwrap().is_none());
-        assert_eq!(store.user_by_name("ALICE").unwrap().unwrap().id, alice.id);
-        store.create_session(alice.id, "tok", i64::MAX).unwrap();
-        assert_eq!(store.session_user("tok").unwrap().unwrap().username, "Alice");
-        store.create_session(alice.id, "old", 0).unwrap();
-        assert!(
-            store.session_user("old").unwrap().is_none(),
-            "an expired session is no session"
-        );
-        store.delete_session("tok").unwrap();
-        assert!(store.session_user("tok").unwrap().is_none());
-        std::fs::remove_dir_all(dir).unwrap();
+        for t in temp_stores("users") {
+            let store = &t.db;
+            let alice = store.create_user("Alice", "h").unwrap().unwrap();
+            assert!(store.create_user("alice", "h").unwrap().is_none());
+            assert_eq!(store.user_by_name("ALICE").unwrap().unwrap().id, alice.id);
+            store.create_session(alice.id, "tok", i64::MAX).unwrap();
+            assert_eq!(store.session_user("tok").unwrap().unwrap().username, "Alice");
+            store.create_session(alice.id, "old", 0).unwrap();
+            assert!(
+                store.session_user("old").unwrap().is_none(),
+                "an expired session is no session"
+            );
+            store.delete_session("tok").unwrap();
+            assert!(store.session_user("tok").unwrap().is_none());
+        }
     }
 }

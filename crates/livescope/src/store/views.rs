@@ -4,9 +4,9 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
+use super::sql::{Sql, args};
 use super::{Db, now_ms};
 
 /// How a viewer received the broadcast.
@@ -76,8 +76,10 @@ pub(super) struct ViewLog {
 
 impl ViewLog {
     /// Starts the writer on `conn`; view ids continue after the largest stored.
-    pub(super) fn start(conn: Connection) -> anyhow::Result<ViewLog> {
-        let first: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM views", [], |r| r.get(0))?;
+    pub(super) fn start(mut conn: Sql) -> anyhow::Result<ViewLog> {
+        let first: i64 = conn
+            .query_one("SELECT COALESCE(MAX(id), 0) + 1 FROM views", args![])?
+            .get(0)?;
         let (tx, rx) = tokio::sync::mpsc::channel(VIEW_QUEUE);
         std::thread::Builder::new()
             .name("view-log".into())
@@ -99,7 +101,7 @@ impl ViewLog {
     }
 }
 
-fn write_views(mut conn: Connection, mut rx: tokio::sync::mpsc::Receiver<ViewEvent>) {
+fn write_views(mut conn: Sql, mut rx: tokio::sync::mpsc::Receiver<ViewEvent>) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < VIEW_BATCH
@@ -108,36 +110,36 @@ fn write_views(mut conn: Connection, mut rx: tokio::sync::mpsc::Receiver<ViewEve
             batch.push(next);
         }
         let mut barriers = Vec::new();
-        let written = (|| {
-            let tx = conn.transaction()?;
-            {
-                let mut join = tx.prepare_cached(
-                    "INSERT INTO views (id, broadcast_id, user_id, viewer, path, joined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?;
-                let mut leave = tx.prepare_cached("UPDATE views SET left_at = ?2 WHERE id = ?1 AND left_at IS NULL")?;
-                for event in batch {
-                    match event {
-                        ViewEvent::Join {
-                            id,
-                            broadcast,
-                            user,
-                            viewer,
-                            path,
-                            at,
-                        } => {
-                            join.execute(params![id, broadcast, user, viewer, path.as_str(), at])?;
-                        }
-                        ViewEvent::Leave { ids, at } => {
-                            for id in ids {
-                                leave.execute(params![id, at])?;
-                            }
-                        }
-                        ViewEvent::Barrier(done) => barriers.push(done),
+        let written = conn.transaction(|tx| {
+            for event in batch {
+                match event {
+                    ViewEvent::Join {
+                        id,
+                        broadcast,
+                        user,
+                        viewer,
+                        path,
+                        at,
+                    } => {
+                        tx.execute(
+                            "INSERT INTO views (id, broadcast_id, user_id, viewer, path, joined_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            args![id, broadcast, user, viewer, path.as_str(), at],
+                        )?;
                     }
+                    ViewEvent::Leave { ids, at } => {
+                        for id in ids {
+                            tx.execute(
+                                "UPDATE views SET left_at = ?2 WHERE id = ?1 AND left_at IS NULL",
+                                args![id, at],
+                            )?;
+                        }
+                    }
+                    ViewEvent::Barrier(done) => barriers.push(done),
                 }
             }
-            tx.commit()
-        })();
+            Ok(())
+        });
         if let Err(e) = written {
             tracing::error!("cannot record views: {e:#}");
         }
@@ -184,23 +186,24 @@ impl Db {
     pub fn stats(&self, broadcast: &str) -> anyhow::Result<Stats> {
         self.flush_views();
         self.with(|c| {
-            let (views, unique) = c.query_row(
+            let counts = c.query_one(
                 "SELECT COUNT(*), COUNT(DISTINCT COALESCE('u' || user_id, 'a' || viewer)) FROM views
                  WHERE broadcast_id = ?1",
-                params![broadcast],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                args![broadcast],
             )?;
+            let (views, unique): (i64, i64) = (counts.get(0)?, counts.get(1)?);
             // Peak concurrency: walk joins (+1) and leaves (-1) in time order; a leave at the
             // same millisecond as a join comes first.
-            let mut stmt = c.prepare(
+            let steps = c.query(
                 "SELECT joined_at, 1 FROM views WHERE broadcast_id = ?1
                  UNION ALL SELECT left_at, -1 FROM views WHERE broadcast_id = ?1 AND left_at IS NOT NULL
                  ORDER BY 1, 2",
+                args![broadcast],
             )?;
             let mut now = 0i64;
             let mut peak = 0i64;
-            for step in stmt.query_map(params![broadcast], |r| r.get::<_, i64>(1))? {
-                now += step?;
+            for step in steps {
+                now += step.get::<i64>(1)?;
                 peak = peak.max(now);
             }
             Ok(Stats {
@@ -214,27 +217,28 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    use super::super::temp_store;
+    use super::super::testing::temp_stores;
     use super::*;
 
     #[test]
     fn stats_count_views_unique_viewers_and_the_peak() {
-        let (store, dir) = temp_store("views");
-        let a = store.join("b", Some(7), "1.2.3.4", DeliveryPath::Rtmp);
-        let b = store.join("b", None, "5.6.7.8", DeliveryPath::Hls);
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        store.leave(a);
-        store.leave(b);
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        store.join("b", Some(7), "9.9.9.9", DeliveryPath::Flv);
-        assert_eq!(
-            store.stats("b").unwrap(),
-            Stats {
-                views: 3,
-                unique_viewers: 2,
-                peak_concurrent_viewers: 2
-            }
-        );
-        std::fs::remove_dir_all(dir).unwrap();
+        for t in temp_stores("views") {
+            let store = &t.db;
+            let a = store.join("b", Some(7), "1.2.3.4", DeliveryPath::Rtmp);
+            let b = store.join("b", None, "5.6.7.8", DeliveryPath::Hls);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            store.leave(a);
+            store.leave(b);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            store.join("b", Some(7), "9.9.9.9", DeliveryPath::Flv);
+            assert_eq!(
+                store.stats("b").unwrap(),
+                Stats {
+                    views: 3,
+                    unique_viewers: 2,
+                    peak_concurrent_viewers: 2
+                }
+            );
+        }
     }
 }
