@@ -37,6 +37,10 @@ pub struct App {
     pub logins: crate::auth::LoginLimiter,
     /// Signs and checks playback tokens of private broadcasts.
     pub playback: crate::playback::PlaybackKeys,
+    /// Streams pulled from other nodes (see [`crate::relay`]).
+    pub relays: crate::relay::Relays,
+    /// What another node shows to pull a stream from this one (hex).
+    pub relay_secret: String,
     /// Interaction rooms of broadcasts.
     pub rooms: crate::room::Rooms,
     /// Who may watch each live broadcast (or one with an open room), without the store.
@@ -61,9 +65,36 @@ impl App {
         recordings: Option<Arc<crate::hls::Recordings>>,
     ) -> anyhow::Result<App> {
         let traces = crate::trace::Traces::new(config.data.join("traces"));
+        let store = Store::open(
+            &crate::store::Location::new(config.database.as_deref(), &config.data)?,
+            &crate::store::Node {
+                name: config.node.clone(),
+                http_url: config
+                    .advertise_http
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{http_addr}")),
+                rtmp_url: config
+                    .advertise_rtmp
+                    .clone()
+                    .unwrap_or_else(|| format!("rtmp://{rtmp_addr}")),
+                region: config.region.clone(),
+            },
+        )?;
+        // Nodes sharing a database check each other's playback tokens: one key for all.
+        let playback = match config.database {
+            Some(_) => crate::playback::PlaybackKeys::with_key(store.secret_at_start("playback")?),
+            None => crate::playback::PlaybackKeys::load_or_create(&config.data)?,
+        };
+        let relay_secret = store
+            .secret_at_start("relay")?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Ok(App {
-            store: Store::open(&crate::store::Location::new(config.database.as_deref(), &config.data)?)?,
-            playback: crate::playback::PlaybackKeys::load_or_create(&config.data)?,
+            store,
+            relays: Default::default(),
+            relay_secret,
+            playback,
             rtmp_addr,
             http_addr,
             rtmps_addr: None,
@@ -334,33 +365,15 @@ impl Publishing {
         if payload.is_empty() {
             return Ok(());
         }
-        let codec = Codec::parse(kind, &payload)?;
-        let (sync_point, header) = match codec {
-            Codec::Video(tag) => {
-                self.has_video = true;
-                match tag.packet {
-                    VideoPacket::SequenceHeader => {
-                        if tag.codec == VideoCodec::Avc {
-                            let config = AvcConfig::parse(&payload.slice(tag.header_len..))?;
-                            tracing::info!(broadcast = %self.broadcast_id, codec = %config.codec_string(), "video configuration");
-                        }
-                        (false, Some(HeaderKind::VideoConfig))
-                    }
-                    VideoPacket::Frame => (tag.keyframe, None),
-                    VideoPacket::EndOfSequence | VideoPacket::Other => (false, None),
-                }
-            }
-            Codec::Audio(tag) if tag.sequence_header => {
-                let config = AudioSpecificConfig::parse(&payload[tag.header_len..])?;
-                tracing::info!(broadcast = %self.broadcast_id, rate = config.sample_rate, channels = config.channels, "audio configuration");
-                (false, Some(HeaderKind::AudioConfig))
-            }
-            Codec::Audio(_) => (!self.has_video, None),
-            Codec::Data => {
-                let is_metadata = matches!(rtmp::amf0::decode_one(&payload), Ok((rtmp::amf0::Value::String(name), _)) if name == "onMetaData");
-                (false, is_metadata.then_some(HeaderKind::Metadata))
-            }
-        };
+        let Described {
+            codec,
+            sync_point,
+            header,
+            config,
+        } = describe(kind, &payload, &mut self.has_video)?;
+        if let Some(config) = config {
+            tracing::info!(broadcast = %self.broadcast_id, "{config}");
+        }
         self.frames += 1;
         let [video, audio, data] = &self.received;
         match codec {
@@ -391,6 +404,61 @@ impl Publishing {
         }
         Ok(())
     }
+}
+
+/// What a frame is, from its FLV tag body.
+pub struct Described {
+    pub codec: Codec,
+    /// A viewer can start here: a video keyframe, or any audio frame of a stream that has
+    /// had no video.
+    pub sync_point: bool,
+    /// The configuration it carries, if it is one.
+    pub header: Option<HeaderKind>,
+    /// That configuration in words, for the log.
+    pub config: Option<String>,
+}
+
+/// Reads what a frame is (its codec, whether a viewer can start at it, which
+/// configuration it carries); `has_video` notes whether the stream has had video yet. An
+/// error means something we will not relay (an unknown codec, a corrupt configuration).
+pub fn describe(kind: MediaKind, payload: &Bytes, has_video: &mut bool) -> Result<Described, flv::Error> {
+    let codec = Codec::parse(kind, payload)?;
+    let mut config = None;
+    let (sync_point, header) = match codec {
+        Codec::Video(tag) => {
+            *has_video = true;
+            match tag.packet {
+                VideoPacket::SequenceHeader => {
+                    if tag.codec == VideoCodec::Avc {
+                        let avc = AvcConfig::parse(&payload.slice(tag.header_len..))?;
+                        config = Some(format!("video configuration {}", avc.codec_string()));
+                    }
+                    (false, Some(HeaderKind::VideoConfig))
+                }
+                VideoPacket::Frame => (tag.keyframe, None),
+                VideoPacket::EndOfSequence | VideoPacket::Other => (false, None),
+            }
+        }
+        Codec::Audio(tag) if tag.sequence_header => {
+            let audio = AudioSpecificConfig::parse(&payload[tag.header_len..])?;
+            config = Some(format!(
+                "audio configuration {} Hz, {} channels",
+                audio.sample_rate, audio.channels
+            ));
+            (false, Some(HeaderKind::AudioConfig))
+        }
+        Codec::Audio(_) => (!*has_video, None),
+        Codec::Data => {
+            let is_metadata = matches!(rtmp::amf0::decode_one(payload), Ok((rtmp::amf0::Value::String(name), _)) if name == "onMetaData");
+            (false, is_metadata.then_some(HeaderKind::Metadata))
+        }
+    };
+    Ok(Described {
+        codec,
+        sync_point,
+        header,
+        config,
+    })
 }
 
 impl Publishing {

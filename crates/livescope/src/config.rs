@@ -25,6 +25,22 @@ pub struct Settings {
     /// every node of a cluster, instead of SQLite in the data folder [default: SQLite]
     #[arg(long, value_name = "URL", env = "LIVESCOPE_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
+    /// This node's name among the nodes sharing the database (unique in the cluster)
+    /// [default: local]
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// The URL other nodes and publishers reach this node's HTTP listener at, e.g.
+    /// http://10.0.0.2:8080 [default: http://<the --http address>]
+    #[arg(long, value_name = "URL")]
+    pub advertise_http: Option<String>,
+    /// The URL publishers reach this node's RTMP listener at, e.g. rtmp://10.0.0.2:1935
+    /// [default: rtmp://<the --rtmp address>]
+    #[arg(long, value_name = "URL")]
+    pub advertise_rtmp: Option<String>,
+    /// Where this node is (any name, e.g. eu-west), for sending publishers to a node
+    /// near them
+    #[arg(long, value_name = "NAME")]
+    pub region: Option<String>,
     /// Host name put in the publish and watch URLs the API hands out
     /// [default: the Host header of the request]
     #[arg(long, value_name = "HOST")]
@@ -100,6 +116,10 @@ impl Settings {
             http: self.http.or(base.http),
             data: self.data.or(base.data),
             database: self.database.or(base.database),
+            node: self.node.or(base.node),
+            advertise_http: self.advertise_http.or(base.advertise_http),
+            advertise_rtmp: self.advertise_rtmp.or(base.advertise_rtmp),
+            region: self.region.or(base.region),
             public_host: self.public_host.or(base.public_host),
             rtmps: self.rtmps.or(base.rtmps),
             tls_cert: self.tls_cert.or(base.tls_cert),
@@ -133,6 +153,11 @@ pub struct Config {
     pub data: PathBuf,
     /// A PostgreSQL URL; `None` keeps state in SQLite in `data`.
     pub database: Option<String>,
+    /// This node's name, and the URLs it advertises (`None`: its listeners' addresses).
+    pub node: String,
+    pub advertise_http: Option<String>,
+    pub advertise_rtmp: Option<String>,
+    pub region: Option<String>,
     pub public_host: Option<String>,
     pub rtmps: SocketAddr,
     /// Where the TLS certificate comes from; `None` serves plain HTTP and RTMP only.
@@ -159,6 +184,10 @@ impl From<Settings> for Config {
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid address")),
             data: s.data.unwrap_or_else(|| PathBuf::from("livescope-data")),
             database: s.database,
+            node: s.node.unwrap_or_else(|| "local".into()),
+            advertise_http: s.advertise_http,
+            advertise_rtmp: s.advertise_rtmp,
+            region: s.region,
             rtmps: s
                 .rtmps
                 .unwrap_or_else(|| "127.0.0.1:1936".parse().expect("valid address")),

@@ -106,14 +106,25 @@ async fn watch_flv(
             .flatten()
             .map(|u| u.id),
     };
+    // Another node pulling the stream for its own viewers (who it admits itself): not a
+    // viewer here.
+    let relay = request_headers
+        .get(crate::relay::RELAY_HEADER)
+        .is_some_and(|secret| crate::auth::same_secret(secret.as_bytes(), app.relay_secret.as_bytes()));
     // Access first: a stranger learns nothing of a private broadcast, not even whether it
     // is live.
     let gate = app.gate(id).await?.ok_or_else(not_live)?;
-    if !app.admits(id, &gate.access(), &viewer) {
+    if !relay && !app.admits(id, &gate.access(), &viewer) {
         return Err(private());
     }
-    let stream = app.hub.get(id).ok_or_else(not_live)?;
-    let watching = Watching::begin(&app, id, viewer.user, &peer.addr.ip().to_string(), DeliveryPath::Flv);
+    let stream = if relay {
+        app.hub.get(id)
+    } else {
+        crate::relay::stream(&app, id).await
+    }
+    .ok_or_else(not_live)?;
+    let watching =
+        (!relay).then(|| Watching::begin(&app, id, viewer.user, &peer.addr.ip().to_string(), DeliveryPath::Flv));
     let (headers, sub) = stream.subscribe();
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     pending.push_back(flv::encode_header(
@@ -125,6 +136,7 @@ async fn watch_flv(
         sub,
         pending,
         batch: Vec::new(),
+        relay,
         access: AccessCheck::new(&gate),
         viewer,
         app: app.clone(),
@@ -178,6 +190,8 @@ struct FlvViewer {
     sub: Subscription,
     pending: VecDeque<Bytes>,
     batch: Vec<Arc<Frame>>,
+    /// Another node's pull, which access changes do not end.
+    relay: bool,
     /// The viewer is let go after the first batch that finds it no longer admitted.
     access: AccessCheck,
     viewer: Credentials,
@@ -217,7 +231,7 @@ async fn next_flv_bytes(mut v: FlvViewer) -> Option<(Result<Bytes, std::io::Erro
             v.app.metrics.viewer_skipped_frames.inc_by(v.sub.skipped - v.skipped);
             v.skipped = v.sub.skipped;
         }
-        if !v.access.still_admitted(|access| v.app.admits(&v.id, access, &v.viewer)) {
+        if !v.relay && !v.access.still_admitted(|access| v.app.admits(&v.id, access, &v.viewer)) {
             tracing::info!(broadcast = %v.id, "HTTP-FLV viewer no longer admitted: disconnected");
             return None;
         }

@@ -189,6 +189,12 @@ impl Hub {
     pub fn get(&self, id: &str) -> Option<Arc<Stream>> {
         self.streams.lock().expect("hub lock").get(id).cloned()
     }
+
+    /// How busy this node is: its streams, and their RTMP and HTTP-FLV viewers.
+    pub fn load(&self) -> (usize, usize) {
+        let streams = self.streams.lock().expect("hub lock");
+        (streams.len(), streams.values().map(|s| s.viewers()).sum())
+    }
 }
 
 /// One live broadcast's media.

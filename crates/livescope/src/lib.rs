@@ -22,6 +22,7 @@ pub mod playback;
 pub mod playout;
 pub mod plot;
 pub mod recent;
+pub mod relay;
 pub mod room;
 pub mod rtmp_server;
 pub mod seed;

@@ -46,7 +46,6 @@ impl PlaybackKeys {
         Ok(PlaybackKeys { key })
     }
 
-    #[cfg(test)]
     pub fn with_key(key: [u8; 32]) -> PlaybackKeys {
         PlaybackKeys { key }
     }

@@ -335,8 +335,13 @@ async fn play(
     };
     // Access first: a stranger learns nothing of a private broadcast, not even whether it
     // is live.
-    let stream = if app_name == APP_NAME { app.hub.get(id) } else { None };
     let gate = app.gate(id).await?;
+    let admitted = gate.as_ref().is_some_and(|g| app.admits(id, &g.access(), &viewer));
+    let stream = if app_name == APP_NAME && admitted {
+        crate::relay::stream(&app, id).await
+    } else {
+        None
+    };
     let refusal = if gate.as_ref().is_some_and(|g| !app.admits(id, &g.access(), &viewer)) {
         Some((
             "NetStream.Play.Forbidden",

@@ -69,7 +69,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 tracing::warn!("store pruning: {e:#}");
             }
             tokio::time::sleep(HEARTBEAT).await;
-            if let Err(e) = beat.store.call(|db| db.heartbeat()).await {
+            let (publishers, viewers) = beat.hub.load();
+            if let Err(e) = beat.store.call(move |db| db.beat(publishers, viewers)).await {
                 tracing::warn!("store heartbeat: {e:#}");
             }
         }

@@ -7,6 +7,7 @@ mod csrf;
 mod events;
 mod interaction;
 mod keys;
+mod nodes;
 mod users;
 
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub fn routes() -> Router<Arc<App>> {
         .routes(routes!(broadcasts::set_signature_policy))
         .routes(routes!(broadcasts::trace))
         .routes(routes!(broadcasts::delay))
+        .routes(routes!(nodes::list))
+        .routes(routes!(nodes::ingest))
         .routes(routes!(interaction::audience))
         .routes(routes!(interaction::timeline))
         .split_for_parts();

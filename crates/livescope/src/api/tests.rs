@@ -26,6 +26,7 @@ fn test_app(name: &str) -> TestApp {
     let _ = std::fs::remove_dir_all(&dir);
     let mut config = Config::from(Settings::default());
     config.data = dir.clone();
+    config.database = crate::store::testing::database_for_tests();
     let addr = "127.0.0.1:1".parse().unwrap();
     TestApp {
         app: Arc::new(App::open(config, addr, addr, None).unwrap()),
@@ -217,9 +218,20 @@ async fn broadcasts_belong_to_their_creator_and_keys_are_shown_once() {
     let (_, shown) = t.call("GET", &format!("/api/broadcasts/{id}"), None, "").await;
     assert!(!shown.to_string().contains(key), "the key is shown once: {shown}");
     let hash = crate::store::hash_secret(key);
-    // The database and its write-ahead log.
-    let mut db = std::fs::read(t.dir.join("livescope.db")).unwrap();
-    db.extend(std::fs::read(t.dir.join("livescope.db-wal")).unwrap_or_default());
+    // The database and its write-ahead log; in PostgreSQL, every broadcast's row.
+    let db = match std::fs::read(t.dir.join("livescope.db")) {
+        Ok(mut db) => {
+            db.extend(std::fs::read(t.dir.join("livescope.db-wal")).unwrap_or_default());
+            db
+        }
+        Err(_) => t
+            .app
+            .store
+            .call(|db| db.table_text("broadcasts"))
+            .await
+            .unwrap()
+            .into_bytes(),
+    };
     assert!(
         !db.windows(key.len()).any(|w| w == key.as_bytes()),
         "the key is not stored"

@@ -77,6 +77,19 @@ fn digits(s: &str) -> Option<u64> {
     (!s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
 }
 
+/// The rendition of a broadcast live on another node, pulled here for this viewer (see
+/// [`crate::relay`]); the segmenter makes it from the first frames.
+async fn relayed(app: &Arc<App>, id: &str) -> Option<Arc<super::Rendition>> {
+    crate::relay::stream(app, id).await?;
+    for _ in 0..100 {
+        if let Some(rendition) = app.hls.get(id) {
+            return Some(rendition);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
 fn not_found() -> Response {
     ApiError::not_found("stream or file").into_response()
 }
@@ -111,6 +124,10 @@ async fn file(
         return crate::http::private().into_response();
     }
     let private = access.private;
+    let rendition = match rendition {
+        Some(rendition) => Some(rendition),
+        None => relayed(&app, &id).await,
+    };
     if let (Some(rendition), File::Playlist, Some(Extension(ConnectInfo(peer)))) = (&rendition, file, peer) {
         let agent = headers
             .get(header::USER_AGENT)

@@ -267,14 +267,15 @@ impl Db {
         })
     }
 
-    /// Marks a created broadcast live; false if it was not in the `created` state.
+    /// Marks a created broadcast live on this node; false if it was not in the `created`
+    /// state.
     pub fn start(&self, id: &str) -> anyhow::Result<bool> {
         let now = now_ms();
         let changed = self.with(|c| {
             c.execute(
-                "UPDATE broadcasts SET state = 'live', started_at = ?2, last_seen_at = ?2
+                "UPDATE broadcasts SET state = 'live', started_at = ?2, last_seen_at = ?2, node = ?3
                  WHERE id = ?1 AND state = 'created'",
-                args![id, now],
+                args![id, now, self.node.name],
             )
         })?;
         Ok(changed == 1)
@@ -372,7 +373,7 @@ mod tests {
             assert_eq!(store.by_stream_key("key1").unwrap().unwrap().id, "id1");
             assert!(store.start("id1").unwrap());
             assert!(!store.start("id1").unwrap(), "a second publisher cannot start it again");
-            store.heartbeat().unwrap();
+            store.beat(0, 0).unwrap();
             let seen = now_ms();
             std::thread::sleep(std::time::Duration::from_millis(20));
             let store = Db::open_at(&t.at).unwrap();

@@ -16,6 +16,7 @@ const MIGRATIONS: &[Migration] = &[
     v5_access_epoch,
     v6_signing_keys,
     v7_signature_policy,
+    v8_cluster,
 ];
 
 pub fn run(conn: &mut Sql) -> anyhow::Result<()> {
@@ -247,6 +248,30 @@ fn v6_signing_keys(tx: &mut Sql) -> anyhow::Result<()> {
 /// [`super::SignaturePolicy`]).
 fn v7_signature_policy(tx: &mut Sql) -> anyhow::Result<()> {
     tx.batch(&tx.ddl("ALTER TABLE broadcasts ADD COLUMN signature_policy TEXT NOT NULL DEFAULT 'alert';"))
+}
+
+/// Several nodes on one database: the nodes (numbered, with where to reach them and how
+/// busy they are), which node each live broadcast and each view is on, and secrets the
+/// nodes share.
+fn v8_cluster(tx: &mut Sql) -> anyhow::Result<()> {
+    tx.batch(&tx.ddl(
+        "CREATE TABLE nodes (
+            name        TEXT PRIMARY KEY,
+            number      INTEGER NOT NULL UNIQUE,
+            http_url    TEXT NOT NULL,
+            rtmp_url    TEXT NOT NULL,
+            region      TEXT,
+            seen_at     INTEGER NOT NULL,
+            publishers  INTEGER NOT NULL DEFAULT 0,
+            viewers     INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE secrets (
+            name   TEXT PRIMARY KEY,
+            value  BLOB NOT NULL
+        );
+        ALTER TABLE broadcasts ADD COLUMN node TEXT;
+        ALTER TABLE views ADD COLUMN node TEXT;",
+    ))
 }
 
 #[cfg(test)]

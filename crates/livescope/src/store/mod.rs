@@ -15,6 +15,7 @@ mod follows;
 mod interaction;
 mod keys;
 mod migrations;
+mod nodes;
 mod notifications;
 pub mod scratch;
 pub(crate) mod sql;
@@ -34,6 +35,7 @@ use sql::{Sql, args};
 pub use broadcasts::{Broadcast, ListOrder, SignaturePolicy, State};
 pub use interaction::{StoredComment, StoredPoll, Timeline};
 pub use keys::{AccountKey, MAX_KEYS, Registered};
+pub use nodes::{Node, NodeInfo};
 pub use notifications::Notification;
 pub use usage::{BroadcastUsage, usage_in};
 pub use users::User;
@@ -79,13 +81,13 @@ impl Location {
 }
 
 impl Store {
-    /// Opens the database (see [`Db::open_at`]) and starts the store thread.
-    pub fn open(at: &Location) -> anyhow::Result<Store> {
+    /// Opens the database as `node` (see [`Db::open_node`]) and starts the store thread.
+    pub fn open(at: &Location, node: &Node) -> anyhow::Result<Store> {
         // The PostgreSQL driver blocks on a runtime of its own, which cannot start on one
         // of the server's runtime threads: open the database on a thread of its own.
-        let at = at.clone();
+        let (at, node) = (at.clone(), node.clone());
         let db = Arc::new(
-            std::thread::spawn(move || Db::open_at(&at))
+            std::thread::spawn(move || Db::open_node(&at, &node))
                 .join()
                 .map_err(|_| anyhow::anyhow!("opening the database panicked"))??,
         );
@@ -99,6 +101,15 @@ impl Store {
             }
         })?;
         Ok(Store { db, jobs })
+    }
+
+    /// A secret shared by the nodes (see [`Db::secret`]), read while the server starts,
+    /// before its runtime serves anyone: this waits for the database.
+    pub fn secret_at_start(&self, name: &str) -> anyhow::Result<[u8; 32]> {
+        let (db, name) = (self.db.clone(), name.to_owned());
+        std::thread::spawn(move || db.secret(&name))
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading a secret panicked"))?
     }
 
     /// Calls waiting for the store thread now.
@@ -169,6 +180,8 @@ impl Store {
 /// [`Store::call`]) and by tests and tools.
 pub struct Db {
     conn: Mutex<Sql>,
+    /// This process, as a node of the service.
+    node: Node,
     /// Joins and leaves, written by a thread of their own.
     views: views::ViewLog,
     /// The next comment's id (see [`Store::next_comment_id`]).
@@ -192,35 +205,42 @@ pub fn hash_secret(secret: &str) -> String {
 }
 
 impl Db {
-    /// Opens (creating if needed) the SQLite database in `dir` (see [`Db::open_at`]).
+    /// Opens (creating if needed) the SQLite database in `dir` (see [`Db::open_node`]).
     pub fn open(dir: &Path) -> anyhow::Result<Db> {
         Self::open_at(&Location::Folder(dir.to_owned()))
     }
 
-    /// Opens the database, brings its schema up to date, and closes what a previous run
-    /// left open: broadcasts that were live end at the last time they were seen alive,
-    /// and so do their views.
+    /// Opens the database as the only node (see [`Db::open_node`]).
     pub fn open_at(at: &Location) -> anyhow::Result<Db> {
+        Self::open_node(at, &Node::local())
+    }
+
+    /// Opens the database as `node`, brings its schema up to date, registers the node,
+    /// and closes what its previous run left open: broadcasts that were live on it end at
+    /// the last time they were seen alive, and so do its views.
+    pub fn open_node(at: &Location, node: &Node) -> anyhow::Result<Db> {
         let mut conn = Self::connect(at)?;
         migrations::run(&mut conn)?;
+        let number = nodes::register(&mut conn, node)?;
         let now = now_ms();
         conn.execute(
             "UPDATE broadcasts SET state = 'ended', ended_at = COALESCE(last_seen_at, started_at, ?1)
-             WHERE state = 'live'",
-            args![now],
+             WHERE state = 'live' AND (node = ?2 OR node IS NULL)",
+            args![now, node.name],
         )?;
         conn.execute(
             "UPDATE views SET left_at = CASE WHEN ended > joined_at THEN ended ELSE joined_at END
              FROM (SELECT v.id AS view_id, COALESCE(b.ended_at, ?1) AS ended FROM views v
-                   LEFT JOIN broadcasts b ON b.id = v.broadcast_id WHERE v.left_at IS NULL) open
+                   LEFT JOIN broadcasts b ON b.id = v.broadcast_id
+                   WHERE v.left_at IS NULL AND (v.node = ?2 OR v.node IS NULL)) open
              WHERE views.id = open.view_id",
-            args![now],
+            args![now, node.name],
         )?;
-        let views = views::ViewLog::start(Self::connect(at)?)?;
-        let next_comment: i64 = conn
-            .query_one("SELECT COALESCE(MAX(id), 0) + 1 FROM comments", args![])?
-            .get(0)?;
+        let first_view = nodes::next_id(&mut conn, "views", number)?;
+        let views = views::ViewLog::start(Self::connect(at)?, node.name.clone(), first_view)?;
+        let next_comment = nodes::next_id(&mut conn, "comments", number)?;
         let store = Db {
+            node: node.clone(),
             conn: Mutex::new(conn),
             views,
             next_comment: next_comment.into(),
@@ -267,17 +287,14 @@ impl Db {
         })?;
         Ok(())
     }
+}
 
-    /// Notes that live broadcasts and open views are still alive now, so that after a crash
-    /// they end at about the right time. The server calls it every few seconds.
-    pub fn heartbeat(&self) -> anyhow::Result<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE broadcasts SET last_seen_at = ?1 WHERE state = 'live'",
-                args![now_ms()],
-            )
-        })?;
-        Ok(())
+#[cfg(test)]
+impl Db {
+    /// Every value in `table`, as text, for tests that check what is stored.
+    pub(crate) fn table_text(&self, table: &str) -> anyhow::Result<String> {
+        let rows = self.with(|c| c.query(&format!("SELECT * FROM {table}"), args![]))?;
+        Ok(rows.iter().map(|r| format!("{r:?}\n")).collect())
     }
 }
 
@@ -300,11 +317,22 @@ pub(crate) mod testing {
         }
     }
 
-    /// One new store in SQLite and one in PostgreSQL (a scratch server shared by the tests
-    /// of this process).
-    pub(crate) fn temp_stores(name: &str) -> [TempStore; 2] {
+    /// The scratch PostgreSQL server shared by the tests of this process.
+    fn postgres() -> &'static super::scratch::ScratchPostgres {
         static POSTGRES: std::sync::OnceLock<super::scratch::ScratchPostgres> = std::sync::OnceLock::new();
-        let pg = POSTGRES.get_or_init(|| super::scratch::ScratchPostgres::start().expect("a scratch PostgreSQL"));
+        POSTGRES.get_or_init(|| super::scratch::ScratchPostgres::start().expect("a scratch PostgreSQL"))
+    }
+
+    /// With `LIVESCOPE_TEST_STORE=postgres`, a new PostgreSQL database for a test server;
+    /// otherwise `None` (SQLite in the data folder).
+    pub(crate) fn database_for_tests() -> Option<String> {
+        (std::env::var("LIVESCOPE_TEST_STORE").as_deref() == Ok("postgres"))
+            .then(|| postgres().create_database().expect("a scratch database"))
+    }
+
+    /// One new store in SQLite and one in PostgreSQL.
+    pub(crate) fn temp_stores(name: &str) -> [TempStore; 2] {
+        let pg = postgres();
         let dir = std::env::temp_dir().join(format!("livescope-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         [

@@ -70,20 +70,18 @@ pub(super) struct ViewLog {
     // tokio's channel allocates its slots as they fill; std's bounded one allocates (and
     // touches) all of them at once, 6 MiB for this queue.
     tx: tokio::sync::mpsc::Sender<ViewEvent>,
+    /// The next view's id, in this node's span (see [`super::nodes`]).
     next_id: AtomicI64,
     dropped: AtomicU64,
 }
 
 impl ViewLog {
-    /// Starts the writer on `conn`; view ids continue after the largest stored.
-    pub(super) fn start(mut conn: Sql) -> anyhow::Result<ViewLog> {
-        let first: i64 = conn
-            .query_one("SELECT COALESCE(MAX(id), 0) + 1 FROM views", args![])?
-            .get(0)?;
+    /// Starts the writer on `conn`, for views of node `node` numbered from `first`.
+    pub(super) fn start(conn: Sql, node: String, first: i64) -> anyhow::Result<ViewLog> {
         let (tx, rx) = tokio::sync::mpsc::channel(VIEW_QUEUE);
         std::thread::Builder::new()
             .name("view-log".into())
-            .spawn(move || write_views(conn, rx))?;
+            .spawn(move || write_views(conn, &node, rx))?;
         Ok(ViewLog {
             tx,
             next_id: AtomicI64::new(first),
@@ -101,7 +99,7 @@ impl ViewLog {
     }
 }
 
-fn write_views(mut conn: Sql, mut rx: tokio::sync::mpsc::Receiver<ViewEvent>) {
+fn write_views(mut conn: Sql, node: &str, mut rx: tokio::sync::mpsc::Receiver<ViewEvent>) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < VIEW_BATCH
@@ -122,9 +120,9 @@ fn write_views(mut conn: Sql, mut rx: tokio::sync::mpsc::Receiver<ViewEvent>) {
                         at,
                     } => {
                         tx.execute(
-                            "INSERT INTO views (id, broadcast_id, user_id, viewer, path, joined_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                            args![id, broadcast, user, viewer, path.as_str(), at],
+                            "INSERT INTO views (id, broadcast_id, user_id, viewer, path, joined_at, node)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                            args![id, broadcast, user, viewer, path.as_str(), at, node],
                         )?;
                     }
                     ViewEvent::Leave { ids, at } => {

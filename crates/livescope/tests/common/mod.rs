@@ -48,10 +48,17 @@ impl Server {
 
     fn launch(data: &Path, flags: &[&str]) -> Server {
         let data = data.to_owned();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_livescope"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_livescope"));
+        command
             .args(["serve", "--rtmp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data"])
             .arg(&data)
-            .args(flags)
+            .args(flags);
+        if !flags.contains(&"--database")
+            && let Some(url) = database_for(&data)
+        {
+            command.arg("--database").arg(url);
+        }
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -200,6 +207,26 @@ impl Drop for Server {
             let _ = std::fs::remove_dir_all(&self.data);
         }
     }
+}
+
+/// With `LIVESCOPE_TEST_STORE=postgres`, servers keep their state in PostgreSQL (a
+/// scratch server shared by this test process): one database per data folder, so that a
+/// server restarted on a folder finds its state again. Otherwise SQLite, in the folder.
+pub fn database_for(data: &Path) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    if std::env::var("LIVESCOPE_TEST_STORE").as_deref() != Ok("postgres") {
+        return None;
+    }
+    static POSTGRES: OnceLock<livescope::store::scratch::ScratchPostgres> = OnceLock::new();
+    static DATABASES: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    let pg =
+        POSTGRES.get_or_init(|| livescope::store::scratch::ScratchPostgres::start().expect("a scratch PostgreSQL"));
+    let mut databases = DATABASES.get_or_init(Default::default).lock().unwrap();
+    let url = databases
+        .entry(data.to_owned())
+        .or_insert_with(|| pg.create_database().expect("a scratch database"));
+    Some(url.clone())
 }
 
 pub fn temp_dir(what: &str) -> PathBuf {

@@ -1,0 +1,189 @@
+//! Streams published on another node: the first viewer here of a broadcast live elsewhere
+//! makes this node pull it from its origin once, over HTTP-FLV, into the local hub, where
+//! it fans out to this node's RTMP, HTTP-FLV and LL-HLS viewers as if it were published
+//! here (as SRS and OvenMediaEngine edges do).
+//!
+//! HTTP-FLV is the relay protocol because it is the hub's own shape, one tag per frame
+//! with the origin's timeline, already encoded once per frame for every FLV viewer at the
+//! origin: the origin spends on a relay what it spends on one viewer. Over plain HTTP it
+//! passes any proxy between nodes, needs no session set-up beyond one request (RTMP needs
+//! a handshake and chunk state), and adds no delay (LL-HLS would add a part).
+//!
+//! A relay lasts as long as the origin's stream; a pull that fails leaves the broadcast
+//! not live here, and the viewer is told so.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::hub::{Frame, Stream};
+use rtmp::MediaKind;
+
+/// The header that marks a pull by another node, with the cluster's relay secret.
+pub const RELAY_HEADER: &str = "x-livescope-relay";
+
+/// How long a viewer waits for a pull to deliver its first keyframe.
+const FIRST_FRAMES: Duration = Duration::from_secs(5);
+/// A pull whose origin sends nothing for this long has lost it.
+const ORIGIN_IDLE: Duration = Duration::from_secs(10);
+/// Largest FLV tag accepted from an origin (as from a publisher).
+const MAX_TAG_BYTES: u32 = 16 << 20;
+
+/// The pulls running on this node, by broadcast.
+#[derive(Default)]
+pub struct Relays {
+    /// Each pull's readiness: `None` while starting, then whether it delivered.
+    pulls: Mutex<HashMap<String, watch::Receiver<Option<bool>>>>,
+}
+
+impl Relays {
+    /// Pulls under way now.
+    pub fn len(&self) -> usize {
+        self.pulls.lock().expect("relays lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The live stream of broadcast `id` on this node: its own publisher's, or one pulled from
+/// the node it is published on. `None` when it is live nowhere, or its origin cannot be
+/// reached.
+pub async fn stream(app: &Arc<App>, id: &str) -> Option<Arc<Stream>> {
+    let local = app.hub.get(id);
+    // Only nodes sharing a database have others to pull from.
+    if local.is_some() || app.config.database.is_none() {
+        return local;
+    }
+    let mut ready = {
+        let mut pulls = app.relays.pulls.lock().expect("relays lock");
+        match pulls.get(id) {
+            Some(ready) => ready.clone(),
+            None => {
+                let (tx, rx) = watch::channel(None);
+                pulls.insert(id.to_owned(), rx.clone());
+                tokio::spawn(pull(app.clone(), id.to_owned(), tx));
+                rx
+            }
+        }
+    };
+    let delivered = tokio::time::timeout(FIRST_FRAMES, ready.wait_for(Option::is_some)).await;
+    match delivered {
+        Ok(Ok(ready)) if *ready == Some(true) => app.hub.get(id),
+        _ => None,
+    }
+}
+
+/// Pulls `id` from its origin into the hub until the origin's stream ends.
+async fn pull(app: Arc<App>, id: String, ready: watch::Sender<Option<bool>>) {
+    if let Err(e) = pull_from_origin(&app, &id, &ready).await {
+        tracing::warn!(broadcast = %id, "relay from the origin ended: {e:#}");
+    }
+    ready.send_replace(Some(false));
+    app.relays.pulls.lock().expect("relays lock").remove(&id);
+}
+
+async fn pull_from_origin(app: &Arc<App>, id: &str, ready: &watch::Sender<Option<bool>>) -> anyhow::Result<()> {
+    let lookup = id.to_owned();
+    let Some(origin) = app.store.call(move |db| db.origin(&lookup)).await? else {
+        return Ok(()); // live nowhere else: not live
+    };
+    let authority = origin
+        .http_url
+        .strip_prefix("http://")
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "node {} advertises {}, not an http:// URL",
+                origin.name,
+                origin.http_url
+            )
+        })?
+        .trim_end_matches('/')
+        .to_owned();
+    let tcp = tokio::time::timeout(FIRST_FRAMES, tokio::net::TcpStream::connect(&authority)).await??;
+    tcp.set_nodelay(true)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(conn);
+    let request = hyper::Request::get(format!("/live/{id}.flv"))
+        .header(hyper::header::HOST, &authority)
+        .header(RELAY_HEADER, &app.relay_secret)
+        .body(http_body_util::Empty::<Bytes>::new())?;
+    let response = tokio::time::timeout(FIRST_FRAMES, sender.send_request(request)).await??;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "node {} answered {}",
+        origin.name,
+        response.status()
+    );
+    let Ok(stream) = app.hub.open(id) else {
+        // Published here meanwhile: the publisher's stream is the one to watch.
+        ready.send_replace(Some(true));
+        return Ok(());
+    };
+    tracing::info!(broadcast = %id, origin = %origin.name, "relaying from the origin");
+    if let Some(config) = app.hls_config.clone()
+        && let Ok(Some(gate)) = app.gate(id).await
+    {
+        tokio::spawn(crate::hls::run(
+            app.hls.clone(),
+            config,
+            stream.clone(),
+            None,
+            gate,
+            app.clone(),
+        ));
+    }
+    let relayed = relay(response.into_body(), &stream, ready).await;
+    app.hub.close(&stream);
+    relayed
+}
+
+/// Pushes the origin's FLV tags into `stream` as frames; says `ready` at the first keyframe
+/// (or first frame of an audio-only stream), when a viewer has a picture to start from.
+async fn relay(
+    mut body: hyper::body::Incoming,
+    stream: &Stream,
+    ready: &watch::Sender<Option<bool>>,
+) -> anyhow::Result<()> {
+    let mut demuxer = flv::Demuxer::new(MAX_TAG_BYTES);
+    let mut has_video = false;
+    loop {
+        let Some(frame) = tokio::time::timeout(ORIGIN_IDLE, body.frame())
+            .await
+            .map_err(|_| anyhow::anyhow!("the origin sent nothing for {ORIGIN_IDLE:?}"))?
+        else {
+            return Ok(()); // the origin's stream ended
+        };
+        let Ok(data) = frame?.into_data() else { continue };
+        demuxer.push(&data);
+        while let Some(tag) = demuxer.next_tag()? {
+            let kind = match tag.kind {
+                flv::TagKind::Audio => MediaKind::Audio,
+                flv::TagKind::Video => MediaKind::Video,
+                flv::TagKind::Script => MediaKind::Data,
+            };
+            if tag.body.is_empty() {
+                continue;
+            }
+            let described = crate::app::describe(kind, &tag.body, &mut has_video)?;
+            let frame = Frame::new(
+                described.codec,
+                u64::from(tag.timestamp),
+                described.sync_point,
+                described.header,
+                tag.body,
+            );
+            stream.push(frame);
+            if described.sync_point && ready.borrow().is_none() {
+                ready.send_replace(Some(true));
+            }
+        }
+    }
+}
