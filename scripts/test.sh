@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (ffmpeg, nginx
-# as the LL-HLS edge cache, Chromium and the DejaVu fonts from Debian's packages; hls.js
-# from npm), checks formatting and lints, then runs every test, then every fuzz target for
-# a bounded time.
+# as the LL-HLS edge cache, PostgreSQL, Chromium and the DejaVu fonts from Debian's
+# packages; hls.js from npm), checks formatting and lints, then runs every test, then
+# every fuzz target for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,9 @@ command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+# PostgreSQL, for the store's tests on it and the cluster's (the tests start their own
+# server in a temporary folder).
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 # livescope sim lays its plots' text out with DejaVu Sans.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
@@ -36,5 +39,9 @@ cargo clippy --all-targets -j2 -- -D warnings
 # test run, not only at the end.
 cargo check -j2 --manifest-path fuzz/Cargo.toml --bins
 cargo test -j2 --all-targets
+# The suites that lean on the store, again with every server's state in PostgreSQL (the
+# store's own tests run on both databases every time).
+LIVESCOPE_TEST_STORE=postgres cargo test -j2 --lib --test social --test interaction \
+  --test durability --test go_live --test refusals --test signed --test cluster
 # Every fuzz target for a bounded time (cargo-fuzz on the stable toolchain).
 FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash scripts/fuzz.sh

@@ -120,14 +120,14 @@ async fn send(app: &App, b: &Broadcast, users: Vec<i64>) -> anyhow::Result<()> {
     }
     let started_at = b.started_at.unwrap_or_else(now_ms);
     let (id, stored) = (b.id.clone(), users.clone());
-    let first = app
+    let ids = app
         .store
         .call(move |db| db.notify_many(&stored, "broadcast_started", &id))
         .await?;
     app.notifier.deliver(&users, |i| Event {
         name: "broadcast_started",
         data: serde_json::to_string(&Started {
-            notification_id: first + i as i64,
+            notification_id: ids[i],
             broadcast_id: &b.id,
             owner: b.owner.as_deref(),
             title: &b.title,

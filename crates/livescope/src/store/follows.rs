@@ -1,7 +1,7 @@
 //! The follow graph: directed, as on Periscope and Twitter. Lists page by user id (keyset),
 //! so a page costs the same at the millionth follower as at the first.
 
-use super::sql::args;
+use super::sql::{ROWS_PER_INSERT, Value, args, values_list};
 use super::{Db, User, now_ms};
 
 impl Db {
@@ -96,11 +96,19 @@ impl Db {
         let now = now_ms();
         self.with(|c| {
             c.transaction(|tx| {
-                for f in followers {
+                for chunk in followers.chunks(ROWS_PER_INSERT) {
+                    let values: Vec<Value> = chunk
+                        .iter()
+                        .flat_map(|f| [Value::Int(*f), Value::Int(followee), Value::Int(now)])
+                        .collect();
+                    let params: Vec<&dyn super::sql::Param> = values.iter().map(|v| v as _).collect();
                     tx.execute(
-                        "INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?1, ?2, ?3)
-                         ON CONFLICT DO NOTHING",
-                        args![f, followee, now],
+                        &format!(
+                            "INSERT INTO follows (follower_id, followee_id, created_at) VALUES {}
+                             ON CONFLICT DO NOTHING",
+                            values_list(chunk.len(), 3)
+                        ),
+                        &params,
                     )?;
                 }
                 Ok(())

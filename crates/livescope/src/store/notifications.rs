@@ -1,6 +1,6 @@
 //! Notifications kept for people who were not connected when they happened.
 
-use super::sql::args;
+use super::sql::{ROWS_PER_INSERT, Value, args, values_list};
 use super::{Db, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,26 +15,43 @@ pub struct Notification {
 }
 
 impl Db {
-    /// Stores one notification for each of `users`, in one transaction; returns the id of
-    /// the first (the rest follow in order).
-    pub fn notify_many(&self, users: &[i64], kind: &str, broadcast_id: &str) -> anyhow::Result<i64> {
+    /// Stores one notification for each of `users`, in one transaction; returns their ids,
+    /// in the order of `users` (which must be distinct).
+    pub fn notify_many(&self, users: &[i64], kind: &str, broadcast_id: &str) -> anyhow::Result<Vec<i64>> {
         let now = now_ms();
         self.with(|c| {
             c.transaction(|tx| {
-                let mut first = 0;
-                for (i, user) in users.iter().enumerate() {
-                    let id: i64 = tx
-                        .query_one(
-                            "INSERT INTO notifications (user_id, kind, broadcast_id, created_at)
-                             VALUES (?1, ?2, ?3, ?4) RETURNING id",
-                            args![user, kind, broadcast_id, now],
-                        )?
-                        .get(0)?;
-                    if i == 0 {
-                        first = id;
+                let mut ids = std::collections::HashMap::with_capacity(users.len());
+                for chunk in users.chunks(ROWS_PER_INSERT) {
+                    let values: Vec<Value> = chunk
+                        .iter()
+                        .flat_map(|u| {
+                            [
+                                Value::Int(*u),
+                                Value::Text(kind.to_owned()),
+                                Value::Text(broadcast_id.to_owned()),
+                                Value::Int(now),
+                            ]
+                        })
+                        .collect();
+                    let params: Vec<&dyn super::sql::Param> = values.iter().map(|v| v as _).collect();
+                    let sql = format!(
+                        "INSERT INTO notifications (user_id, kind, broadcast_id, created_at) VALUES {}
+                         RETURNING user_id, id",
+                        values_list(chunk.len(), 4)
+                    );
+                    for row in tx.query(&sql, &params)? {
+                        ids.insert(row.get::<i64>(0)?, row.get::<i64>(1)?);
                     }
                 }
-                Ok(first)
+                users
+                    .iter()
+                    .map(|u| {
+                        ids.get(u)
+                            .copied()
+                            .ok_or_else(|| anyhow::anyhow!("no notification stored for user {u}"))
+                    })
+                    .collect()
             })
         })
     }

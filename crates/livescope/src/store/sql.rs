@@ -58,6 +58,11 @@ impl Param for [u8] {
         Value::Blob(self.to_vec())
     }
 }
+impl Param for Value {
+    fn value(&self) -> Value {
+        self.clone()
+    }
+}
 impl<T: Param + ?Sized> Param for &T {
     fn value(&self) -> Value {
         (**self).value()
@@ -283,6 +288,20 @@ impl Sql {
     }
 }
 
+/// The placeholders of a multi-row `VALUES` list: `(?1, ?2), (?3, ?4)` for 2 rows of 2.
+pub fn values_list(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=columns).map(|c| format!("?{}", r * columns + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows to insert many at a time: few enough placeholders for either database.
+pub const ROWS_PER_INSERT: usize = 500;
+
 /// Whether an error is a UNIQUE (or primary key) constraint failing: a name taken, a
 /// second vote.
 pub fn is_unique_violation(e: &anyhow::Error) -> bool {
@@ -421,6 +440,11 @@ mod tests {
             numbered_placeholders("SELECT '?1', x FROM t WHERE a = ?1 AND b = ?12"),
             "SELECT '?1', x FROM t WHERE a = $1 AND b = $12"
         );
+    }
+
+    #[test]
+    fn a_values_list_numbers_its_placeholders_row_by_row() {
+        assert_eq!(values_list(2, 2), "(?1, ?2), (?3, ?4)");
     }
 
     #[test]

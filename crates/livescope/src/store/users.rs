@@ -1,7 +1,7 @@
 //! Accounts and their login sessions. Passwords arrive here already hashed (argon2, in
 //! `auth`); session tokens are stored as SHA-256 hashes.
 
-use super::sql::{Row, args, is_unique_violation};
+use super::sql::{ROWS_PER_INSERT, Row, Value, args, is_unique_violation, values_list};
 use super::{Db, hash_secret, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,17 +47,32 @@ impl Db {
     /// benchmarks); returns their ids in creation order.
     pub fn create_users_unusable(&self, prefix: &str, count: usize) -> anyhow::Result<Vec<i64>> {
         let now = now_ms();
+        let names: Vec<String> = (0..count).map(|i| format!("{prefix}{i}")).collect();
         self.with(|c| {
             c.transaction(|tx| {
-                let mut ids = Vec::with_capacity(count);
-                for i in 0..count {
-                    let row = tx.query_one(
-                        "INSERT INTO users (username, password_hash, created_at) VALUES (?1, '!', ?2) RETURNING id",
-                        args![format!("{prefix}{i}"), now],
-                    )?;
-                    ids.push(row.get(0)?);
+                let mut ids = std::collections::HashMap::with_capacity(count);
+                for chunk in names.chunks(ROWS_PER_INSERT) {
+                    let values: Vec<Value> = chunk
+                        .iter()
+                        .flat_map(|n| [Value::Text(n.clone()), Value::Text("!".into()), Value::Int(now)])
+                        .collect();
+                    let params: Vec<&dyn super::sql::Param> = values.iter().map(|v| v as _).collect();
+                    let sql = format!(
+                        "INSERT INTO users (username, password_hash, created_at) VALUES {} RETURNING username, id",
+                        values_list(chunk.len(), 3)
+                    );
+                    for row in tx.query(&sql, &params)? {
+                        ids.insert(row.get::<String>(0)?, row.get::<i64>(1)?);
+                    }
                 }
-                Ok(ids)
+                names
+                    .iter()
+                    .map(|n| {
+                        ids.get(n)
+                            .copied()
+                            .ok_or_else(|| anyhow::anyhow!("user {n} was not stored"))
+                    })
+                    .collect()
             })
         })
     }
