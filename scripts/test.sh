@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (ffmpeg, nginx
-# as the LL-HLS edge cache, PostgreSQL, Chromium and the DejaVu fonts from Debian's
+# as the LL-HLS edge cache, PostgreSQL, nats-server, Chromium and the DejaVu fonts from Debian's
 # packages; hls.js from npm), checks formatting and lints, then runs every test, then
 # every fuzz target for a bounded time.
 set -euo pipefail
@@ -13,8 +13,10 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 # PostgreSQL, for the store's tests on it and the cluster's (the tests start their own
-# server in a temporary folder).
+# servers in temporary folders, on free loopback ports).
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
+# NATS, the cluster's message bus, for the cluster's tests.
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 # livescope sim lays its plots' text out with DejaVu Sans.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then

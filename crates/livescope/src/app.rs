@@ -37,6 +37,9 @@ pub struct App {
     pub logins: crate::auth::LoginLimiter,
     /// Signs and checks playback tokens of private broadcasts.
     pub playback: crate::playback::PlaybackKeys,
+    /// The link to the other nodes, and what they last said of their players.
+    pub bus: crate::bus::Bus,
+    pub elsewhere: crate::cluster::Elsewhere,
     /// Streams pulled from other nodes (see [`crate::relay`]).
     pub relays: crate::relay::Relays,
     /// What another node shows to pull a stream from this one (hex).
@@ -93,6 +96,8 @@ impl App {
         Ok(App {
             store,
             relays: Default::default(),
+            bus: crate::bus::Bus::single(),
+            elsewhere: Default::default(),
             relay_secret,
             playback,
             rtmp_addr,
@@ -119,9 +124,22 @@ impl App {
         if self.config.tls.is_some() { "https" } else { "http" }
     }
 
-    /// Players of broadcast `id` now: RTMP and HTTP-FLV connections, and HLS viewers.
+    /// Players of broadcast `id` now, on every node: RTMP and HTTP-FLV connections, and
+    /// HLS viewers.
     pub fn players(&self, id: &str) -> usize {
-        self.hub.get(id).map_or(0, |s| s.viewers()) + self.hls.get(id).map_or(0, |r| r.audience.len())
+        self.hub.get(id).map_or(0, |s| s.viewers())
+            + self.hls.get(id).map_or(0, |r| r.audience.len())
+            + self.elsewhere.players(id)
+    }
+
+    /// This node's players of each broadcast it serves, for the other nodes.
+    pub fn local_players(&self) -> std::collections::HashMap<String, usize> {
+        let mut players = self.hub.viewers_by_stream();
+        for (id, n) in self.hls.audiences() {
+            *players.entry(id).or_default() += n;
+        }
+        players.retain(|_, n| *n > 0);
+        players
     }
 
     /// Who may watch broadcast `id` now: its gate's word when someone holds one, else the
@@ -153,9 +171,21 @@ impl App {
             || (viewer.user.is_some() && access.allows_user(viewer.user))
     }
 
-    /// Tells broadcast `id`'s open connections that the store changed who may watch it:
-    /// those no longer allowed are disconnected by their own paths.
+    /// Tells broadcast `id`'s open connections, here and on every other node, that the
+    /// store changed who may watch it: those no longer allowed are disconnected by their
+    /// own paths.
     pub async fn access_changed(&self, id: &str) -> anyhow::Result<()> {
+        self.refresh_access(id).await?;
+        let change = crate::cluster::AccessChanged {
+            broadcast: id.to_owned(),
+            evict_publisher: false,
+        };
+        self.bus.publish("access", &change).await;
+        Ok(())
+    }
+
+    /// Tells this node's open connections of broadcast `id` who may watch it now.
+    pub async fn refresh_access(&self, id: &str) -> anyhow::Result<()> {
         if let Some(gate) = self.gates.get(id)
             && let Some(access) = self.store.access(id).await?
         {

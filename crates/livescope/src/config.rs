@@ -25,6 +25,10 @@ pub struct Settings {
     /// every node of a cluster, instead of SQLite in the data folder [default: SQLite]
     #[arg(long, value_name = "URL", env = "LIVESCOPE_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
+    /// Join the other nodes of the cluster through this NATS server, e.g.
+    /// nats://10.0.0.9:4222 (with --database: the nodes share it)
+    #[arg(long, value_name = "URL", requires = "database")]
+    pub nats: Option<String>,
     /// This node's name among the nodes sharing the database (unique in the cluster)
     /// [default: local]
     #[arg(long, value_name = "NAME")]
@@ -116,6 +120,7 @@ impl Settings {
             http: self.http.or(base.http),
             data: self.data.or(base.data),
             database: self.database.or(base.database),
+            nats: self.nats.or(base.nats),
             node: self.node.or(base.node),
             advertise_http: self.advertise_http.or(base.advertise_http),
             advertise_rtmp: self.advertise_rtmp.or(base.advertise_rtmp),
@@ -153,6 +158,8 @@ pub struct Config {
     pub data: PathBuf,
     /// A PostgreSQL URL; `None` keeps state in SQLite in `data`.
     pub database: Option<String>,
+    /// The NATS server the cluster's nodes talk through.
+    pub nats: Option<String>,
     /// This node's name, and the URLs it advertises (`None`: its listeners' addresses).
     pub node: String,
     pub advertise_http: Option<String>,
@@ -184,6 +191,7 @@ impl From<Settings> for Config {
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid address")),
             data: s.data.unwrap_or_else(|| PathBuf::from("livescope-data")),
             database: s.database,
+            nats: s.nats,
             node: s.node.unwrap_or_else(|| "local".into()),
             advertise_http: s.advertise_http,
             advertise_rtmp: s.advertise_rtmp,

@@ -125,7 +125,11 @@ async fn watch_flv(
     .ok_or_else(not_live)?;
     let watching =
         (!relay).then(|| Watching::begin(&app, id, viewer.user, &peer.addr.ip().to_string(), DeliveryPath::Flv));
-    let (headers, sub) = stream.subscribe();
+    let (headers, sub) = if relay {
+        stream.subscribe_relay()
+    } else {
+        stream.subscribe()
+    };
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     pending.push_back(flv::encode_header(
         headers.has_audio,

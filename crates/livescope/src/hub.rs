@@ -190,6 +190,12 @@ impl Hub {
         self.streams.lock().expect("hub lock").get(id).cloned()
     }
 
+    /// Each stream's RTMP and HTTP-FLV viewers.
+    pub fn viewers_by_stream(&self) -> HashMap<String, usize> {
+        let streams = self.streams.lock().expect("hub lock");
+        streams.iter().map(|(id, s)| (id.clone(), s.viewers())).collect()
+    }
+
     /// How busy this node is: its streams, and their RTMP and HTTP-FLV viewers.
     pub fn load(&self) -> (usize, usize) {
         let streams = self.streams.lock().expect("hub lock");
@@ -386,6 +392,16 @@ impl Stream {
 
     /// Joins as a viewer, starting at the current GOP.
     pub fn subscribe(self: &Arc<Self>) -> (Headers, Subscription) {
+        self.subscribe_from_gop(true)
+    }
+
+    /// Joins as another node's relay: as a viewer does, but not counted as one (that
+    /// node counts its own viewers).
+    pub fn subscribe_relay(self: &Arc<Self>) -> (Headers, Subscription) {
+        self.subscribe_from_gop(false)
+    }
+
+    fn subscribe_from_gop(self: &Arc<Self>, counted: bool) -> (Headers, Subscription) {
         let ring = self.ring.lock().expect("ring lock");
         let headers = ring.headers();
         let (cursor, need_sync) = match ring.last_sync {
@@ -393,7 +409,9 @@ impl Stream {
             None => (ring.next_seq(), true),
         };
         drop(ring);
-        self.viewers.fetch_add(1, Ordering::Relaxed);
+        if counted {
+            self.viewers.fetch_add(1, Ordering::Relaxed);
+        }
         (
             headers,
             Subscription {
@@ -401,7 +419,7 @@ impl Stream {
                 cursor,
                 need_sync,
                 skipped: 0,
-                counted: true,
+                counted,
             },
         )
     }

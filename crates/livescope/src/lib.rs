@@ -6,6 +6,8 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod broadcast;
+pub mod bus;
+pub mod cluster;
 pub mod config;
 pub mod conn_limit;
 pub mod delay;

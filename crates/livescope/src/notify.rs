@@ -2,11 +2,13 @@
 //! allowed viewer) gets a stored notification and, if connected to `/api/me/events`, an
 //! event at once. Fan-out runs in its own task, in batches, off the media path: a
 //! broadcaster with 100,000 followers starts streaming at once and the batches follow.
+//! In a cluster, each stored batch is also sent over the bus, and every node tells those
+//! of the batch connected to it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::app::App;
@@ -26,18 +28,33 @@ pub struct Event {
 }
 
 /// The `broadcast_started` event's data.
-#[derive(Debug, Serialize)]
-struct Started<'a> {
-    /// The stored notification's id (as in `/api/me/notifications`).
-    notification_id: i64,
-    broadcast_id: &'a str,
-    owner: Option<&'a str>,
-    title: &'a str,
+/// A broadcast that started, as its notifications tell it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Started {
+    broadcast_id: String,
+    owner: Option<String>,
+    title: String,
     private: bool,
     started_at: i64,
 }
 
-/// The connected notification streams, by user id.
+/// One batch of go-live notices, stored, for the other nodes to tell their connected users.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Notified {
+    /// The users, and their notifications' ids, in the same order.
+    pub users: Vec<i64>,
+    pub ids: Vec<i64>,
+    pub started: Started,
+}
+
+/// The event a connected user receives.
+#[derive(Serialize)]
+struct StartedEvent<'a> {
+    notification_id: i64,
+    #[serde(flatten)]
+    started: &'a Started,
+}
+
 #[derive(Default)]
 pub struct Notifier {
     streams: Mutex<HashMap<i64, Vec<mpsc::Sender<Event>>>>,
@@ -55,6 +72,19 @@ impl Notifier {
     }
 
     /// Sends an event to whichever of `users` are connected; never waits.
+    /// Tells those of `users` connected here (`ids` are their notifications).
+    pub fn deliver_started(&self, users: &[i64], ids: &[i64], started: &Started) {
+        self.deliver(users, |i| Event {
+            name: "broadcast_started",
+            data: serde_json::to_string(&StartedEvent {
+                notification_id: ids[i],
+                started,
+            })
+            .expect("plain data serializes")
+            .into(),
+        });
+    }
+
     fn deliver(&self, users: &[i64], event: impl Fn(usize) -> Event) {
         let mut streams = self.streams.lock().expect("notifier lock");
         for (i, user) in users.iter().enumerate() {
@@ -118,24 +148,19 @@ async fn send(app: &App, b: &Broadcast, users: Vec<i64>) -> anyhow::Result<()> {
     if users.is_empty() {
         return Ok(());
     }
-    let started_at = b.started_at.unwrap_or_else(now_ms);
+    let started = Started {
+        broadcast_id: b.id.clone(),
+        owner: b.owner.clone(),
+        title: b.title.clone(),
+        private: b.private,
+        started_at: b.started_at.unwrap_or_else(now_ms),
+    };
     let (id, stored) = (b.id.clone(), users.clone());
     let ids = app
         .store
         .call(move |db| db.notify_many(&stored, "broadcast_started", &id))
         .await?;
-    app.notifier.deliver(&users, |i| Event {
-        name: "broadcast_started",
-        data: serde_json::to_string(&Started {
-            notification_id: ids[i],
-            broadcast_id: &b.id,
-            owner: b.owner.as_deref(),
-            title: &b.title,
-            private: b.private,
-            started_at,
-        })
-        .expect("plain data serializes")
-        .into(),
-    });
+    app.notifier.deliver_started(&users, &ids, &started);
+    app.bus.publish("notify", &Notified { users, ids, started }).await;
     Ok(())
 }

@@ -48,7 +48,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .then(|| Arc::new(Recordings::new(config.data.join("recordings"), config.retention)));
     let mut app = App::open(config, rtmp.local_addr()?, http.local_addr()?, recordings.clone())?;
     app.rtmps_addr = rtmps.as_ref().map(TcpListener::local_addr).transpose()?;
+    if let Some(url) = &app.config.nats {
+        app.bus = crate::bus::Bus::connect(url, &app.config.node).await?;
+    }
     let app = Arc::new(app);
+    crate::cluster::start(&app).await?;
     // Recordings and traces are kept as long as each other: swept at start, then hourly.
     let (recordings, traces, retention) = (recordings, app.traces.clone(), app.config.retention);
     tokio::spawn(async move {

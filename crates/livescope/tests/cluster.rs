@@ -1,17 +1,25 @@
-//! Several nodes sharing one PostgreSQL: a broadcast published on one node is watched on
-//! the others over RTMP, HTTP-FLV and LL-HLS (each pulls it from the origin once), the
-//! API answers the same on every node, the API places publishers on the least busy node,
-//! and when the origin dies (kill -9) its broadcast ends cleanly everywhere.
+//! Several nodes sharing one PostgreSQL and one NATS server: a broadcast published on one
+//! node is watched on the others over RTMP, HTTP-FLV and LL-HLS (each pulls it from the
+//! origin once), the API answers the same on every node and places publishers on the least
+//! busy, rooms, go-live notices and access changes span the nodes, and a node that dies
+//! (kill -9) loses nothing acknowledged: its room members carry on from another node, and
+//! a dead origin's broadcast ends cleanly everywhere.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, Tracks, clip, finish, http, json, probe, publish, temp_dir, watch};
+use common::room::join;
+use common::{Events, ScratchNats, Server, Tracks, clip, finish, http, http_as, json, probe, publish, temp_dir, watch};
 use livescope::store::scratch::ScratchPostgres;
+use serde_json::json;
 
 fn node(database: &str, name: &str) -> Server {
     Server::start_with(&["--database", database, "--node", name])
+}
+
+fn clustered(database: &str, nats: &ScratchNats, name: &str) -> Server {
+    Server::start_with(&["--database", database, "--nats", &nats.url, "--node", name])
 }
 
 #[test]
@@ -97,4 +105,98 @@ fn three_nodes_serve_one_broadcast_and_end_it_when_its_origin_dies() {
     assert!(!nodes.to_string().contains("\"a\""), "A is no longer listed: {nodes}");
     let _ = finish(publisher, Duration::from_secs(5));
     drop((b, c));
+}
+
+#[test]
+fn rooms_notices_and_access_span_the_nodes_and_outlive_a_dead_node() {
+    let pg = ScratchPostgres::start().expect("a scratch PostgreSQL");
+    let database = pg.create_database().unwrap();
+    let nats = ScratchNats::start();
+    let (a, b, c) = (
+        clustered(&database, &nats, "a"),
+        clustered(&database, &nats, "b"),
+        clustered(&database, &nats, "c"),
+    );
+    let owner = a.owner_token();
+    // A follower connected to C is told when the broadcaster goes live on A.
+    let fan = c.user("fan");
+    let (status, _) = http_as(&c.http, "PUT", "/api/users/broadcaster/follow", b"", Some(&fan));
+    assert_eq!(status, 204);
+    let mut notices = Events::connect(&c.http, &fan);
+    let (id, key, _) = a.create_broadcast();
+    let publisher = publish(&clip(Tracks::AudioVideo, 60, 400), &a.rtmp_url(&key));
+    let notice = notices.next_event("broadcast_started");
+    assert_eq!(notice["broadcast_id"], id.as_str());
+
+    // The broadcaster is in the room on A, viewers on B and C.
+    let (vb, vc) = (b.user("viewer_b"), c.user("viewer_c"));
+    let (mut on_a, _) = join(&a, &id, Some(&owner));
+    let (mut on_b, _) = join(&b, &id, Some(&vb));
+    let (mut on_c, _) = join(&c, &id, Some(&vc));
+    // Comments sent on C reach B (and A) once each, in the order sent, numbered in order.
+    for i in 0..5 {
+        on_c.send(json!({"type": "comment", "text": format!("c{i}")}));
+    }
+    for ws in [&mut on_b, &mut on_a] {
+        let seen: Vec<_> = (0..5).map(|_| ws.next_of("comment")).collect();
+        let texts: Vec<_> = seen.iter().map(|c| c["text"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(texts, ["c0", "c1", "c2", "c3", "c4"]);
+        assert!(seen.windows(2).all(|w| w[0]["id"].as_i64() < w[1]["id"].as_i64()));
+        assert_eq!(seen[0]["user"], "viewer_c");
+    }
+    // Hearts from B reach A in a batch.
+    on_b.send(json!({"type": "heart"}));
+    assert_eq!(on_a.next_of("hearts")["count"], 1);
+    // A poll opened on A counts votes from B and C.
+    on_a.send(json!({"type": "poll_open", "question": "Which?", "options": ["red", "blue"], "seconds": 30}));
+    let poll = on_b.next_of("poll")["id"].as_i64().unwrap();
+    on_b.send(json!({"type": "vote", "poll": poll, "option": 0}));
+    on_c.send(json!({"type": "vote", "poll": poll, "option": 1}));
+    on_c.send(json!({"type": "vote", "poll": poll, "option": 0}));
+    assert_eq!(
+        on_c.next_of("error")["code"],
+        "already_voted",
+        "the home's answer reaches C"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = on_a.next_of("poll");
+        if p["totals"] == json!([1, 1]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "votes from B and C never counted: {p}");
+    }
+    // Presence counts the members of every node, on every node.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let presence = on_b.next_presence();
+        if presence["connected"] == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "members never counted across nodes: {presence}"
+        );
+    }
+
+    // B dies: its member reconnects to C and finds every acknowledged comment.
+    on_b.send(json!({"type": "comment", "text": "from b"}));
+    assert_eq!(on_a.next_of("comment")["text"], "from b");
+    drop(b); // SIGKILL
+    let (_, welcome) = join(&c, &id, Some(&vb));
+    assert!(welcome["recent"].as_u64() >= Some(6), "{welcome}");
+    let (mut again, _) = join(&c, &id, Some(&vb));
+    let recent = again.next_of("recent");
+    assert!(recent.to_string().contains("from b"), "{recent}");
+
+    // Made private on A, for viewer_c only: a stranger's player on C is let go, viewer_c's room stays.
+    let stranger = temp_dir("cluster-private").join("stranger.flv");
+    let player = watch(&c.flv_url(&id), &stranger);
+    std::thread::sleep(Duration::from_secs(2));
+    a.set_viewers(&id, &owner, &["viewer_c"]);
+    let (_, err) = finish(player, Duration::from_secs(15));
+    assert!(stranger.exists(), "the stranger was watching before: {err}");
+    on_c.send(json!({"type": "comment", "text": "still here"}));
+    assert_eq!(on_a.next_of("comment")["text"], "still here");
+    drop(publisher);
 }

@@ -422,7 +422,7 @@ pub async fn rotate_key(
     app.store
         .call(move |db| db.set_stream_key(&changed, Some(&key)))
         .await?;
-    evict_publisher(&app, &broadcast.id);
+    evict_publisher(&app, &broadcast.id).await;
     let host = public_host(&app, &headers);
     let body = NewKey {
         publish: publish_urls(&app, &host, &stream_key),
@@ -447,16 +447,22 @@ pub async fn revoke_key(
     let broadcast = owned(&app, &headers, &id).await?;
     let changed = broadcast.id.clone();
     app.store.call(move |db| db.set_stream_key(&changed, None)).await?;
-    evict_publisher(&app, &broadcast.id);
+    evict_publisher(&app, &broadcast.id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Ends the publishing session of a broadcast whose key changed: whoever publishes with
 /// the old key (a leaked one, say) is off the air at once and cannot come back.
-fn evict_publisher(app: &App, id: &str) {
+async fn evict_publisher(app: &App, id: &str) {
     if let Some(gate) = app.gates.get(id) {
         gate.evict_publisher();
     }
+    // The publisher may be on another node.
+    let change = crate::cluster::AccessChanged {
+        broadcast: id.to_owned(),
+        evict_publisher: true,
+    };
+    app.bus.publish("access", &change).await;
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

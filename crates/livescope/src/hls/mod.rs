@@ -74,6 +74,12 @@ impl Registry {
         self.renditions.lock().expect("registry lock").get(id).cloned()
     }
 
+    /// Each rendition's HLS viewers now.
+    pub fn audiences(&self) -> Vec<(String, usize)> {
+        let map = self.renditions.lock().expect("registry lock");
+        map.iter().map(|(id, r)| (id.clone(), r.audience.len())).collect()
+    }
+
     fn insert(&self, id: &str, rendition: Arc<Rendition>) {
         self.renditions
             .lock()

@@ -12,6 +12,7 @@
 //! busy the room is: on a 2-core machine with 10,000 viewers, one write per message per
 //! viewer was the whole budget.
 
+pub mod cluster;
 mod limits;
 mod poll;
 pub mod protocol;
@@ -73,9 +74,18 @@ impl Rooms {
         if let Some(room) = rooms.get(&b.id) {
             return room.clone();
         }
-        let room = Arc::new(Room::new(b, moderation));
+        // A live broadcast published on another node has its room's home there: this is a
+        // mirror (see `cluster`).
+        let home = b
+            .node
+            .clone()
+            .filter(|node| app.bus.clustered() && b.state == crate::store::State::Live && *node != app.config.node);
+        let room = Arc::new(Room::new(b, moderation, home));
         rooms.insert(b.id.clone(), room.clone());
         tokio::spawn(ticker(app.clone(), room.clone()));
+        if room.home.is_some() {
+            tokio::spawn(cluster::relay_frames(app.clone(), room.clone()));
+        }
         room
     }
 
@@ -94,6 +104,13 @@ impl Rooms {
 pub struct Room {
     pub id: String,
     pub owner_id: Option<i64>,
+    /// The node that holds this room's state, when it is not this one: this room is then
+    /// a mirror of it.
+    pub home: Option<String>,
+    /// At a home: the members of each mirror, as last reported.
+    mirrors: Mutex<HashMap<String, (usize, std::time::Instant)>>,
+    /// Told when the room closes.
+    closed: tokio::sync::Notify,
     tx: broadcast::Sender<Frame>,
     /// Messages of the current flush interval, serialized, in order.
     outbox: Mutex<Vec<String>>,
@@ -198,8 +215,9 @@ pub struct Audience {
 }
 
 impl Room {
-    /// A room for `b`, with its stored mutes and blocks (`(user, blocked)`).
-    fn new(b: &Broadcast, moderation: Vec<(i64, bool)>) -> Room {
+    /// A room for `b`, with its stored mutes and blocks (`(user, blocked)`); a mirror of
+    /// the room at node `home`, if given.
+    fn new(b: &Broadcast, moderation: Vec<(i64, bool)>, home: Option<String>) -> Room {
         let mut state = State::default();
         for (user, blocked) in moderation {
             state.muted.insert(user);
@@ -210,6 +228,9 @@ impl Room {
         Room {
             id: b.id.clone(),
             owner_id: b.owner_id,
+            home,
+            mirrors: Mutex::default(),
+            closed: tokio::sync::Notify::new(),
             tx: broadcast::channel(RING).0,
             outbox: Mutex::default(),
             state: Mutex::new(state),
@@ -229,15 +250,92 @@ impl Room {
         self.outbox.lock().expect("outbox lock").push(message.to_json());
     }
 
-    /// Sends the interval's messages as one frame.
-    fn flush(&self) {
+    /// Sends the interval's messages as one frame, and returns it.
+    fn flush(&self) -> Option<Frame> {
         let messages = std::mem::take(&mut *self.outbox.lock().expect("outbox lock"));
-        let text = match messages.len() {
-            0 => return,
+        let text: Frame = match messages.len() {
+            0 => return None,
             1 => messages.into_iter().next().expect("one message"),
             _ => format!("[{}]", messages.join(",")),
-        };
+        }
+        .into();
+        let _ = self.tx.send(text.clone());
+        Some(text)
+    }
+
+    /// A mirror's members get a frame from the home.
+    fn relay(&self, text: String) {
         let _ = self.tx.send(text.into());
+    }
+
+    /// A mirror learns of a mute or block at the home.
+    fn apply_mute(&self, user: i64, blocked: bool) {
+        let mut state = self.state.lock().expect("room lock");
+        state.muted.insert(user);
+        if blocked {
+            state.blocked.insert(user);
+            drop(state);
+            self.blocked_version.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// A home adds a mirror's hearts to the current batch.
+    fn merge_hearts(
+        &self,
+        per_second: &[(i64, Option<i64>, u64)],
+        senders: Vec<String>,
+        media_from: Option<i64>,
+        media_to: Option<i64>,
+    ) {
+        let mut hearts = self.hearts.lock().expect("hearts lock");
+        for name in senders {
+            if hearts.senders.len() < NAMED_SENDERS && !hearts.senders.contains(&name) {
+                hearts.senders.push(name);
+            }
+        }
+        if let Some(m) = media_from {
+            hearts.media_from = Some(hearts.media_from.map_or(m, |f| f.min(m)));
+        }
+        if let Some(m) = media_to {
+            hearts.media_to = Some(hearts.media_to.map_or(m, |t| t.max(m)));
+        }
+        for &(second, media, n) in per_second {
+            *hearts.per_second.entry((second, media)).or_default() += n;
+        }
+    }
+
+    /// A home notes how many members a mirror has.
+    fn mirror_connected(&self, node: &str, connected: usize) {
+        let mut mirrors = self.mirrors.lock().expect("mirrors lock");
+        mirrors.insert(node.to_owned(), (connected, std::time::Instant::now()));
+    }
+
+    /// A mirror sends the interval's hearts to the home (and, with `presence`, how many
+    /// members it has, even without hearts).
+    async fn hearts_to_home(&self, app: &App, home: &str, presence: bool) {
+        let batch = std::mem::take(&mut *self.hearts.lock().expect("hearts lock"));
+        if batch.per_second.is_empty() && !presence {
+            return;
+        }
+        let request = cluster::ToHome {
+            broadcast: self.id.clone(),
+            node: app.config.node.clone(),
+            what: cluster::What::Hearts {
+                per_second: batch.per_second.into_iter().map(|((s, m), n)| (s, m, n)).collect(),
+                senders: batch.senders,
+                media_from: batch.media_from,
+                media_to: batch.media_to,
+                connected: self.connected.load(Ordering::Relaxed),
+            },
+        };
+        app.bus.publish(&cluster::home_subject(home), &request).await;
+    }
+
+    /// Members here and, at a home, on the mirrors that reported lately.
+    fn connected_everywhere(&self) -> usize {
+        let mut mirrors = self.mirrors.lock().expect("mirrors lock");
+        mirrors.retain(|_, (_, at)| at.elapsed() < 2 * PRESENCE_INTERVAL + Duration::from_secs(1));
+        self.connected.load(Ordering::Relaxed) + mirrors.values().map(|(n, _)| n).sum::<usize>()
     }
 
     pub fn is_blocked(&self, user: i64) -> bool {
@@ -245,13 +343,58 @@ impl Room {
     }
 
     /// A new connection: its identity, its view of the ring, and what to send it first (the
-    /// welcome, then the latest comments).
-    pub fn join(&self, app: &App, user: Option<User>) -> (Member, broadcast::Receiver<Frame>, Vec<Frame>) {
+    /// welcome, then the latest comments; from the home, for a mirror).
+    pub async fn join(&self, app: &App, user: Option<User>) -> (Member, broadcast::Receiver<Frame>, Vec<Frame>) {
         let rx = self.tx.subscribe();
         self.connected.fetch_add(1, Ordering::Relaxed);
         self.joined.fetch_add(1, Ordering::Relaxed);
         let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
-        let role = match &user {
+        let first = match &self.home {
+            None => self.welcome(app, user.as_ref()),
+            Some(home) => {
+                let request = cluster::ToHome {
+                    broadcast: self.id.clone(),
+                    node: app.config.node.clone(),
+                    what: cluster::What::Join {
+                        user: user.as_ref().map(cluster::RemoteUser::from),
+                    },
+                };
+                match app
+                    .bus
+                    .request::<_, cluster::Joined>(&cluster::home_subject(home), &request)
+                    .await
+                {
+                    Ok(joined) => {
+                        let mut state = self.state.lock().expect("room lock");
+                        state.muted.extend(joined.muted);
+                        state.blocked.extend(joined.blocked);
+                        joined.frames.into_iter().map(Frame::from).collect()
+                    }
+                    Err(e) => {
+                        // The home will be heard from; meanwhile a welcome without history.
+                        tracing::warn!(broadcast = %self.id, "the room's home did not answer a join: {e:#}");
+                        self.welcome(app, user.as_ref())
+                    }
+                }
+            }
+        };
+        (Member { connection, user }, rx, first)
+    }
+
+    /// A home's answer to a mirror's newcomer.
+    fn joined(&self, app: &App, user: Option<&User>) -> cluster::Joined {
+        let frames = self.welcome(app, user).iter().map(|f| f.as_str().to_owned()).collect();
+        let state = self.state.lock().expect("room lock");
+        cluster::Joined {
+            frames,
+            muted: state.muted.iter().copied().collect(),
+            blocked: state.blocked.iter().copied().collect(),
+        }
+    }
+
+    /// What a newcomer is sent first: the welcome, then the latest comments.
+    fn welcome(&self, app: &App, user: Option<&User>) -> Vec<Frame> {
+        let role = match user {
             Some(u) if Some(u.id) == self.owner_id => "broadcaster",
             Some(_) => "viewer",
             None => "anonymous",
@@ -261,7 +404,7 @@ impl Room {
             v: protocol::VERSION,
             broadcast: self.id.clone(),
             role,
-            user: user.as_ref().map(|u| u.username.clone()),
+            user: user.map(|u| u.username.clone()),
             viewers: self.viewers(app),
             heart_interval_ms: HEART_INTERVAL.as_millis() as u64,
             poll: state.poll.as_ref().map(OpenPoll::view),
@@ -271,7 +414,7 @@ impl Room {
         drop(state);
         let mut first = vec![Frame::from(welcome.to_json())];
         first.extend(recent.iter().cloned());
-        (Member { connection, user }, rx, first)
+        first
     }
 
     /// The latest comments as `recent` frames of about [`RECENT_FRAME_BYTES`] each.
@@ -324,30 +467,20 @@ impl Room {
         self.access_version.fetch_add(1, Ordering::Release);
         self.send(&ServerMessage::Presence {
             viewers: self.viewers(app),
-            connected: self.connected.load(Ordering::Relaxed),
+            connected: self.connected_everywhere(),
             joined: self.joined.load(Ordering::Relaxed),
             live: app.hub.get(&self.id).is_some(),
         });
     }
 
     fn viewers(&self, app: &App) -> usize {
-        app.players(&self.id).max(self.connected.load(Ordering::Relaxed))
+        app.players(&self.id).max(self.connected_everywhere())
     }
 
     /// Handles one message from a member; returns what to answer that member alone.
     pub async fn handle(&self, app: &App, member: &Member, message: ClientMessage) -> Option<ServerMessage> {
-        let is_owner = member.user.as_ref().is_some_and(|u| Some(u.id) == self.owner_id);
-        let owner_only = || ServerMessage::error("broadcaster_only", "only the broadcaster can do this");
         match message {
             ClientMessage::Heart { media_ts } => self.heart(member, self.media_time(app, member, media_ts)),
-            ClientMessage::Comment { text, media_ts } => {
-                self.comment(app, member, &text, self.media_time(app, member, media_ts))
-                    .await
-            }
-            ClientMessage::Vote { poll, option, media_ts } => {
-                self.vote(app, member, poll, option, self.media_time(app, member, media_ts))
-                    .await
-            }
             ClientMessage::Delay { ms, buffer_ms } => {
                 let ms = ms.min(3_600_000);
                 self.state
@@ -362,6 +495,102 @@ impl Room {
                     );
                 }
                 None
+            }
+            message => match &self.home {
+                None => self.act(app, member, message, None).await,
+                Some(home) => self.act_at_home(app, home, member, message).await,
+            },
+        }
+    }
+
+    /// A mirror passes a member's comment, vote or command to the home, and its answer back.
+    async fn act_at_home(
+        &self,
+        app: &App,
+        home: &str,
+        member: &Member,
+        message: ClientMessage,
+    ) -> Option<ServerMessage> {
+        let Some(user) = &member.user else {
+            return Some(ServerMessage::error("login_required", "log in to comment or vote"));
+        };
+        // Stamped here, where the member's delay is known, as the home would.
+        let message = match message {
+            ClientMessage::Comment { text, media_ts } => {
+                if let Some(refused) = self.comment_allowed(member, &text) {
+                    return Some(refused);
+                }
+                ClientMessage::Comment {
+                    text,
+                    media_ts: self.media_time(app, member, media_ts),
+                }
+            }
+            ClientMessage::Vote { poll, option, media_ts } => ClientMessage::Vote {
+                poll,
+                option,
+                media_ts: self.media_time(app, member, media_ts),
+            },
+            other => other,
+        };
+        let delay_ms = self
+            .state
+            .lock()
+            .expect("room lock")
+            .delays
+            .get(&member.connection)
+            .copied();
+        let request = cluster::ToHome {
+            broadcast: self.id.clone(),
+            node: app.config.node.clone(),
+            what: cluster::What::Act {
+                user: cluster::RemoteUser::from(user),
+                message,
+                delay_ms,
+            },
+        };
+        match app
+            .bus
+            .request::<_, cluster::Acted>(&cluster::home_subject(home), &request)
+            .await
+        {
+            Ok(acted) => acted.answer.map(ServerMessage::Relayed),
+            Err(e) => {
+                tracing::warn!(broadcast = %self.id, "the room's home did not answer: {e:#}");
+                Some(ServerMessage::error(
+                    "unavailable",
+                    "the room is not reachable now; try again",
+                ))
+            }
+        }
+    }
+
+    /// A comment, vote or command, at the room's home (`remote_delay`: the delay a mirror's
+    /// member last reported, for a vote from a mirror).
+    async fn act(
+        &self,
+        app: &App,
+        member: &Member,
+        message: ClientMessage,
+        remote_delay: Option<Option<u64>>,
+    ) -> Option<ServerMessage> {
+        let is_owner = member.user.as_ref().is_some_and(|u| Some(u.id) == self.owner_id);
+        let owner_only = || ServerMessage::error("broadcaster_only", "only the broadcaster can do this");
+        match message {
+            ClientMessage::Heart { .. } | ClientMessage::Delay { .. } => None,
+            ClientMessage::Comment { text, media_ts } => {
+                self.comment(app, member, &text, self.media_time(app, member, media_ts))
+                    .await
+            }
+            ClientMessage::Vote { poll, option, media_ts } => {
+                self.vote(
+                    app,
+                    member,
+                    poll,
+                    option,
+                    self.media_time(app, member, media_ts),
+                    remote_delay,
+                )
+                .await
             }
             ClientMessage::PollOpen { .. }
             | ClientMessage::DeleteComment { .. }
@@ -437,7 +666,9 @@ impl Room {
         None
     }
 
-    async fn comment(&self, app: &App, member: &Member, text: &str, media_ts: Option<i64>) -> Option<ServerMessage> {
+    /// Why `member` may not send comment `text` now (not logged in, an empty or long
+    /// comment, muted, too many), or `None`; takes one from their comment allowance.
+    fn comment_allowed(&self, member: &Member, text: &str) -> Option<ServerMessage> {
         let Some(user) = &member.user else {
             return Some(ServerMessage::error("login_required", "log in to comment"));
         };
@@ -448,22 +679,29 @@ impl Room {
                 format!("a comment is 1 to {} characters", protocol::MAX_COMMENT_CHARS),
             ));
         }
-        {
-            let mut state = self.state.lock().expect("room lock");
-            if state.muted.contains(&user.id) {
-                return Some(muted());
-            }
-            let bucket = state
-                .comment_limits
-                .entry(member.who())
-                .or_insert_with(|| limits::Bucket::new(limits::COMMENTS));
-            if !bucket.take(std::time::Instant::now()) {
-                return Some(ServerMessage::error(
-                    "rate_limited",
-                    "too many comments: at most 5 at once, then one every 2 seconds",
-                ));
-            }
+        let mut state = self.state.lock().expect("room lock");
+        if state.muted.contains(&user.id) {
+            return Some(muted());
         }
+        let bucket = state
+            .comment_limits
+            .entry(member.who())
+            .or_insert_with(|| limits::Bucket::new(limits::COMMENTS));
+        if !bucket.take(std::time::Instant::now()) {
+            return Some(ServerMessage::error(
+                "rate_limited",
+                "too many comments: at most 5 at once, then one every 2 seconds",
+            ));
+        }
+        None
+    }
+
+    async fn comment(&self, app: &App, member: &Member, text: &str, media_ts: Option<i64>) -> Option<ServerMessage> {
+        if let Some(refused) = self.comment_allowed(member, text) {
+            return Some(refused);
+        }
+        let user = member.user.as_ref()?;
+        let text = protocol::clean_text(text);
         // Numbered and queued under one lock, so every client sees comments in id order;
         // stored after it, so that no lock of the room waits on the disk.
         let server_ts = now_ms();
@@ -511,6 +749,7 @@ impl Room {
         poll: i64,
         option: usize,
         media_ts: Option<i64>,
+        remote_delay: Option<Option<u64>>,
     ) -> Option<ServerMessage> {
         let Some(user) = &member.user else {
             return Some(ServerMessage::error("login_required", "log in to vote"));
@@ -536,7 +775,8 @@ impl Room {
             let delay = if p.phase == Phase::Open {
                 None
             } else {
-                state.closing_delays.get(&member.connection).copied()
+                // A mirror's member's delay is the one they last reported there.
+                remote_delay.unwrap_or_else(|| state.closing_delays.get(&member.connection).copied())
             };
             match p.vote(user.id, option, media_ts, delay, now) {
                 Vote::Counted { late } => {
@@ -659,13 +899,12 @@ impl Room {
                 "the mute or block could not be stored",
             ));
         }
-        let mut state = self.state.lock().expect("room lock");
-        state.muted.insert(user.id);
-        if block {
-            state.blocked.insert(user.id);
-            drop(state);
-            self.blocked_version.fetch_add(1, Ordering::Release);
-        }
+        self.apply_mute(user.id, block);
+        let change = cluster::FromHome::Muted {
+            user: user.id,
+            blocked: block,
+        };
+        app.bus.publish(&cluster::frames_subject(&self.id), &change).await;
         None
     }
 
@@ -761,7 +1000,16 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
     loop {
         interval.tick().await;
         ticks += 1;
-        if ticks.is_multiple_of(per(HEART_INTERVAL)) {
+        if let Some(home) = &room.home {
+            // A mirror: its hearts, and its members' count now and then, go to the home.
+            if ticks.is_multiple_of(per(HEART_INTERVAL)) {
+                room.hearts_to_home(&app, home, ticks.is_multiple_of(per(PRESENCE_INTERVAL)))
+                    .await;
+            }
+            if ticks.is_multiple_of(per(PRESENCE_INTERVAL)) {
+                room.prune_limits();
+            }
+        } else if ticks.is_multiple_of(per(HEART_INTERVAL)) {
             let (hearts, closed) = room.tick(&app);
             for (key, n) in hearts {
                 *counts.entry(key).or_default() += n;
@@ -773,24 +1021,33 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
                 }
             }
         }
-        if ticks.is_multiple_of(per(Duration::from_secs(1))) && !counts.is_empty() {
+        if room.home.is_none() && ticks.is_multiple_of(per(Duration::from_secs(1))) && !counts.is_empty() {
             let rows: Vec<_> = counts.drain().map(|((s, m), n)| (s, m, n)).collect();
             let id = room.id.clone();
             if let Err(e) = app.store.call(move |db| db.add_hearts(&id, &rows)).await {
                 tracing::error!(broadcast = %room.id, "cannot store hearts: {e:#}");
             }
         }
-        if ticks.is_multiple_of(per(PRESENCE_INTERVAL)) {
+        if room.home.is_none() && ticks.is_multiple_of(per(PRESENCE_INTERVAL)) {
             room.prune_limits();
             room.send(&ServerMessage::Presence {
                 viewers: room.viewers(&app),
-                connected: room.connected.load(Ordering::Relaxed),
+                connected: room.connected_everywhere(),
                 joined: room.joined.load(Ordering::Relaxed),
                 live: app.hub.get(&room.id).is_some(),
             });
         }
-        room.flush();
-        let busy = room.connected.load(Ordering::Relaxed) > 0
+        if let Some(frame) = room.flush()
+            && room.home.is_none()
+            && app.bus.clustered()
+        {
+            let frame = cluster::FromHome::Frame {
+                text: frame.as_str().to_owned(),
+            };
+            app.bus.publish(&cluster::frames_subject(&room.id), &frame).await;
+        }
+        // A home stays open while a mirror has members.
+        let busy = room.connected_everywhere() > 0
             || room
                 .state
                 .lock()
@@ -809,6 +1066,7 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
             }
         }
     }
+    room.closed.notify_waiters();
     if !counts.is_empty() {
         let rows: Vec<_> = counts.drain().map(|((s, m), n)| (s, m, n)).collect();
         let id = room.id.clone();

@@ -86,6 +86,10 @@ pub enum ServerMessage {
         code: &'static str,
         message: String,
     },
+    /// A message another node made, as it made it (a room's home answering a member of a
+    /// mirror).
+    #[serde(skip)]
+    Relayed(String),
 }
 
 impl ServerMessage {
@@ -100,6 +104,9 @@ impl ServerMessage {
     /// `\u0026`: the same strings once parsed, but no markup on the wire, even for a client
     /// that pastes a frame into a page.
     pub fn to_json(&self) -> String {
+        if let ServerMessage::Relayed(text) = self {
+            return text.clone();
+        }
         let json = serde_json::to_string(self).expect("protocol messages serialize");
         if !json.contains(['<', '>', '&']) {
             return json;

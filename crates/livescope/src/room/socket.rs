@@ -117,7 +117,7 @@ async fn run(
     let user_id = user.as_ref().map(|u| u.id);
     // The room is looked up again: the one seen before the upgrade may have closed since.
     let room = app.rooms.open(&app, &broadcast).await;
-    let (member, mut rx, first) = room.join(&app, user);
+    let (member, mut rx, first) = room.join(&app, user).await;
     let (mut sink, mut stream) = socket.split();
     let mut flood = Bucket::new(limits::MESSAGES);
     let mut heard = tokio::time::Instant::now();

@@ -53,6 +53,8 @@ pub struct Broadcast {
     /// Bumped whenever someone loses access (see [`crate::access`]).
     pub access_epoch: u64,
     pub signature_policy: SignaturePolicy,
+    /// The node it is (or was last) published on.
+    pub node: Option<String>,
 }
 
 /// What the server does when a signed broadcast's frames do not match their signatures.
@@ -96,7 +98,7 @@ pub enum ListOrder {
     Random,
 }
 
-const COLUMNS: &str = "b.id, b.owner_id, u.username, b.title, b.private, b.state, b.created_at, b.started_at, b.ended_at, b.access_epoch, b.signature_policy";
+const COLUMNS: &str = "b.id, b.owner_id, u.username, b.title, b.private, b.state, b.created_at, b.started_at, b.ended_at, b.access_epoch, b.signature_policy, b.node";
 const FROM: &str = "broadcasts b LEFT JOIN users u ON u.id = b.owner_id";
 
 fn row(r: &Row) -> anyhow::Result<Broadcast> {
@@ -112,6 +114,7 @@ fn row(r: &Row) -> anyhow::Result<Broadcast> {
         ended_at: r.get(8)?,
         access_epoch: r.get::<i64>(9)? as u64,
         signature_policy: SignaturePolicy::parse(&r.get::<String>(10)?),
+        node: r.get(11)?,
     })
 }
 

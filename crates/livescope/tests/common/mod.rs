@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod hevc;
+pub mod room;
 pub mod rtmp_mitm;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -227,6 +228,46 @@ pub fn database_for(data: &Path) -> Option<String> {
         .entry(data.to_owned())
         .or_insert_with(|| pg.create_database().expect("a scratch database"));
     Some(url.clone())
+}
+
+/// A NATS server (Debian's `nats-server`) on a free loopback port, stopped when dropped.
+pub struct ScratchNats {
+    child: Child,
+    pub url: String,
+}
+
+impl ScratchNats {
+    pub fn start() -> ScratchNats {
+        let port = free_port();
+        // Debian puts it in /usr/sbin, which is not on every user's PATH.
+        let binary = if Path::new("/usr/sbin/nats-server").exists() {
+            "/usr/sbin/nats-server"
+        } else {
+            "nats-server"
+        };
+        let child = Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server (Debian's nats-server package)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ScratchNats {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for ScratchNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub fn temp_dir(what: &str) -> PathBuf {

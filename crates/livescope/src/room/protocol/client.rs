@@ -2,7 +2,7 @@
 //! pure functions with no `crate::` dependency, so that the `room_message` fuzz target can
 //! include this file by itself (`fuzz/fuzz_targets/room_message.rs`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Largest frame a client may send.
 pub const MAX_FRAME_BYTES: usize = 4096;
@@ -14,7 +14,7 @@ pub const MAX_POLL_TEXT_CHARS: usize = 140;
 pub const MAX_POLL_SECONDS: u32 = 3600;
 
 /// What a client sends.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// Logged-in users only.
