@@ -11,16 +11,22 @@ cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
 OUT=${OUT:-bench/results/api.md}
+STORE=${STORE:-sqlite}  # or postgres
 source bench/lib.sh
+database=()
+if [ "$STORE" = postgres ]; then
+  start_postgres
+  database=(--database "$(new_database api)")
+fi
 if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null || ! command -v ffmpeg >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx ffmpeg >/dev/null
 fi
 rps() { grep -o 'Requests/sec: *[0-9.]*' | awk '{print $2}'; }
 p99() { grep -A4 'Latency Distribution' | grep ' 99%' | awk '{print $2}'; }
 
-$BIN seed --data "$WORK/data" --followers 10000 --sessions 1000 --broadcasts 50 --tokens "$WORK/tokens" 2>/dev/null
+$BIN seed --data "$WORK/data" "${database[@]}" --followers 10000 --sessions 1000 --broadcasts 50 --tokens "$WORK/tokens" 2>/dev/null
 http=$(free_port); rtmp=$(free_port)
-start_livescope "$WORK/serve.log" --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data"
+start_livescope "$WORK/serve.log" --rtmp 127.0.0.1:$rtmp --http 127.0.0.1:$http --data "$WORK/data" "${database[@]}"
 pid=$SERVER_PID
 # One live broadcast, so that the live list is not empty.
 token=$(curl -s -X POST -d '{"username":"star","password":"star-password"}' http://127.0.0.1:$http/api/sessions | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
@@ -70,7 +76,12 @@ size=$(stat -c %s "$WORK/replays.json")
   echo "# API throughput"
   echo
   echo "Measured $(date +%F) on $(nproc) cores ($cpu), Linux $(uname -r); wrk and the server share the machine."
-  echo "Command: \`bash bench/api.sh\` (wrk -t2 -c64 -d${DURATION}s; SQLite in WAL mode; a broadcaster with 10,000"
+  if [ "$STORE" = postgres ]; then
+    store="PostgreSQL $(ls /usr/lib/postgresql | sort -V | tail -1) on loopback, synchronous_commit=off"
+  else
+    store="SQLite in WAL mode"
+  fi
+  echo "Command: \`STORE=$STORE bash bench/api.sh\` (wrk -t2 -c64 -d${DURATION}s; $store; a broadcaster with 10,000"
   echo "followers and 50 replays; one live broadcast)."
   echo
   echo "| request | requests/s | p99 latency |"

@@ -14,12 +14,16 @@ cd "$(dirname "$0")/.."
 FOLLOWERS=${FOLLOWERS:-"10000 100000"}
 STREAMS=${STREAMS:-1000}
 OUT=${OUT:-bench/results/followers.md}
+STORE=${STORE:-sqlite}  # or postgres
 source bench/lib.sh
+[ "$STORE" = postgres ] && start_postgres
 
 for n in $FOLLOWERS; do
-  $BIN seed --data "$WORK/data-$n" --followers "$n" --sessions "$STREAMS" --tokens "$WORK/tokens-$n" 2>/dev/null
+  database=()
+  [ "$STORE" = postgres ] && database=(--database "$(new_database followers_$n)")
+  $BIN seed --data "$WORK/data-$n" "${database[@]}" --followers "$n" --sessions "$STREAMS" --tokens "$WORK/tokens-$n" 2>/dev/null
   http=$(free_port)
-  RUST_LOG=info start_livescope "$WORK/serve-$n.log" --rtmp 127.0.0.1:0 --http 127.0.0.1:$http --data "$WORK/data-$n"
+  RUST_LOG=info start_livescope "$WORK/serve-$n.log" --rtmp 127.0.0.1:0 --http 127.0.0.1:$http --data "$WORK/data-$n" "${database[@]}"
   pid=$SERVER_PID
   $BIN loadgen followers --api http://127.0.0.1:$http --tokens "$WORK/tokens-$n" --followers "$n" \
     --work "$WORK" --json "$WORK/followers-$n.json"
@@ -28,15 +32,15 @@ for n in $FOLLOWERS; do
   kill $pid; wait $pid 2>/dev/null || true
 done
 
-python3 - "$WORK" "$OUT" "$FOLLOWERS" "$STREAMS" <<'PY'
+python3 - "$WORK" "$OUT" "$FOLLOWERS" "$STREAMS" "$STORE" <<'PY'
 import json, os, platform, sys, datetime
-work, out, followers, streams = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4]
+work, out, followers, streams, store = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4], sys.argv[5]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 f = lambda v: "-" if v is None else f"{v:.0f}"
 lines = [
     "# Notification fan-out: from going live to the last follower's event", "",
     f"Measured {datetime.date.today()} on {os.cpu_count()} cores ({cpu}), Linux {platform.release()}.",
-    f"Command: `FOLLOWERS=\"{' '.join(followers)}\" STREAMS={streams} bash bench/followers.sh`", "",
+    f"Command: `STORE={store} FOLLOWERS=\"{' '.join(followers)}\" STREAMS={streams} bash bench/followers.sh`", "",
     "`livescope seed` gives a broadcaster N followers; "
     f"{streams} of them (evenly spread, including the one the fan-out reaches last) hold",
     "`/api/me/events` open. The load generator creates a broadcast and starts publishing; times",

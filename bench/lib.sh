@@ -45,3 +45,46 @@ start_nginx() {
   cat "$WORK/nginx/error.log" >&2
   return 1
 }
+
+# start_postgres: runs Debian's PostgreSQL from a new cluster in the scratch folder on a
+# free loopback port (as the package's user when run as root), with the durability of
+# SQLite in WAL mode with synchronous=NORMAL, livescope's default: every commit reaches
+# the OS, not the disk (synchronous_commit=off). new_database NAME then prints a URL.
+start_postgres() {
+  local bin run=()
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  PG_PORT=$(free_port)
+  mkdir -p "$WORK/pg"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres "$WORK/pg"
+    run=(runuser -u postgres --)
+  fi
+  "${run[@]}" "$bin/initdb" -D "$WORK/pg/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+  "${run[@]}" "$bin/postgres" -D "$WORK/pg/data" -h 127.0.0.1 -p "$PG_PORT" -k "$WORK/pg" \
+    -c synchronous_commit=off -c max_connections=300 -c shared_buffers=256MB >"$WORK/pg.log" 2>&1 &
+  for _ in $(seq 100); do
+    "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && return 0
+    sleep 0.1
+  done
+  echo "postgres did not start:" >&2
+  cat "$WORK/pg.log" >&2
+  return 1
+}
+new_database() {
+  psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE $1" postgres
+  echo "postgres://postgres@127.0.0.1:$PG_PORT/$1"
+}
+
+# start_nats: runs Debian's nats-server on a free loopback port; NATS_URL is its URL.
+start_nats() {
+  local port
+  port=$(free_port)
+  /usr/sbin/nats-server -a 127.0.0.1 -p "$port" >"$WORK/nats.log" 2>&1 &
+  NATS_URL=nats://127.0.0.1:$port
+  for _ in $(seq 50); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nats-server did not start" >&2
+  return 1
+}

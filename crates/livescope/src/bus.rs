@@ -3,7 +3,8 @@
 //! a single node there is no one else to tell, and nothing is sent.
 //!
 //! Messages are JSON. A node does not hear its own messages (NATS `no_echo`): it has acted
-//! on them already, the way a single node does.
+//! on them already, the way a single node does. Whoever can publish on the NATS server is
+//! trusted as a node: keep it on the nodes' private network (or give it credentials).
 
 use std::time::Duration;
 
@@ -17,6 +18,10 @@ const PREFIX: &str = "livescope";
 
 /// How long a node waits for another node to answer a request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a message may wait to be handed to the NATS client. While NATS is unreachable
+/// the client's queue fills; past this a message is dropped (and logged), so that a NATS
+/// outage never holds up a room's ticker or an API call.
+const SEND_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// A node's link to the others.
 #[derive(Clone, Default)]
@@ -37,7 +42,7 @@ impl Bus {
             .no_echo()
             .request_timeout(Some(REQUEST_TIMEOUT))
             // Messages wait here while NATS is unreachable, up to this many; past it a
-            // publish fails (and is logged) rather than queue without bound.
+            // publish waits, and gives up after SEND_TIMEOUT.
             .client_capacity(8192)
             .connect(url)
             .await
@@ -55,15 +60,19 @@ impl Bus {
     pub async fn publish<T: Serialize>(&self, subject: &str, message: &T) {
         let Some(nats) = &self.nats else { return };
         let payload = Bytes::from(serde_json::to_vec(message).expect("messages serialize"));
-        if let Err(e) = nats.publish(format!("{PREFIX}.{subject}"), payload).await {
-            tracing::warn!(subject, "cannot publish to the cluster: {e}");
+        match tokio::time::timeout(SEND_TIMEOUT, nats.publish(format!("{PREFIX}.{subject}"), payload)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(subject, "cannot publish to the cluster: {e}"),
+            Err(_) => tracing::warn!(subject, "the cluster's NATS is not taking messages: one dropped"),
         }
     }
 
     /// Messages to `subject` from other nodes (none on a single node).
     pub async fn subscribe(&self, subject: &str) -> anyhow::Result<Option<Subscription>> {
         let Some(nats) = &self.nats else { return Ok(None) };
-        let inner = nats.subscribe(format!("{PREFIX}.{subject}")).await?;
+        let inner = tokio::time::timeout(REQUEST_TIMEOUT, nats.subscribe(format!("{PREFIX}.{subject}")))
+            .await
+            .context("NATS did not take a subscription")??;
         Ok(Some(Subscription {
             inner,
             nats: nats.clone(),
@@ -74,7 +83,9 @@ impl Bus {
     pub async fn request<T: Serialize, R: DeserializeOwned>(&self, subject: &str, message: &T) -> anyhow::Result<R> {
         let nats = self.nats.as_ref().context("not in a cluster")?;
         let payload = Bytes::from(serde_json::to_vec(message).expect("messages serialize"));
-        let answer = nats.request(format!("{PREFIX}.{subject}"), payload).await?;
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, nats.request(format!("{PREFIX}.{subject}"), payload))
+            .await
+            .context("no answer in time")??;
         serde_json::from_slice(&answer.payload).context("a node's answer")
     }
 }
@@ -106,7 +117,7 @@ impl Subscription {
 
     /// Stops listening.
     pub async fn close(mut self) {
-        let _ = self.inner.unsubscribe().await;
+        let _ = tokio::time::timeout(SEND_TIMEOUT, self.inner.unsubscribe()).await;
     }
 }
 
@@ -122,8 +133,10 @@ impl Incoming {
     pub async fn reply<T: Serialize>(&self, answer: &T) {
         let Some(to) = self.reply.clone() else { return };
         let payload = Bytes::from(serde_json::to_vec(answer).expect("answers serialize"));
-        if let Err(e) = self.nats.publish(to, payload).await {
-            tracing::warn!("cannot answer another node: {e}");
+        match tokio::time::timeout(SEND_TIMEOUT, self.nats.publish(to, payload)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot answer another node: {e}"),
+            Err(_) => tracing::warn!("the cluster's NATS is not taking messages: an answer dropped"),
         }
     }
 }

@@ -30,7 +30,7 @@ pub struct Settings {
     #[arg(long, value_name = "URL", requires = "database")]
     pub nats: Option<String>,
     /// This node's name among the nodes sharing the database (unique in the cluster)
-    /// [default: local]
+    /// [default: the host name with --database, else local]
     #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
     /// The URL other nodes and publishers reach this node's HTTP listener at, e.g.
@@ -190,9 +190,17 @@ impl From<Settings> for Config {
                 .http
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid address")),
             data: s.data.unwrap_or_else(|| PathBuf::from("livescope-data")),
-            database: s.database,
+            database: s.database.clone(),
             nats: s.nats,
-            node: s.node.unwrap_or_else(|| "local".into()),
+            // Nodes sharing a database need distinct names: by default, the machine's.
+            node: s.node.unwrap_or_else(|| match &s.database {
+                Some(_) => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_owned())
+                    .ok()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "local".into()),
+                None => "local".into(),
+            }),
             advertise_http: s.advertise_http,
             advertise_rtmp: s.advertise_rtmp,
             region: s.region,

@@ -9,8 +9,9 @@
 //! passes any proxy between nodes, needs no session set-up beyond one request (RTMP needs
 //! a handshake and chunk state), and adds no delay (LL-HLS would add a part).
 //!
-//! A relay lasts as long as the origin's stream; a pull that fails leaves the broadcast
-//! not live here, and the viewer is told so.
+//! A relay lasts while this node has viewers of it (and the origin's stream lasts): 30 s
+//! after its last viewer left, it stops. A pull that fails leaves the broadcast not live
+//! here, and the viewer is told so.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,8 @@ pub const RELAY_HEADER: &str = "x-livescope-relay";
 const FIRST_FRAMES: Duration = Duration::from_secs(5);
 /// A pull whose origin sends nothing for this long has lost it.
 const ORIGIN_IDLE: Duration = Duration::from_secs(10);
+/// A pull that has had no viewer here (RTMP, HTTP-FLV or LL-HLS) for this long stops.
+const UNWATCHED: Duration = Duration::from_secs(30);
 /// Largest FLV tag accepted from an origin (as from a publisher).
 const MAX_TAG_BYTES: u32 = 16 << 20;
 
@@ -58,8 +61,9 @@ impl Relays {
 /// reached.
 pub async fn stream(app: &Arc<App>, id: &str) -> Option<Arc<Stream>> {
     let local = app.hub.get(id);
-    // Only nodes sharing a database have others to pull from.
-    if local.is_some() || app.config.database.is_none() {
+    // Only a cluster's nodes (sharing a database, told of access changes over the bus)
+    // have others to pull from.
+    if local.is_some() || !app.bus.clustered() {
         return local;
     }
     let mut ready = {
@@ -140,7 +144,7 @@ async fn pull_from_origin(app: &Arc<App>, id: &str, ready: &watch::Sender<Option
             app.clone(),
         ));
     }
-    let relayed = relay(response.into_body(), &stream, ready).await;
+    let relayed = relay(app, response.into_body(), &stream, ready).await;
     app.hub.close(&stream);
     relayed
 }
@@ -148,17 +152,30 @@ async fn pull_from_origin(app: &Arc<App>, id: &str, ready: &watch::Sender<Option
 /// Pushes the origin's FLV tags into `stream` as frames; says `ready` at the first keyframe
 /// (or first frame of an audio-only stream), when a viewer has a picture to start from.
 async fn relay(
+    app: &App,
     mut body: hyper::body::Incoming,
     stream: &Stream,
     ready: &watch::Sender<Option<bool>>,
 ) -> anyhow::Result<()> {
     let mut demuxer = flv::Demuxer::new(MAX_TAG_BYTES);
     let mut has_video = false;
+    let mut watched_at = tokio::time::Instant::now();
+    let mut check = tokio::time::interval(Duration::from_secs(5));
     loop {
-        let Some(frame) = tokio::time::timeout(ORIGIN_IDLE, body.frame())
-            .await
-            .map_err(|_| anyhow::anyhow!("the origin sent nothing for {ORIGIN_IDLE:?}"))?
-        else {
+        let next = tokio::select! {
+            next = tokio::time::timeout(ORIGIN_IDLE, body.frame()) => next,
+            _ = check.tick() => {
+                let hls = app.hls.get(&stream.id).map_or(0, |r| r.audience.len());
+                if stream.viewers() > 0 || hls > 0 {
+                    watched_at = tokio::time::Instant::now();
+                } else if watched_at.elapsed() >= UNWATCHED {
+                    tracing::info!(broadcast = %stream.id, "nobody here watches the relayed stream: stopped");
+                    return Ok(());
+                }
+                continue;
+            }
+        };
+        let Some(frame) = next.map_err(|_| anyhow::anyhow!("the origin sent nothing for {ORIGIN_IDLE:?}"))? else {
             return Ok(()); // the origin's stream ended
         };
         let Ok(data) = frame?.into_data() else { continue };

@@ -38,7 +38,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     // A tool of its own process: it uses the database directly.
-    let store = Db::open_at(&crate::store::Location::new(args.database.as_deref(), &args.data)?)?;
+    let store = Db::open_tool(&crate::store::Location::new(args.database.as_deref(), &args.data)?)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let hash = rt.block_on(crate::auth::hash_password(format!("{}-password", args.broadcaster)))?;
     let star = match store.create_user(&args.broadcaster, &hash)? {

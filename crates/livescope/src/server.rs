@@ -50,6 +50,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     app.rtmps_addr = rtmps.as_ref().map(TcpListener::local_addr).transpose()?;
     if let Some(url) = &app.config.nats {
         app.bus = crate::bus::Bus::connect(url, &app.config.node).await?;
+    } else if app.config.database.is_some() {
+        tracing::warn!(
+            "no --nats: nodes sharing this database share its state, but not streams, rooms, notices or access changes"
+        );
     }
     let app = Arc::new(app);
     crate::cluster::start(&app).await?;

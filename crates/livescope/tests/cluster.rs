@@ -14,10 +14,6 @@ use common::{Events, ScratchNats, Server, Tracks, clip, finish, http, http_as, j
 use livescope::store::scratch::ScratchPostgres;
 use serde_json::json;
 
-fn node(database: &str, name: &str) -> Server {
-    Server::start_with(&["--database", database, "--node", name])
-}
-
 fn clustered(database: &str, nats: &ScratchNats, name: &str) -> Server {
     Server::start_with(&["--database", database, "--nats", &nats.url, "--node", name])
 }
@@ -26,7 +22,12 @@ fn clustered(database: &str, nats: &ScratchNats, name: &str) -> Server {
 fn three_nodes_serve_one_broadcast_and_end_it_when_its_origin_dies() {
     let pg = ScratchPostgres::start().expect("a scratch PostgreSQL");
     let database = pg.create_database().unwrap();
-    let (a, b, c) = (node(&database, "a"), node(&database, "b"), node(&database, "c"));
+    let nats = ScratchNats::start();
+    let (a, b, c) = (
+        clustered(&database, &nats, "a"),
+        clustered(&database, &nats, "b"),
+        clustered(&database, &nats, "c"),
+    );
 
     // Every node knows every node; a publisher is sent to the least busy.
     let (status, nodes) = json(http(&c.http, "GET", "/api/nodes", b""));
@@ -124,9 +125,16 @@ fn rooms_notices_and_access_span_the_nodes_and_outlive_a_dead_node() {
     assert_eq!(status, 204);
     let mut notices = Events::connect(&c.http, &fan);
     let (id, key, _) = a.create_broadcast();
+    // Someone waits in the room on B before the broadcast starts: B holds the room then.
+    let early_bird = b.user("early_bird");
+    let (mut early, _) = join(&b, &id, Some(&early_bird));
     let publisher = publish(&clip(Tracks::AudioVideo, 60, 400), &a.rtmp_url(&key));
     let notice = notices.next_event("broadcast_started");
     assert_eq!(notice["broadcast_id"], id.as_str());
+    // Live on A now, the room's home is A: B asks its member to join again, and B's room
+    // becomes a mirror of A's.
+    assert_eq!(early.next_of("error")["code"], "reconnect");
+    let (mut early, _) = join(&b, &id, Some(&early_bird));
 
     // The broadcaster is in the room on A, viewers on B and C.
     let (vb, vc) = (b.user("viewer_b"), c.user("viewer_c"));
@@ -137,7 +145,7 @@ fn rooms_notices_and_access_span_the_nodes_and_outlive_a_dead_node() {
     for i in 0..5 {
         on_c.send(json!({"type": "comment", "text": format!("c{i}")}));
     }
-    for ws in [&mut on_b, &mut on_a] {
+    for ws in [&mut on_b, &mut on_a, &mut early] {
         let seen: Vec<_> = (0..5).map(|_| ws.next_of("comment")).collect();
         let texts: Vec<_> = seen.iter().map(|c| c["text"].as_str().unwrap().to_owned()).collect();
         assert_eq!(texts, ["c0", "c1", "c2", "c3", "c4"]);

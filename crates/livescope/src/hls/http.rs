@@ -80,6 +80,10 @@ fn digits(s: &str) -> Option<u64> {
 /// The rendition of a broadcast live on another node, pulled here for this viewer (see
 /// [`crate::relay`]); the segmenter makes it from the first frames.
 async fn relayed(app: &Arc<App>, id: &str) -> Option<Arc<super::Rendition>> {
+    // A stream published here without a rendition has none to wait for.
+    if !app.bus.clustered() || app.hub.get(id).is_some() {
+        return None;
+    }
     crate::relay::stream(app, id).await?;
     for _ in 0..100 {
         if let Some(rendition) = app.hls.get(id) {

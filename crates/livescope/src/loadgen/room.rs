@@ -72,9 +72,20 @@ pub struct Args {
     /// Seconds of measurement, after everyone is connected.
     #[arg(long, default_value_t = 20.0)]
     pub duration: f64,
-    /// Server process whose CPU and memory to report.
+    /// More nodes of the same cluster: viewers are spread evenly over `--api` and these
+    /// (the broadcast, its owner and the accounts are made through `--api`).
+    #[arg(long = "node", value_name = "URL")]
+    pub nodes: Vec<String>,
+    /// Publish a generated clip to the broadcast (over RTMP, at the node of `--api`)
+    /// before the viewers join: a live broadcast's room, whose home is that node.
+    #[arg(long)]
+    pub live: bool,
+    /// Folder for the generated clip (with `--live`).
+    #[arg(long, value_name = "DIR", default_value = "target/loadgen")]
+    pub work: PathBuf,
+    /// Server processes whose CPU and memory to report (repeat for several nodes).
     #[arg(long = "server-pid", value_name = "PID")]
-    pub server_pid: Option<u32>,
+    pub server_pids: Vec<u32>,
     #[arg(long, default_value = "livescope")]
     pub label: String,
     #[arg(long, value_name = "FILE")]
@@ -83,6 +94,8 @@ pub struct Args {
 
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// The CPU of each server process given, in order (one per node).
+    pub server_cpu_percent_each: Vec<f64>,
     pub label: String,
     pub viewers: usize,
     pub connected: usize,
@@ -186,9 +199,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 async fn measure(args: &Args) -> anyhow::Result<Report> {
     let api = args.api.trim_end_matches('/').to_owned();
     let (addr, _) = net::parse_http(&format!("{api}/"))?;
+    // Viewer i joins at node i mod n.
+    let mut addrs = vec![addr.clone()];
+    for node in &args.nodes {
+        addrs.push(net::parse_http(&format!("{}/", node.trim_end_matches('/')))?.0);
+    }
     let (_, owner) = net::register(&api, "host").await?;
     let created = net::create_broadcast(&api, &owner).await?;
     let id = created["id"].as_str().context("no id")?.to_owned();
+    let _publisher = if args.live {
+        let url = created["publish"]["rtmp"].as_str().context("no publish URL")?;
+        Some(Publisher::start(url, &args.work)?)
+    } else {
+        None
+    };
     let mut accounts = Vec::new();
     for _ in 0..args.commenters.max(HEART_PROBES).min(args.viewers) {
         accounts.push(net::register(&api, "fan").await?);
@@ -207,7 +231,12 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(posters);
-    let before = args.server_pid.map(stats::sample).transpose()?;
+    let sample_servers = || {
+        (!args.server_pids.is_empty())
+            .then(|| stats::sample_each(&args.server_pids))
+            .transpose()
+    };
+    let before = sample_servers()?;
 
     let tally = Rc::new(RefCell::new(Tally::default()));
     let hearts = Rc::new(RefCell::new(HeartTimes::default()));
@@ -222,7 +251,7 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     let progress = indicatif::ProgressBar::new(args.viewers as u64);
     for i in 0..args.viewers {
         let account = accounts.get(i);
-        match connect(&addr, &id, account.map(|(_, t)| t.as_str())).await {
+        match connect(&addrs[i % addrs.len()], &id, account.map(|(_, t)| t.as_str())).await {
             Ok(socket) => {
                 let socket = Rc::new(Conn::new(socket, i % every == 0)?);
                 tokio::task::spawn_local(viewer(socket.clone(), i == 0, tally.clone(), hearts.clone()));
@@ -251,7 +280,7 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     progress.finish_and_clear();
     // Settle, then measure.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let server_start = args.server_pid.map(stats::sample).transpose()?;
+    let server_start = sample_servers()?;
     let me_start = stats::sample(0)?;
     tally.borrow_mut().measuring = true;
     if args.votes > 0.0 {
@@ -334,7 +363,7 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     let elapsed = started.elapsed().as_secs_f64();
     // Let the last messages arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let server_end = args.server_pid.map(stats::sample).transpose()?;
+    let server_end = sample_servers()?;
     let me_end = stats::sample(0)?;
     let mut t = tally.borrow_mut();
     t.measuring = false;
@@ -366,16 +395,68 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
         votes_sent,
         votes_counted: t.votes_counted,
         lagged_notices: t.lagged,
+        server_cpu_percent_each: server_start
+            .as_ref()
+            .zip(server_end.as_ref())
+            .map(|(a, b)| {
+                a.iter()
+                    .zip(b)
+                    .map(|(a, b)| (b.cpu_seconds - a.cpu_seconds) / elapsed * 100.0)
+                    .collect()
+            })
+            .unwrap_or_default(),
         server_cpu_percent: server_start
-            .zip(server_end)
-            .map(|(a, b)| (b.cpu_seconds - a.cpu_seconds) / elapsed * 100.0),
-        server_rss_before_mib: before.map(|b| mib(b.rss_kib)),
-        server_rss_mib: server_end.map(|s| mib(s.rss_kib)),
+            .as_ref()
+            .zip(server_end.as_ref())
+            .map(|(a, b)| (total(b).cpu_seconds - total(a).cpu_seconds) / elapsed * 100.0),
+        server_rss_before_mib: before.as_ref().map(|b| mib(total(b).rss_kib)),
+        server_rss_mib: server_end.as_ref().map(|s| mib(total(s).rss_kib)),
         server_bytes_per_viewer: before
-            .zip(server_end)
-            .map(|(b, e)| (e.rss_kib as f64 - b.rss_kib as f64) * 1024.0 / connected.max(1) as f64),
+            .as_ref()
+            .zip(server_end.as_ref())
+            .map(|(b, e)| (total(e).rss_kib as f64 - total(b).rss_kib as f64) * 1024.0 / connected.max(1) as f64),
         loadgen_cpu_percent: (me_end.cpu_seconds - me_start.cpu_seconds) / elapsed * 100.0,
     })
+}
+
+/// Several processes' samples added up.
+fn total(samples: &[stats::ProcSample]) -> stats::ProcSample {
+    samples.iter().fold(stats::ProcSample::default(), |mut t, s| {
+        t.cpu_seconds += s.cpu_seconds;
+        t.rss_kib += s.rss_kib;
+        t.peak_rss_kib += s.peak_rss_kib;
+        t
+    })
+}
+
+/// A generated clip published in a loop on a thread of its own, until dropped.
+struct Publisher {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Publisher {
+    fn start(url: &str, work: &std::path::Path) -> anyhow::Result<Publisher> {
+        let url = net::RtmpUrl::parse(url)?;
+        let tags = std::sync::Arc::new(super::clip::read_tags(&super::clip::generate(work, 20, 300)?)?);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let sent = std::sync::Arc::new(super::probe::SendTimes::default());
+        let halt = stop.clone();
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(super::publisher::run(url, tags, sent, halt, started_tx))
+        });
+        started_rx
+            .recv_timeout(Duration::from_secs(15))
+            .map_err(|_| anyhow::anyhow!("the publisher did not start within 15 s"))?;
+        Ok(Publisher { stop })
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The load generator's own random numbers (xorshift: fast, and the same every run).

@@ -76,6 +76,11 @@ pub fn sample(pid: u32) -> anyhow::Result<ProcSample> {
 }
 
 /// Sums samples of several processes (nginx's master and workers).
+/// Each process's sample, in order.
+pub fn sample_each(pids: &[u32]) -> anyhow::Result<Vec<ProcSample>> {
+    pids.iter().map(|&pid| sample(pid)).collect()
+}
+
 pub fn sample_all(pids: &[u32]) -> anyhow::Result<ProcSample> {
     let mut total = ProcSample::default();
     for &pid in pids {

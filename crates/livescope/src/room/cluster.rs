@@ -10,13 +10,16 @@
 //! each once. A comment is acknowledged (no error answered) only once the home has
 //! stored it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use super::protocol::{ClientMessage, ServerMessage};
 use super::{Member, Room};
 use crate::app::App;
+use crate::bus::Incoming;
 use crate::store::User;
 
 /// What a mirror tells or asks a room's home.
@@ -102,69 +105,122 @@ pub fn frames_subject(broadcast: &str) -> String {
     format!("frames.{broadcast}")
 }
 
-/// Serves the rooms homed on this node to the other nodes' mirrors, one message at a time
-/// (so that one mirror's comments keep their order).
+/// Requests waiting for one room's worker at its home; past this, a mirror is told the
+/// room is busy rather than queue without bound.
+const WORKER_QUEUE: usize = 1024;
+/// A room's worker with nothing to do for this long stops (the next request starts one).
+const WORKER_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Serves the rooms homed on this node to the other nodes' mirrors: each room's requests
+/// in the order they came (so that one mirror's comments keep their order), rooms side by
+/// side (so that one room waiting on the database holds up no other).
 pub async fn serve_home(app: Arc<App>) -> anyhow::Result<()> {
     let Some(mut requests) = app.bus.subscribe(&home_subject(&app.config.node)).await? else {
         return Ok(());
     };
     tokio::spawn(async move {
+        let mut workers: HashMap<String, mpsc::Sender<(ToHome, Incoming)>> = HashMap::new();
         while let Some(message) = requests.next().await {
             let Some(request) = message.parse::<ToHome>() else {
                 continue;
             };
-            let Some(room) = home_room(&app, &request.broadcast).await else {
-                message
-                    .reply(&Acted {
-                        answer: Some(ServerMessage::error("not_live", "the broadcast is not live here").to_json()),
-                    })
-                    .await;
-                continue;
-            };
-            match request.what {
-                What::Join { user } => {
-                    let user = user.map(|u| User {
-                        id: u.id,
-                        username: u.username,
-                        created_at: 0,
-                    });
-                    message.reply(&room.joined(&app, user.as_ref())).await;
-                }
-                What::Hearts {
-                    per_second,
-                    senders,
-                    media_from,
-                    media_to,
-                    connected,
-                } => {
-                    room.merge_hearts(&per_second, senders, media_from, media_to);
-                    room.mirror_connected(&request.node, connected);
-                }
-                What::Act {
-                    user,
-                    message: act,
-                    delay_ms,
-                } => {
-                    let member = Member {
-                        // Remote members have no connection here: they are known by user.
-                        connection: 0,
-                        user: Some(User {
-                            id: user.id,
-                            username: user.username,
-                            created_at: 0,
-                        }),
-                    };
-                    let answer = room.act(&app, &member, act, Some(delay_ms)).await;
-                    message
-                        .reply(&Acted {
-                            answer: answer.map(|a| a.to_json()),
-                        })
-                        .await;
+            let id = request.broadcast.clone();
+            let mut item = (request, message);
+            if let Some(worker) = workers.get(&id) {
+                match worker.try_send(item) {
+                    Ok(()) => continue,
+                    Err(mpsc::error::TrySendError::Full((request, message))) => {
+                        busy(&request, &message).await;
+                        continue;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(back)) => item = back,
                 }
             }
+            workers.retain(|_, worker| !worker.is_closed());
+            let (worker, queue) = mpsc::channel(WORKER_QUEUE);
+            let _ = worker.try_send(item);
+            workers.insert(id.clone(), worker);
+            tokio::spawn(serve_room(app.clone(), id, queue));
         }
     });
     Ok(())
+}
+
+/// A full queue's answer: the room is busy (a join gets a welcome without history).
+async fn busy(request: &ToHome, message: &Incoming) {
+    match request.what {
+        What::Join { .. } => message.reply(&Joined::default()).await,
+        What::Act { .. } => {
+            let answer = ServerMessage::error("busy", "the room is busy; try again").to_json();
+            message.reply(&Acted { answer: Some(answer) }).await;
+        }
+        What::Hearts { .. } => {}
+    }
+}
+
+/// One room's requests at its home, in order, until none has come for a while.
+async fn serve_room(app: Arc<App>, id: String, mut queue: mpsc::Receiver<(ToHome, Incoming)>) {
+    while let Ok(Some((request, message))) = tokio::time::timeout(WORKER_IDLE, queue.recv()).await {
+        serve_request(&app, &id, request, message).await;
+    }
+    // Closed first, so that nothing is queued after the last look.
+    queue.close();
+    while let Ok((request, message)) = queue.try_recv() {
+        serve_request(&app, &id, request, message).await;
+    }
+}
+
+async fn serve_request(app: &Arc<App>, id: &str, request: ToHome, message: Incoming) {
+    {
+        let Some(room) = home_room(app, id).await else {
+            if !matches!(request.what, What::Hearts { .. }) {
+                let answer = ServerMessage::error("not_live", "the broadcast is not live here").to_json();
+                message.reply(&Acted { answer: Some(answer) }).await;
+            }
+            return;
+        };
+        match request.what {
+            What::Join { user } => {
+                let user = user.map(|u| User {
+                    id: u.id,
+                    username: u.username,
+                    created_at: 0,
+                });
+                message.reply(&room.joined(app, user.as_ref())).await;
+            }
+            What::Hearts {
+                per_second,
+                senders,
+                media_from,
+                media_to,
+                connected,
+            } => {
+                room.merge_hearts(&per_second, senders, media_from, media_to);
+                room.mirror_connected(&request.node, connected);
+            }
+            What::Act {
+                user,
+                message: act,
+                delay_ms,
+            } => {
+                let member = Member {
+                    // Remote members have no connection here: they are known by user.
+                    connection: 0,
+                    user: Some(User {
+                        id: user.id,
+                        username: user.username,
+                        created_at: 0,
+                    }),
+                };
+                let answer = room.act(app, &member, act, Some(delay_ms)).await;
+                message
+                    .reply(&Acted {
+                        answer: answer.map(|a| a.to_json()),
+                    })
+                    .await;
+            }
+        }
+    }
 }
 
 /// The room of `broadcast` if this node is its home (opened if nobody here is in it).
@@ -182,19 +238,11 @@ async fn home_room(app: &Arc<App>, broadcast: &str) -> Option<Arc<Room>> {
     Some(app.rooms.open(app, &b).await)
 }
 
-/// Relays the home's frames to a mirror's members until the mirror closes.
-pub async fn relay_frames(app: Arc<App>, room: Arc<Room>) {
-    let subscription = app.bus.subscribe(&frames_subject(&room.id)).await;
-    let mut frames = match subscription {
-        Ok(Some(frames)) => frames,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(broadcast = %room.id, "cannot follow the room's home: {e:#}");
-            return;
-        }
-    };
+/// Relays the home's frames (from `frames`) to a mirror's members until the mirror closes.
+pub async fn relay_frames(room: Arc<Room>, mut frames: crate::bus::Subscription) {
     let closed = room.closed.notified();
     tokio::pin!(closed);
+    closed.as_mut().enable();
     loop {
         tokio::select! {
             () = &mut closed => break,

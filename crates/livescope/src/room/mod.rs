@@ -70,21 +70,31 @@ impl Rooms {
             tracing::error!(broadcast = %b.id, "cannot load mutes and blocks: {e:#}");
             Vec::new()
         });
-        let mut rooms = self.rooms.lock().expect("rooms lock");
-        if let Some(room) = rooms.get(&b.id) {
-            return room.clone();
-        }
         // A live broadcast published on another node has its room's home there: this is a
-        // mirror (see `cluster`).
+        // mirror (see `cluster`), which follows the home's frames from before anyone joins.
         let home = b
             .node
             .clone()
             .filter(|node| app.bus.clustered() && b.state == crate::store::State::Live && *node != app.config.node);
+        let frames = match &home {
+            Some(_) => app
+                .bus
+                .subscribe(&cluster::frames_subject(&b.id))
+                .await
+                .inspect_err(|e| tracing::warn!(broadcast = %b.id, "cannot follow the room's home: {e:#}"))
+                .ok()
+                .flatten(),
+            None => None,
+        };
+        let mut rooms = self.rooms.lock().expect("rooms lock");
+        if let Some(room) = rooms.get(&b.id) {
+            return room.clone();
+        }
         let room = Arc::new(Room::new(b, moderation, home));
         rooms.insert(b.id.clone(), room.clone());
         tokio::spawn(ticker(app.clone(), room.clone()));
-        if room.home.is_some() {
-            tokio::spawn(cluster::relay_frames(app.clone(), room.clone()));
+        if let Some(frames) = frames {
+            tokio::spawn(cluster::relay_frames(room.clone(), frames));
         }
         room
     }
@@ -111,6 +121,9 @@ pub struct Room {
     mirrors: Mutex<HashMap<String, (usize, std::time::Instant)>>,
     /// Told when the room closes.
     closed: tokio::sync::Notify,
+    /// The broadcast went live on another node after this room opened here as its home:
+    /// its members are asked to join again (and find a mirror of the new home).
+    pub moved: std::sync::atomic::AtomicBool,
     tx: broadcast::Sender<Frame>,
     /// Messages of the current flush interval, serialized, in order.
     outbox: Mutex<Vec<String>>,
@@ -231,6 +244,7 @@ impl Room {
             home,
             mirrors: Mutex::default(),
             closed: tokio::sync::Notify::new(),
+            moved: std::sync::atomic::AtomicBool::new(false),
             tx: broadcast::channel(RING).0,
             outbox: Mutex::default(),
             state: Mutex::new(state),
@@ -299,15 +313,17 @@ impl Room {
         if let Some(m) = media_to {
             hearts.media_to = Some(hearts.media_to.map_or(m, |t| t.max(m)));
         }
+        // A mirror is trusted as a node is, but a count it got wrong hurts no total.
         for &(second, media, n) in per_second {
-            *hearts.per_second.entry((second, media)).or_default() += n;
+            let count = hearts.per_second.entry((second, media)).or_default();
+            *count = count.saturating_add(n.min(1 << 32));
         }
     }
 
     /// A home notes how many members a mirror has.
     fn mirror_connected(&self, node: &str, connected: usize) {
         let mut mirrors = self.mirrors.lock().expect("mirrors lock");
-        mirrors.insert(node.to_owned(), (connected, std::time::Instant::now()));
+        mirrors.insert(node.to_owned(), (connected.min(1 << 32), std::time::Instant::now()));
     }
 
     /// A mirror sends the interval's hearts to the home (and, with `presence`, how many
@@ -329,6 +345,15 @@ impl Room {
             },
         };
         app.bus.publish(&cluster::home_subject(home), &request).await;
+    }
+
+    /// Whether the broadcast is live on another node now.
+    async fn went_live_elsewhere(&self, app: &App) -> bool {
+        let id = self.id.clone();
+        match app.store.call(move |db| db.get(&id)).await {
+            Ok(Some(b)) => b.state == crate::store::State::Live && b.node.is_some_and(|n| n != app.config.node),
+            _ => false,
+        }
     }
 
     /// Members here and, at a home, on the mirrors that reported lately.
@@ -1027,6 +1052,19 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
             if let Err(e) = app.store.call(move |db| db.add_hearts(&id, &rows)).await {
                 tracing::error!(broadcast = %room.id, "cannot store hearts: {e:#}");
             }
+        }
+        if room.home.is_none()
+            && app.bus.clustered()
+            && ticks.is_multiple_of(per(PRESENCE_INTERVAL))
+            && app.hub.get(&room.id).is_none()
+            && !room.moved.load(Ordering::Acquire)
+            && room.went_live_elsewhere(&app).await
+        {
+            // Opened before the broadcast went live, on a node it is not published on: the
+            // home is elsewhere now. Members join again and find a mirror of it.
+            app.rooms.remove(&room);
+            room.moved.store(true, Ordering::Release);
+            room.access_changed(&app);
         }
         if room.home.is_none() && ticks.is_multiple_of(per(PRESENCE_INTERVAL)) {
             room.prune_limits();

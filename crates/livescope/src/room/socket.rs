@@ -201,6 +201,10 @@ async fn run(
                     let version = room.access_version.load(std::sync::atomic::Ordering::Acquire);
                     if version != access_seen {
                         access_seen = version;
+                        if room.moved.load(std::sync::atomic::Ordering::Acquire) {
+                            reply(&mut sink, ServerMessage::error("reconnect", "the room moved to the node the broadcast is published on: join again")).await?;
+                            return Err("the room moved");
+                        }
                         if !gate.access().allows_user(user_id) {
                             reply(&mut sink, ServerMessage::error("not_allowed", "the broadcaster no longer shares this broadcast with you")).await?;
                             return Err("no longer allowed");

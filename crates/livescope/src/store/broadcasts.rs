@@ -203,6 +203,12 @@ impl Db {
     pub fn set_allowed_viewers(&self, id: &str, users: &[i64]) -> anyhow::Result<()> {
         self.with(|c| {
             c.transaction(|tx| {
+                // Takes the broadcast's row first: two changes of the list at once (from
+                // two nodes) then run one after the other, not merged.
+                tx.execute(
+                    "UPDATE broadcasts SET access_epoch = access_epoch WHERE id = ?1",
+                    args![id],
+                )?;
                 let was_private: bool = tx
                     .query_one("SELECT private FROM broadcasts WHERE id = ?1", args![id])?
                     .get(0)?;

@@ -199,19 +199,24 @@ impl Db {
     }
 
     /// Gives every poll left without a result (the server stopped while it was open) the
-    /// result of the votes it got.
+    /// result of the votes it got, unless its broadcast is still live (on another node).
     pub fn finish_abandoned_polls(&self) -> anyhow::Result<()> {
         let open: Vec<(i64, usize)> = self.with(|c| {
-            c.query("SELECT id, options FROM polls WHERE result IS NULL", args![])?
-                .iter()
-                .map(|r| {
-                    let options: String = r.get(1)?;
-                    Ok((
-                        r.get(0)?,
-                        serde_json::from_str::<Vec<String>>(&options).map_or(0, |o| o.len()),
-                    ))
-                })
-                .collect()
+            // Not the polls of broadcasts live on other nodes: those are running.
+            c.query(
+                "SELECT id, options FROM polls WHERE result IS NULL
+                 AND broadcast_id NOT IN (SELECT id FROM broadcasts WHERE state = 'live')",
+                args![],
+            )?
+            .iter()
+            .map(|r| {
+                let options: String = r.get(1)?;
+                Ok((
+                    r.get(0)?,
+                    serde_json::from_str::<Vec<String>>(&options).map_or(0, |o| o.len()),
+                ))
+            })
+            .collect()
         })?;
         for (id, options) in open {
             let mut totals = vec![0u64; options];

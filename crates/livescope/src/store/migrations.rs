@@ -270,7 +270,8 @@ fn v8_cluster(tx: &mut Sql) -> anyhow::Result<()> {
             value  BLOB NOT NULL
         );
         ALTER TABLE broadcasts ADD COLUMN node TEXT;
-        ALTER TABLE views ADD COLUMN node TEXT;",
+        ALTER TABLE views ADD COLUMN node TEXT;
+        CREATE INDEX views_open_by_node ON views (node) WHERE left_at IS NULL;",
     ))
 }
 

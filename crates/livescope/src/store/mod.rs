@@ -215,6 +215,27 @@ impl Db {
         Self::open_node(at, &Node::local())
     }
 
+    /// Opens the database for a tool of its own process (`livescope seed`): its schema
+    /// brought up to date, but no node registered and nothing of a previous run closed,
+    /// so that it can run beside the nodes of a live cluster.
+    pub fn open_tool(at: &Location) -> anyhow::Result<Db> {
+        let mut conn = Self::connect(at)?;
+        migrations::run(&mut conn)?;
+        let node = Node {
+            name: "tool".into(),
+            ..Node::local()
+        };
+        // The tool numbers no views or comments of its own: the first node's span.
+        let views = views::ViewLog::start(Self::connect(at)?, node.name.clone(), 1)?;
+        let next_comment = nodes::next_id(&mut conn, "comments", 0)?;
+        Ok(Db {
+            node,
+            conn: Mutex::new(conn),
+            views,
+            next_comment: next_comment.into(),
+        })
+    }
+
     /// Opens the database as `node`, brings its schema up to date, registers the node,
     /// and closes what its previous run left open: broadcasts that were live on it end at
     /// the last time they were seen alive, and so do its views.
@@ -271,6 +292,7 @@ impl Db {
     /// Runs `f` on the connection.
     fn with<T>(&self, f: impl FnOnce(&mut Sql) -> anyhow::Result<T>) -> anyhow::Result<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.reconnect_if_closed()?;
         f(&mut conn)
     }
 

@@ -23,10 +23,13 @@ impl ScratchPostgres {
     pub fn start() -> anyhow::Result<ScratchPostgres> {
         let bin = bin_dir()?;
         remove_orphans();
+        // Tests of one process may start several at once.
+        static STARTED: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "livescope-pg-{}-{}",
+            "livescope-pg-{}-{}-{}",
             std::process::id(),
-            crate::store::now_ms()
+            crate::store::now_ms(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(dir.join("socket"))?;
         // PostgreSQL refuses to run as root: as root, it runs as the package's user.

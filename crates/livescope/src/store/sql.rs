@@ -158,6 +158,8 @@ pub enum Sql {
     Sqlite(rusqlite::Connection),
     Postgres {
         client: Box<postgres::Client>,
+        /// Where it connected, to connect again.
+        url: String,
         /// Statements prepared on this connection, by their text: preparing is a round trip.
         prepared: HashMap<String, postgres::Statement>,
     },
@@ -167,10 +169,9 @@ impl Sql {
     /// Connects to PostgreSQL at `url` (`postgres://user:password@host:port/database`).
     /// Call it off the async runtime's threads: the driver blocks.
     pub fn postgres(url: &str) -> anyhow::Result<Sql> {
-        let client = postgres::Client::connect(url, postgres::NoTls)
-            .with_context(|| format!("connecting to {}", redact(url)))?;
         Ok(Sql::Postgres {
-            client: Box::new(client),
+            client: Box::new(connect_postgres(url)?),
+            url: url.to_owned(),
             prepared: HashMap::new(),
         })
     }
@@ -191,7 +192,7 @@ impl Sql {
                     params.iter().map(|p| sqlite_value(p.value())),
                 ))? as u64)
             }
-            Sql::Postgres { client, prepared } => {
+            Sql::Postgres { client, prepared, .. } => {
                 let stmt = prepare(client, prepared, sql)?;
                 let values: Vec<Value> = params.iter().map(|p| p.value()).collect();
                 let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
@@ -225,7 +226,7 @@ impl Sql {
                 }
                 Ok(out)
             }
-            Sql::Postgres { client, prepared } => {
+            Sql::Postgres { client, prepared, .. } => {
                 let stmt = prepare(client, prepared, sql)?;
                 let values: Vec<Value> = params.iter().map(|p| p.value()).collect();
                 let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
@@ -254,19 +255,37 @@ impl Sql {
         Ok(())
     }
 
-    /// Runs `f` in a transaction: committed if it returns `Ok`, rolled back otherwise.
+    /// Runs `f` in a transaction: committed if it returns `Ok`, rolled back otherwise,
+    /// also when the commit fails or `f` panics, so that the connection never stays in a
+    /// transaction.
     pub fn transaction<T>(&mut self, f: impl FnOnce(&mut Sql) -> anyhow::Result<T>) -> anyhow::Result<T> {
         self.batch("BEGIN")?;
-        match f(self) {
-            Ok(v) => {
-                self.batch("COMMIT")?;
-                Ok(v)
-            }
-            Err(e) => {
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        let result = match done {
+            Ok(Ok(v)) => self.batch("COMMIT").map(|()| v),
+            Ok(Err(e)) => Err(e),
+            Err(panic) => {
                 let _ = self.batch("ROLLBACK");
-                Err(e)
+                std::panic::resume_unwind(panic);
             }
+        };
+        if result.is_err() {
+            let _ = self.batch("ROLLBACK");
         }
+        result
+    }
+
+    /// Connects again if the server closed the connection (a PostgreSQL restart or
+    /// failover): the next call then works instead of failing until the process restarts.
+    pub fn reconnect_if_closed(&mut self) -> anyhow::Result<()> {
+        if let Sql::Postgres { client, url, prepared } = self
+            && client.is_closed()
+        {
+            tracing::warn!("the connection to PostgreSQL closed: connecting again");
+            **client = connect_postgres(url)?;
+            prepared.clear();
+        }
+        Ok(())
     }
 
     /// Schema text in this database's words: SQLite's `INTEGER PRIMARY KEY` (a row id),
@@ -328,6 +347,25 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// A client of the PostgreSQL at `url`: it gives up connecting after 10 s, and a statement
+/// after 30 s (the store thread must not hang on a dead connection), and TCP keepalives
+/// find a connection whose peer vanished.
+fn connect_postgres(url: &str) -> anyhow::Result<postgres::Client> {
+    let mut config: postgres::Config = url.parse().with_context(|| format!("parsing {}", redact(url)))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(10));
+    }
+    config
+        .keepalives(true)
+        .keepalives_idle(std::time::Duration::from_secs(30));
+    if config.get_options().is_none() {
+        config.options("-c statement_timeout=30000");
+    }
+    config
+        .connect(postgres::NoTls)
+        .with_context(|| format!("connecting to {}", redact(url)))
+}
+
 fn sqlite_value(v: Value) -> rusqlite::types::Value {
     match v {
         Value::Null => rusqlite::types::Value::Null,
@@ -350,7 +388,10 @@ fn prepare(
     let stmt = client
         .prepare(&numbered_placeholders(sql))
         .with_context(|| format!("preparing {sql}"))?;
-    prepared.insert(sql.to_owned(), stmt.clone());
+    // Multi-row inserts come in many lengths: kept, they would fill the server's memory.
+    if sql.matches('?').count() <= 32 {
+        prepared.insert(sql.to_owned(), stmt.clone());
+    }
     Ok(stmt)
 }
 
@@ -416,8 +457,17 @@ impl ToSql for Value {
             },
             Value::Real(f) => match *ty {
                 Type::FLOAT4 => (*f as f32).to_sql(ty, out),
-                _ => f.to_sql(ty, out),
+                Type::FLOAT8 => f.to_sql(ty, out),
+                _ => Err(format!("{self:?} cannot be bound to a {ty} parameter").into()),
             },
+            Value::Text(_) | Value::Blob(_)
+                if matches!(
+                    *ty,
+                    Type::INT2 | Type::INT4 | Type::INT8 | Type::BOOL | Type::FLOAT4 | Type::FLOAT8
+                ) =>
+            {
+                Err(format!("{self:?} cannot be bound to a {ty} parameter").into())
+            }
             Value::Text(s) => s.as_str().to_sql(ty, out),
             Value::Blob(b) => b.as_slice().to_sql(ty, out),
         }

@@ -108,6 +108,9 @@ fn write_views(mut conn: Sql, node: &str, mut rx: tokio::sync::mpsc::Receiver<Vi
             batch.push(next);
         }
         let mut barriers = Vec::new();
+        if let Err(e) = conn.reconnect_if_closed() {
+            tracing::error!("cannot reach the database for views: {e:#}");
+        }
         let written = conn.transaction(|tx| {
             for event in batch {
                 match event {
