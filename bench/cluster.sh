@@ -52,7 +52,9 @@ room room-3 --api http://127.0.0.1:${HTTP[a]} --node http://127.0.0.1:${HTTP[b]}
 
 # 2. The relay: STREAMS broadcasts published on A; one viewer each, on A, then on B.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-token=$(curl -s -X POST -d '{"username":"relay_owner","password":"relay-password"}' http://127.0.0.1:${HTTP[a]}/api/users |
+account='{"username":"relay_owner","password":"relay-password"}'
+curl -s -o /dev/null -X POST -d "$account" http://127.0.0.1:${HTTP[a]}/api/users
+token=$(curl -s -X POST -d "$account" http://127.0.0.1:${HTTP[a]}/api/sessions |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 clip=$(ls "$WORK"/*.flv | head -1)
 publishers=()
@@ -84,8 +86,11 @@ measure() { # name, node whose HTTP-FLV the viewers use
 measure direct a
 measure relayed b
 kill "${publishers[@]}" 2>/dev/null || true
-for node in a b c; do kill ${PID[$node]}; done
-wait 2>/dev/null || true
+wait "${publishers[@]}" 2>/dev/null || true
+for node in a b c; do
+  kill ${PID[$node]}
+  wait ${PID[$node]} 2>/dev/null || true
+done
 
 python3 - "$WORK" "$OUT" "$VIEWERS" "$DURATION" "$STREAMS" <<'PY'
 import json, os, platform, sys, datetime, subprocess

@@ -389,12 +389,14 @@ impl Room {
                     .request::<_, cluster::Joined>(&cluster::home_subject(home), &request)
                     .await
                 {
-                    Ok(joined) => {
+                    Ok(joined) if !joined.frames.is_empty() => {
                         let mut state = self.state.lock().expect("room lock");
                         state.muted.extend(joined.muted);
                         state.blocked.extend(joined.blocked);
                         joined.frames.into_iter().map(Frame::from).collect()
                     }
+                    // The home is too busy to say: a welcome without history.
+                    Ok(_) => self.welcome(app, user.as_ref()),
                     Err(e) => {
                         // The home will be heard from; meanwhile a welcome without history.
                         tracing::warn!(broadcast = %self.id, "the room's home did not answer a join: {e:#}");
