@@ -14,20 +14,20 @@ use common::{Events, ScratchNats, Server, Tracks, clip, finish, http, http_as, j
 use livescope::store::scratch::ScratchPostgres;
 use serde_json::json;
 
-fn clustered(database: &str, nats: &ScratchNats, name: &str) -> Server {
-    Server::start_with(&["--database", database, "--nats", &nats.url, "--node", name])
+/// Three nodes, a, b and c, sharing a new PostgreSQL and a new NATS server (which must
+/// outlive them).
+fn three_nodes() -> (ScratchPostgres, ScratchNats, [Server; 3]) {
+    let pg = ScratchPostgres::start().expect("a scratch PostgreSQL");
+    let database = pg.create_database().unwrap();
+    let nats = ScratchNats::start();
+    let nodes =
+        ["a", "b", "c"].map(|name| Server::start_with(&["--database", &database, "--nats", &nats.url, "--node", name]));
+    (pg, nats, nodes)
 }
 
 #[test]
 fn three_nodes_serve_one_broadcast_and_end_it_when_its_origin_dies() {
-    let pg = ScratchPostgres::start().expect("a scratch PostgreSQL");
-    let database = pg.create_database().unwrap();
-    let nats = ScratchNats::start();
-    let (a, b, c) = (
-        clustered(&database, &nats, "a"),
-        clustered(&database, &nats, "b"),
-        clustered(&database, &nats, "c"),
-    );
+    let (_pg, _nats, [a, b, c]) = three_nodes();
 
     // Every node knows every node; a publisher is sent to the least busy.
     let (status, nodes) = json(http(&c.http, "GET", "/api/nodes", b""));
@@ -110,14 +110,7 @@ fn three_nodes_serve_one_broadcast_and_end_it_when_its_origin_dies() {
 
 #[test]
 fn rooms_notices_and_access_span_the_nodes_and_outlive_a_dead_node() {
-    let pg = ScratchPostgres::start().expect("a scratch PostgreSQL");
-    let database = pg.create_database().unwrap();
-    let nats = ScratchNats::start();
-    let (a, b, c) = (
-        clustered(&database, &nats, "a"),
-        clustered(&database, &nats, "b"),
-        clustered(&database, &nats, "c"),
-    );
+    let (_pg, _nats, [a, b, c]) = three_nodes();
     let owner = a.owner_token();
     // A follower connected to C is told when the broadcaster goes live on A.
     let fan = c.user("fan");

@@ -559,13 +559,7 @@ impl Room {
             },
             other => other,
         };
-        let delay_ms = self
-            .state
-            .lock()
-            .expect("room lock")
-            .delays
-            .get(&member.connection)
-            .copied();
+        let delay_ms = self.reported_delay(member);
         let request = cluster::ToHome {
             broadcast: self.id.clone(),
             node: app.config.node.clone(),
@@ -647,14 +641,18 @@ impl Room {
             return sent;
         }
         let edge = app.hub.get(&self.id)?.edge_ms() as i64;
-        let delay = self
-            .state
+        let delay = self.reported_delay(member);
+        Some(edge.saturating_sub(delay.unwrap_or(0) as i64).max(0))
+    }
+
+    /// The playback delay `member` last reported, in ms.
+    fn reported_delay(&self, member: &Member) -> Option<u64> {
+        self.state
             .lock()
             .expect("room lock")
             .delays
             .get(&member.connection)
-            .copied();
-        Some(edge.saturating_sub(delay.unwrap_or(0) as i64).max(0))
+            .copied()
     }
 
     fn heart(&self, member: &Member, media_ts: Option<i64>) -> Option<ServerMessage> {

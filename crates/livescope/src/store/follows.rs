@@ -1,7 +1,7 @@
 //! The follow graph: directed, as on Periscope and Twitter. Lists page by user id (keyset),
 //! so a page costs the same at the millionth follower as at the first.
 
-use super::sql::{ROWS_PER_INSERT, Value, args, values_list};
+use super::sql::{Value, args};
 use super::{Db, User, now_ms};
 
 impl Db {
@@ -95,24 +95,19 @@ impl Db {
     pub fn follow_many(&self, followers: &[i64], followee: i64) -> anyhow::Result<()> {
         let now = now_ms();
         self.with(|c| {
+            let values: Vec<Value> = followers
+                .iter()
+                .flat_map(|f| [Value::Int(*f), Value::Int(followee), Value::Int(now)])
+                .collect();
             c.transaction(|tx| {
-                for chunk in followers.chunks(ROWS_PER_INSERT) {
-                    let values: Vec<Value> = chunk
-                        .iter()
-                        .flat_map(|f| [Value::Int(*f), Value::Int(followee), Value::Int(now)])
-                        .collect();
-                    let params: Vec<&dyn super::sql::Param> = values.iter().map(|v| v as _).collect();
-                    tx.execute(
-                        &format!(
-                            "INSERT INTO follows (follower_id, followee_id, created_at) VALUES {}
-                             ON CONFLICT DO NOTHING",
-                            values_list(chunk.len(), 3)
-                        ),
-                        &params,
-                    )?;
-                }
-                Ok(())
-            })
+                tx.insert_rows(
+                    "INSERT INTO follows (follower_id, followee_id, created_at)",
+                    3,
+                    &values,
+                    "ON CONFLICT DO NOTHING",
+                )
+            })?;
+            Ok(())
         })
     }
 }

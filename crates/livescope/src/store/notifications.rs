@@ -1,6 +1,6 @@
 //! Notifications kept for people who were not connected when they happened.
 
-use super::sql::{ROWS_PER_INSERT, Value, args, values_list};
+use super::sql::{Value, args};
 use super::{Db, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,28 +21,26 @@ impl Db {
         let now = now_ms();
         self.with(|c| {
             c.transaction(|tx| {
+                let values: Vec<Value> = users
+                    .iter()
+                    .flat_map(|u| {
+                        [
+                            Value::Int(*u),
+                            Value::Text(kind.to_owned()),
+                            Value::Text(broadcast_id.to_owned()),
+                            Value::Int(now),
+                        ]
+                    })
+                    .collect();
+                let rows = tx.insert_rows(
+                    "INSERT INTO notifications (user_id, kind, broadcast_id, created_at)",
+                    4,
+                    &values,
+                    "RETURNING user_id, id",
+                )?;
                 let mut ids = std::collections::HashMap::with_capacity(users.len());
-                for chunk in users.chunks(ROWS_PER_INSERT) {
-                    let values: Vec<Value> = chunk
-                        .iter()
-                        .flat_map(|u| {
-                            [
-                                Value::Int(*u),
-                                Value::Text(kind.to_owned()),
-                                Value::Text(broadcast_id.to_owned()),
-                                Value::Int(now),
-                            ]
-                        })
-                        .collect();
-                    let params: Vec<&dyn super::sql::Param> = values.iter().map(|v| v as _).collect();
-                    let sql = format!(
-                        "INSERT INTO notifications (user_id, kind, broadcast_id, created_at) VALUES {}
-                         RETURNING user_id, id",
-                        values_list(chunk.len(), 4)
-                    );
-                    for row in tx.query(&sql, &params)? {
-                        ids.insert(row.get::<i64>(0)?, row.get::<i64>(1)?);
-                    }
+                for row in rows {
+                    ids.insert(row.get::<i64>(0)?, row.get::<i64>(1)?);
                 }
                 users
                     .iter()

@@ -246,6 +246,25 @@ impl Sql {
             .with_context(|| format!("no row from {sql}"))
     }
 
+    /// Inserts many rows, [`ROWS_PER_INSERT`] per statement: `head` names the table and
+    /// columns (`INSERT INTO t (a, b)`), each row is `columns` of `values`, and `tail`
+    /// follows the values (`RETURNING ...`, `ON CONFLICT ...`). Returns the rows returned.
+    pub fn insert_rows(
+        &mut self,
+        head: &str,
+        columns: usize,
+        values: &[Value],
+        tail: &str,
+    ) -> anyhow::Result<Vec<Row>> {
+        let mut returned = Vec::new();
+        for chunk in values.chunks(ROWS_PER_INSERT * columns) {
+            let params: Vec<&dyn Param> = chunk.iter().map(|v| v as _).collect();
+            let sql = format!("{head} VALUES {} {tail}", values_list(chunk.len() / columns, columns));
+            returned.extend(self.query(&sql, &params)?);
+        }
+        Ok(returned)
+    }
+
     /// Runs statements separated by `;`, without parameters.
     pub fn batch(&mut self, sql: &str) -> anyhow::Result<()> {
         match self {

@@ -1,7 +1,7 @@
 //! Accounts and their login sessions. Passwords arrive here already hashed (argon2, in
 //! `auth`); session tokens are stored as SHA-256 hashes.
 
-use super::sql::{ROWS_PER_INSERT, Row, Value, args, is_unique_violation, values_list};
+use super::sql::{Row, Value, args, is_unique_violation};
 use super::{Db, hash_secret, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,20 +50,19 @@ impl Db {
         let names: Vec<String> = (0..count).map(|i| format!("{prefix}{i}")).collect();
         self.with(|c| {
             c.transaction(|tx| {
+                let values: Vec<Value> = names
+                    .iter()
+                    .flat_map(|n| [Value::Text(n.clone()), Value::Text("!".into()), Value::Int(now)])
+                    .collect();
+                let rows = tx.insert_rows(
+                    "INSERT INTO users (username, password_hash, created_at)",
+                    3,
+                    &values,
+                    "RETURNING username, id",
+                )?;
                 let mut ids = std::collections::HashMap::with_capacity(count);
-                for chunk in names.chunks(ROWS_PER_INSERT) {
-                    let values: Vec<Value> = chunk
-                        .iter()
-                        .flat_map(|n| [Value::Text(n.clone()), Value::Text("!".into()), Value::Int(now)])
-                        .collect();
-                    let params: Vec<&dyn super::sql::Param> = values.iter().map(|v| v as _).collect();
-                    let sql = format!(
-                        "INSERT INTO users (username, password_hash, created_at) VALUES {} RETURNING username, id",
-                        values_list(chunk.len(), 3)
-                    );
-                    for row in tx.query(&sql, &params)? {
-                        ids.insert(row.get::<String>(0)?, row.get::<i64>(1)?);
-                    }
+                for row in rows {
+                    ids.insert(row.get::<String>(0)?, row.get::<i64>(1)?);
                 }
                 names
                     .iter()

@@ -50,29 +50,19 @@ impl Ws {
     /// The next message (presence reports are skipped). A frame holds one message or an
     /// array of them.
     pub fn next(&mut self) -> Value {
-        loop {
-            if let Some(v) = self.queued.pop_front() {
-                if v["type"] != "presence" {
-                    return v;
-                }
-                continue;
-            }
-            match self.socket.read().unwrap() {
-                Message::Text(t) => match serde_json::from_str(&t).unwrap() {
-                    Value::Array(all) => self.queued.extend(all),
-                    one => self.queued.push_back(one),
-                },
-                Message::Close(c) => panic!("closed: {c:?}"),
-                _ => {}
-            }
-        }
+        self.next_where(|v| v["type"] != "presence")
     }
 
     /// The next presence report, skipping other messages.
     pub fn next_presence(&mut self) -> Value {
+        self.next_where(|v| v["type"] == "presence")
+    }
+
+    /// The next message `wanted`, dropping those before it.
+    fn next_where(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
         loop {
             if let Some(v) = self.queued.pop_front() {
-                if v["type"] == "presence" {
+                if wanted(&v) {
                     return v;
                 }
                 continue;
