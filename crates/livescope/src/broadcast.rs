@@ -21,8 +21,8 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
-use crate::loadgen::net::RtmpUrl;
-use crate::loadgen::publisher;
+use loadgen::net::RtmpUrl;
+use loadgen::publisher;
 
 /// How long a session key may sign: longer than any broadcast, short enough that a key
 /// that leaked from a broadcaster's machine is soon worth nothing.

@@ -16,7 +16,6 @@ pub mod http;
 pub mod http_server;
 pub mod hub;
 pub mod integrity;
-pub mod loadgen;
 pub mod metrics;
 pub mod notify;
 pub mod peer;

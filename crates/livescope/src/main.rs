@@ -24,7 +24,7 @@ enum Command {
     },
     /// Publish a generated clip and open many viewers against any RTMP server; report
     /// delivery latency, throughput, stalls and the server's CPU and memory.
-    Loadgen(livescope::loadgen::Command),
+    Loadgen(loadgen::Command),
     /// Fill a data folder with a broadcaster and many followers, for benchmarks.
     Seed(livescope::seed::Args),
     /// Go live from a file, a pipe or a capture device (ffmpeg encodes), signing every
@@ -78,7 +78,7 @@ fn main() -> anyhow::Result<()> {
             let config = Config::from(settings.over(file));
             tokio::runtime::Runtime::new()?.block_on(livescope::server::run(config))
         }
-        Command::Loadgen(command) => livescope::loadgen::main(command),
+        Command::Loadgen(command) => loadgen::main(command),
         Command::Seed(args) => livescope::seed::run(args),
         Command::Broadcast(args) => livescope::broadcast::run(args),
         Command::Watch(args) => livescope::watch::run(args),

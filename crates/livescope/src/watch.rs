@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 
 use crate::hub::Codec as FrameCodec;
 use crate::integrity::TagChecker;
-use crate::loadgen::net::{self, Chunked, RtmpUrl};
+use loadgen::net::{self, Chunked, RtmpUrl};
 use crate::playout::Playout;
 
 #[derive(Debug, clap::Args)]
@@ -98,7 +98,7 @@ async fn reporter(playout: Arc<Mutex<Playout>>, room: Option<(String, String)>, 
     use tokio::io::AsyncReadExt;
     let mut socket = match &room {
         Some((addr, id)) => {
-            let connect = crate::loadgen::room::connect(addr, id, None);
+            let connect = loadgen::room::connect(addr, id, None);
             match tokio::time::timeout(Duration::from_secs(5), connect).await {
                 Ok(Ok(socket)) => Some(socket),
                 Ok(Err(e)) => {
@@ -129,7 +129,7 @@ async fn reporter(playout: Arc<Mutex<Playout>>, room: Option<(String, String)>, 
                     // A modelled player's newest frame is the live edge it knows of: its
                     // delay behind live and its buffer are the same.
                     let ms = ms.round();
-                    let message = crate::loadgen::room::frame(&format!(r#"{{"type":"delay","ms":{ms},"buffer_ms":{ms}}}"#));
+                    let message = loadgen::room::frame(&format!(r#"{{"type":"delay","ms":{ms},"buffer_ms":{ms}}}"#));
                     if s.write_all(&message).await.is_err() {
                         socket = None;
                     }

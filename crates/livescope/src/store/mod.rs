@@ -50,6 +50,10 @@ pub struct Store {
 
 type Job = Box<dyn FnOnce(&Db) + Send>;
 
+/// Connections (and store threads) to PostgreSQL: its calls are round trips, which several
+/// connections overlap.
+const POSTGRES_CONNECTIONS: usize = 4;
+
 /// Calls waiting for the store thread. A caller past this waits for a place, so a burst
 /// of requests queues in their own tasks rather than in an unbounded list here.
 const QUEUE: usize = 1024;
@@ -91,15 +95,24 @@ impl Store {
                 .join()
                 .map_err(|_| anyhow::anyhow!("opening the database panicked"))??,
         );
-        let (jobs, mut rx) = tokio::sync::mpsc::channel::<Job>(QUEUE);
-        let worker = db.clone();
-        std::thread::Builder::new().name("store".into()).spawn(move || {
-            while let Some(job) = rx.blocking_recv() {
-                // A query that panics fails its own call (its answer is dropped), not the
-                // store.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&worker)));
-            }
-        })?;
+        let (jobs, rx) = tokio::sync::mpsc::channel::<Job>(QUEUE);
+        // One thread per connection: SQLite has one (one writer at a time anyway); with
+        // PostgreSQL, calls run side by side, each a round trip to the server.
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..db.conns.len() {
+            let (worker, rx) = (db.clone(), rx.clone());
+            std::thread::Builder::new().name(format!("store-{i}")).spawn(move || {
+                loop {
+                    // One thread waits for the next call at a time; it lets go to run it.
+                    let Some(job) = rx.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv() else {
+                        return;
+                    };
+                    // A query that panics fails its own call (its answer is dropped), not
+                    // the store.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&worker)));
+                }
+            })?;
+        }
         Ok(Store { db, jobs })
     }
 
@@ -179,7 +192,8 @@ impl Store {
 /// The database and its synchronous queries, used on the store thread (through
 /// [`Store::call`]) and by tests and tools.
 pub struct Db {
-    conn: Mutex<Sql>,
+    /// Its connections: one for SQLite, [`POSTGRES_CONNECTIONS`] for PostgreSQL.
+    conns: Vec<Mutex<Sql>>,
     /// This process, as a node of the service.
     node: Node,
     /// Joins and leaves, written by a thread of their own.
@@ -230,7 +244,7 @@ impl Db {
         let next_comment = nodes::next_id(&mut conn, "comments", 0)?;
         Ok(Db {
             node,
-            conn: Mutex::new(conn),
+            conns: vec![Mutex::new(conn)],
             views,
             next_comment: next_comment.into(),
         })
@@ -260,9 +274,15 @@ impl Db {
         let first_view = nodes::next_id(&mut conn, "views", number)?;
         let views = views::ViewLog::start(Self::connect(at)?, node.name.clone(), first_view)?;
         let next_comment = nodes::next_id(&mut conn, "comments", number)?;
+        let mut conns = vec![Mutex::new(conn)];
+        if matches!(at, Location::Postgres(_)) {
+            for _ in 1..POSTGRES_CONNECTIONS {
+                conns.push(Mutex::new(Self::connect(at)?));
+            }
+        }
         let store = Db {
             node: node.clone(),
-            conn: Mutex::new(conn),
+            conns,
             views,
             next_comment: next_comment.into(),
         };
@@ -290,8 +310,13 @@ impl Db {
     }
 
     /// Runs `f` on the connection.
+    /// Runs `f` on a free connection (or waits for the first).
     fn with<T>(&self, f: impl FnOnce(&mut Sql) -> anyhow::Result<T>) -> anyhow::Result<T> {
-        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut conn = self
+            .conns
+            .iter()
+            .find_map(|c| c.try_lock().ok())
+            .unwrap_or_else(|| self.conns[0].lock().unwrap_or_else(|e| e.into_inner()));
         conn.reconnect_if_closed()?;
         f(&mut conn)
     }

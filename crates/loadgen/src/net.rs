@@ -114,8 +114,8 @@ pub async fn log_in(api: &str, username: &str, password: &str) -> anyhow::Result
 
 /// Registers a fresh account named `prefix_<random>` and logs in; returns its name and token.
 pub async fn register(api: &str, prefix: &str) -> anyhow::Result<(String, String)> {
-    let name = format!("{prefix}_{}", crate::api::random_token(8));
-    let password = crate::api::random_token(20);
+    let name = format!("{prefix}_{}", crate::random_token(8));
+    let password = crate::random_token(20);
     let credentials = serde_json::json!({ "username": name, "password": password }).to_string();
     create(api, "/api/users", &credentials, None).await?;
     let token = log_in(api, &name, &password).await?;

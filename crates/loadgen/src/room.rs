@@ -33,7 +33,7 @@ use tokio::net::TcpStream;
 
 use super::net;
 use super::stats::{self, Latencies};
-use crate::store::now_ms;
+use crate::now_ms;
 
 const BULK_READ_INTERVAL: Duration = Duration::from_millis(1000);
 const DELAY_REPORT_INTERVAL: Duration = Duration::from_secs(5);
@@ -491,7 +491,7 @@ impl Rng {
 
 /// A client text frame: FIN, opcode 1, masked (with a zero key, which leaves the payload
 /// as it is), 7- or 16-bit length.
-pub(crate) fn frame(text: &str) -> Vec<u8> {
+pub fn frame(text: &str) -> Vec<u8> {
     let len = text.len();
     let mut out = Vec::with_capacity(len + 8);
     out.push(0x81);
@@ -507,7 +507,7 @@ pub(crate) fn frame(text: &str) -> Vec<u8> {
 }
 
 /// Opens a viewer's WebSocket (the upgrade by hand).
-pub(crate) async fn connect(addr: &str, id: &str, token: Option<&str>) -> anyhow::Result<TcpStream> {
+pub async fn connect(addr: &str, id: &str, token: Option<&str>) -> anyhow::Result<TcpStream> {
     let mut socket = TcpStream::connect(addr).await?;
     socket.set_nodelay(true)?;
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));

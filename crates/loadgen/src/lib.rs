@@ -1,4 +1,7 @@
 //! `livescope loadgen`: load and latency benchmarks against livescope or any RTMP server.
+//! A crate of its own that talks to the server only over the wire (RTMP, HTTP, WebSocket),
+//! as any client does; its RTMP publisher, HTTP helpers and room client also serve the
+//! signing broadcaster and the verifying viewer (`livescope broadcast`, `livescope watch`).
 //!
 //! One publisher (its own thread) plays a real H.264/AAC clip in real time; N viewers (one
 //! thread) play it back over RTMP or HTTP-FLV. Latency is publisher send to viewer receive
@@ -7,12 +10,28 @@
 mod clip;
 mod followers;
 mod hls;
-pub(crate) mod net;
+pub mod net;
 mod probe;
-pub(crate) mod publisher;
-pub(crate) mod room;
+pub mod publisher;
+pub mod room;
 pub mod stats;
 mod viewer;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `n` random letters and digits, for the names and passwords of the accounts it makes.
+pub fn random_token(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).expect("the OS gives random bytes");
+    bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect()
+}
 
 use std::cell::RefCell;
 use std::path::PathBuf;

@@ -81,7 +81,7 @@ pub async fn run(
 
 /// Connects to an RTMP server and publishes `url`'s stream name; returns once the server
 /// said yes.
-pub(crate) async fn start(url: &RtmpUrl) -> anyhow::Result<(TcpStream, ClientSession)> {
+pub async fn start(url: &RtmpUrl) -> anyhow::Result<(TcpStream, ClientSession)> {
     let socket = TcpStream::connect(&url.addr)
         .await
         .with_context(|| format!("connecting to {}", url.addr))?;
@@ -90,7 +90,7 @@ pub(crate) async fn start(url: &RtmpUrl) -> anyhow::Result<(TcpStream, ClientSes
 }
 
 /// As [`start`], on a connection made already (RTMPS: TLS over TCP).
-pub(crate) async fn start_on<S: AsyncRead + AsyncWrite + Unpin>(
+pub async fn start_on<S: AsyncRead + AsyncWrite + Unpin>(
     mut socket: S,
     url: &RtmpUrl,
 ) -> anyhow::Result<(S, ClientSession)> {
@@ -129,7 +129,7 @@ pub(crate) async fn start_on<S: AsyncRead + AsyncWrite + Unpin>(
     Ok((socket, session))
 }
 
-pub(crate) async fn read<S: AsyncRead + Unpin>(socket: &mut S, buf: &mut [u8]) -> anyhow::Result<usize> {
+pub async fn read<S: AsyncRead + Unpin>(socket: &mut S, buf: &mut [u8]) -> anyhow::Result<usize> {
     use tokio::io::AsyncReadExt;
     Ok(socket.read(buf).await?)
 }
