@@ -22,8 +22,8 @@ use tokio::net::TcpStream;
 
 use crate::hub::Codec as FrameCodec;
 use crate::integrity::TagChecker;
-use loadgen::net::{self, Chunked, RtmpUrl};
 use crate::playout::Playout;
+use loadgen::net::{self, Chunked, RtmpUrl};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
