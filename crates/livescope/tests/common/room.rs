@@ -58,15 +58,26 @@ impl Ws {
         self.next_where(|v| v["type"] == "presence")
     }
 
-    /// The next message `wanted`, dropping those before it.
+    /// The next message `wanted`, dropping those before it; a test that waits a minute for
+    /// it fails, saying what came instead (presence reports keep the socket busy, so its read
+    /// timeout alone would never fire).
     fn next_where(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut dropped: Vec<Value> = Vec::new();
         loop {
             if let Some(v) = self.queued.pop_front() {
                 if wanted(&v) {
                     return v;
                 }
+                if v["type"] != "presence" {
+                    dropped.push(v);
+                }
                 continue;
             }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no such message within 60 s; came instead: {dropped:?}"
+            );
             match self.socket.read().unwrap() {
                 Message::Text(t) => match serde_json::from_str(&t).unwrap() {
                     Value::Array(all) => self.queued.extend(all),
