@@ -195,12 +195,6 @@ impl Hub {
         let streams = self.streams.lock().expect("hub lock");
         streams.iter().map(|(id, s)| (id.clone(), s.viewers())).collect()
     }
-
-    /// How busy this node is: its streams, and their RTMP and HTTP-FLV viewers.
-    pub fn load(&self) -> (usize, usize) {
-        let streams = self.streams.lock().expect("hub lock");
-        (streams.len(), streams.values().map(|s| s.viewers()).sum())
-    }
 }
 
 /// One live broadcast's media.

@@ -77,7 +77,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 tracing::warn!("store pruning: {e:#}");
             }
             tokio::time::sleep(HEARTBEAT).await;
-            let (publishers, viewers) = beat.hub.load();
+            // Its own publishers (not streams relayed from other nodes) and all its players.
+            let publishers = beat.metrics.broadcasts_live.get().max(0) as usize;
+            let viewers = beat.local_players().values().sum();
             if let Err(e) = beat.store.call(move |db| db.beat(publishers, viewers)).await {
                 tracing::warn!("store heartbeat: {e:#}");
             }

@@ -408,24 +408,13 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
         server_cpu_percent: server_start
             .as_ref()
             .zip(server_end.as_ref())
-            .map(|(a, b)| (total(b).cpu_seconds - total(a).cpu_seconds) / elapsed * 100.0),
-        server_rss_before_mib: before.as_ref().map(|b| mib(total(b).rss_kib)),
-        server_rss_mib: server_end.as_ref().map(|s| mib(total(s).rss_kib)),
-        server_bytes_per_viewer: before
-            .as_ref()
-            .zip(server_end.as_ref())
-            .map(|(b, e)| (total(e).rss_kib as f64 - total(b).rss_kib as f64) * 1024.0 / connected.max(1) as f64),
+            .map(|(a, b)| (stats::sum(b).cpu_seconds - stats::sum(a).cpu_seconds) / elapsed * 100.0),
+        server_rss_before_mib: before.as_ref().map(|b| mib(stats::sum(b).rss_kib)),
+        server_rss_mib: server_end.as_ref().map(|s| mib(stats::sum(s).rss_kib)),
+        server_bytes_per_viewer: before.as_ref().zip(server_end.as_ref()).map(|(b, e)| {
+            (stats::sum(e).rss_kib as f64 - stats::sum(b).rss_kib as f64) * 1024.0 / connected.max(1) as f64
+        }),
         loadgen_cpu_percent: (me_end.cpu_seconds - me_start.cpu_seconds) / elapsed * 100.0,
-    })
-}
-
-/// Several processes' samples added up.
-fn total(samples: &[stats::ProcSample]) -> stats::ProcSample {
-    samples.iter().fold(stats::ProcSample::default(), |mut t, s| {
-        t.cpu_seconds += s.cpu_seconds;
-        t.rss_kib += s.rss_kib;
-        t.peak_rss_kib += s.peak_rss_kib;
-        t
     })
 }
 

@@ -75,21 +75,24 @@ pub fn sample(pid: u32) -> anyhow::Result<ProcSample> {
     })
 }
 
-/// Sums samples of several processes (nginx's master and workers).
 /// Each process's sample, in order.
 pub fn sample_each(pids: &[u32]) -> anyhow::Result<Vec<ProcSample>> {
     pids.iter().map(|&pid| sample(pid)).collect()
 }
 
+/// Sums samples of several processes (nginx's master and workers).
 pub fn sample_all(pids: &[u32]) -> anyhow::Result<ProcSample> {
-    let mut total = ProcSample::default();
-    for &pid in pids {
-        let s = sample(pid)?;
-        total.cpu_seconds += s.cpu_seconds;
-        total.rss_kib += s.rss_kib;
-        total.peak_rss_kib += s.peak_rss_kib;
-    }
-    Ok(total)
+    Ok(sum(&sample_each(pids)?))
+}
+
+/// Several processes' samples added up.
+pub fn sum(samples: &[ProcSample]) -> ProcSample {
+    samples.iter().fold(ProcSample::default(), |mut t, s| {
+        t.cpu_seconds += s.cpu_seconds;
+        t.rss_kib += s.rss_kib;
+        t.peak_rss_kib += s.peak_rss_kib;
+        t
+    })
 }
 
 #[cfg(test)]

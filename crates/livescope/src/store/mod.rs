@@ -239,15 +239,8 @@ impl Db {
             name: "tool".into(),
             ..Node::local()
         };
-        // The tool numbers no views or comments of its own: the first node's span.
-        let views = views::ViewLog::start(Self::connect(at)?, node.name.clone(), 1)?;
-        let next_comment = nodes::next_id(&mut conn, "comments", 0)?;
-        Ok(Db {
-            node,
-            conns: vec![Mutex::new(conn)],
-            views,
-            next_comment: next_comment.into(),
-        })
+        // The tool numbers no views or comments of its own: the first node's span will do.
+        Self::assemble(at, conn, node, 0)
     }
 
     /// Opens the database as `node`, brings its schema up to date, registers the node,
@@ -271,6 +264,14 @@ impl Db {
              WHERE views.id = open.view_id",
             args![now, node.name],
         )?;
+        let store = Self::assemble(at, conn, node.clone(), number)?;
+        store.finish_abandoned_polls()?;
+        Ok(store)
+    }
+
+    /// The store on `conn` (and, for PostgreSQL, more connections), with its view writer,
+    /// numbering views and comments in the span of node `number`.
+    fn assemble(at: &Location, mut conn: Sql, node: Node, number: i64) -> anyhow::Result<Db> {
         let first_view = nodes::next_id(&mut conn, "views", number)?;
         let views = views::ViewLog::start(Self::connect(at)?, node.name.clone(), first_view)?;
         let next_comment = nodes::next_id(&mut conn, "comments", number)?;
@@ -280,14 +281,12 @@ impl Db {
                 conns.push(Mutex::new(Self::connect(at)?));
             }
         }
-        let store = Db {
-            node: node.clone(),
+        Ok(Db {
+            node,
             conns,
             views,
             next_comment: next_comment.into(),
-        };
-        store.finish_abandoned_polls()?;
-        Ok(store)
+        })
     }
 
     /// A connection to the database, set up as every one of ours is.
