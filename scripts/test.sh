@@ -35,6 +35,9 @@ for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
 
+# On CI every build starts clean: incremental caches only cost disk and time there.
+if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
+
 cargo fmt --all --check
 cargo clippy --all-targets -j2 -- -D warnings
 # The fuzz targets live outside the workspace: check they still build before the long
@@ -43,8 +46,9 @@ cargo check -j2 --manifest-path fuzz/Cargo.toml --bins
 cargo test -j2 --all-targets
 # The suites that lean on the store, again with every server's state in PostgreSQL (the
 # store's own tests run on both databases every time).
-# (The cluster's tests run on PostgreSQL every time.)
-LIVESCOPE_TEST_STORE=postgres cargo test -j2 -p livescope --lib --test social --test interaction \
+# (The cluster's tests run on PostgreSQL every time.) Selected from the whole workspace, not
+# with -p, so that dependencies keep the features of the first run and are not built again.
+LIVESCOPE_TEST_STORE=postgres cargo test -j2 --workspace --lib --test social --test interaction \
   --test durability --test refusals --test signed
 # Every fuzz target for a bounded time (cargo-fuzz on the stable toolchain).
 FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash scripts/fuzz.sh
