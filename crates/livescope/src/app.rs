@@ -9,7 +9,7 @@ use bytes::Bytes;
 use flv::{AudioSpecificConfig, AvcConfig, VideoCodec, VideoPacket};
 use rtmp::MediaKind;
 
-use crate::access::{Access, Credentials, Gate};
+use crate::access::Gate;
 use crate::config::Config;
 use crate::hub::{Codec, Frame, HeaderKind, Hub, OpenError, Stream};
 use crate::store::{DeliveryPath, State, Store};
@@ -19,7 +19,7 @@ use crate::timeline::Timeline;
 pub struct App {
     pub config: Config,
     pub store: Store,
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
     /// Addresses actually bound (ports may have been chosen by the OS).
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
@@ -32,26 +32,27 @@ pub struct App {
     /// Where broadcasts are recorded, unless recording is off.
     pub recordings: Option<Arc<crate::hls::Recordings>>,
     /// Connected notification streams.
-    pub notifier: crate::notify::Notifier,
+    pub notifier: Arc<crate::notify::Notifier>,
     /// Failed logins, per account.
-    pub logins: crate::auth::LoginLimiter,
-    /// Signs and checks playback tokens of private broadcasts.
-    pub playback: crate::playback::PlaybackKeys,
+    pub logins: Arc<crate::auth::LoginLimiter>,
+    /// Who may watch what (the gates of live broadcasts, the playback key), and telling
+    /// every node when that changes.
+    pub admission: crate::admission::Admission,
     /// The link to the other nodes, and what they last said of their players.
     pub bus: crate::bus::Bus,
-    pub elsewhere: crate::cluster::Elsewhere,
+    pub elsewhere: Arc<crate::cluster::Elsewhere>,
+    /// Every delivery path's players of each broadcast, on every node.
+    pub players: crate::players::Players,
     /// Streams pulled from other nodes (see [`crate::relay`]).
     pub relays: crate::relay::Relays,
     /// What another node shows to pull a stream from this one (hex).
     pub relay_secret: String,
     /// Interaction rooms of broadcasts.
-    pub rooms: crate::room::Rooms,
-    /// Who may watch each live broadcast (or one with an open room), without the store.
-    pub gates: crate::access::Gates,
+    pub rooms: Arc<crate::room::Rooms>,
     /// What the signatures of broadcasts checked at ingest say.
     pub verdicts: Arc<crate::integrity::Verdicts>,
     /// Tells the checks of live broadcasts that their owner's signing keys changed.
-    pub key_changes: crate::integrity::KeyChanges,
+    pub key_changes: Arc<crate::integrity::KeyChanges>,
     /// What `/metrics` shows.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Where broadcasts' arrival traces are kept.
@@ -60,12 +61,13 @@ pub struct App {
 
 impl App {
     /// Opens the store and the playback key in the data folder; `rtmp_addr` and
-    /// `http_addr` are where the listeners were bound.
+    /// `http_addr` are where the listeners were bound, `bus` the link to the other nodes.
     pub fn open(
         config: Config,
         rtmp_addr: SocketAddr,
         http_addr: SocketAddr,
         recordings: Option<Arc<crate::hls::Recordings>>,
+        bus: crate::bus::Bus,
     ) -> anyhow::Result<App> {
         let traces = crate::trace::Traces::new(config.data.join("traces"));
         let store = Store::open(
@@ -88,33 +90,48 @@ impl App {
             Some(_) => crate::playback::PlaybackKeys::with_key(store.secret_at_start("playback")?),
             None => crate::playback::PlaybackKeys::load_or_create(&config.data)?,
         };
+        let playback = Arc::new(playback);
         let relay_secret = store
             .secret_at_start("relay")?
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        let hub = Arc::new(Hub::new(config.push_batch));
+        let hls: Arc<crate::hls::Registry> = Arc::default();
+        let elsewhere: Arc<crate::cluster::Elsewhere> = Arc::default();
+        let players = crate::players::Players::new(hub.clone(), hls.clone(), elsewhere.clone());
+        let metrics: Arc<crate::metrics::Metrics> = Arc::default();
+        let rooms = Arc::new(crate::room::Rooms::new(crate::room::Context {
+            node: config.node.clone(),
+            store: store.clone(),
+            bus: bus.clone(),
+            hub: hub.clone(),
+            players: players.clone(),
+            metrics: metrics.clone(),
+        }));
+        let admission = crate::admission::Admission::new(store.clone(), playback, bus.clone(), rooms.clone());
         Ok(App {
             store,
             relays: Default::default(),
-            bus: crate::bus::Bus::single(),
-            elsewhere: Default::default(),
+            bus,
+            elsewhere,
+            players,
             relay_secret,
-            playback,
+            admission,
             rtmp_addr,
             http_addr,
             rtmps_addr: None,
-            hub: Hub::new(config.push_batch),
-            hls: Arc::default(),
+            hub,
+            hls,
             hls_config: config.hls.clone(),
             recordings,
             config,
             notifier: Default::default(),
             logins: Default::default(),
-            rooms: Default::default(),
-            gates: Default::default(),
+            rooms,
             verdicts: Default::default(),
             key_changes: Default::default(),
-            metrics: Default::default(),
+            metrics,
             traces,
         })
     }
@@ -122,79 +139,6 @@ impl App {
     /// `https` when the HTTP listener speaks TLS, else `http`.
     pub fn http_scheme(&self) -> &'static str {
         if self.config.tls.is_some() { "https" } else { "http" }
-    }
-
-    /// Players of broadcast `id` now, on every node: RTMP and HTTP-FLV connections, and
-    /// HLS viewers.
-    pub fn players(&self, id: &str) -> usize {
-        self.hub.get(id).map_or(0, |s| s.viewers())
-            + self.hls.get(id).map_or(0, |r| r.audience.len())
-            + self.elsewhere.players(id)
-    }
-
-    /// This node's players of each broadcast it serves, for the other nodes.
-    pub fn local_players(&self) -> std::collections::HashMap<String, usize> {
-        let mut players = self.hub.viewers_by_stream();
-        for (id, n) in self.hls.audiences() {
-            *players.entry(id).or_default() += n;
-        }
-        players.retain(|_, n| *n > 0);
-        players
-    }
-
-    /// Who may watch broadcast `id` now: its gate's word when someone holds one, else the
-    /// store's; `None` when there is no such broadcast.
-    pub async fn access(&self, id: &str) -> anyhow::Result<Option<Access>> {
-        match self.gates.get(id) {
-            Some(gate) => Ok(Some(gate.access())),
-            None => self.store.access(id).await,
-        }
-    }
-
-    /// The gate of broadcast `id`, made from the store if nobody holds it.
-    pub async fn gate(&self, id: &str) -> anyhow::Result<Option<Arc<Gate>>> {
-        if let Some(gate) = self.gates.get(id) {
-            return Ok(Some(gate));
-        }
-        Ok(self.store.access(id).await?.map(|access| self.gates.open(id, access)))
-    }
-
-    /// Whether a viewer may watch broadcast `id` under `access`: it is public, or the viewer
-    /// holds a playback token of the current access epoch, or is logged in as someone it
-    /// is shared with.
-    pub fn admits(&self, id: &str, access: &Access, viewer: &Credentials) -> bool {
-        !access.private
-            || viewer
-                .token
-                .as_deref()
-                .is_some_and(|t| self.playback.verify(id, access.epoch, t, crate::playback::now_secs()))
-            || (viewer.user.is_some() && access.allows_user(viewer.user))
-    }
-
-    /// Tells broadcast `id`'s open connections, here and on every other node, that the
-    /// store changed who may watch it: those no longer allowed are disconnected by their
-    /// own paths.
-    pub async fn access_changed(&self, id: &str) -> anyhow::Result<()> {
-        self.refresh_access(id).await?;
-        let change = crate::cluster::AccessChanged {
-            broadcast: id.to_owned(),
-            evict_publisher: false,
-        };
-        self.bus.publish("access", &change).await;
-        Ok(())
-    }
-
-    /// Tells this node's open connections of broadcast `id` who may watch it now.
-    pub async fn refresh_access(&self, id: &str) -> anyhow::Result<()> {
-        if let Some(gate) = self.gates.get(id)
-            && let Some(access) = self.store.access(id).await?
-        {
-            gate.set(access);
-        }
-        if let Some(room) = self.rooms.get(id) {
-            room.access_changed(self);
-        }
-        Ok(())
     }
 }
 
@@ -290,7 +234,7 @@ impl Publishing {
                 _ => PublishError::AlreadyLive,
             });
         }
-        let gate = match app.gate(&broadcast.id).await {
+        let gate = match app.admission.gate(&broadcast.id).await {
             Ok(Some(gate)) => gate,
             failed => {
                 app.hub.close(&stream);
@@ -307,7 +251,14 @@ impl Publishing {
         tracing::info!(broadcast = %broadcast.id, "broadcast is live");
         app.metrics.broadcasts_live.inc();
         match app.store.get(&broadcast.id).await {
-            Ok(Some(live)) => crate::notify::broadcast_started(app.clone(), live),
+            Ok(Some(live)) => {
+                let announcer = crate::notify::Announcer {
+                    store: app.store.clone(),
+                    notifier: app.notifier.clone(),
+                    bus: app.bus.clone(),
+                };
+                crate::notify::broadcast_started(announcer, live)
+            }
             Ok(None) => {}
             Err(e) => tracing::error!(broadcast = %broadcast.id, "cannot notify followers: {e:#}"),
         }

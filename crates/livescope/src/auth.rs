@@ -11,7 +11,6 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::http::{HeaderMap, StatusCode, header};
 
 use crate::api::ApiError;
-use crate::app::App;
 use crate::store::User;
 
 /// The cookie the web app's session travels in.
@@ -145,11 +144,11 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
 
 /// The logged-in user, if any. A token that names no live session is an error (401), so
 /// that a client learns its session is gone rather than silently acting anonymously.
-pub async fn current_user(app: &App, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
+pub async fn current_user(store: &crate::store::Store, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
     let Some(token) = session_token(headers) else {
         return Ok(None);
     };
-    match app.store.session_user(&token).await? {
+    match store.session_user(&token).await? {
         Some(user) => Ok(Some(user)),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -160,8 +159,8 @@ pub async fn current_user(app: &App, headers: &HeaderMap) -> Result<Option<User>
 }
 
 /// The logged-in user, or 401.
-pub async fn require_user(app: &App, headers: &HeaderMap) -> Result<User, ApiError> {
-    current_user(app, headers)
+pub async fn require_user(store: &crate::store::Store, headers: &HeaderMap) -> Result<User, ApiError> {
+    current_user(store, headers)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "login_required", "log in first"))
 }

@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::App;
-use crate::notify::Notified;
+use crate::admission::Admission;
+use crate::bus::Bus;
+use crate::notify::{Notified, Notifier};
+use crate::players::Players;
+use crate::room::Rooms;
 
 /// How often a node reports its players.
 pub const LOAD_INTERVAL: Duration = Duration::from_secs(1);
@@ -30,16 +33,16 @@ pub struct AccessChanged {
 #[derive(Debug, Serialize, Deserialize)]
 struct Load {
     node: String,
-    players: Players,
+    players: PlayerCounts,
 }
 
 /// Players of each broadcast, by broadcast id.
-type Players = HashMap<String, usize>;
+type PlayerCounts = HashMap<String, usize>;
 
 /// The other nodes' players, by node, and when each reported.
 #[derive(Default)]
 pub struct Elsewhere {
-    nodes: Mutex<HashMap<String, (Players, Instant)>>,
+    nodes: Mutex<HashMap<String, (PlayerCounts, Instant)>>,
 }
 
 impl Elsewhere {
@@ -60,62 +63,78 @@ impl Elsewhere {
     }
 }
 
+/// What a node's part in the cluster touches: the bus itself, and what the other nodes'
+/// messages change here.
+pub struct Parts {
+    /// This node's name, in its reports.
+    pub node: String,
+    pub bus: Bus,
+    pub admission: Admission,
+    pub notifier: Arc<Notifier>,
+    pub elsewhere: Arc<Elsewhere>,
+    pub players: Players,
+    pub rooms: Arc<Rooms>,
+}
+
 /// Starts listening to the other nodes, and reporting to them. Nothing on a single node.
-pub async fn start(app: &Arc<App>) -> anyhow::Result<()> {
-    if !app.bus.clustered() {
+pub async fn start(parts: Parts) -> anyhow::Result<()> {
+    let Parts {
+        node,
+        bus,
+        admission,
+        notifier,
+        elsewhere,
+        players,
+        rooms,
+    } = parts;
+    if !bus.clustered() {
         return Ok(());
     }
-    if let Some(mut changes) = app.bus.subscribe("access").await? {
-        let app = app.clone();
+    if let Some(mut changes) = bus.subscribe("access").await? {
         tokio::spawn(async move {
             while let Some(message) = changes.next().await {
                 let Some(change) = message.parse::<AccessChanged>() else {
                     continue;
                 };
-                if change.evict_publisher
-                    && let Some(gate) = app.gates.get(&change.broadcast)
-                {
-                    gate.evict_publisher();
+                if change.evict_publisher {
+                    admission.evict_publisher_here(&change.broadcast);
                 }
-                if let Err(e) = app.refresh_access(&change.broadcast).await {
+                if let Err(e) = admission.refresh(&change.broadcast).await {
                     tracing::warn!(broadcast = %change.broadcast, "cannot apply another node's access change: {e:#}");
                 }
             }
         });
     }
-    if let Some(mut notices) = app.bus.subscribe("notify").await? {
-        let app = app.clone();
+    if let Some(mut notices) = bus.subscribe("notify").await? {
         tokio::spawn(async move {
             while let Some(message) = notices.next().await {
                 if let Some(n) = message.parse::<Notified>()
                     && n.users.len() == n.ids.len()
                 {
-                    app.notifier.deliver_started(&n.users, &n.ids, &n.started);
+                    notifier.deliver_started(&n.users, &n.ids, &n.started);
                 }
             }
         });
     }
-    if let Some(mut loads) = app.bus.subscribe("load").await? {
-        let app = app.clone();
+    if let Some(mut loads) = bus.subscribe("load").await? {
         tokio::spawn(async move {
             while let Some(message) = loads.next().await {
                 if let Some(load) = message.parse::<Load>() {
-                    app.elsewhere.update(load);
+                    elsewhere.update(load);
                 }
             }
         });
     }
-    crate::room::cluster::serve_home(app.clone()).await?;
-    let app = app.clone();
+    crate::room::cluster::serve_home(rooms).await?;
     tokio::spawn(async move {
         let mut every = tokio::time::interval(LOAD_INTERVAL);
         loop {
             every.tick().await;
             let load = Load {
-                node: app.config.node.clone(),
-                players: app.local_players(),
+                node: node.clone(),
+                players: players.here(),
             };
-            app.bus.publish("load", &load).await;
+            bus.publish("load", &load).await;
         }
     });
     Ok(())

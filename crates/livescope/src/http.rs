@@ -100,7 +100,7 @@ async fn watch_flv(
             .as_deref()
             .and_then(crate::playback::token_in_query)
             .map(str::to_owned),
-        user: crate::auth::current_user(&app, &request_headers)
+        user: crate::auth::current_user(&app.store, &request_headers)
             .await
             .ok()
             .flatten()
@@ -113,8 +113,8 @@ async fn watch_flv(
         .is_some_and(|secret| crate::auth::same_secret(secret.as_bytes(), app.relay_secret.as_bytes()));
     // Access first: a stranger learns nothing of a private broadcast, not even whether it
     // is live.
-    let gate = app.gate(id).await?.ok_or_else(not_live)?;
-    if !relay && !app.admits(id, &gate.access(), &viewer) {
+    let gate = app.admission.gate(id).await?.ok_or_else(not_live)?;
+    if !relay && !app.admission.admits(id, &gate.access(), &viewer) {
         return Err(private());
     }
     let stream = if relay {
@@ -235,7 +235,11 @@ async fn next_flv_bytes(mut v: FlvViewer) -> Option<(Result<Bytes, std::io::Erro
             v.app.metrics.viewer_skipped_frames.inc_by(v.sub.skipped - v.skipped);
             v.skipped = v.sub.skipped;
         }
-        if !v.relay && !v.access.still_admitted(|access| v.app.admits(&v.id, access, &v.viewer)) {
+        if !v.relay
+            && !v
+                .access
+                .still_admitted(|access| v.app.admission.admits(&v.id, access, &v.viewer))
+        {
             tracing::info!(broadcast = %v.id, "HTTP-FLV viewer no longer admitted: disconnected");
             return None;
         }

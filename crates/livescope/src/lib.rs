@@ -2,6 +2,7 @@
 //! HTTP POST of FLV; watch over RTMP or HTTP-FLV; manage broadcasts over a JSON API.
 
 pub mod access;
+pub mod admission;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod notify;
 pub mod peer;
 pub mod playback;
+pub mod players;
 pub mod playout;
 pub mod plot;
 pub mod recent;

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::app::App;
-use crate::store::{Broadcast, now_ms};
+use crate::bus::Bus;
+use crate::store::{Broadcast, Store, now_ms};
 
 /// Followers handled per database transaction.
 pub const FANOUT_BATCH: usize = 2_000;
@@ -100,8 +100,17 @@ impl Notifier {
     }
 }
 
+/// What telling followers takes: the store (who follows, and the notices kept), the
+/// connected streams here, and the bus to the other nodes' streams.
+#[derive(Clone)]
+pub struct Announcer {
+    pub store: Store,
+    pub notifier: Arc<Notifier>,
+    pub bus: Bus,
+}
+
 /// Starts the fan-out of `broadcast_started` for a broadcast that just went live.
-pub fn broadcast_started(app: Arc<App>, broadcast: Broadcast) {
+pub fn broadcast_started(app: Announcer, broadcast: Broadcast) {
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         match fan_out(&app, &broadcast).await {
@@ -113,7 +122,7 @@ pub fn broadcast_started(app: Arc<App>, broadcast: Broadcast) {
     });
 }
 
-async fn fan_out(app: &App, b: &Broadcast) -> anyhow::Result<usize> {
+async fn fan_out(app: &Announcer, b: &Broadcast) -> anyhow::Result<usize> {
     let Some(owner) = b.owner_id else { return Ok(0) };
     let users = if b.private {
         // Only the people it is for hear of a private broadcast.
@@ -144,7 +153,7 @@ async fn fan_out(app: &App, b: &Broadcast) -> anyhow::Result<usize> {
 }
 
 /// Stores one batch's notifications, then delivers them to those connected.
-async fn send(app: &App, b: &Broadcast, users: Vec<i64>) -> anyhow::Result<()> {
+async fn send(app: &Announcer, b: &Broadcast, users: Vec<i64>) -> anyhow::Result<()> {
     if users.is_empty() {
         return Ok(());
     }

@@ -133,7 +133,7 @@ async fn pull_from_origin(app: &Arc<App>, id: &str, ready: &watch::Sender<Option
     };
     tracing::info!(broadcast = %id, origin = %origin.name, "relaying from the origin");
     if let Some(config) = app.hls_config.clone()
-        && let Ok(Some(gate)) = app.gate(id).await
+        && let Ok(Some(gate)) = app.admission.gate(id).await
     {
         tokio::spawn(crate::hls::run(
             app.hls.clone(),

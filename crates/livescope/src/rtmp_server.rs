@@ -335,14 +335,19 @@ async fn play(
     };
     // Access first: a stranger learns nothing of a private broadcast, not even whether it
     // is live.
-    let gate = app.gate(id).await?;
-    let admitted = gate.as_ref().is_some_and(|g| app.admits(id, &g.access(), &viewer));
+    let gate = app.admission.gate(id).await?;
+    let admitted = gate
+        .as_ref()
+        .is_some_and(|g| app.admission.admits(id, &g.access(), &viewer));
     let stream = if app_name == APP_NAME && admitted {
         crate::relay::stream(&app, id).await
     } else {
         None
     };
-    let refusal = if gate.as_ref().is_some_and(|g| !app.admits(id, &g.access(), &viewer)) {
+    let refusal = if gate
+        .as_ref()
+        .is_some_and(|g| !app.admission.admits(id, &g.access(), &viewer))
+    {
         Some((
             "NetStream.Play.Forbidden",
             "this broadcast is private: play it with ?token=<playback token>",
@@ -372,7 +377,7 @@ async fn play(
     // The arrival of the newest frame in `out`, for the delivery stage.
     let mut newest: Option<std::time::Instant> = None;
     loop {
-        if !access.still_admitted(|a| app.admits(id, a, &viewer)) {
+        if !access.still_admitted(|a| app.admission.admits(id, a, &viewer)) {
             conn.session.end_play();
             conn.flush().await?;
             bail!("viewer of {id:?} no longer admitted");

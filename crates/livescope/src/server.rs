@@ -46,17 +46,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let recordings = config
         .record
         .then(|| Arc::new(Recordings::new(config.data.join("recordings"), config.retention)));
-    let mut app = App::open(config, rtmp.local_addr()?, http.local_addr()?, recordings.clone())?;
+    let bus = match &config.nats {
+        Some(url) => crate::bus::Bus::connect(url, &config.node).await?,
+        None => {
+            if config.database.is_some() {
+                tracing::warn!(
+                    "no --nats: nodes sharing this database share its state, but not streams, rooms, notices or access changes"
+                );
+            }
+            crate::bus::Bus::single()
+        }
+    };
+    let mut app = App::open(config, rtmp.local_addr()?, http.local_addr()?, recordings.clone(), bus)?;
     app.rtmps_addr = rtmps.as_ref().map(TcpListener::local_addr).transpose()?;
-    if let Some(url) = &app.config.nats {
-        app.bus = crate::bus::Bus::connect(url, &app.config.node).await?;
-    } else if app.config.database.is_some() {
-        tracing::warn!(
-            "no --nats: nodes sharing this database share its state, but not streams, rooms, notices or access changes"
-        );
-    }
     let app = Arc::new(app);
-    crate::cluster::start(&app).await?;
+    crate::cluster::start(crate::cluster::Parts {
+        node: app.config.node.clone(),
+        bus: app.bus.clone(),
+        admission: app.admission.clone(),
+        notifier: app.notifier.clone(),
+        elsewhere: app.elsewhere.clone(),
+        players: app.players.clone(),
+        rooms: app.rooms.clone(),
+    })
+    .await?;
     // Recordings and traces are kept as long as each other: swept at start, then hourly.
     let (recordings, traces, retention) = (recordings, app.traces.clone(), app.config.retention);
     tokio::spawn(async move {
@@ -79,7 +92,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tokio::time::sleep(HEARTBEAT).await;
             // Its own publishers (not streams relayed from other nodes) and all its players.
             let publishers = beat.metrics.broadcasts_live.get().max(0) as usize;
-            let viewers = beat.local_players().values().sum();
+            let viewers = beat.players.here().values().sum();
             if let Err(e) = beat.store.call(move |db| db.beat(publishers, viewers)).await {
                 tracing::warn!("store heartbeat: {e:#}");
             }

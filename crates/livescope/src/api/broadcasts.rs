@@ -11,10 +11,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiQuery, ErrorBody, json_body, limit, public_host, random_token, rfc3339};
-use crate::app::App;
+use super::urls::Urls;
+use super::{ApiError, ApiQuery, ErrorBody, json_body, limit, random_token, rfc3339};
+use crate::admission::Admission;
 use crate::auth;
-use crate::store::{Broadcast, ListOrder, SignaturePolicy, State as Life, Stats, User};
+use crate::players::Players;
+use crate::store::{Broadcast, ListOrder, SignaturePolicy, State as Life, Stats, Store, User};
 
 /// Longest broadcast title accepted, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -133,62 +135,78 @@ pub struct CreatedBroadcast {
     pub publish: PublishUrls,
 }
 
-/// What the API shows of a broadcast. Only called for broadcasts the caller may watch:
-/// a private one's watch URLs carry a playback token.
-pub fn view(app: &App, b: &Broadcast, host: &str) -> BroadcastView {
-    let viewers = app.players(&b.id);
-    let query = if b.private {
-        let (token, _) = app.playback.issue(&b.id, b.access_epoch, crate::playback::now_secs());
-        format!("?token={token}")
-    } else {
-        String::new()
-    };
-    let scheme = app.http_scheme();
-    BroadcastView {
-        id: b.id.clone(),
-        owner: b.owner.clone(),
-        title: b.title.clone(),
-        private: b.private,
-        state: b.state,
-        created_at: rfc3339(b.created_at),
-        started_at: b.started_at.map(rfc3339),
-        ended_at: b.ended_at.map(rfc3339),
-        viewers,
-        signature_policy: b.signature_policy,
-        signature: app.verdicts.checked(&b.id).map(SignatureView::from),
-        watch: WatchUrls {
-            rtmp: format!("rtmp://{host}:{}/live/{}{query}", app.rtmp_addr.port(), b.id),
-            flv: format!("{scheme}://{host}:{}/live/{}.flv{query}", app.http_addr.port(), b.id),
-            hls: format!(
-                "{scheme}://{host}:{}/hls/{}/{}{query}",
-                app.http_addr.port(),
-                b.id,
-                if b.state == Life::Ended {
-                    "master.m3u8"
-                } else {
-                    "index.m3u8"
-                }
-            ),
-        },
+/// What the broadcasts' handlers use: the store, how to show a broadcast, who may watch
+/// it, and its delay figures and arrival trace.
+#[derive(Clone)]
+pub struct Broadcasts {
+    pub store: Store,
+    pub views: Views,
+    pub admission: Admission,
+    pub traces: crate::trace::Traces,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// What showing a broadcast takes: its URLs, its players now, a playback token for a
+/// private one and what its signatures say.
+#[derive(Clone)]
+pub struct Views {
+    pub urls: Urls,
+    pub players: Players,
+    pub admission: Admission,
+    pub verdicts: Arc<crate::integrity::Verdicts>,
+}
+
+impl Views {
+    /// What the API shows of a broadcast. Only called for broadcasts the caller may watch:
+    /// a private one's watch URLs carry a playback token.
+    pub fn view(&self, b: &Broadcast, host: &str) -> BroadcastView {
+        let viewers = self.players.of(&b.id);
+        let query = if b.private {
+            let (token, _) = self
+                .admission
+                .playback()
+                .issue(&b.id, b.access_epoch, crate::playback::now_secs());
+            format!("?token={token}")
+        } else {
+            String::new()
+        };
+        let playlist = if b.state == Life::Ended {
+            "master.m3u8"
+        } else {
+            "index.m3u8"
+        };
+        BroadcastView {
+            id: b.id.clone(),
+            owner: b.owner.clone(),
+            title: b.title.clone(),
+            private: b.private,
+            state: b.state,
+            created_at: rfc3339(b.created_at),
+            started_at: b.started_at.map(rfc3339),
+            ended_at: b.ended_at.map(rfc3339),
+            viewers,
+            signature_policy: b.signature_policy,
+            signature: self.verdicts.checked(&b.id).map(SignatureView::from),
+            watch: WatchUrls {
+                rtmp: self.urls.rtmp(host, &format!("live/{}{query}", b.id)),
+                flv: self.urls.http(host, &format!("live/{}.flv{query}", b.id)),
+                hls: self.urls.http(host, &format!("hls/{}/{playlist}{query}", b.id)),
+            },
+        }
+    }
+
+    /// Where to publish with `key`.
+    fn publish(&self, host: &str, key: &str) -> PublishUrls {
+        PublishUrls {
+            rtmp: self.urls.rtmp(host, &format!("live/{key}")),
+            rtmps: self.urls.rtmps(host, &format!("live/{key}")),
+            http: self.urls.http(host, &format!("ingest/{key}.flv")),
+        }
     }
 }
 
 fn new_stream_key() -> String {
     format!("live_{}", random_token(32))
-}
-
-fn publish_urls(app: &App, host: &str, key: &str) -> PublishUrls {
-    PublishUrls {
-        rtmp: format!("rtmp://{host}:{}/live/{key}", app.rtmp_addr.port()),
-        rtmps: app
-            .rtmps_addr
-            .map(|a| format!("rtmps://{host}:{}/live/{key}", a.port())),
-        http: format!(
-            "{}://{host}:{}/ingest/{key}.flv",
-            app.http_scheme(),
-            app.http_addr.port()
-        ),
-    }
 }
 
 /// A new broadcast of the logged-in user; private when `viewers` is given.
@@ -199,8 +217,8 @@ fn publish_urls(app: &App, host: &str, key: &str) -> PublishUrls {
     (status = 401, description = "Not logged in", body = ErrorBody),
     (status = 422, description = "A field is invalid", body = ErrorBody),
 ))]
-pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let owner = auth::require_user(&app, &headers).await?;
+pub async fn create(State(api): State<Broadcasts>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let owner = auth::require_user(&api.store, &headers).await?;
     let request: CreateBroadcast = json_body(&body)?;
     let title = request.title.unwrap_or_default();
     if title.chars().count() > MAX_TITLE_CHARS {
@@ -211,13 +229,13 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
         ));
     }
     let allowed = match request.viewers {
-        Some(names) => Some(allowed_ids(&app, names).await?),
+        Some(names) => Some(allowed_ids(&api.store, names).await?),
         None => None,
     };
     let id = random_token(12);
     let stream_key = new_stream_key();
     let key = stream_key.clone();
-    let broadcast = app
+    let broadcast = api
         .store
         .call(move |db| {
             let created = db.create_broadcast(&id, owner.id, &key, &title, allowed.as_deref())?;
@@ -229,10 +247,10 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
             Ok(db.get(&id)?.expect("a broadcast just stored"))
         })
         .await?;
-    let host = public_host(&app, &headers);
+    let host = api.views.urls.host(&headers);
     let created = CreatedBroadcast {
-        broadcast: view(&app, &broadcast, &host),
-        publish: publish_urls(&app, &host, &stream_key),
+        broadcast: api.views.view(&broadcast, &host),
+        publish: api.views.publish(&host, &stream_key),
         stream_key,
     };
     Ok((StatusCode::CREATED, Json(created)).into_response())
@@ -256,12 +274,12 @@ pub struct DelayView {
     (status = 404, description = "No such broadcast", body = ErrorBody),
 ))]
 pub async fn delay(
-    State(app): State<Arc<App>>,
+    State(api): State<Broadcasts>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<DelayView>, ApiError> {
-    visible(&app, &headers, &id).await?;
-    let stages = app
+    visible(&api, &headers, &id).await?;
+    let stages = api
         .metrics
         .delays
         .get(&id)
@@ -282,12 +300,12 @@ pub async fn delay(
     (status = 404, description = "No such broadcast, or it never went live", body = ErrorBody),
 ))]
 pub async fn trace(
-    State(app): State<Arc<App>>,
+    State(api): State<Broadcasts>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    visible(&app, &headers, &id).await?;
-    let path = app.traces.file(&id).ok_or_else(|| ApiError::not_found("trace"))?;
+    visible(&api, &headers, &id).await?;
+    let path = api.traces.file(&id).ok_or_else(|| ApiError::not_found("trace"))?;
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|_| ApiError::not_found("trace"))?;
@@ -303,14 +321,18 @@ pub async fn trace(
 }
 
 /// The broadcast, if the caller may see it: a private one is refused to strangers (403).
-async fn visible(app: &App, headers: &HeaderMap, id: &str) -> Result<(Broadcast, Option<User>), ApiError> {
-    let me = auth::current_user(app, headers).await?;
-    let broadcast = app
+async fn visible(api: &Broadcasts, headers: &HeaderMap, id: &str) -> Result<(Broadcast, Option<User>), ApiError> {
+    let me = auth::current_user(&api.store, headers).await?;
+    let broadcast = api
         .store
         .get(id)
         .await?
         .ok_or_else(|| ApiError::not_found("broadcast"))?;
-    let access = app.access(id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let access = api
+        .admission
+        .access(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("broadcast"))?;
     if !access.allows_user(me.as_ref().map(|u| u.id)) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -328,18 +350,18 @@ async fn visible(app: &App, headers: &HeaderMap, id: &str) -> Result<(Broadcast,
     (status = 404, description = "No such broadcast", body = ErrorBody),
 ))]
 pub async fn get(
-    State(app): State<Arc<App>>,
+    State(api): State<Broadcasts>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<BroadcastView>, ApiError> {
-    let (broadcast, _) = visible(&app, &headers, &id).await?;
-    Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
+    let (broadcast, _) = visible(&api, &headers, &id).await?;
+    Ok(Json(api.views.view(&broadcast, &api.views.urls.host(&headers))))
 }
 
 /// The owner's broadcast, or 404 (not found) / 403 (someone else's).
-async fn owned(app: &App, headers: &HeaderMap, id: &str) -> Result<Broadcast, ApiError> {
-    let me = auth::require_user(app, headers).await?;
-    let broadcast = app
+async fn owned(api: &Broadcasts, headers: &HeaderMap, id: &str) -> Result<Broadcast, ApiError> {
+    let me = auth::require_user(&api.store, headers).await?;
+    let broadcast = api
         .store
         .get(id)
         .await?
@@ -367,16 +389,16 @@ async fn owned(app: &App, headers: &HeaderMap, id: &str) -> Result<Broadcast, Ap
     (status = 409, description = "Live, and `drop` chosen or left", body = ErrorBody),
 ))]
 pub async fn set_signature_policy(
-    State(app): State<Arc<App>>,
+    State(api): State<Broadcasts>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<BroadcastView>, ApiError> {
-    owned(&app, &headers, &id).await?;
+    owned(&api, &headers, &id).await?;
     let request: PolicyRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
     let changed = id.clone();
-    let (set, broadcast) = app
+    let (set, broadcast) = api
         .store
         .call(move |db| {
             Ok((
@@ -393,7 +415,7 @@ pub async fn set_signature_policy(
         ));
     }
     let broadcast = broadcast.ok_or_else(|| ApiError::not_found("broadcast"))?;
-    Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
+    Ok(Json(api.views.view(&broadcast, &api.views.urls.host(&headers))))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -412,20 +434,20 @@ struct NewKey {
     (status = 404, description = "No such broadcast", body = ErrorBody),
 ))]
 pub async fn rotate_key(
-    State(app): State<Arc<App>>,
+    State(api): State<Broadcasts>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let broadcast = owned(&app, &headers, &id).await?;
+    let broadcast = owned(&api, &headers, &id).await?;
     let stream_key = new_stream_key();
     let (changed, key) = (broadcast.id.clone(), stream_key.clone());
-    app.store
+    api.store
         .call(move |db| db.set_stream_key(&changed, Some(&key)))
         .await?;
-    evict_publisher(&app, &broadcast.id).await;
-    let host = public_host(&app, &headers);
+    api.admission.evict_publisher(&broadcast.id).await;
+    let host = api.views.urls.host(&headers);
     let body = NewKey {
-        publish: publish_urls(&app, &host, &stream_key),
+        publish: api.views.publish(&host, &stream_key),
         stream_key,
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -440,29 +462,15 @@ pub async fn rotate_key(
     (status = 404, description = "No such broadcast", body = ErrorBody),
 ))]
 pub async fn revoke_key(
-    State(app): State<Arc<App>>,
+    State(api): State<Broadcasts>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let broadcast = owned(&app, &headers, &id).await?;
+    let broadcast = owned(&api, &headers, &id).await?;
     let changed = broadcast.id.clone();
-    app.store.call(move |db| db.set_stream_key(&changed, None)).await?;
-    evict_publisher(&app, &broadcast.id).await;
+    api.store.call(move |db| db.set_stream_key(&changed, None)).await?;
+    api.admission.evict_publisher(&broadcast.id).await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Ends the publishing session of a broadcast whose key changed: whoever publishes with
-/// the old key (a leaked one, say) is off the air at once and cannot come back.
-async fn evict_publisher(app: &App, id: &str) {
-    if let Some(gate) = app.gates.get(id) {
-        gate.evict_publisher();
-    }
-    // The publisher may be on another node.
-    let change = crate::cluster::AccessChanged {
-        broadcast: id.to_owned(),
-        evict_publisher: true,
-    };
-    app.bus.publish("access", &change).await;
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -489,14 +497,14 @@ pub struct ViewerList {
     (status = 404, description = "No such broadcast", body = ErrorBody),
 ))]
 pub async fn get_viewers(
-    State(app): State<Arc<App>>,
+    State(api): State<Broadcasts>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<ViewerList>, ApiError> {
-    let broadcast = owned(&app, &headers, &id).await?;
+    let broadcast = owned(&api, &headers, &id).await?;
     Ok(Json(ViewerList {
         private: broadcast.private,
-        viewers: app.store.call(move |db| db.allowed_viewer_names(&id)).await?,
+        viewers: api.store.call(move |db| db.allowed_viewer_names(&id)).await?,
     }))
 }
 
@@ -511,29 +519,29 @@ pub async fn get_viewers(
     (status = 422, description = "An unknown user, or too many", body = ErrorBody),
 ))]
 pub async fn set_viewers(
-    State(app): State<Arc<App>>,
+    State(api): State<Broadcasts>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<BroadcastView>, ApiError> {
-    let broadcast = owned(&app, &headers, &id).await?;
+    let broadcast = owned(&api, &headers, &id).await?;
     let request: Viewers = json_body(&body)?;
-    let allowed = allowed_ids(&app, request.viewers).await?;
+    let allowed = allowed_ids(&api.store, request.viewers).await?;
     let changed = broadcast.id.clone();
-    app.store
+    api.store
         .call(move |db| db.set_allowed_viewers(&changed, &allowed))
         .await?;
-    app.access_changed(&broadcast.id).await?;
-    let broadcast = app
+    api.admission.changed(&broadcast.id).await?;
+    let broadcast = api
         .store
         .get(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("broadcast"))?;
-    Ok(Json(view(&app, &broadcast, &public_host(&app, &headers))))
+    Ok(Json(api.views.view(&broadcast, &api.views.urls.host(&headers))))
 }
 
 /// The ids of the users named, or 422 naming the first unknown one.
-async fn allowed_ids(app: &App, names: Vec<String>) -> Result<Vec<i64>, ApiError> {
+async fn allowed_ids(store: &Store, names: Vec<String>) -> Result<Vec<i64>, ApiError> {
     if names.len() > MAX_ALLOWED_VIEWERS {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -542,7 +550,7 @@ async fn allowed_ids(app: &App, names: Vec<String>) -> Result<Vec<i64>, ApiError
         ));
     }
     let wanted = names.clone();
-    let users = app.store.call(move |db| db.users_by_names(&wanted)).await?;
+    let users = store.call(move |db| db.users_by_names(&wanted)).await?;
     if let Some(unknown) = names
         .iter()
         .find(|n| !users.iter().any(|u| u.username.eq_ignore_ascii_case(n)))
@@ -581,9 +589,9 @@ pub struct BroadcastList {
 }
 
 impl BroadcastList {
-    fn of(app: &App, host: &str, broadcasts: &[Broadcast]) -> BroadcastList {
+    fn of(views: &Views, host: &str, broadcasts: &[Broadcast]) -> BroadcastList {
         BroadcastList {
-            broadcasts: broadcasts.iter().map(|b| view(app, b, host)).collect(),
+            broadcasts: broadcasts.iter().map(|b| views.view(b, host)).collect(),
         }
     }
 }
@@ -594,7 +602,7 @@ impl BroadcastList {
     (status = 400, description = "A bad state or sort", body = ErrorBody),
 ))]
 pub async fn list(
-    State(app): State<Arc<App>>,
+    State(api): State<Broadcasts>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<BroadcastList>, ApiError> {
@@ -613,30 +621,30 @@ pub async fn list(
     let limit = limit(q.limit, 50, 500);
     let broadcasts = match q.sort.as_deref().unwrap_or("recent") {
         "recent" => {
-            app.store
+            api.store
                 .call(move |db| db.list(state, ListOrder::Recent, limit))
                 .await?
         }
         "random" => {
-            app.store
+            api.store
                 .call(move |db| db.list(state, ListOrder::Random, limit))
                 .await?
         }
         "viewers" => {
             // Viewer counts live in memory: rank every live broadcast by them. Ended
             // broadcasts have none, so they keep their recency order.
-            let mut all = app
+            let mut all = api
                 .store
                 .call(move |db| db.list(state, ListOrder::Recent, 10_000))
                 .await?;
-            all.sort_by_key(|b| std::cmp::Reverse(app.players(&b.id)));
+            all.sort_by_key(|b| std::cmp::Reverse(api.views.players.of(&b.id)));
             all.truncate(limit);
             all
         }
         _ => return Err(bad("sort", "viewers, recent, random")),
     };
-    let host = public_host(&app, &headers);
-    Ok(Json(BroadcastList::of(&app, &host, &broadcasts)))
+    let host = api.views.urls.host(&headers);
+    Ok(Json(BroadcastList::of(&api.views, &host, &broadcasts)))
 }
 
 /// Live broadcasts of the people the caller follows.
@@ -644,11 +652,11 @@ pub async fn list(
     (status = 200, body = BroadcastList),
     (status = 401, description = "Not logged in", body = ErrorBody),
 ))]
-pub async fn feed(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<BroadcastList>, ApiError> {
-    let me = auth::require_user(&app, &headers).await?;
-    let host = public_host(&app, &headers);
-    let broadcasts = app.store.call(move |db| db.feed(me.id, 100)).await?;
-    Ok(Json(BroadcastList::of(&app, &host, &broadcasts)))
+pub async fn feed(State(api): State<Broadcasts>, headers: HeaderMap) -> Result<Json<BroadcastList>, ApiError> {
+    let me = auth::require_user(&api.store, &headers).await?;
+    let host = api.views.urls.host(&headers);
+    let broadcasts = api.store.call(move |db| db.feed(me.id, 100)).await?;
+    Ok(Json(BroadcastList::of(&api.views, &host, &broadcasts)))
 }
 
 /// The caller's own broadcasts, newest first, those not yet live too (the dashboard).
@@ -657,15 +665,15 @@ pub async fn feed(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Jso
     (status = 401, description = "Not logged in", body = ErrorBody),
 ))]
 pub async fn mine(
-    State(app): State<Arc<App>>,
+    State(api): State<Broadcasts>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<BroadcastList>, ApiError> {
-    let me = auth::require_user(&app, &headers).await?;
-    let host = public_host(&app, &headers);
+    let me = auth::require_user(&api.store, &headers).await?;
+    let host = api.views.urls.host(&headers);
     let limit = limit(q.limit, 50, 500);
-    let broadcasts = app.store.call(move |db| db.own(me.id, limit)).await?;
-    Ok(Json(BroadcastList::of(&app, &host, &broadcasts)))
+    let broadcasts = api.store.call(move |db| db.own(me.id, limit)).await?;
+    Ok(Json(BroadcastList::of(&api.views, &host, &broadcasts)))
 }
 
 /// Total views, unique viewers and peak concurrent viewers.
@@ -675,10 +683,10 @@ pub async fn mine(
     (status = 404, description = "No such broadcast", body = ErrorBody),
 ))]
 pub async fn stats(
-    State(app): State<Arc<App>>,
+    State(api): State<Broadcasts>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Stats>, ApiError> {
-    let (broadcast, _) = visible(&app, &headers, &id).await?;
-    Ok(Json(app.store.call(move |db| db.stats(&broadcast.id)).await?))
+    let (broadcast, _) = visible(&api, &headers, &id).await?;
+    Ok(Json(api.store.call(move |db| db.stats(&broadcast.id)).await?))
 }

@@ -12,8 +12,14 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiQuery, ErrorBody, limit, rfc3339};
-use crate::app::App;
 use crate::auth;
+
+/// What the notifications' handlers use: the store, and the connected event streams.
+#[derive(Clone)]
+pub struct Notices {
+    pub store: crate::store::Store,
+    pub notifier: Arc<crate::notify::Notifier>,
+}
 
 /// How often an event stream checks that its session still exists.
 const SESSION_CHECK: Duration = Duration::from_secs(30);
@@ -24,24 +30,24 @@ const SESSION_CHECK: Duration = Duration::from_secs(30);
     (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
     (status = 401, description = "Not logged in", body = ErrorBody),
 ))]
-pub async fn stream(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
-    let me = auth::require_user(&app, &headers).await?;
+pub async fn stream(State(api): State<Notices>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    let me = auth::require_user(&api.store, &headers).await?;
     let token = auth::session_token(&headers).unwrap_or_default();
-    let rx = app.notifier.subscribe(me.id);
+    let rx = api.notifier.subscribe(me.id);
     let ready = futures_util::stream::once(async { Ok::<_, Infallible>(Event::default().event("ready").data("{}")) });
     // The stream ends when the session does (logout or expiry): the session is looked up
     // again every SESSION_CHECK, whether or not events are flowing.
-    let start = (rx, app, token, tokio::time::Instant::now() + SESSION_CHECK);
-    let events = futures_util::stream::unfold(start, |(mut rx, app, token, mut check_at)| async move {
+    let start = (rx, api.store, token, tokio::time::Instant::now() + SESSION_CHECK);
+    let events = futures_util::stream::unfold(start, |(mut rx, store, token, mut check_at)| async move {
         loop {
             match tokio::time::timeout_at(check_at, rx.recv()).await {
                 Ok(None) => return None,
                 Ok(Some(e)) => {
                     let event = Event::default().event(e.name).data(&*e.data);
-                    return Some((Ok(event), (rx, app, token, check_at)));
+                    return Some((Ok(event), (rx, store, token, check_at)));
                 }
                 Err(_) => {
-                    if !matches!(app.store.session_user(&token).await, Ok(Some(_))) {
+                    if !matches!(store.session_user(&token).await, Ok(Some(_))) {
                         return None;
                     }
                     check_at += SESSION_CHECK;
@@ -88,11 +94,11 @@ pub struct NotificationPage {
         (status = 401, description = "Not logged in", body = ErrorBody),
     ))]
 pub async fn notifications(
-    State(app): State<Arc<App>>,
+    State(api): State<Notices>,
     headers: HeaderMap,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<NotificationPage>, ApiError> {
-    let me = auth::require_user(&app, &headers).await?;
+    let me = auth::require_user(&api.store, &headers).await?;
     let before = match page.before.as_deref() {
         None => i64::MAX,
         Some(c) => c.parse().map_err(|_| {
@@ -104,7 +110,7 @@ pub async fn notifications(
         })?,
     };
     let limit = limit(page.limit, 50, 500);
-    let rows = app.store.call(move |db| db.notifications(me.id, before, limit)).await?;
+    let rows = api.store.call(move |db| db.notifications(me.id, before, limit)).await?;
     let next = (rows.len() == limit)
         .then(|| rows.last().map(|n| n.id.to_string()))
         .flatten();

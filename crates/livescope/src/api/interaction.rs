@@ -11,10 +11,19 @@ use serde::Deserialize;
 
 use super::{ApiError, ApiQuery, ErrorBody, limit};
 use crate::access::Credentials;
-use crate::app::App;
 use crate::auth;
 use crate::room::Audience;
 use crate::store::Timeline;
+
+/// What the audience and timeline handlers use: the store, who may watch, the rooms and the
+/// player counts.
+#[derive(Clone)]
+pub struct Interaction {
+    pub store: crate::store::Store,
+    pub admission: crate::admission::Admission,
+    pub rooms: Arc<crate::room::Rooms>,
+    pub players: crate::players::Players,
+}
 
 /// `GET /api/broadcasts/<id>/audience`.
 #[utoipa::path(get, path = "/api/broadcasts/{id}/audience", tag = "interaction", params(("id" = String, Path)),
@@ -25,12 +34,12 @@ use crate::store::Timeline;
     (status = 404, description = "No such broadcast", body = ErrorBody),
 ))]
 pub async fn audience(
-    State(app): State<Arc<App>>,
+    State(api): State<Interaction>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Audience>, ApiError> {
-    let me = auth::require_user(&app, &headers).await?;
-    let broadcast = app
+    let me = auth::require_user(&api.store, &headers).await?;
+    let broadcast = api
         .store
         .get(&id)
         .await?
@@ -42,11 +51,11 @@ pub async fn audience(
             "only the broadcaster can see the audience",
         ));
     }
-    Ok(Json(match app.rooms.get(&id) {
-        Some(room) => room.audience(&app),
+    Ok(Json(match api.rooms.get(&id) {
+        Some(room) => room.audience(),
         None => Audience {
             connected: 0,
-            viewers: app.players(&id),
+            viewers: api.players.of(&id),
             reporting: 0,
             delay_p50_ms: None,
             delay_p90_ms: None,
@@ -79,17 +88,21 @@ pub struct Span {
     (status = 404, description = "No such broadcast", body = ErrorBody),
 ))]
 pub async fn timeline(
-    State(app): State<Arc<App>>,
+    State(api): State<Interaction>,
     headers: HeaderMap,
     Path(id): Path<String>,
     ApiQuery(span): ApiQuery<Span>,
 ) -> Result<Json<Timeline>, ApiError> {
-    let access = app.access(&id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let access = api
+        .admission
+        .access(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("broadcast"))?;
     let viewer = Credentials {
         token: span.token.clone(),
-        user: auth::current_user(&app, &headers).await?.map(|u| u.id),
+        user: auth::current_user(&api.store, &headers).await?.map(|u| u.id),
     };
-    if !app.admits(&id, &access, &viewer) {
+    if !api.admission.admits(&id, &access, &viewer) {
         return Err(crate::http::private());
     }
     let (from, to) = (span.from.unwrap_or(0), span.to.unwrap_or(i64::MAX));
@@ -97,5 +110,5 @@ pub async fn timeline(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "from is after to"));
     }
     let limit = limit(span.limit, 500, 5000);
-    Ok(Json(app.store.call(move |db| db.timeline(&id, from, to, limit)).await?))
+    Ok(Json(api.store.call(move |db| db.timeline(&id, from, to, limit)).await?))
 }

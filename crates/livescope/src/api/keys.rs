@@ -12,10 +12,16 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ErrorBody, json_body, rfc3339};
-use crate::app::App;
 use crate::auth;
 use crate::signing_key::PublicKey;
 use crate::store::{AccountKey, MAX_KEYS, Registered};
+
+/// What the signing keys' handlers use: the store, and the live checks to tell of a change.
+#[derive(Clone)]
+pub struct SigningKeys {
+    pub store: crate::store::Store,
+    pub key_changes: Arc<crate::integrity::KeyChanges>,
+}
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -57,19 +63,19 @@ impl From<&AccountKey> for KeyView {
     (status = 409, description = "The key is registered already", body = ErrorBody),
     (status = 422, description = "Not an Ed25519 public key, or the account holds the most keys it may", body = ErrorBody),
 ))]
-pub async fn add(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let user = auth::require_user(&app, &headers).await?;
+pub async fn add(State(api): State<SigningKeys>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let user = auth::require_user(&api.store, &headers).await?;
     let NewKey { public_key } = json_body(&body)?;
     let key = PublicKey::parse(&public_key)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_key", e.to_string()))?;
     let id = user.id;
-    let (registered, keys) = app
+    let (registered, keys) = api
         .store
         .call(move |db| Ok((db.add_key(id, key.0)?, db.keys(id, false)?)))
         .await?;
     match registered {
         Registered::Added => {
-            app.key_changes.changed(id);
+            api.key_changes.changed(id);
             let added = keys.iter().find(|k| k.public_key == key.0).map(KeyView::from);
             Ok((StatusCode::CREATED, Json(added)).into_response())
         }
@@ -91,9 +97,9 @@ pub async fn add(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
     (status = 200, description = "The caller's keys, oldest first", body = Vec<KeyView>),
     (status = 401, description = "Not logged in", body = ErrorBody),
 ))]
-pub async fn mine(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Vec<KeyView>>, ApiError> {
-    let id = auth::require_user(&app, &headers).await?.id;
-    let keys = app.store.call(move |db| db.keys(id, true)).await?;
+pub async fn mine(State(api): State<SigningKeys>, headers: HeaderMap) -> Result<Json<Vec<KeyView>>, ApiError> {
+    let id = auth::require_user(&api.store, &headers).await?.id;
+    let keys = api.store.call(move |db| db.keys(id, true)).await?;
     Ok(Json(keys.iter().map(KeyView::from).collect()))
 }
 
@@ -107,12 +113,12 @@ pub async fn mine(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Jso
     (status = 404, description = "No such key in force on this account", body = ErrorBody),
 ))]
 pub async fn revoke(
-    State(app): State<Arc<App>>,
+    State(api): State<SigningKeys>,
     headers: HeaderMap,
     Path(named): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = auth::require_user(&app, &headers).await?.id;
-    let keys = app.store.call(move |db| db.keys(id, false)).await?;
+    let id = auth::require_user(&api.store, &headers).await?.id;
+    let keys = api.store.call(move |db| db.keys(id, false)).await?;
     // A key in a URL path is often base64url ('-', '_' for '+', '/').
     let standard = named.replace('-', "+").replace('_', "/");
     let key = keys
@@ -120,9 +126,9 @@ pub async fn revoke(
         .map(|k| PublicKey(k.public_key))
         .find(|k| k.fingerprint() == named || PublicKey::parse(&standard).is_ok_and(|p| p == *k))
         .ok_or_else(|| ApiError::not_found("key"))?;
-    let revoked = app.store.call(move |db| db.revoke_key(id, key.0)).await?;
+    let revoked = api.store.call(move |db| db.revoke_key(id, key.0)).await?;
     if revoked {
-        app.key_changes.changed(id);
+        api.key_changes.changed(id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("key"))

@@ -8,14 +8,15 @@ mod events;
 mod interaction;
 mod keys;
 mod nodes;
+mod urls;
 mod users;
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -27,6 +28,85 @@ use utoipa_axum::routes;
 use crate::app::App;
 
 pub use broadcasts::{BroadcastView, WatchUrls};
+pub use interaction::Interaction;
+pub use urls::Urls;
+
+// Each group of handlers takes only the parts of the server it uses (axum's substates),
+// cut out of the whole here, the one place in the API that sees it.
+
+impl FromRef<Arc<App>> for crate::store::Store {
+    fn from_ref(app: &Arc<App>) -> Self {
+        app.store.clone()
+    }
+}
+
+impl FromRef<Arc<App>> for broadcasts::Views {
+    fn from_ref(app: &Arc<App>) -> Self {
+        broadcasts::Views {
+            urls: Urls::new(
+                app.config.public_host.clone(),
+                app.http_addr,
+                app.rtmp_addr,
+                app.rtmps_addr,
+                app.config.tls.is_some(),
+            ),
+            players: app.players.clone(),
+            admission: app.admission.clone(),
+            verdicts: app.verdicts.clone(),
+        }
+    }
+}
+
+impl FromRef<Arc<App>> for broadcasts::Broadcasts {
+    fn from_ref(app: &Arc<App>) -> Self {
+        broadcasts::Broadcasts {
+            store: app.store.clone(),
+            views: FromRef::from_ref(app),
+            admission: app.admission.clone(),
+            traces: app.traces.clone(),
+            metrics: app.metrics.clone(),
+        }
+    }
+}
+
+impl FromRef<Arc<App>> for users::Accounts {
+    fn from_ref(app: &Arc<App>) -> Self {
+        users::Accounts {
+            store: app.store.clone(),
+            logins: app.logins.clone(),
+            views: FromRef::from_ref(app),
+        }
+    }
+}
+
+impl FromRef<Arc<App>> for keys::SigningKeys {
+    fn from_ref(app: &Arc<App>) -> Self {
+        keys::SigningKeys {
+            store: app.store.clone(),
+            key_changes: app.key_changes.clone(),
+        }
+    }
+}
+
+impl FromRef<Arc<App>> for events::Notices {
+    fn from_ref(app: &Arc<App>) -> Self {
+        events::Notices {
+            store: app.store.clone(),
+            notifier: app.notifier.clone(),
+        }
+    }
+}
+
+impl FromRef<Arc<App>> for Interaction {
+    fn from_ref(app: &Arc<App>) -> Self {
+        Interaction {
+            store: app.store.clone(),
+            admission: app.admission.clone(),
+            rooms: app.rooms.clone(),
+            players: app.players.clone(),
+        }
+    }
+}
 
 /// API request bodies are small JSON documents.
 const BODY_LIMIT: usize = 64 << 10;
@@ -199,23 +279,6 @@ impl IntoResponse for ApiError {
 
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-}
-
-/// The host name for URLs: configured, else the request's Host header without its port.
-fn public_host(app: &App, headers: &HeaderMap) -> String {
-    if let Some(host) = &app.config.public_host {
-        return host.clone();
-    }
-    let from_header = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(|h| {
-        match h.rsplit_once(':') {
-            // Keep IPv6 literals whole: "[::1]:8080" -> "[::1]".
-            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host.to_owned(),
-            _ => h.to_owned(),
-        }
-    });
-    from_header
-        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c)))
-        .unwrap_or_else(|| app.http_addr.ip().to_string())
 }
 
 /// A random string of `len` characters from [A-Za-z0-9] (5.95 bits each).

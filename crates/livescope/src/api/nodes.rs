@@ -1,14 +1,11 @@
 //! The nodes of the service, and which one a broadcaster should publish to: the least
 //! busy, or the least busy in the region asked for.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Query, State};
 
 use super::{ApiError, ErrorBody};
-use crate::app::App;
-use crate::store::NodeInfo;
+use crate::store::{NodeInfo, Store};
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct IngestQuery {
@@ -30,16 +27,16 @@ pub struct Ingest {
 #[utoipa::path(get, path = "/api/nodes", tag = "nodes", responses(
     (status = 200, description = "The nodes heard from in the last 15 s, the least busy first", body = [NodeInfo]),
 ))]
-pub async fn list(State(app): State<Arc<App>>) -> Result<Json<Vec<NodeInfo>>, ApiError> {
-    Ok(Json(app.store.call(|db| db.nodes()).await?))
+pub async fn list(State(store): State<Store>) -> Result<Json<Vec<NodeInfo>>, ApiError> {
+    Ok(Json(store.call(|db| db.nodes()).await?))
 }
 
 #[utoipa::path(get, path = "/api/ingest", tag = "nodes", params(IngestQuery), responses(
     (status = 200, description = "The node to publish to: the one with the fewest broadcasts and viewers, in the region asked for if one is there", body = Ingest),
     (status = 503, description = "No node is alive", body = ErrorBody),
 ))]
-pub async fn ingest(State(app): State<Arc<App>>, Query(q): Query<IngestQuery>) -> Result<Json<Ingest>, ApiError> {
-    let nodes = app.store.call(|db| db.nodes()).await?;
+pub async fn ingest(State(store): State<Store>, Query(q): Query<IngestQuery>) -> Result<Json<Ingest>, ApiError> {
+    let nodes = store.call(|db| db.nodes()).await?;
     let pick = pick(&nodes, q.region.as_deref()).ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

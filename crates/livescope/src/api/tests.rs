@@ -29,7 +29,7 @@ fn test_app(name: &str) -> TestApp {
     config.database = crate::store::testing::database_for_tests();
     let addr = "127.0.0.1:1".parse().unwrap();
     TestApp {
-        app: Arc::new(App::open(config, addr, addr, None).unwrap()),
+        app: Arc::new(App::open(config, addr, addr, None, crate::bus::Bus::single()).unwrap()),
         dir,
     }
 }

@@ -9,11 +9,19 @@ use axum::{Extension, Json};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::broadcasts::{BroadcastView, view};
-use super::{ApiError, ApiQuery, ErrorBody, json_body, limit, public_host, random_token, rfc3339};
-use crate::app::App;
-use crate::auth::{self, SESSION_COOKIE, SESSION_TTL};
-use crate::store::{User, now_ms};
+use super::broadcasts::{BroadcastView, Views};
+use super::{ApiError, ApiQuery, ErrorBody, json_body, limit, random_token, rfc3339};
+use crate::auth::{self, LoginLimiter, SESSION_COOKIE, SESSION_TTL};
+use crate::store::{Store, User, now_ms};
+
+/// What the accounts' handlers use: the store, the login limits, and how to show a
+/// profile's broadcasts.
+#[derive(Clone)]
+pub struct Accounts {
+    pub store: Store,
+    pub logins: Arc<LoginLimiter>,
+    pub views: Views,
+}
 
 pub const MIN_USERNAME: usize = 3;
 pub const MAX_USERNAME: usize = 30;
@@ -80,7 +88,7 @@ fn check_username(name: &str) -> Result<(), ApiError> {
     (status = 422, description = "A field is missing or invalid", body = ErrorBody),
     (status = 503, description = "Busy hashing other passwords; try again", body = ErrorBody),
 ))]
-pub async fn register(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn register(State(api): State<Accounts>, body: Bytes) -> Result<Response, ApiError> {
     let (username, password) = json_body::<Credentials>(&body)?.take()?;
     check_username(&username)?;
     let len = password.chars().count();
@@ -91,12 +99,12 @@ pub async fn register(State(app): State<Arc<App>>, body: Bytes) -> Result<Respon
             format!("a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
         ));
     }
-    if app.store.user_by_name(&username).await?.is_some() {
+    if api.store.user_by_name(&username).await?.is_some() {
         return Err(taken(&username));
     }
     let hash = auth::hash_password(password).await?;
     let name = username.clone();
-    let user = app
+    let user = api
         .store
         .call(move |db| db.create_user(&name, &hash))
         .await?
@@ -131,7 +139,7 @@ struct SessionView {
     (status = 503, description = "Busy checking other passwords; try again", body = ErrorBody),
 ))]
 pub async fn login(
-    State(app): State<Arc<App>>,
+    State(api): State<Accounts>,
     peer: Option<Extension<ConnectInfo<crate::peer::Peer>>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -140,7 +148,7 @@ pub async fn login(
         return Err(bad_credentials());
     }
     let address = peer.map_or_else(String::new, |Extension(ConnectInfo(p))| p.addr.ip().to_string());
-    if let Err(wait) = app.logins.attempt(&username, &address) {
+    if let Err(wait) = api.logins.attempt(&username, &address) {
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -154,7 +162,7 @@ pub async fn login(
         return Ok(response);
     }
     let name = username.clone();
-    let found = app.store.call(move |db| db.user_and_password(&name)).await?;
+    let found = api.store.call(move |db| db.user_and_password(&name)).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
@@ -163,16 +171,16 @@ pub async fn login(
         (true, Some(user)) => user,
         _ => return Err(bad_credentials()),
     };
-    app.logins.succeeded(&username, &address);
+    api.logins.succeeded(&username, &address);
     let token = format!("ses_{}", random_token(40));
     let expires_at = now_ms() + SESSION_TTL.as_millis() as i64;
     let (id, session) = (user.id, token.clone());
-    app.store
+    api.store
         .call(move |db| db.create_session(id, &session, expires_at))
         .await?;
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{}; Max-Age={}",
-        secure(&app),
+        api.views.urls.secure_cookie(),
         SESSION_TTL.as_secs()
     );
     let body = SessionView {
@@ -203,13 +211,13 @@ fn bad_credentials() -> ApiError {
     (status = 204, description = "Logged out"),
     (status = 401, description = "Not logged in", body = ErrorBody),
 ))]
-pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn logout(State(api): State<Accounts>, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = auth::session_token(&headers)
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "login_required", "log in first"))?;
-    app.store.call(move |db| db.delete_session(&token)).await?;
+    api.store.call(move |db| db.delete_session(&token)).await?;
     let expired = format!(
         "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax{}; Max-Age=0",
-        secure(&app)
+        api.views.urls.secure_cookie()
     );
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, expired)]).into_response())
 }
@@ -219,8 +227,8 @@ pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<R
     (status = 200, body = UserView),
     (status = 401, description = "Not logged in", body = ErrorBody),
 ))]
-pub async fn me(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(UserView::from(&auth::require_user(&app, &headers).await?)))
+pub async fn me(State(api): State<Accounts>, headers: HeaderMap) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(UserView::from(&auth::require_user(&api.store, &headers).await?)))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -238,8 +246,8 @@ pub struct Profile {
     signing_keys: Vec<super::keys::KeyView>,
 }
 
-async fn find_user(app: &App, name: &str) -> Result<User, ApiError> {
-    app.store
+async fn find_user(store: &Store, name: &str) -> Result<User, ApiError> {
+    store
         .user_by_name(name)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))
@@ -251,14 +259,14 @@ async fn find_user(app: &App, name: &str) -> Result<User, ApiError> {
     (status = 404, description = "No such user", body = ErrorBody),
 ))]
 pub async fn profile(
-    State(app): State<Arc<App>>,
+    State(api): State<Accounts>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Profile>, ApiError> {
-    let me = auth::current_user(&app, &headers).await?;
-    let user = find_user(&app, &name).await?;
+    let me = auth::current_user(&api.store, &headers).await?;
+    let user = find_user(&api.store, &name).await?;
     let (id, me_id) = (user.id, me.as_ref().map(|m| m.id));
-    let ((followers, following), followed_by_me, owned, keys) = app
+    let ((followers, following), followed_by_me, owned, keys) = api
         .store
         .call(move |db| {
             let followed_by_me = me_id.map(|me| db.is_following(me, id)).transpose()?;
@@ -270,8 +278,8 @@ pub async fn profile(
             ))
         })
         .await?;
-    let host = public_host(&app, &headers);
-    let broadcasts = owned.iter().map(|b| view(&app, b, &host)).collect();
+    let host = api.views.urls.host(&headers);
+    let broadcasts = owned.iter().map(|b| api.views.view(b, &host)).collect();
     Ok(Json(Profile {
         user: UserView::from(&user),
         followers,
@@ -291,12 +299,12 @@ pub async fn profile(
     (status = 422, description = "Following oneself", body = ErrorBody),
 ))]
 pub async fn follow(
-    State(app): State<Arc<App>>,
+    State(api): State<Accounts>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let me = auth::require_user(&app, &headers).await?;
-    let user = find_user(&app, &name).await?;
+    let me = auth::require_user(&api.store, &headers).await?;
+    let user = find_user(&api.store, &name).await?;
     if user.id == me.id {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -305,7 +313,7 @@ pub async fn follow(
         ));
     }
     let (me_id, id) = (me.id, user.id);
-    app.store.call(move |db| db.follow(me_id, id)).await?;
+    api.store.call(move |db| db.follow(me_id, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -317,14 +325,14 @@ pub async fn follow(
     (status = 404, description = "No such user", body = ErrorBody),
 ))]
 pub async fn unfollow(
-    State(app): State<Arc<App>>,
+    State(api): State<Accounts>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let me = auth::require_user(&app, &headers).await?;
-    let user = find_user(&app, &name).await?;
+    let me = auth::require_user(&api.store, &headers).await?;
+    let user = find_user(&api.store, &name).await?;
     let (me_id, id) = (me.id, user.id);
-    app.store.call(move |db| db.unfollow(me_id, id)).await?;
+    api.store.call(move |db| db.unfollow(me_id, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -355,26 +363,26 @@ pub struct FollowPage {
 #[utoipa::path(get, path = "/api/users/{name}/followers", tag = "follows", params(("name" = String, Path), Page),
     responses((status = 200, body = FollowPage), (status = 404, description = "No such user", body = ErrorBody)))]
 pub async fn followers(
-    State(app): State<Arc<App>>,
+    State(api): State<Accounts>,
     Path(name): Path<String>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<FollowPage>, ApiError> {
-    follow_list(&app, &name, true, page).await
+    follow_list(&api, &name, true, page).await
 }
 
 /// Whom `name` follows, a page at a time.
 #[utoipa::path(get, path = "/api/users/{name}/following", tag = "follows", params(("name" = String, Path), Page),
     responses((status = 200, body = FollowPage), (status = 404, description = "No such user", body = ErrorBody)))]
 pub async fn following(
-    State(app): State<Arc<App>>,
+    State(api): State<Accounts>,
     Path(name): Path<String>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<FollowPage>, ApiError> {
-    follow_list(&app, &name, false, page).await
+    follow_list(&api, &name, false, page).await
 }
 
-async fn follow_list(app: &App, name: &str, followers: bool, page: Page) -> Result<Json<FollowPage>, ApiError> {
-    let user = find_user(app, name).await?;
+async fn follow_list(api: &Accounts, name: &str, followers: bool, page: Page) -> Result<Json<FollowPage>, ApiError> {
+    let user = find_user(&api.store, name).await?;
     let after = match page.after.as_deref() {
         None => 0,
         Some(cursor) => cursor.parse().map_err(|_| {
@@ -387,7 +395,7 @@ async fn follow_list(app: &App, name: &str, followers: bool, page: Page) -> Resu
     };
     let limit = limit(page.limit, 50, 1000);
     let id = user.id;
-    let rows = app
+    let rows = api
         .store
         .call(move |db| db.follow_page(id, followers, after, limit))
         .await?;
@@ -404,9 +412,4 @@ async fn follow_list(app: &App, name: &str, followers: bool, page: Page) -> Resu
             .collect(),
         next,
     }))
-}
-
-/// Cookies served over HTTPS are marked `Secure`: a browser never sends them in clear.
-fn secure(app: &App) -> &'static str {
-    if app.config.tls.is_some() { "; Secure" } else { "" }
 }

@@ -114,7 +114,7 @@ async fn file(
     let access = match &rendition {
         Some(r) => r.gate.access(),
         // A replay is served only for a broadcast the store knows, by its exact id.
-        None => match app.access(&id).await {
+        None => match app.admission.access(&id).await {
             Ok(Some(access)) => access,
             Ok(None) => return not_found(),
             Err(e) => return ApiError::from(e).into_response(),
@@ -124,7 +124,7 @@ async fn file(
         token: token.map(str::to_owned),
         user: None,
     };
-    if !app.admits(&id, &access, &viewer) {
+    if !app.admission.admits(&id, &access, &viewer) {
         return crate::http::private().into_response();
     }
     let private = access.private;

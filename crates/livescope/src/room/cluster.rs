@@ -2,7 +2,8 @@
 //! published on, which holds its state (comments and their order, the poll, mutes and
 //! blocks) as a single node does. Any other node with members in it keeps a mirror: it
 //! passes its members' comments, votes and the broadcaster's commands to the home and
-//! waits for the answer, gathers their hearts into one batch per heart interval, and
+//! waits for the answer, sends their hearts on every flush (in time for the home's next
+//! heart batch), and
 //! relays the home's frames to its members as they come.
 //!
 //! Every frame leaves the home once, on one subject, and NATS delivers one publisher's
@@ -17,8 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::protocol::{ClientMessage, ServerMessage};
-use super::{Member, Room};
-use crate::app::App;
+use super::{Member, Room, Rooms};
 use crate::bus::Incoming;
 use crate::store::User;
 
@@ -114,8 +114,9 @@ const WORKER_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Serves the rooms homed on this node to the other nodes' mirrors: each room's requests
 /// in the order they came (so that one mirror's comments keep their order), rooms side by
 /// side (so that one room waiting on the database holds up no other).
-pub async fn serve_home(app: Arc<App>) -> anyhow::Result<()> {
-    let Some(mut requests) = app.bus.subscribe(&home_subject(&app.config.node)).await? else {
+pub async fn serve_home(rooms: Arc<Rooms>) -> anyhow::Result<()> {
+    let cx = rooms.context();
+    let Some(mut requests) = cx.bus.subscribe(&home_subject(&cx.node)).await? else {
         return Ok(());
     };
     tokio::spawn(async move {
@@ -140,7 +141,7 @@ pub async fn serve_home(app: Arc<App>) -> anyhow::Result<()> {
             let (worker, queue) = mpsc::channel(WORKER_QUEUE);
             let _ = worker.try_send(item);
             workers.insert(id.clone(), worker);
-            tokio::spawn(serve_room(app.clone(), id, queue));
+            tokio::spawn(serve_room(rooms.clone(), id, queue));
         }
     });
     Ok(())
@@ -159,20 +160,20 @@ async fn busy(request: &ToHome, message: &Incoming) {
 }
 
 /// One room's requests at its home, in order, until none has come for a while.
-async fn serve_room(app: Arc<App>, id: String, mut queue: mpsc::Receiver<(ToHome, Incoming)>) {
+async fn serve_room(rooms: Arc<Rooms>, id: String, mut queue: mpsc::Receiver<(ToHome, Incoming)>) {
     while let Ok(Some((request, message))) = tokio::time::timeout(WORKER_IDLE, queue.recv()).await {
-        serve_request(&app, &id, request, message).await;
+        serve_request(&rooms, &id, request, message).await;
     }
     // Closed first, so that nothing is queued after the last look.
     queue.close();
     while let Ok((request, message)) = queue.try_recv() {
-        serve_request(&app, &id, request, message).await;
+        serve_request(&rooms, &id, request, message).await;
     }
 }
 
-async fn serve_request(app: &Arc<App>, id: &str, request: ToHome, message: Incoming) {
+async fn serve_request(rooms: &Arc<Rooms>, id: &str, request: ToHome, message: Incoming) {
     {
-        let Some(room) = home_room(app, id).await else {
+        let Some(room) = home_room(rooms, id).await else {
             if !matches!(request.what, What::Hearts { .. }) {
                 let answer = ServerMessage::error("not_live", "the broadcast is not live here").to_json();
                 message.reply(&Acted { answer: Some(answer) }).await;
@@ -186,7 +187,7 @@ async fn serve_request(app: &Arc<App>, id: &str, request: ToHome, message: Incom
                     username: u.username,
                     created_at: 0,
                 });
-                message.reply(&room.joined(app, user.as_ref())).await;
+                message.reply(&room.joined(user.as_ref())).await;
             }
             What::Hearts {
                 per_second,
@@ -212,7 +213,7 @@ async fn serve_request(app: &Arc<App>, id: &str, request: ToHome, message: Incom
                         created_at: 0,
                     }),
                 };
-                let answer = room.act(app, &member, act, Some(delay_ms)).await;
+                let answer = room.act(&member, act, Some(delay_ms)).await;
                 message
                     .reply(&Acted {
                         answer: answer.map(|a| a.to_json()),
@@ -224,18 +225,18 @@ async fn serve_request(app: &Arc<App>, id: &str, request: ToHome, message: Incom
 }
 
 /// The room of `broadcast` if this node is its home (opened if nobody here is in it).
-async fn home_room(app: &Arc<App>, broadcast: &str) -> Option<Arc<Room>> {
-    if let Some(room) = app.rooms.get(broadcast)
+async fn home_room(rooms: &Arc<Rooms>, broadcast: &str) -> Option<Arc<Room>> {
+    if let Some(room) = rooms.get(broadcast)
         && room.home.is_none()
     {
         return Some(room);
     }
     let id = broadcast.to_owned();
-    let b = app.store.call(move |db| db.get(&id)).await.ok()??;
-    if b.node.as_deref() != Some(app.config.node.as_str()) {
+    let b = rooms.context().store.call(move |db| db.get(&id)).await.ok()??;
+    if b.node.as_deref() != Some(rooms.context().node.as_str()) {
         return None;
     }
-    Some(app.rooms.open(app, &b).await)
+    Some(rooms.open(&b).await)
 }
 
 /// Relays the home's frames (from `frames`) to a mirror's members until the mirror closes.

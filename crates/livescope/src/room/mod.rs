@@ -25,7 +25,11 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::app::App;
+use crate::bus::Bus;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::players::Players;
+use crate::store::Store;
 use crate::store::{Broadcast, StoredPoll, User, now_ms};
 use poll::{OpenPoll, Phase, Vote};
 use protocol::{ClientMessage, Comment, ServerMessage};
@@ -52,21 +56,47 @@ const IDLE_ROOM: Duration = Duration::from_secs(30);
 /// What goes through a room's ring: one frame's text, a message or a JSON array of them.
 pub type Frame = axum::extract::ws::Utf8Bytes;
 
+/// What rooms need from the rest of the server, and nothing more: the store, the link to
+/// the other nodes, the live streams (for media time and whether the broadcast is on air),
+/// the player counts and the metrics.
+pub struct Context {
+    /// This node's name.
+    pub node: String,
+    pub store: Store,
+    pub bus: Bus,
+    pub hub: Arc<Hub>,
+    pub players: Players,
+    pub metrics: Arc<Metrics>,
+}
+
 /// The rooms of broadcasts that have (or recently had) someone in them.
-#[derive(Default)]
 pub struct Rooms {
     rooms: Mutex<HashMap<String, Arc<Room>>>,
+    cx: Arc<Context>,
 }
 
 impl Rooms {
+    pub fn new(cx: Context) -> Rooms {
+        Rooms {
+            rooms: Mutex::default(),
+            cx: Arc::new(cx),
+        }
+    }
+
+    /// What the rooms were given.
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
     /// The room of `b`, opened (with its ticker) if nobody is in it yet.
-    pub async fn open(&self, app: &Arc<App>, b: &Broadcast) -> Arc<Room> {
+    pub async fn open(self: &Arc<Self>, b: &Broadcast) -> Arc<Room> {
         if let Some(room) = self.get(&b.id) {
             return room;
         }
+        let cx = &self.cx;
         // Mutes and blocks are read before the lock: no lock waits on the store.
         let id = b.id.clone();
-        let moderation = app.store.call(move |db| db.moderation(&id)).await.unwrap_or_else(|e| {
+        let moderation = cx.store.call(move |db| db.moderation(&id)).await.unwrap_or_else(|e| {
             tracing::error!(broadcast = %b.id, "cannot load mutes and blocks: {e:#}");
             Vec::new()
         });
@@ -75,9 +105,9 @@ impl Rooms {
         let home = b
             .node
             .clone()
-            .filter(|node| app.bus.clustered() && b.state == crate::store::State::Live && *node != app.config.node);
+            .filter(|node| cx.bus.clustered() && b.state == crate::store::State::Live && *node != cx.node);
         let frames = match &home {
-            Some(_) => app
+            Some(_) => cx
                 .bus
                 .subscribe(&cluster::frames_subject(&b.id))
                 .await
@@ -90,9 +120,9 @@ impl Rooms {
         if let Some(room) = rooms.get(&b.id) {
             return room.clone();
         }
-        let room = Arc::new(Room::new(b, moderation, home));
+        let room = Arc::new(Room::new(cx.clone(), b, moderation, home));
         rooms.insert(b.id.clone(), room.clone());
-        tokio::spawn(ticker(app.clone(), room.clone()));
+        tokio::spawn(ticker(self.clone(), room.clone()));
         if let Some(frames) = frames {
             tokio::spawn(cluster::relay_frames(room.clone(), frames));
         }
@@ -112,6 +142,7 @@ impl Rooms {
 }
 
 pub struct Room {
+    cx: Arc<Context>,
     pub id: String,
     pub owner_id: Option<i64>,
     /// The node that holds this room's state, when it is not this one: this room is then
@@ -230,7 +261,7 @@ pub struct Audience {
 impl Room {
     /// A room for `b`, with its stored mutes and blocks (`(user, blocked)`); a mirror of
     /// the room at node `home`, if given.
-    fn new(b: &Broadcast, moderation: Vec<(i64, bool)>, home: Option<String>) -> Room {
+    fn new(cx: Arc<Context>, b: &Broadcast, moderation: Vec<(i64, bool)>, home: Option<String>) -> Room {
         let mut state = State::default();
         for (user, blocked) in moderation {
             state.muted.insert(user);
@@ -239,6 +270,7 @@ impl Room {
             }
         }
         Room {
+            cx,
             id: b.id.clone(),
             owner_id: b.owner_id,
             home,
@@ -328,14 +360,14 @@ impl Room {
 
     /// A mirror sends the interval's hearts to the home (and, with `presence`, how many
     /// members it has, even without hearts).
-    async fn hearts_to_home(&self, app: &App, home: &str, presence: bool) {
+    async fn hearts_to_home(&self, home: &str, presence: bool) {
         let batch = std::mem::take(&mut *self.hearts.lock().expect("hearts lock"));
         if batch.per_second.is_empty() && !presence {
             return;
         }
         let request = cluster::ToHome {
             broadcast: self.id.clone(),
-            node: app.config.node.clone(),
+            node: self.cx.node.clone(),
             what: cluster::What::Hearts {
                 per_second: batch.per_second.into_iter().map(|((s, m), n)| (s, m, n)).collect(),
                 senders: batch.senders,
@@ -344,14 +376,14 @@ impl Room {
                 connected: self.connected.load(Ordering::Relaxed),
             },
         };
-        app.bus.publish(&cluster::home_subject(home), &request).await;
+        self.cx.bus.publish(&cluster::home_subject(home), &request).await;
     }
 
     /// Whether the broadcast is live on another node now.
-    async fn went_live_elsewhere(&self, app: &App) -> bool {
+    async fn went_live_elsewhere(&self) -> bool {
         let id = self.id.clone();
-        match app.store.call(move |db| db.get(&id)).await {
-            Ok(Some(b)) => b.state == crate::store::State::Live && b.node.is_some_and(|n| n != app.config.node),
+        match self.cx.store.call(move |db| db.get(&id)).await {
+            Ok(Some(b)) => b.state == crate::store::State::Live && b.node.is_some_and(|n| n != self.cx.node),
             _ => false,
         }
     }
@@ -369,22 +401,23 @@ impl Room {
 
     /// A new connection: its identity, its view of the ring, and what to send it first (the
     /// welcome, then the latest comments; from the home, for a mirror).
-    pub async fn join(&self, app: &App, user: Option<User>) -> (Member, broadcast::Receiver<Frame>, Vec<Frame>) {
+    pub async fn join(&self, user: Option<User>) -> (Member, broadcast::Receiver<Frame>, Vec<Frame>) {
         let rx = self.tx.subscribe();
         self.connected.fetch_add(1, Ordering::Relaxed);
         self.joined.fetch_add(1, Ordering::Relaxed);
         let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let first = match &self.home {
-            None => self.welcome(app, user.as_ref()),
+            None => self.welcome(user.as_ref()),
             Some(home) => {
                 let request = cluster::ToHome {
                     broadcast: self.id.clone(),
-                    node: app.config.node.clone(),
+                    node: self.cx.node.clone(),
                     what: cluster::What::Join {
                         user: user.as_ref().map(cluster::RemoteUser::from),
                     },
                 };
-                match app
+                match self
+                    .cx
                     .bus
                     .request::<_, cluster::Joined>(&cluster::home_subject(home), &request)
                     .await
@@ -396,11 +429,11 @@ impl Room {
                         joined.frames.into_iter().map(Frame::from).collect()
                     }
                     // The home is too busy to say: a welcome without history.
-                    Ok(_) => self.welcome(app, user.as_ref()),
+                    Ok(_) => self.welcome(user.as_ref()),
                     Err(e) => {
                         // The home will be heard from; meanwhile a welcome without history.
                         tracing::warn!(broadcast = %self.id, "the room's home did not answer a join: {e:#}");
-                        self.welcome(app, user.as_ref())
+                        self.welcome(user.as_ref())
                     }
                 }
             }
@@ -409,8 +442,8 @@ impl Room {
     }
 
     /// A home's answer to a mirror's newcomer.
-    fn joined(&self, app: &App, user: Option<&User>) -> cluster::Joined {
-        let frames = self.welcome(app, user).iter().map(|f| f.as_str().to_owned()).collect();
+    fn joined(&self, user: Option<&User>) -> cluster::Joined {
+        let frames = self.welcome(user).iter().map(|f| f.as_str().to_owned()).collect();
         let state = self.state.lock().expect("room lock");
         cluster::Joined {
             frames,
@@ -420,7 +453,7 @@ impl Room {
     }
 
     /// What a newcomer is sent first: the welcome, then the latest comments.
-    fn welcome(&self, app: &App, user: Option<&User>) -> Vec<Frame> {
+    fn welcome(&self, user: Option<&User>) -> Vec<Frame> {
         let role = match user {
             Some(u) if Some(u.id) == self.owner_id => "broadcaster",
             Some(_) => "viewer",
@@ -432,7 +465,7 @@ impl Room {
             broadcast: self.id.clone(),
             role,
             user: user.map(|u| u.username.clone()),
-            viewers: self.viewers(app),
+            viewers: self.viewers(),
             heart_interval_ms: HEART_INTERVAL.as_millis() as u64,
             poll: state.poll.as_ref().map(OpenPoll::view),
             recent: state.recent.len(),
@@ -490,24 +523,24 @@ impl Room {
     /// more (a member may watch through a CDN the origin does not see).
     /// Who may watch changed: every connection checks itself against the gate after the
     /// presence report sent now, which reaches everyone within a flush.
-    pub fn access_changed(&self, app: &App) {
+    pub fn access_changed(&self) {
         self.access_version.fetch_add(1, Ordering::Release);
         self.send(&ServerMessage::Presence {
-            viewers: self.viewers(app),
+            viewers: self.viewers(),
             connected: self.connected_everywhere(),
             joined: self.joined.load(Ordering::Relaxed),
-            live: app.hub.get(&self.id).is_some(),
+            live: self.cx.hub.get(&self.id).is_some(),
         });
     }
 
-    fn viewers(&self, app: &App) -> usize {
-        app.players(&self.id).max(self.connected_everywhere())
+    fn viewers(&self) -> usize {
+        self.cx.players.of(&self.id).max(self.connected_everywhere())
     }
 
     /// Handles one message from a member; returns what to answer that member alone.
-    pub async fn handle(&self, app: &App, member: &Member, message: ClientMessage) -> Option<ServerMessage> {
+    pub async fn handle(&self, member: &Member, message: ClientMessage) -> Option<ServerMessage> {
         match message {
-            ClientMessage::Heart { media_ts } => self.heart(member, self.media_time(app, member, media_ts)),
+            ClientMessage::Heart { media_ts } => self.heart(member, self.media_time(member, media_ts)),
             ClientMessage::Delay { ms, buffer_ms } => {
                 let ms = ms.min(3_600_000);
                 self.state
@@ -516,7 +549,7 @@ impl Room {
                     .delays
                     .insert(member.connection, ms);
                 if let Some(buffer) = buffer_ms {
-                    app.metrics.delays.of(&self.id).observe(
+                    self.cx.metrics.delays.of(&self.id).observe(
                         crate::delay::Stage::PlayerBuffer,
                         std::time::Duration::from_millis(buffer.min(3_600_000)),
                     );
@@ -524,20 +557,14 @@ impl Room {
                 None
             }
             message => match &self.home {
-                None => self.act(app, member, message, None).await,
-                Some(home) => self.act_at_home(app, home, member, message).await,
+                None => self.act(member, message, None).await,
+                Some(home) => self.act_at_home(home, member, message).await,
             },
         }
     }
 
     /// A mirror passes a member's comment, vote or command to the home, and its answer back.
-    async fn act_at_home(
-        &self,
-        app: &App,
-        home: &str,
-        member: &Member,
-        message: ClientMessage,
-    ) -> Option<ServerMessage> {
+    async fn act_at_home(&self, home: &str, member: &Member, message: ClientMessage) -> Option<ServerMessage> {
         let Some(user) = &member.user else {
             return Some(ServerMessage::error("login_required", "log in to comment or vote"));
         };
@@ -549,27 +576,28 @@ impl Room {
                 }
                 ClientMessage::Comment {
                     text,
-                    media_ts: self.media_time(app, member, media_ts),
+                    media_ts: self.media_time(member, media_ts),
                 }
             }
             ClientMessage::Vote { poll, option, media_ts } => ClientMessage::Vote {
                 poll,
                 option,
-                media_ts: self.media_time(app, member, media_ts),
+                media_ts: self.media_time(member, media_ts),
             },
             other => other,
         };
         let delay_ms = self.reported_delay(member);
         let request = cluster::ToHome {
             broadcast: self.id.clone(),
-            node: app.config.node.clone(),
+            node: self.cx.node.clone(),
             what: cluster::What::Act {
                 user: cluster::RemoteUser::from(user),
                 message,
                 delay_ms,
             },
         };
-        match app
+        match self
+            .cx
             .bus
             .request::<_, cluster::Acted>(&cluster::home_subject(home), &request)
             .await
@@ -589,7 +617,6 @@ impl Room {
     /// member last reported, for a vote from a mirror).
     async fn act(
         &self,
-        app: &App,
         member: &Member,
         message: ClientMessage,
         remote_delay: Option<Option<u64>>,
@@ -599,19 +626,11 @@ impl Room {
         match message {
             ClientMessage::Heart { .. } | ClientMessage::Delay { .. } => None,
             ClientMessage::Comment { text, media_ts } => {
-                self.comment(app, member, &text, self.media_time(app, member, media_ts))
-                    .await
+                self.comment(member, &text, self.media_time(member, media_ts)).await
             }
             ClientMessage::Vote { poll, option, media_ts } => {
-                self.vote(
-                    app,
-                    member,
-                    poll,
-                    option,
-                    self.media_time(app, member, media_ts),
-                    remote_delay,
-                )
-                .await
+                self.vote(member, poll, option, self.media_time(member, media_ts), remote_delay)
+                    .await
             }
             ClientMessage::PollOpen { .. }
             | ClientMessage::DeleteComment { .. }
@@ -625,10 +644,10 @@ impl Room {
                 question,
                 options,
                 seconds,
-            } => self.open_poll(app, question, options, seconds).await,
-            ClientMessage::DeleteComment { comment } => self.delete_comment(app, comment).await,
-            ClientMessage::Mute { user } => self.moderate(app, &user, false).await,
-            ClientMessage::Block { user } => self.moderate(app, &user, true).await,
+            } => self.open_poll(question, options, seconds).await,
+            ClientMessage::DeleteComment { comment } => self.delete_comment(comment).await,
+            ClientMessage::Mute { user } => self.moderate(&user, false).await,
+            ClientMessage::Block { user } => self.moderate(&user, true).await,
         }
     }
 
@@ -636,11 +655,11 @@ impl Room {
     /// sends none, the live edge less the delay that client last reported (so that the
     /// reaction is still placed on the moment it answers, as well as the server can tell).
     /// None when the broadcast is not live.
-    fn media_time(&self, app: &App, member: &Member, sent: Option<i64>) -> Option<i64> {
+    fn media_time(&self, member: &Member, sent: Option<i64>) -> Option<i64> {
         if sent.is_some() {
             return sent;
         }
-        let edge = app.hub.get(&self.id)?.edge_ms() as i64;
+        let edge = self.cx.hub.get(&self.id)?.edge_ms() as i64;
         let delay = self.reported_delay(member);
         Some(edge.saturating_sub(delay.unwrap_or(0) as i64).max(0))
     }
@@ -721,7 +740,7 @@ impl Room {
         None
     }
 
-    async fn comment(&self, app: &App, member: &Member, text: &str, media_ts: Option<i64>) -> Option<ServerMessage> {
+    async fn comment(&self, member: &Member, text: &str, media_ts: Option<i64>) -> Option<ServerMessage> {
         if let Some(refused) = self.comment_allowed(member, text) {
             return Some(refused);
         }
@@ -733,7 +752,7 @@ impl Room {
         let comment = {
             let _order = self.comment_order.lock().expect("comment order lock");
             let comment = Comment {
-                id: app.store.next_comment_id(),
+                id: self.cx.store.next_comment_id(),
                 user: user.username.clone(),
                 text,
                 media_ts,
@@ -750,7 +769,8 @@ impl Room {
             comment
         };
         let (room, user_id, stored) = (self.id.clone(), user.id, comment.clone());
-        let added = app
+        let added = self
+            .cx
             .store
             .call(move |db| db.add_comment(stored.id, &room, user_id, &stored.text, media_ts, server_ts))
             .await;
@@ -769,7 +789,6 @@ impl Room {
 
     async fn vote(
         &self,
-        app: &App,
         member: &Member,
         poll: i64,
         option: usize,
@@ -786,7 +805,7 @@ impl Room {
             if guard.muted.contains(&user.id) {
                 return Some(muted());
             }
-            let edge = app.hub.get(&self.id).map(|s| s.edge_ms() as i64);
+            let edge = self.cx.hub.get(&self.id).map(|s| s.edge_ms() as i64);
             let state = &mut *guard;
             let Some(phase) = state.poll.as_ref().filter(|p| p.id == poll).map(|p| p.phase) else {
                 return Some(ServerMessage::error("no_such_poll", "that poll is not open here"));
@@ -816,7 +835,8 @@ impl Room {
             }
         };
         let user_id = user.id;
-        let stored = app
+        let stored = self
+            .cx
             .store
             .call(move |db| db.add_vote(poll, user_id, option, media_ts, now, late))
             .await;
@@ -826,13 +846,7 @@ impl Room {
         None
     }
 
-    async fn open_poll(
-        &self,
-        app: &App,
-        question: String,
-        options: Vec<String>,
-        seconds: u32,
-    ) -> Option<ServerMessage> {
+    async fn open_poll(&self, question: String, options: Vec<String>, seconds: u32) -> Option<ServerMessage> {
         let question = protocol::clean_text(&question);
         let options: Vec<String> = options.iter().map(|o| protocol::clean_text(o)).collect();
         let too_long = |s: &String| s.is_empty() || s.chars().count() > protocol::MAX_POLL_TEXT_CHARS;
@@ -865,12 +879,12 @@ impl Room {
             options: options.clone(),
             opened_at: now,
             closes_at: now + i64::from(seconds) * 1000,
-            media_open_ts: app.hub.get(&self.id).map(|s| s.edge_ms() as i64),
+            media_open_ts: self.cx.hub.get(&self.id).map(|s| s.edge_ms() as i64),
             media_close_ts: None,
             result: None,
         };
         let (room, to_store) = (self.id.clone(), stored.clone());
-        let opened = app.store.call(move |db| db.open_poll(&room, &to_store)).await;
+        let opened = self.cx.store.call(move |db| db.open_poll(&room, &to_store)).await;
         let mut state = self.state.lock().expect("room lock");
         state.opening_poll = false;
         let id = match opened {
@@ -886,9 +900,9 @@ impl Room {
         None
     }
 
-    async fn delete_comment(&self, app: &App, comment: i64) -> Option<ServerMessage> {
+    async fn delete_comment(&self, comment: i64) -> Option<ServerMessage> {
         let room = self.id.clone();
-        match app.store.call(move |db| db.delete_comment(&room, comment)).await {
+        match self.cx.store.call(move |db| db.delete_comment(&room, comment)).await {
             Ok(true) => {
                 let mut state = self.state.lock().expect("room lock");
                 state.recent.retain(|c| c.id != comment);
@@ -904,8 +918,8 @@ impl Room {
         }
     }
 
-    async fn moderate(&self, app: &App, name: &str, block: bool) -> Option<ServerMessage> {
-        let user = match app.store.user_by_name(name).await {
+    async fn moderate(&self, name: &str, block: bool) -> Option<ServerMessage> {
+        let user = match self.cx.store.user_by_name(name).await {
             Ok(Some(u)) => u,
             Ok(None) => return Some(ServerMessage::error("no_such_user", "no such user")),
             Err(e) => {
@@ -917,7 +931,7 @@ impl Room {
             return Some(ServerMessage::error("bad_request", "you cannot mute or block yourself"));
         }
         let (room, user_id) = (self.id.clone(), user.id);
-        if let Err(e) = app.store.call(move |db| db.moderate(&room, user_id, block)).await {
+        if let Err(e) = self.cx.store.call(move |db| db.moderate(&room, user_id, block)).await {
             tracing::error!(broadcast = %self.id, "cannot store a mute or block: {e:#}");
             return Some(ServerMessage::error(
                 "internal",
@@ -929,7 +943,7 @@ impl Room {
             user: user.id,
             blocked: block,
         };
-        app.bus.publish(&cluster::frames_subject(&self.id), &change).await;
+        self.cx.bus.publish(&cluster::frames_subject(&self.id), &change).await;
         None
     }
 
@@ -943,7 +957,7 @@ impl Room {
     }
 
     /// The audience's delay distribution, from the players' reports.
-    pub fn audience(&self, app: &App) -> Audience {
+    pub fn audience(&self) -> Audience {
         let mut delays: Vec<u64> = self.state.lock().expect("room lock").delays.values().copied().collect();
         delays.sort_unstable();
         let at = |q: f64| (!delays.is_empty()).then(|| delays[((delays.len() - 1) as f64 * q).round() as usize]);
@@ -957,7 +971,7 @@ impl Room {
         }
         Audience {
             connected: self.connected.load(Ordering::Relaxed),
-            viewers: self.viewers(app),
+            viewers: self.viewers(),
             reporting: delays.len(),
             delay_p50_ms: at(0.5),
             delay_p90_ms: at(0.9),
@@ -969,7 +983,7 @@ impl Room {
 
     /// A hearts batch: poll totals and phase, and the hearts since the last batch; returns
     /// heart counts to store, and a poll that closed, to store.
-    fn tick(&self, app: &App) -> (HeartCounts, Option<ClosedPoll>) {
+    fn tick(&self) -> (HeartCounts, Option<ClosedPoll>) {
         let batch = std::mem::take(&mut *self.hearts.lock().expect("hearts lock"));
         let count: u64 = batch.per_second.values().sum();
         if count > 0 {
@@ -982,7 +996,7 @@ impl Room {
             });
         }
         let mut state = self.state.lock().expect("room lock");
-        let edge = app.hub.get(&self.id).map(|s| s.edge_ms() as i64);
+        let edge = self.cx.hub.get(&self.id).map(|s| s.edge_ms() as i64);
         let mut closed = None;
         let state = &mut *state;
         let moved = state.advance_poll(now_ms(), edge);
@@ -1015,7 +1029,8 @@ fn muted() -> ServerMessage {
 /// [`HEART_INTERVAL`], presence every [`PRESENCE_INTERVAL`], heart counts to the store
 /// every second; ends when the room has been empty for [`IDLE_ROOM`] and no poll is still
 /// closing.
-async fn ticker(app: Arc<App>, room: Arc<Room>) {
+async fn ticker(rooms: Arc<Rooms>, room: Arc<Room>) {
+    let cx = room.cx.clone();
     let per = |d: Duration| (d.as_millis() / FLUSH_INTERVAL.as_millis()).max(1) as u64;
     let mut interval = tokio::time::interval(FLUSH_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1027,20 +1042,20 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
         ticks += 1;
         if let Some(home) = &room.home {
             // A mirror: its hearts, and its members' count now and then, go to the home.
-            if ticks.is_multiple_of(per(HEART_INTERVAL)) {
-                room.hearts_to_home(&app, home, ticks.is_multiple_of(per(PRESENCE_INTERVAL)))
-                    .await;
-            }
+            // Every flush, not every heart batch: hearts sent at the batch interval waited
+            // up to a whole interval more at the home, past the batch's delivery target.
+            room.hearts_to_home(home, ticks.is_multiple_of(per(PRESENCE_INTERVAL)))
+                .await;
             if ticks.is_multiple_of(per(PRESENCE_INTERVAL)) {
                 room.prune_limits();
             }
         } else if ticks.is_multiple_of(per(HEART_INTERVAL)) {
-            let (hearts, closed) = room.tick(&app);
+            let (hearts, closed) = room.tick();
             for (key, n) in hearts {
                 *counts.entry(key).or_default() += n;
             }
             if let Some((id, media_close, totals)) = closed {
-                let stored = app.store.call(move |db| db.close_poll(id, media_close, &totals)).await;
+                let stored = cx.store.call(move |db| db.close_poll(id, media_close, &totals)).await;
                 if let Err(e) = stored {
                     tracing::error!(broadcast = %room.id, "cannot store a poll's result: {e:#}");
                 }
@@ -1049,40 +1064,40 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
         if room.home.is_none() && ticks.is_multiple_of(per(Duration::from_secs(1))) && !counts.is_empty() {
             let rows: Vec<_> = counts.drain().map(|((s, m), n)| (s, m, n)).collect();
             let id = room.id.clone();
-            if let Err(e) = app.store.call(move |db| db.add_hearts(&id, &rows)).await {
+            if let Err(e) = cx.store.call(move |db| db.add_hearts(&id, &rows)).await {
                 tracing::error!(broadcast = %room.id, "cannot store hearts: {e:#}");
             }
         }
         if room.home.is_none()
-            && app.bus.clustered()
+            && cx.bus.clustered()
             && ticks.is_multiple_of(per(PRESENCE_INTERVAL))
-            && app.hub.get(&room.id).is_none()
+            && cx.hub.get(&room.id).is_none()
             && !room.moved.load(Ordering::Acquire)
-            && room.went_live_elsewhere(&app).await
+            && room.went_live_elsewhere().await
         {
             // Opened before the broadcast went live, on a node it is not published on: the
             // home is elsewhere now. Members join again and find a mirror of it.
-            app.rooms.remove(&room);
+            rooms.remove(&room);
             room.moved.store(true, Ordering::Release);
-            room.access_changed(&app);
+            room.access_changed();
         }
         if room.home.is_none() && ticks.is_multiple_of(per(PRESENCE_INTERVAL)) {
             room.prune_limits();
             room.send(&ServerMessage::Presence {
-                viewers: room.viewers(&app),
+                viewers: room.viewers(),
                 connected: room.connected_everywhere(),
                 joined: room.joined.load(Ordering::Relaxed),
-                live: app.hub.get(&room.id).is_some(),
+                live: cx.hub.get(&room.id).is_some(),
             });
         }
         if let Some(frame) = room.flush()
             && room.home.is_none()
-            && app.bus.clustered()
+            && cx.bus.clustered()
         {
             let frame = cluster::FromHome::Frame {
                 text: frame.as_str().to_owned(),
             };
-            app.bus.publish(&cluster::frames_subject(&room.id), &frame).await;
+            cx.bus.publish(&cluster::frames_subject(&room.id), &frame).await;
         }
         // A home stays open while a mirror has members.
         let busy = room.connected_everywhere() > 0
@@ -1096,7 +1111,7 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
         if busy {
             empty_since = None;
         } else if empty_since.get_or_insert_with(tokio::time::Instant::now).elapsed() >= IDLE_ROOM {
-            app.rooms.remove(&room);
+            rooms.remove(&room);
             // Whoever joined between the check and the removal is in the old room: keep
             // serving them until they leave.
             if room.connected.load(Ordering::Relaxed) == 0 {
@@ -1108,6 +1123,6 @@ async fn ticker(app: Arc<App>, room: Arc<Room>) {
     if !counts.is_empty() {
         let rows: Vec<_> = counts.drain().map(|((s, m), n)| (s, m, n)).collect();
         let id = room.id.clone();
-        let _ = app.store.call(move |db| db.add_hearts(&id, &rows)).await;
+        let _ = cx.store.call(move |db| db.add_hearts(&id, &rows)).await;
     }
 }

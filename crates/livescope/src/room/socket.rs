@@ -14,11 +14,12 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::Rooms;
 use super::limits::{self, Bucket};
 use super::protocol::{self, ClientMessage, ServerMessage};
 use crate::access::{Credentials, Gate};
 use crate::api::ApiError;
-use crate::app::App;
+use crate::api::Interaction;
 use crate::auth;
 use crate::store::{State as Life, User};
 
@@ -43,7 +44,7 @@ const POLICY: u16 = 1008;
 /// a private broadcast needs its playback token (`?token=`) and a login of someone it is
 /// shared with.
 pub async fn live(
-    State(app): State<Arc<App>>,
+    State(api): State<Interaction>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -51,14 +52,18 @@ pub async fn live(
     version: axum::http::Version,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let broadcast = app
+    let broadcast = api
         .store
         .get(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("broadcast"))?;
-    let gate = app.gate(&id).await?.ok_or_else(|| ApiError::not_found("broadcast"))?;
+    let gate = api
+        .admission
+        .gate(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("broadcast"))?;
     let access = gate.access();
-    let user = auth::current_user(&app, &headers).await?;
+    let user = auth::current_user(&api.store, &headers).await?;
     let viewer = Credentials {
         token: query
             .as_deref()
@@ -66,7 +71,7 @@ pub async fn live(
             .map(str::to_owned),
         user: user.as_ref().map(|u| u.id),
     };
-    if !app.admits(&id, &access, &viewer) {
+    if !api.admission.admits(&id, &access, &viewer) {
         return Err(crate::http::private());
     }
     // The playback token is shared by everyone a private broadcast is shared with; its room
@@ -85,7 +90,7 @@ pub async fn live(
             "the broadcast has ended; its timeline is at /api/broadcasts/<id>/timeline",
         ));
     }
-    let room = app.rooms.open(&app, &broadcast).await;
+    let room = api.rooms.open(&broadcast).await;
     if user.as_ref().is_some_and(|u| room.is_blocked(u.id)) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -104,11 +109,11 @@ pub async fn live(
         .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(256 << 10)
-        .on_upgrade(move |socket| run(app, broadcast, user, gate, socket)))
+        .on_upgrade(move |socket| run(api.rooms.clone(), broadcast, user, gate, socket)))
 }
 
 async fn run(
-    app: Arc<App>,
+    rooms: Arc<Rooms>,
     broadcast: crate::store::Broadcast,
     user: Option<User>,
     gate: Arc<Gate>,
@@ -116,8 +121,8 @@ async fn run(
 ) {
     let user_id = user.as_ref().map(|u| u.id);
     // The room is looked up again: the one seen before the upgrade may have closed since.
-    let room = app.rooms.open(&app, &broadcast).await;
-    let (member, mut rx, first) = room.join(&app, user).await;
+    let room = rooms.open(&broadcast).await;
+    let (member, mut rx, first) = room.join(user).await;
     let (mut sink, mut stream) = socket.split();
     let mut flood = Bucket::new(limits::MESSAGES);
     let mut heard = tokio::time::Instant::now();
@@ -149,7 +154,7 @@ async fn run(
                         _ => continue,
                     };
                     let answer = match serde_json::from_str::<ClientMessage>(&text) {
-                        Ok(message) => room.handle(&app, &member, message).await,
+                        Ok(message) => room.handle(&member, message).await,
                         Err(e) => Some(ServerMessage::error("bad_message", format!("not a protocol message: {e}"))),
                     };
                     if let Some(answer) = answer {
@@ -191,7 +196,7 @@ async fn run(
                     }
                     // A client that drains a write we had to wait for is reading, so alive,
                     // even if our ping is still queued behind that write.
-                    app.metrics.room_messages.inc_by(batch.len() as u64);
+                    rooms.context().metrics.room_messages.inc_by(batch.len() as u64);
                     if send(&mut sink, batch).await? == Sent::AfterWaiting {
                         heard = tokio::time::Instant::now();
                     }
