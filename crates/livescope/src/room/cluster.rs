@@ -91,8 +91,16 @@ pub struct Acted {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FromHome {
-    Frame { text: String },
-    Muted { user: i64, blocked: bool },
+    /// `seq` counts the room's frames from 1 at its home: a mirror that finds one missing
+    /// (lost while NATS was unreachable) tells its members they lagged.
+    Frame {
+        seq: u64,
+        text: String,
+    },
+    Muted {
+        user: i64,
+        blocked: bool,
+    },
 }
 
 /// The subject a room's home listens on: one per node.
@@ -239,18 +247,34 @@ async fn home_room(rooms: &Arc<Rooms>, broadcast: &str) -> Option<Arc<Room>> {
     Some(rooms.open(&b).await)
 }
 
+/// How many frames were lost between the frame numbered `last` and the one numbered `seq`,
+/// if any. A number at or below `last` is a home that started counting again, not a loss.
+fn missed_between(last: Option<u64>, seq: u64) -> Option<u64> {
+    let last = last?;
+    (seq > last + 1).then(|| seq - last - 1)
+}
+
 /// Relays the home's frames (from `frames`) to a mirror's members until the mirror closes.
 pub async fn relay_frames(room: Arc<Room>, mut frames: crate::bus::Subscription) {
     let closed = room.closed.notified();
     tokio::pin!(closed);
     closed.as_mut().enable();
+    let mut last_seq: Option<u64> = None;
     loop {
         tokio::select! {
             () = &mut closed => break,
             message = frames.next() => {
                 let Some(message) = message else { break };
                 match message.parse::<FromHome>() {
-                    Some(FromHome::Frame { text }) => room.relay(text),
+                    Some(FromHome::Frame { seq, text }) => {
+                        if let Some(missed) = missed_between(last_seq, seq) {
+                            tracing::warn!(broadcast = %room.id, missed, "frames from the room's home were lost");
+                            room.relay(ServerMessage::Lagged { missed, poll: None }.to_json());
+                        }
+                        // A home that restarted counts from 1 again.
+                        last_seq = Some(seq);
+                        room.relay(text);
+                    }
                     Some(FromHome::Muted { user, blocked }) => room.apply_mute(user, blocked),
                     None => {}
                 }
@@ -258,4 +282,18 @@ pub async fn relay_frames(room: Arc<Room>, mut frames: crate::bus::Subscription)
         }
     }
     frames.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missed_between;
+
+    #[test]
+    fn a_gap_in_the_homes_numbering_is_a_loss_and_a_restart_is_not() {
+        assert_eq!(missed_between(None, 7), None, "the first frame a mirror sees");
+        assert_eq!(missed_between(Some(7), 8), None);
+        assert_eq!(missed_between(Some(7), 10), Some(2));
+        assert_eq!(missed_between(Some(7), 1), None, "the home's room opened again");
+        assert_eq!(missed_between(Some(7), 7), None);
+    }
 }

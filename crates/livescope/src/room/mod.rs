@@ -1037,6 +1037,8 @@ async fn ticker(rooms: Arc<Rooms>, room: Arc<Room>) {
     let mut counts = HeartCounts::new();
     let mut ticks = 0u64;
     let mut empty_since: Option<tokio::time::Instant> = None;
+    // At a home: frames sent to the mirrors, which number them to notice one lost.
+    let mut frames_sent = 0u64;
     loop {
         interval.tick().await;
         ticks += 1;
@@ -1094,7 +1096,9 @@ async fn ticker(rooms: Arc<Rooms>, room: Arc<Room>) {
             && room.home.is_none()
             && cx.bus.clustered()
         {
+            frames_sent += 1;
             let frame = cluster::FromHome::Frame {
+                seq: frames_sent,
                 text: frame.as_str().to_owned(),
             };
             cx.bus.publish(&cluster::frames_subject(&room.id), &frame).await;
