@@ -44,9 +44,7 @@ pub struct App {
     /// Every delivery path's players of each broadcast, on every node.
     pub players: crate::players::Players,
     /// Streams pulled from other nodes (see [`crate::relay`]).
-    pub relays: crate::relay::Relays,
-    /// What another node shows to pull a stream from this one (hex).
-    pub relay_secret: String,
+    pub relays: Arc<crate::relay::Relays>,
     /// Interaction rooms of broadcasts.
     pub rooms: Arc<crate::room::Rooms>,
     /// What the signatures of broadcasts checked at ingest say.
@@ -110,13 +108,22 @@ impl App {
             metrics: metrics.clone(),
         }));
         let admission = crate::admission::Admission::new(store.clone(), playback, bus.clone(), rooms.clone());
+        let relays = Arc::new(crate::relay::Relays::new(crate::relay::Parts {
+            store: store.clone(),
+            hub: hub.clone(),
+            hls: hls.clone(),
+            hls_config: config.hls.clone(),
+            admission: admission.clone(),
+            metrics: metrics.clone(),
+            clustered: bus.clustered(),
+            secret: relay_secret,
+        }));
         Ok(App {
             store,
-            relays: Default::default(),
+            relays,
             bus,
             elsewhere,
             players,
-            relay_secret,
             admission,
             rtmp_addr,
             http_addr,
@@ -305,7 +312,8 @@ impl Publishing {
                 stream.clone(),
                 app.recordings.clone(),
                 gate.clone(),
-                app.clone(),
+                app.store.clone(),
+                app.metrics.clone(),
             ));
         }
         Ok(Publishing {

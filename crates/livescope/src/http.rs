@@ -57,6 +57,20 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+impl axum::extract::FromRef<Arc<App>> for crate::hls::Serving {
+    fn from_ref(app: &Arc<App>) -> Self {
+        crate::hls::Serving {
+            hls: app.hls.clone(),
+            hub: app.hub.clone(),
+            recordings: app.recordings.clone(),
+            admission: app.admission.clone(),
+            relays: app.relays.clone(),
+            store: app.store.clone(),
+            metrics: app.metrics.clone(),
+        }
+    }
+}
+
 impl From<PublishError> for ApiError {
     fn from(e: PublishError) -> Self {
         match e {
@@ -110,7 +124,7 @@ async fn watch_flv(
     // viewer here.
     let relay = request_headers
         .get(crate::relay::RELAY_HEADER)
-        .is_some_and(|secret| crate::auth::same_secret(secret.as_bytes(), app.relay_secret.as_bytes()));
+        .is_some_and(|secret| app.relays.is_secret(secret.as_bytes()));
     // Access first: a stranger learns nothing of a private broadcast, not even whether it
     // is live.
     let gate = app.admission.gate(id).await?.ok_or_else(not_live)?;
@@ -120,7 +134,7 @@ async fn watch_flv(
     let stream = if relay {
         app.hub.get(id)
     } else {
-        crate::relay::stream(&app, id).await
+        app.relays.stream(id).await
     }
     .ok_or_else(not_live)?;
     let watching =

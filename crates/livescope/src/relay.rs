@@ -22,8 +22,10 @@ use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
-use crate::app::App;
-use crate::hub::{Frame, Stream};
+use crate::admission::Admission;
+use crate::hub::{Frame, Hub, Stream};
+use crate::metrics::Metrics;
+use crate::store::Store;
 use rtmp::MediaKind;
 
 /// The header that marks a pull by another node, with the cluster's relay secret.
@@ -38,14 +40,62 @@ const UNWATCHED: Duration = Duration::from_secs(30);
 /// Largest FLV tag accepted from an origin (as from a publisher).
 const MAX_TAG_BYTES: u32 = 16 << 20;
 
-/// The pulls running on this node, by broadcast.
-#[derive(Default)]
+/// The pulls running on this node, by broadcast, and what a pull takes: the store (where
+/// the origin is), the hub it feeds, LL-HLS (its own segmenter), who may watch, and the
+/// secret it shows the origin.
 pub struct Relays {
     /// Each pull's readiness: `None` while starting, then whether it delivered.
     pulls: Mutex<HashMap<String, watch::Receiver<Option<bool>>>>,
+    store: Store,
+    hub: Arc<Hub>,
+    hls: Arc<crate::hls::Registry>,
+    hls_config: Option<crate::hls::Config>,
+    admission: Admission,
+    metrics: Arc<Metrics>,
+    /// Only a cluster's nodes (sharing a database, told of access changes over the bus)
+    /// have others to pull from.
+    clustered: bool,
+    /// What this node shows another to pull from it (hex).
+    secret: String,
+}
+
+/// What [`Relays`] are made of.
+pub struct Parts {
+    pub store: Store,
+    pub hub: Arc<Hub>,
+    pub hls: Arc<crate::hls::Registry>,
+    pub hls_config: Option<crate::hls::Config>,
+    pub admission: Admission,
+    pub metrics: Arc<Metrics>,
+    pub clustered: bool,
+    pub secret: String,
 }
 
 impl Relays {
+    pub fn new(parts: Parts) -> Relays {
+        let Parts {
+            store,
+            hub,
+            hls,
+            hls_config,
+            admission,
+            metrics,
+            clustered,
+            secret,
+        } = parts;
+        Relays {
+            pulls: Mutex::default(),
+            store,
+            hub,
+            hls,
+            hls_config,
+            admission,
+            metrics,
+            clustered,
+            secret,
+        }
+    }
+
     /// Pulls under way now.
     pub fn len(&self) -> usize {
         self.pulls.lock().expect("relays lock").len()
@@ -54,105 +104,119 @@ impl Relays {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
 
-/// The live stream of broadcast `id` on this node: its own publisher's, or one pulled from
-/// the node it is published on. `None` when it is live nowhere, or its origin cannot be
-/// reached.
-pub async fn stream(app: &Arc<App>, id: &str) -> Option<Arc<Stream>> {
-    let local = app.hub.get(id);
-    // Only a cluster's nodes (sharing a database, told of access changes over the bus)
-    // have others to pull from.
-    if local.is_some() || !app.bus.clustered() {
-        return local;
-    }
-    let mut ready = {
-        let mut pulls = app.relays.pulls.lock().expect("relays lock");
-        match pulls.get(id) {
-            Some(ready) => ready.clone(),
-            None => {
-                let (tx, rx) = watch::channel(None);
-                pulls.insert(id.to_owned(), rx.clone());
-                tokio::spawn(pull(app.clone(), id.to_owned(), tx));
-                rx
-            }
+    /// The live stream of broadcast `id` on this node: its own publisher's, or one pulled
+    /// from the node it is published on. `None` when it is live nowhere, or its origin
+    /// cannot be reached.
+    pub async fn stream(self: &Arc<Self>, id: &str) -> Option<Arc<Stream>> {
+        let local = self.hub.get(id);
+        if local.is_some() || !self.clustered {
+            return local;
         }
-    };
-    let delivered = tokio::time::timeout(FIRST_FRAMES, ready.wait_for(Option::is_some)).await;
-    match delivered {
-        Ok(Ok(ready)) if *ready == Some(true) => app.hub.get(id),
-        _ => None,
+        let mut ready = {
+            let mut pulls = self.pulls.lock().expect("relays lock");
+            match pulls.get(id) {
+                Some(ready) => ready.clone(),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    pulls.insert(id.to_owned(), rx.clone());
+                    tokio::spawn(self.clone().pull(id.to_owned(), tx));
+                    rx
+                }
+            }
+        };
+        let delivered = tokio::time::timeout(FIRST_FRAMES, ready.wait_for(Option::is_some)).await;
+        match delivered {
+            Ok(Ok(ready)) if *ready == Some(true) => self.hub.get(id),
+            _ => None,
+        }
     }
-}
 
-/// Pulls `id` from its origin into the hub until the origin's stream ends.
-async fn pull(app: Arc<App>, id: String, ready: watch::Sender<Option<bool>>) {
-    if let Err(e) = pull_from_origin(&app, &id, &ready).await {
-        tracing::warn!(broadcast = %id, "relay from the origin ended: {e:#}");
+    /// Whether this node has others to pull from.
+    pub fn clustered(&self) -> bool {
+        self.clustered
     }
-    ready.send_replace(Some(false));
-    app.relays.pulls.lock().expect("relays lock").remove(&id);
-}
 
-async fn pull_from_origin(app: &Arc<App>, id: &str, ready: &watch::Sender<Option<bool>>) -> anyhow::Result<()> {
-    let lookup = id.to_owned();
-    let Some(origin) = app.store.call(move |db| db.origin(&lookup)).await? else {
-        return Ok(()); // live nowhere else: not live
-    };
-    let authority = origin
-        .http_url
-        .strip_prefix("http://")
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "node {} advertises {}, not an http:// URL",
-                origin.name,
-                origin.http_url
-            )
-        })?
-        .trim_end_matches('/')
-        .to_owned();
-    let tcp = tokio::time::timeout(FIRST_FRAMES, tokio::net::TcpStream::connect(&authority)).await??;
-    tcp.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-    tokio::spawn(conn);
-    let request = hyper::Request::get(format!("/live/{id}.flv"))
-        .header(hyper::header::HOST, &authority)
-        .header(RELAY_HEADER, &app.relay_secret)
-        .body(http_body_util::Empty::<Bytes>::new())?;
-    let response = tokio::time::timeout(FIRST_FRAMES, sender.send_request(request)).await??;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "node {} answered {}",
-        origin.name,
-        response.status()
-    );
-    let Ok(stream) = app.hub.open(id) else {
-        // Published here meanwhile: the publisher's stream is the one to watch.
-        ready.send_replace(Some(true));
-        return Ok(());
-    };
-    tracing::info!(broadcast = %id, origin = %origin.name, "relaying from the origin");
-    if let Some(config) = app.hls_config.clone()
-        && let Ok(Some(gate)) = app.admission.gate(id).await
-    {
-        tokio::spawn(crate::hls::run(
-            app.hls.clone(),
-            config,
-            stream.clone(),
-            None,
-            gate,
-            app.clone(),
-        ));
+    /// `GET path` from another node, showing the relay secret: its answer, when it is a
+    /// success.
+    pub async fn get(
+        &self,
+        node: &crate::store::NodeInfo,
+        path: &str,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        let authority = node
+            .http_url
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow::anyhow!("node {} advertises {}, not an http:// URL", node.name, node.http_url))?
+            .trim_end_matches('/')
+            .to_owned();
+        let tcp = tokio::time::timeout(FIRST_FRAMES, tokio::net::TcpStream::connect(&authority)).await??;
+        tcp.set_nodelay(true)?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+        tokio::spawn(conn);
+        let request = hyper::Request::get(path)
+            .header(hyper::header::HOST, &authority)
+            .header(RELAY_HEADER, &self.secret)
+            .body(http_body_util::Empty::<Bytes>::new())?;
+        let response = tokio::time::timeout(FIRST_FRAMES, sender.send_request(request)).await??;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "node {} answered {}",
+            node.name,
+            response.status()
+        );
+        Ok(response)
     }
-    let relayed = relay(app, response.into_body(), &stream, ready).await;
-    app.hub.close(&stream);
-    relayed
+
+    /// Whether `secret` is the one other nodes show to pull from this one.
+    pub fn is_secret(&self, secret: &[u8]) -> bool {
+        crate::auth::same_secret(secret, self.secret.as_bytes())
+    }
+
+    /// Pulls `id` from its origin into the hub until the origin's stream ends.
+    async fn pull(self: Arc<Self>, id: String, ready: watch::Sender<Option<bool>>) {
+        if let Err(e) = self.pull_from_origin(&id, &ready).await {
+            tracing::warn!(broadcast = %id, "relay from the origin ended: {e:#}");
+        }
+        ready.send_replace(Some(false));
+        self.pulls.lock().expect("relays lock").remove(&id);
+    }
+
+    async fn pull_from_origin(&self, id: &str, ready: &watch::Sender<Option<bool>>) -> anyhow::Result<()> {
+        let lookup = id.to_owned();
+        let Some(origin) = self.store.call(move |db| db.origin(&lookup)).await? else {
+            return Ok(()); // live nowhere else: not live
+        };
+        let response = self.get(&origin, &format!("/live/{id}.flv")).await?;
+        let Ok(stream) = self.hub.open(id) else {
+            // Published here meanwhile: the publisher's stream is the one to watch.
+            ready.send_replace(Some(true));
+            return Ok(());
+        };
+        tracing::info!(broadcast = %id, origin = %origin.name, "relaying from the origin");
+        if let Some(config) = self.hls_config.clone()
+            && let Ok(Some(gate)) = self.admission.gate(id).await
+        {
+            tokio::spawn(crate::hls::run(
+                self.hls.clone(),
+                config,
+                stream.clone(),
+                None,
+                gate,
+                self.store.clone(),
+                self.metrics.clone(),
+            ));
+        }
+        let relayed = relay(&self.hls, response.into_body(), &stream, ready).await;
+        self.hub.close(&stream);
+        relayed
+    }
 }
 
 /// Pushes the origin's FLV tags into `stream` as frames; says `ready` at the first keyframe
 /// (or first frame of an audio-only stream), when a viewer has a picture to start from.
 async fn relay(
-    app: &App,
+    hls: &crate::hls::Registry,
     mut body: hyper::body::Incoming,
     stream: &Stream,
     ready: &watch::Sender<Option<bool>>,
@@ -165,7 +229,7 @@ async fn relay(
         let next = tokio::select! {
             next = tokio::time::timeout(ORIGIN_IDLE, body.frame()) => next,
             _ = check.tick() => {
-                let hls = app.hls.get(&stream.id).map_or(0, |r| r.audience.len());
+                let hls = hls.get(&stream.id).map_or(0, |r| r.audience.len());
                 if stream.viewers() > 0 || hls > 0 {
                     watched_at = tokio::time::Instant::now();
                 } else if watched_at.elapsed() >= UNWATCHED {

@@ -340,7 +340,7 @@ async fn play(
         .as_ref()
         .is_some_and(|g| app.admission.admits(id, &g.access(), &viewer));
     let stream = if app_name == APP_NAME && admitted {
-        crate::relay::stream(&app, id).await
+        app.relays.stream(id).await
     } else {
         None
     };

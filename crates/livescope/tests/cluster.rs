@@ -1,9 +1,10 @@
 //! Several nodes sharing one PostgreSQL and one NATS server: a broadcast published on one
 //! node is watched on the others over RTMP, HTTP-FLV and LL-HLS (each pulls it from the
 //! origin once), the API answers the same on every node and places publishers on the least
-//! busy, rooms, go-live notices and access changes span the nodes, and a node that dies
-//! (kill -9) loses nothing acknowledged: its room members carry on from another node, and
-//! a dead origin's broadcast ends cleanly everywhere.
+//! busy, a replay recorded on one node plays from any other, rooms, go-live notices and
+//! access changes span the nodes, and a node that dies (kill -9) loses nothing
+//! acknowledged: its room members carry on from another node, and a dead origin's
+//! broadcast ends cleanly everywhere.
 
 mod common;
 
@@ -45,6 +46,9 @@ fn three_nodes_serve_one_broadcast_and_end_it_when_its_origin_dies() {
     let (id, key, _) = a.create_broadcast();
     let clip = clip(Tracks::AudioVideo, 30, 600);
     let publisher = publish(&clip, &a.rtmp_url(&key));
+    // A short one beside it, whose replay C serves from A's recording once it ended.
+    let (short, short_key, _) = a.create_broadcast();
+    let short_publisher = publish(&common::clip(Tracks::AudioVideo, 4, 500), &a.rtmp_url(&short_key));
     let live = c.wait_state_as(&id, "live", &a.owner_token());
     assert_eq!(live["owner"], "broadcaster");
     let (_, list) = json(http(&b.http, "GET", "/api/broadcasts", b""));
@@ -75,6 +79,27 @@ fn three_nodes_serve_one_broadcast_and_end_it_when_its_origin_dies() {
     std::thread::sleep(Duration::from_secs(6));
     let (_, on_b) = json(http(&b.http, "GET", &format!("/api/broadcasts/{id}"), b""));
     assert!(on_b["state"] == "live", "{on_b}");
+
+    // The short broadcast ended on A; its replay plays from C.
+    assert!(finish(short_publisher, Duration::from_secs(30)).0);
+    a.wait_state(&short, "ended");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, master) = common::get_bytes(&c.http, &format!("/hls/{short}/master.m3u8"));
+        if status == 200 && String::from_utf8_lossy(&master).contains("recording.m3u8") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "C never served the replay: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let replay = watch(
+        &format!("http://{}/hls/{short}/master.m3u8", c.http),
+        &dir.join("replay-c.flv"),
+    );
+    let (_, err) = finish(replay, Duration::from_secs(30));
+    let p = probe(&dir.join("replay-c.flv"));
+    assert!(p.codecs.contains(&"h264".to_owned()), "replay on C: {p:?} {err}");
+    assert!(p.duration > 3.0, "replay on C: only {} s", p.duration);
 
     // A dies. Its viewers elsewhere see the stream end; the broadcast ends at A's last
     // beat, on every node, once A has been silent for 15 s.

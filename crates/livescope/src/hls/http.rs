@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::Extension;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRef, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,10 +19,10 @@ use prometheus_client::metrics::gauge::Gauge;
 
 use super::{Bandwidth, Rendition, StreamInfo};
 use crate::access::Credentials;
+use crate::admission::Admission;
 use crate::api::ApiError;
-use crate::app::App;
 use crate::delay::{Delays, Stage};
-use crate::store::DeliveryPath;
+use crate::store::{DeliveryPath, Store};
 
 /// Media never changes once published: cache it for a year.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -34,7 +34,24 @@ const LIVE_PLAYLIST: &str = "public, max-age=1";
 /// A live poster is replaced by a newer picture every segment.
 const POSTER: &str = "public, max-age=2";
 
-pub fn routes() -> Router<Arc<App>> {
+/// What serving LL-HLS and replays takes: the renditions and the hub (what is live), the
+/// recordings, who may watch, relays from other nodes, the store (HLS views) and metrics.
+#[derive(Clone)]
+pub struct Serving {
+    pub hls: Arc<super::Registry>,
+    pub hub: Arc<crate::hub::Hub>,
+    pub recordings: Option<Arc<super::Recordings>>,
+    pub admission: Admission,
+    pub relays: Arc<crate::relay::Relays>,
+    pub store: Store,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Serving: FromRef<S>,
+{
     Router::new().route("/hls/{id}/{file}", get(file).options(crate::http::preflight))
 }
 
@@ -79,14 +96,14 @@ fn digits(s: &str) -> Option<u64> {
 
 /// The rendition of a broadcast live on another node, pulled here for this viewer (see
 /// [`crate::relay`]); the segmenter makes it from the first frames.
-async fn relayed(app: &Arc<App>, id: &str) -> Option<Arc<super::Rendition>> {
+async fn relayed(serving: &Serving, id: &str) -> Option<Arc<super::Rendition>> {
     // A stream published here without a rendition has none to wait for.
-    if !app.bus.clustered() || app.hub.get(id).is_some() {
+    if serving.hub.get(id).is_some() {
         return None;
     }
-    crate::relay::stream(app, id).await?;
+    serving.relays.stream(id).await?;
     for _ in 0..100 {
-        if let Some(rendition) = app.hls.get(id) {
+        if let Some(rendition) = serving.hls.get(id) {
             return Some(rendition);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -99,7 +116,7 @@ fn not_found() -> Response {
 }
 
 async fn file(
-    State(app): State<Arc<App>>,
+    State(serving): State<Serving>,
     Path((id, name)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -110,11 +127,11 @@ async fn file(
     };
     let query = query.as_deref().unwrap_or("");
     let token = crate::playback::token_in_query(query);
-    let rendition = app.hls.get(&id);
+    let rendition = serving.hls.get(&id);
     let access = match &rendition {
         Some(r) => r.gate.access(),
         // A replay is served only for a broadcast the store knows, by its exact id.
-        None => match app.admission.access(&id).await {
+        None => match serving.admission.access(&id).await {
             Ok(Some(access)) => access,
             Ok(None) => return not_found(),
             Err(e) => return ApiError::from(e).into_response(),
@@ -124,13 +141,17 @@ async fn file(
         token: token.map(str::to_owned),
         user: None,
     };
-    if !app.admission.admits(&id, &access, &viewer) {
+    // Another node fetching a replay recorded here has checked its viewer itself.
+    let relay = headers
+        .get(crate::relay::RELAY_HEADER)
+        .is_some_and(|secret| serving.relays.is_secret(secret.as_bytes()));
+    if !relay && !serving.admission.admits(&id, &access, &viewer) {
         return crate::http::private().into_response();
     }
     let private = access.private;
     let rendition = match rendition {
         Some(rendition) => Some(rendition),
-        None => relayed(&app, &id).await,
+        None => relayed(&serving, &id).await,
     };
     if let (Some(rendition), File::Playlist, Some(Extension(ConnectInfo(peer)))) = (&rendition, file, peer) {
         let agent = headers
@@ -141,28 +162,28 @@ async fn file(
         // database read on the playlist's path.
         let gone = rendition.audience.seen(peer.addr.ip(), agent, || {
             let viewer = peer.addr.ip().to_string();
-            app.metrics.viewers.get_or_create(&DeliveryPath::Hls.into()).inc();
-            Some(app.store.join(&id, None, &viewer, DeliveryPath::Hls))
+            serving.metrics.viewers.get_or_create(&DeliveryPath::Hls.into()).inc();
+            Some(serving.store.join(&id, None, &viewer, DeliveryPath::Hls))
         });
         if let Some(view) = gone {
-            super::leave(&app, vec![view]);
+            super::leave(&serving.store, &serving.metrics, vec![view]);
         }
     }
     // A broadcast ends (in the API) a moment before its playlist says so, and its
     // recording is complete a moment after: a player opening the replay then would get
     // the live window's multivariant playlist. It waits for the recording instead.
-    if let (Some(rendition), File::Master, Some(_)) = (&rendition, file, &app.recordings) {
+    if let (Some(rendition), File::Master, Some(_)) = (&rendition, file, &serving.recordings) {
         // The hub lets go of a stream before the store says it ended.
-        let stream_gone = app.hub.get(&id).is_none();
+        let stream_gone = serving.hub.get(&id).is_none();
         wait_for_recording(rendition, stream_gone, RECORDING_WAIT).await;
     }
     let response = match rendition {
-        Some(rendition) if from_recording(&rendition, file) => replay(&app, &id, file, &name).await,
+        Some(rendition) if from_recording(&rendition, file) => replay(&serving, &id, file, &name).await,
         Some(rendition) => {
-            let held = (&app.metrics.hls_blocking_requests, rendition.delays.clone());
+            let held = (&serving.metrics.hls_blocking_requests, rendition.delays.clone());
             live(rendition, file, query, held).await
         }
-        None => replay(&app, &id, file, &name).await,
+        None => replay(&serving, &id, file, &name).await,
     };
     if let (Some(range), File::Init | File::Segment(_) | File::Part(_)) = (headers.get(header::RANGE), file) {
         return ranged(response, range).await;
@@ -605,13 +626,14 @@ fn byte_range(value: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
     Some(Ok((first, last)))
 }
 
-/// A broadcast that is not live: its recording, if there is one.
-async fn replay(app: &App, id: &str, file: File, name: &str) -> Response {
-    let Some(path) = app.recordings.as_ref().and_then(|r| r.path(id, name)) else {
-        return not_found();
+/// A broadcast that is not live: its recording, if there is one here, else (in a cluster)
+/// the one on the node that recorded it.
+async fn replay(serving: &Serving, id: &str, file: File, name: &str) -> Response {
+    let Some(path) = serving.recordings.as_ref().and_then(|r| r.path(id, name)) else {
+        return replay_elsewhere(serving, id, name).await;
     };
     let Ok(data) = tokio::fs::read(&path).await else {
-        return not_found();
+        return replay_elsewhere(serving, id, name).await;
     };
     match file {
         File::Master | File::Playlist | File::Recording => {
@@ -624,6 +646,44 @@ async fn replay(app: &App, id: &str, file: File, name: &str) -> Response {
         File::Init | File::Poster => media(data.into(), "video/mp4"),
         File::Segment(_) | File::Part(_) => media(data.into(), "video/iso.segment"),
     }
+}
+
+/// A file of a broadcast recorded on another node, fetched from that node and passed on
+/// as it comes (recordings stay on the disk of the node that made them). 404 when no live
+/// node has it.
+async fn replay_elsewhere(serving: &Serving, id: &str, name: &str) -> Response {
+    if !serving.relays.clustered() {
+        return not_found();
+    }
+    let lookup = id.to_owned();
+    let node = match serving.store.call(move |db| db.recorded_at(&lookup)).await {
+        Ok(Some(node)) => node,
+        Ok(None) => return not_found(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let fetched = match serving.relays.get(&node, &format!("/hls/{id}/{name}")).await {
+        Ok(fetched) => fetched,
+        Err(e) => {
+            tracing::warn!(broadcast = %id, node = %node.name, "cannot fetch a replay from the node that recorded it: {e:#}");
+            return not_found();
+        }
+    };
+    let (parts, body) = fetched.into_parts();
+    let mut response = Response::new(Body::new(body));
+    for name in [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CACHE_CONTROL,
+        header::ACCEPT_RANGES,
+    ] {
+        if let Some(value) = parts.headers.get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+        .headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-pub use http::routes;
+pub use http::{Serving, routes};
 pub use recording::{Recorder, Recordings};
 pub use segmenter::{Output, Segmenter, StreamInfo};
 
@@ -317,10 +317,11 @@ pub async fn run(
     stream: Arc<Stream>,
     recordings: Option<Arc<Recordings>>,
     gate: Arc<crate::access::Gate>,
-    app: Arc<crate::app::App>,
+    store: crate::store::Store,
+    metrics: Arc<crate::metrics::Metrics>,
 ) {
     let id = stream.id.clone();
-    let delays = app.metrics.delays.of(&id);
+    let delays = metrics.delays.of(&id);
     let rendition = Arc::new(Rendition::new(&config, gate, delays.clone()));
     registry.insert(&id, rendition.clone());
     let (headers, mut sub) = stream.subscribe_internal();
@@ -338,7 +339,7 @@ pub async fn run(
     loop {
         if swept.elapsed() >= audience::IDLE / 2 {
             swept = Instant::now();
-            leave(&app, rendition.audience.sweep(audience::IDLE));
+            leave(&store, &metrics, rendition.audience.sweep(audience::IDLE));
         }
         for frame in pending.drain(..) {
             // Whether the stream has video is known once its first media frame arrived:
@@ -382,7 +383,7 @@ pub async fn run(
             }
         }
         let info = segmenter.as_ref().map(Segmenter::info).unwrap_or_default();
-        publish(&rendition, &mut out, &info, recorder.as_mut(), &app.metrics).await;
+        publish(&rendition, &mut out, &info, recorder.as_mut(), &metrics).await;
         batch.clear();
         match sub.next_batch(&mut batch, 1 << 20).await {
             Next::Frames => pending.append(&mut batch),
@@ -392,7 +393,7 @@ pub async fn run(
     if let Some(seg) = segmenter.as_mut() {
         seg.finish(&mut out);
         let info = seg.info();
-        publish(&rendition, &mut out, &info, recorder.as_mut(), &app.metrics).await;
+        publish(&rendition, &mut out, &info, recorder.as_mut(), &metrics).await;
     }
     // The end in two steps: the last parts without a preload hint, then EXT-X-ENDLIST (see
     // `Window::closing`).
@@ -411,19 +412,18 @@ pub async fn run(
     }
     tokio::time::sleep(LINGER).await;
     registry.remove(&id, &rendition);
-    leave(&app, rendition.audience.sweep(std::time::Duration::ZERO));
+    leave(&store, &metrics, rendition.audience.sweep(std::time::Duration::ZERO));
 }
 
 /// Records HLS viewers leaving: an event for the store's view log, no wait.
-fn leave(app: &Arc<crate::app::App>, views: Vec<i64>) {
+fn leave(store: &crate::store::Store, metrics: &crate::metrics::Metrics, views: Vec<i64>) {
     if !views.is_empty() {
-        let hls = app
-            .metrics
+        let hls = metrics
             .viewers
             .get_or_create(&crate::store::DeliveryPath::Hls.into())
             .clone();
         hls.dec_by(views.len() as i64);
-        app.store.leave_all(views);
+        store.leave_all(views);
     }
 }
 

@@ -168,6 +168,21 @@ impl Db {
         })
     }
 
+    /// The node that recorded an ended broadcast, when that is another node and alive: its
+    /// replay is served from there.
+    pub fn recorded_at(&self, broadcast: &str) -> anyhow::Result<Option<NodeInfo>> {
+        self.with(|c| {
+            c.query_opt(
+                "SELECT n.name, n.http_url, n.rtmp_url, n.region, n.seen_at, n.publishers, n.viewers
+                 FROM broadcasts b JOIN nodes n ON n.name = b.node
+                 WHERE b.id = ?1 AND b.state = 'ended' AND b.node != ?2 AND n.seen_at >= ?3",
+                args![broadcast, self.node.name, now_ms() - STALE_MS],
+            )?
+            .map(|r| node_row(&r))
+            .transpose()
+        })
+    }
+
     /// The secret every node sharing this database knows by `name`: 32 random bytes made
     /// by whichever node asks first.
     pub fn secret(&self, name: &str) -> anyhow::Result<[u8; 32]> {
