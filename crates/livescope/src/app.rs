@@ -151,7 +151,7 @@ impl App {
 
 /// A viewer's view, recorded while it lasts: joined now, left when this is dropped.
 pub struct Watching {
-    app: Arc<App>,
+    store: Store,
     view: i64,
     _counted: crate::metrics::Held,
 }
@@ -159,19 +159,26 @@ pub struct Watching {
 impl Watching {
     /// `viewer`: how an anonymous viewer is told apart (their address); `user` when known.
     /// Neither the join nor the leave waits for the store.
-    pub fn begin(app: &Arc<App>, broadcast: &str, user: Option<i64>, viewer: &str, path: DeliveryPath) -> Watching {
-        let view = app.store.join(broadcast, user, viewer, path);
+    pub fn begin(
+        store: &Store,
+        metrics: &crate::metrics::Metrics,
+        broadcast: &str,
+        user: Option<i64>,
+        viewer: &str,
+        path: DeliveryPath,
+    ) -> Watching {
+        let view = store.join(broadcast, user, viewer, path);
         Watching {
-            app: app.clone(),
+            store: store.clone(),
             view,
-            _counted: crate::metrics::Held::new(&app.metrics.viewers.get_or_create(&path.into())),
+            _counted: crate::metrics::Held::new(&metrics.viewers.get_or_create(&path.into())),
         }
     }
 }
 
 impl Drop for Watching {
     fn drop(&mut self) {
-        self.app.store.leave(self.view);
+        self.store.leave(self.view);
     }
 }
 

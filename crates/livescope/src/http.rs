@@ -137,8 +137,16 @@ async fn watch_flv(
         app.relays.stream(id).await
     }
     .ok_or_else(not_live)?;
-    let watching =
-        (!relay).then(|| Watching::begin(&app, id, viewer.user, &peer.addr.ip().to_string(), DeliveryPath::Flv));
+    let watching = (!relay).then(|| {
+        Watching::begin(
+            &app.store,
+            &app.metrics,
+            id,
+            viewer.user,
+            &peer.addr.ip().to_string(),
+            DeliveryPath::Flv,
+        )
+    });
     let (headers, sub) = if relay {
         stream.subscribe_relay()
     } else {

@@ -40,6 +40,11 @@ const UNWATCHED: Duration = Duration::from_secs(30);
 /// Largest FLV tag accepted from an origin (as from a publisher).
 const MAX_TAG_BYTES: u32 = 16 << 20;
 
+/// Another node answered a request with this status, not a success.
+#[derive(Debug, thiserror::Error)]
+#[error("answered {0}")]
+pub struct Refused(pub hyper::StatusCode);
+
 /// The pulls running on this node, by broadcast, and what a pull takes: the store (where
 /// the origin is), the hub it feeds, LL-HLS (its own segmenter), who may watch, and the
 /// secret it shows the origin.
@@ -138,11 +143,13 @@ impl Relays {
     }
 
     /// `GET path` from another node, showing the relay secret: its answer, when it is a
-    /// success.
+    /// success (else a [`Refused`] error), within `patience` for the connection and again
+    /// for the answer's head.
     pub async fn get(
         &self,
         node: &crate::store::NodeInfo,
         path: &str,
+        patience: Duration,
     ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
         let authority = node
             .http_url
@@ -150,7 +157,7 @@ impl Relays {
             .ok_or_else(|| anyhow::anyhow!("node {} advertises {}, not an http:// URL", node.name, node.http_url))?
             .trim_end_matches('/')
             .to_owned();
-        let tcp = tokio::time::timeout(FIRST_FRAMES, tokio::net::TcpStream::connect(&authority)).await??;
+        let tcp = tokio::time::timeout(patience, tokio::net::TcpStream::connect(&authority)).await??;
         tcp.set_nodelay(true)?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
         tokio::spawn(conn);
@@ -158,13 +165,14 @@ impl Relays {
             .header(hyper::header::HOST, &authority)
             .header(RELAY_HEADER, &self.secret)
             .body(http_body_util::Empty::<Bytes>::new())?;
-        let response = tokio::time::timeout(FIRST_FRAMES, sender.send_request(request)).await??;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "node {} answered {}",
-            node.name,
-            response.status()
-        );
+        let response = tokio::time::timeout(patience, sender.send_request(request)).await??;
+        if !response.status().is_success() {
+            return Err(anyhow::Error::new(Refused(response.status())).context(format!(
+                "node {} answered {}",
+                node.name,
+                response.status()
+            )));
+        }
         Ok(response)
     }
 
@@ -187,7 +195,7 @@ impl Relays {
         let Some(origin) = self.store.call(move |db| db.origin(&lookup)).await? else {
             return Ok(()); // live nowhere else: not live
         };
-        let response = self.get(&origin, &format!("/live/{id}.flv")).await?;
+        let response = self.get(&origin, &format!("/live/{id}.flv"), FIRST_FRAMES).await?;
         let Ok(stream) = self.hub.open(id) else {
             // Published here meanwhile: the publisher's stream is the one to watch.
             ready.send_replace(Some(true));

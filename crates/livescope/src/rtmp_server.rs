@@ -364,7 +364,14 @@ async fn play(
         let _ = conn.socket.shutdown().await;
         bail!("play of {id:?} refused: {why}");
     };
-    let _watching = Watching::begin(&app, id, None, &peer.ip().to_string(), DeliveryPath::Rtmp);
+    let _watching = Watching::begin(
+        &app.store,
+        &app.metrics,
+        id,
+        None,
+        &peer.ip().to_string(),
+        DeliveryPath::Rtmp,
+    );
     conn.session.accept_play()?;
     conn.flush().await?;
     let (headers, mut sub) = stream.subscribe();

@@ -1,7 +1,8 @@
 //! HTTP for LL-HLS (RFC 8216bis 6.2.5): playlists with blocking reload and delta updates,
 //! the init segment, parts and segments, with the caching headers a CDN needs. The part
 //! the preload hint names is answered as soon as it starts and streamed chunk by chunk as
-//! it is produced. Replays come from the recordings folder.
+//! it is produced. Replays come from the recordings folder, or in a cluster from the node
+//! that recorded them.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -141,7 +142,8 @@ async fn file(
         token: token.map(str::to_owned),
         user: None,
     };
-    // Another node fetching a replay recorded here has checked its viewer itself.
+    // Another node fetching a replay recorded here has checked its viewer itself; it is
+    // not a viewer here, and never pulls the broadcast back from another node.
     let relay = headers
         .get(crate::relay::RELAY_HEADER)
         .is_some_and(|secret| serving.relays.is_secret(secret.as_bytes()));
@@ -151,9 +153,12 @@ async fn file(
     let private = access.private;
     let rendition = match rendition {
         Some(rendition) => Some(rendition),
+        None if relay => None,
         None => relayed(&serving, &id).await,
     };
-    if let (Some(rendition), File::Playlist, Some(Extension(ConnectInfo(peer)))) = (&rendition, file, peer) {
+    if let (Some(rendition), File::Playlist, Some(Extension(ConnectInfo(peer))), false) =
+        (&rendition, file, peer, relay)
+    {
         let agent = headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -648,10 +653,17 @@ async fn replay(serving: &Serving, id: &str, file: File, name: &str) -> Response
     }
 }
 
-/// A file of a broadcast recorded on another node, fetched from that node and passed on
-/// as it comes (recordings stay on the disk of the node that made them). 404 when no live
-/// node has it.
+/// How long fetching a replay's file from the node that recorded it may take, whole: its
+/// multivariant playlist may wait [`RECORDING_WAIT`] there for a recording to complete.
+const REPLAY_FETCH: Duration = Duration::from_secs(20);
+/// The largest replay file fetched from another node (a segment or a playlist).
+const REPLAY_FILE_BYTES: usize = 64 << 20;
+
+/// A file of a broadcast recorded on another node, fetched whole from that node (which
+/// keeps its recordings on its disk). 404 when no node alive recorded it; 502 when that
+/// node does not answer.
 async fn replay_elsewhere(serving: &Serving, id: &str, name: &str) -> Response {
+    use http_body_util::BodyExt as _;
     if !serving.relays.clustered() {
         return not_found();
     }
@@ -661,21 +673,31 @@ async fn replay_elsewhere(serving: &Serving, id: &str, name: &str) -> Response {
         Ok(None) => return not_found(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let fetched = match serving.relays.get(&node, &format!("/hls/{id}/{name}")).await {
-        Ok(fetched) => fetched,
-        Err(e) => {
-            tracing::warn!(broadcast = %id, node = %node.name, "cannot fetch a replay from the node that recorded it: {e:#}");
-            return not_found();
-        }
+    let fetch = async {
+        let (parts, body) = serving
+            .relays
+            .get(&node, &format!("/hls/{id}/{name}"), REPLAY_FETCH)
+            .await?
+            .into_parts();
+        let body = http_body_util::Limited::new(body, REPLAY_FILE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the file: {e}"))?
+            .to_bytes();
+        anyhow::Ok((parts, body))
     };
-    let (parts, body) = fetched.into_parts();
-    let mut response = Response::new(Body::new(body));
-    for name in [
-        header::CONTENT_TYPE,
-        header::CONTENT_LENGTH,
-        header::CACHE_CONTROL,
-        header::ACCEPT_RANGES,
-    ] {
+    let not_there = |e: &anyhow::Error| {
+        e.downcast_ref::<crate::relay::Refused>()
+            .is_some_and(|r| r.0 == StatusCode::NOT_FOUND)
+    };
+    let (parts, body) = match tokio::time::timeout(REPLAY_FETCH, fetch).await {
+        Ok(Ok(fetched)) => fetched,
+        Ok(Err(e)) if not_there(&e) => return not_found(),
+        Ok(Err(e)) => return recording_unreachable(id, &node.name, &format!("{e:#}")),
+        Err(_) => return recording_unreachable(id, &node.name, &format!("no answer within {REPLAY_FETCH:?}")),
+    };
+    let mut response = Response::new(Body::from(body));
+    for name in [header::CONTENT_TYPE, header::CACHE_CONTROL, header::ACCEPT_RANGES] {
         if let Some(value) = parts.headers.get(&name) {
             response.headers_mut().insert(name, value.clone());
         }
@@ -684,6 +706,17 @@ async fn replay_elsewhere(serving: &Serving, id: &str, name: &str) -> Response {
         .headers_mut()
         .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response
+}
+
+/// 502: the node that recorded a replay did not give it.
+fn recording_unreachable(id: &str, node: &str, why: &str) -> Response {
+    tracing::warn!(broadcast = %id, node, "cannot fetch a replay from the node that recorded it: {why}");
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "recording_unreachable",
+        "the node that recorded this broadcast does not answer; try again",
+    )
+    .into_response()
 }
 
 #[cfg(test)]

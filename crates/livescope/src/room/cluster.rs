@@ -3,8 +3,7 @@
 //! blocks) as a single node does. Any other node with members in it keeps a mirror: it
 //! passes its members' comments, votes and the broadcaster's commands to the home and
 //! waits for the answer, sends their hearts on every flush (in time for the home's next
-//! heart batch), and
-//! relays the home's frames to its members as they come.
+//! heart batch), and relays the home's frames to its members as they come.
 //!
 //! Every frame leaves the home once, on one subject, and NATS delivers one publisher's
 //! messages in order: every member on every node sees the same frames in the same order,
@@ -91,9 +90,12 @@ pub struct Acted {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FromHome {
-    /// `seq` counts the room's frames from 1 at its home: a mirror that finds one missing
-    /// (lost while NATS was unreachable) tells its members they lagged.
+    /// A frame of the room at `node`, its home. `seq` counts the frames of one opening of
+    /// the room there (`epoch`, random) from 1: a mirror that finds one missing (lost while
+    /// NATS was unreachable) tells its members they lagged.
     Frame {
+        node: String,
+        epoch: u64,
         seq: u64,
         text: String,
     },
@@ -247,8 +249,8 @@ async fn home_room(rooms: &Arc<Rooms>, broadcast: &str) -> Option<Arc<Room>> {
     Some(rooms.open(&b).await)
 }
 
-/// How many frames were lost between the frame numbered `last` and the one numbered `seq`,
-/// if any. A number at or below `last` is a home that started counting again, not a loss.
+/// How many frames were lost between the frame numbered `last` and the one numbered `seq`
+/// (of the same epoch), if any.
 fn missed_between(last: Option<u64>, seq: u64) -> Option<u64> {
     let last = last?;
     (seq > last + 1).then(|| seq - last - 1)
@@ -259,22 +261,26 @@ pub async fn relay_frames(room: Arc<Room>, mut frames: crate::bus::Subscription)
     let closed = room.closed.notified();
     tokio::pin!(closed);
     closed.as_mut().enable();
-    let mut last_seq: Option<u64> = None;
+    // The epoch and number of the last frame from the home.
+    let mut last: Option<(u64, u64)> = None;
     loop {
         tokio::select! {
             () = &mut closed => break,
             message = frames.next() => {
                 let Some(message) = message else { break };
                 match message.parse::<FromHome>() {
-                    Some(FromHome::Frame { seq, text }) => {
+                    // Only the home's: a room opened elsewhere before the broadcast went live
+                    // there may still be sending its last frames.
+                    Some(FromHome::Frame { node, epoch, seq, text }) if room.home.as_deref() == Some(node.as_str()) => {
+                        let last_seq = last.filter(|(e, _)| *e == epoch).map(|(_, s)| s);
                         if let Some(missed) = missed_between(last_seq, seq) {
                             tracing::warn!(broadcast = %room.id, missed, "frames from the room's home were lost");
                             room.relay(ServerMessage::Lagged { missed, poll: None }.to_json());
                         }
-                        // A home that restarted counts from 1 again.
-                        last_seq = Some(seq);
+                        last = Some((epoch, seq));
                         room.relay(text);
                     }
+                    Some(FromHome::Frame { .. }) => {}
                     Some(FromHome::Muted { user, blocked }) => room.apply_mute(user, blocked),
                     None => {}
                 }
@@ -289,11 +295,10 @@ mod tests {
     use super::missed_between;
 
     #[test]
-    fn a_gap_in_the_homes_numbering_is_a_loss_and_a_restart_is_not() {
+    fn a_gap_in_the_homes_numbering_is_a_loss() {
         assert_eq!(missed_between(None, 7), None, "the first frame a mirror sees");
         assert_eq!(missed_between(Some(7), 8), None);
         assert_eq!(missed_between(Some(7), 10), Some(2));
-        assert_eq!(missed_between(Some(7), 1), None, "the home's room opened again");
         assert_eq!(missed_between(Some(7), 7), None);
     }
 }

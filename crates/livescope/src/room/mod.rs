@@ -358,8 +358,8 @@ impl Room {
         mirrors.insert(node.to_owned(), (connected.min(1 << 32), std::time::Instant::now()));
     }
 
-    /// A mirror sends the interval's hearts to the home (and, with `presence`, how many
-    /// members it has, even without hearts).
+    /// A mirror sends the hearts since its last flush to the home (and, with `presence`,
+    /// how many members it has, even without hearts).
     async fn hearts_to_home(&self, home: &str, presence: bool) {
         let batch = std::mem::take(&mut *self.hearts.lock().expect("hearts lock"));
         if batch.per_second.is_empty() && !presence {
@@ -1025,10 +1025,10 @@ fn muted() -> ServerMessage {
     ServerMessage::error("muted", "the broadcaster has muted you in this broadcast")
 }
 
-/// Runs a room: a flush every [`FLUSH_INTERVAL`], heart batches and polls every
-/// [`HEART_INTERVAL`], presence every [`PRESENCE_INTERVAL`], heart counts to the store
-/// every second; ends when the room has been empty for [`IDLE_ROOM`] and no poll is still
-/// closing.
+/// Runs a room: a flush every [`FLUSH_INTERVAL`]; at a home, heart batches and polls every
+/// [`HEART_INTERVAL`], presence every [`PRESENCE_INTERVAL`] and heart counts to the store
+/// every second; at a mirror, its hearts to the home every flush. Ends when the room has
+/// been empty for [`IDLE_ROOM`] and no poll is still closing.
 async fn ticker(rooms: Arc<Rooms>, room: Arc<Room>) {
     let cx = room.cx.clone();
     let per = |d: Duration| (d.as_millis() / FLUSH_INTERVAL.as_millis()).max(1) as u64;
@@ -1037,8 +1037,14 @@ async fn ticker(rooms: Arc<Rooms>, room: Arc<Room>) {
     let mut counts = HeartCounts::new();
     let mut ticks = 0u64;
     let mut empty_since: Option<tokio::time::Instant> = None;
-    // At a home: frames sent to the mirrors, which number them to notice one lost.
+    // At a home: frames sent to the mirrors, numbered so that they notice one lost, under
+    // a number of this room's own (a room opened again counts from 1 again).
     let mut frames_sent = 0u64;
+    let epoch = {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("the OS random source works");
+        u64::from_le_bytes(bytes)
+    };
     loop {
         interval.tick().await;
         ticks += 1;
@@ -1092,12 +1098,16 @@ async fn ticker(rooms: Arc<Rooms>, room: Arc<Room>) {
                 live: cx.hub.get(&room.id).is_some(),
             });
         }
+        // A room that moved is no home: the mirrors follow the node the broadcast is live on.
         if let Some(frame) = room.flush()
             && room.home.is_none()
             && cx.bus.clustered()
+            && !room.moved.load(Ordering::Acquire)
         {
             frames_sent += 1;
             let frame = cluster::FromHome::Frame {
+                node: cx.node.clone(),
+                epoch,
                 seq: frames_sent,
                 text: frame.as_str().to_owned(),
             };
