@@ -44,10 +44,16 @@ cargo clippy --all-targets -j2 -- -D warnings
 # test run, not only at the end.
 cargo check -j2 --manifest-path fuzz/Cargo.toml --bins
 cargo test -j2 --all-targets
-# The whole suite again, with every test server's state in PostgreSQL (the store's own
-# unit tests run on both databases in either pass; the cluster's tests always use
-# PostgreSQL). Selected from the whole workspace, not with -p, so that dependencies keep
-# the features of the first run and are not built again.
-LIVESCOPE_TEST_STORE=postgres cargo test -j2 --workspace --tests
+# The whole suite again, with every test server's state in PostgreSQL: the workspace's
+# unit tests (the store's run on both databases in either pass) and every integration
+# suite but the cluster's, which runs on PostgreSQL in the first pass already. Selected
+# from the whole workspace, not with -p, so that dependencies keep the features of the
+# first run and are not built again.
+suites=()
+for suite in crates/*/tests/*.rs; do
+  name=$(basename "$suite" .rs)
+  [ "$name" = cluster ] || suites+=(--test "$name")
+done
+LIVESCOPE_TEST_STORE=postgres cargo test -j2 --workspace --lib "${suites[@]}"
 # Every fuzz target for a bounded time (cargo-fuzz on the stable toolchain).
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz.sh

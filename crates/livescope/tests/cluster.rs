@@ -192,11 +192,12 @@ fn rooms_notices_and_access_span_the_nodes_and_outlive_a_dead_node() {
         }
         assert!(Instant::now() < deadline, "votes from B and C never counted: {p}");
     }
-    // Presence counts the members of every node, on every node.
+    // Presence counts the members of every node, on every node: the broadcaster on A, the
+    // early bird and viewer_b on B, viewer_c on C.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let presence = on_b.next_presence();
-        if presence["connected"] == 3 {
+        if presence["connected"] == 4 {
             break;
         }
         assert!(

@@ -40,6 +40,9 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 pub const HEART_INTERVAL: Duration = Duration::from_millis(200);
 /// Presence is sent this often.
 const PRESENCE_INTERVAL: Duration = Duration::from_secs(2);
+/// A mirror tells the home how many members it has at least this often (with its hearts,
+/// more often), so that presence at the home is at most this old when it is sent.
+const MIRROR_REPORT: Duration = Duration::from_secs(1);
 /// Frames a connection may fall behind by before it loses the oldest: with a frame per
 /// flush, 6.4 s of the room. A socket stuck longer than its send timeout is dropped
 /// instead; one that drains slowly skips to the present with a `lagged` notice.
@@ -1052,7 +1055,7 @@ async fn ticker(rooms: Arc<Rooms>, room: Arc<Room>) {
             // A mirror: its hearts, and its members' count now and then, go to the home.
             // Every flush, not every heart batch: hearts sent at the batch interval waited
             // up to a whole interval more at the home, past the batch's delivery target.
-            room.hearts_to_home(home, ticks.is_multiple_of(per(PRESENCE_INTERVAL)))
+            room.hearts_to_home(home, ticks.is_multiple_of(per(MIRROR_REPORT)))
                 .await;
             if ticks.is_multiple_of(per(PRESENCE_INTERVAL)) {
                 room.prune_limits();
