@@ -45,26 +45,15 @@ const MAX_TAG_BYTES: u32 = 16 << 20;
 #[error("answered {0}")]
 pub struct Refused(pub hyper::StatusCode);
 
-/// The pulls running on this node, by broadcast, and what a pull takes: the store (where
-/// the origin is), the hub it feeds, LL-HLS (its own segmenter), who may watch, and the
-/// secret it shows the origin.
+/// The pulls running on this node, by broadcast, and what a pull takes.
 pub struct Relays {
     /// Each pull's readiness: `None` while starting, then whether it delivered.
     pulls: Mutex<HashMap<String, watch::Receiver<Option<bool>>>>,
-    store: Store,
-    hub: Arc<Hub>,
-    hls: Arc<crate::hls::Registry>,
-    hls_config: Option<crate::hls::Config>,
-    admission: Admission,
-    metrics: Arc<Metrics>,
-    /// Only a cluster's nodes (sharing a database, told of access changes over the bus)
-    /// have others to pull from.
-    clustered: bool,
-    /// What this node shows another to pull from it (hex).
-    secret: String,
+    parts: Parts,
 }
 
-/// What [`Relays`] are made of.
+/// What a pull takes: the store (where the origin is), the hub it feeds, LL-HLS (its own
+/// segmenter), who may watch, and the secret it shows the origin.
 pub struct Parts {
     pub store: Store,
     pub hub: Arc<Hub>,
@@ -72,32 +61,18 @@ pub struct Parts {
     pub hls_config: Option<crate::hls::Config>,
     pub admission: Admission,
     pub metrics: Arc<Metrics>,
+    /// Only a cluster's nodes (sharing a database, told of access changes over the bus)
+    /// have others to pull from.
     pub clustered: bool,
+    /// What this node shows another to pull from it (hex).
     pub secret: String,
 }
 
 impl Relays {
     pub fn new(parts: Parts) -> Relays {
-        let Parts {
-            store,
-            hub,
-            hls,
-            hls_config,
-            admission,
-            metrics,
-            clustered,
-            secret,
-        } = parts;
         Relays {
             pulls: Mutex::default(),
-            store,
-            hub,
-            hls,
-            hls_config,
-            admission,
-            metrics,
-            clustered,
-            secret,
+            parts,
         }
     }
 
@@ -114,8 +89,8 @@ impl Relays {
     /// from the node it is published on. `None` when it is live nowhere, or its origin
     /// cannot be reached.
     pub async fn stream(self: &Arc<Self>, id: &str) -> Option<Arc<Stream>> {
-        let local = self.hub.get(id);
-        if local.is_some() || !self.clustered {
+        let local = self.parts.hub.get(id);
+        if local.is_some() || !self.parts.clustered {
             return local;
         }
         let mut ready = {
@@ -132,14 +107,14 @@ impl Relays {
         };
         let delivered = tokio::time::timeout(FIRST_FRAMES, ready.wait_for(Option::is_some)).await;
         match delivered {
-            Ok(Ok(ready)) if *ready == Some(true) => self.hub.get(id),
+            Ok(Ok(ready)) if *ready == Some(true) => self.parts.hub.get(id),
             _ => None,
         }
     }
 
     /// Whether this node has others to pull from.
     pub fn clustered(&self) -> bool {
-        self.clustered
+        self.parts.clustered
     }
 
     /// `GET path` from another node, showing the relay secret: its answer, when it is a
@@ -163,7 +138,7 @@ impl Relays {
         tokio::spawn(conn);
         let request = hyper::Request::get(path)
             .header(hyper::header::HOST, &authority)
-            .header(RELAY_HEADER, &self.secret)
+            .header(RELAY_HEADER, &self.parts.secret)
             .body(http_body_util::Empty::<Bytes>::new())?;
         let response = tokio::time::timeout(patience, sender.send_request(request)).await??;
         if !response.status().is_success() {
@@ -178,7 +153,7 @@ impl Relays {
 
     /// Whether `secret` is the one other nodes show to pull from this one.
     pub fn is_secret(&self, secret: &[u8]) -> bool {
-        crate::auth::same_secret(secret, self.secret.as_bytes())
+        crate::auth::same_secret(secret, self.parts.secret.as_bytes())
     }
 
     /// Pulls `id` from its origin into the hub until the origin's stream ends.
@@ -192,31 +167,31 @@ impl Relays {
 
     async fn pull_from_origin(&self, id: &str, ready: &watch::Sender<Option<bool>>) -> anyhow::Result<()> {
         let lookup = id.to_owned();
-        let Some(origin) = self.store.call(move |db| db.origin(&lookup)).await? else {
+        let Some(origin) = self.parts.store.call(move |db| db.origin(&lookup)).await? else {
             return Ok(()); // live nowhere else: not live
         };
         let response = self.get(&origin, &format!("/live/{id}.flv"), FIRST_FRAMES).await?;
-        let Ok(stream) = self.hub.open(id) else {
+        let Ok(stream) = self.parts.hub.open(id) else {
             // Published here meanwhile: the publisher's stream is the one to watch.
             ready.send_replace(Some(true));
             return Ok(());
         };
         tracing::info!(broadcast = %id, origin = %origin.name, "relaying from the origin");
-        if let Some(config) = self.hls_config.clone()
-            && let Ok(Some(gate)) = self.admission.gate(id).await
+        if let Some(config) = self.parts.hls_config.clone()
+            && let Ok(Some(gate)) = self.parts.admission.gate(id).await
         {
             tokio::spawn(crate::hls::run(
-                self.hls.clone(),
+                self.parts.hls.clone(),
                 config,
                 stream.clone(),
                 None,
                 gate,
-                self.store.clone(),
-                self.metrics.clone(),
+                self.parts.store.clone(),
+                self.parts.metrics.clone(),
             ));
         }
-        let relayed = relay(&self.hls, response.into_body(), &stream, ready).await;
-        self.hub.close(&stream);
+        let relayed = relay(&self.parts.hls, response.into_body(), &stream, ready).await;
+        self.parts.hub.close(&stream);
         relayed
     }
 }

@@ -156,27 +156,24 @@ impl Db {
 
     /// The node a live broadcast is published on, when that is another node and alive.
     pub fn origin(&self, broadcast: &str) -> anyhow::Result<Option<NodeInfo>> {
-        self.with(|c| {
-            c.query_opt(
-                "SELECT n.name, n.http_url, n.rtmp_url, n.region, n.seen_at, n.publishers, n.viewers
-                 FROM broadcasts b JOIN nodes n ON n.name = b.node
-                 WHERE b.id = ?1 AND b.state = 'live' AND b.node != ?2 AND n.seen_at >= ?3",
-                args![broadcast, self.node.name, now_ms() - STALE_MS],
-            )?
-            .map(|r| node_row(&r))
-            .transpose()
-        })
+        self.other_node_of(broadcast, "live")
     }
 
     /// The node that recorded an ended broadcast, when that is another node and alive: its
     /// replay is served from there.
     pub fn recorded_at(&self, broadcast: &str) -> anyhow::Result<Option<NodeInfo>> {
+        self.other_node_of(broadcast, "ended")
+    }
+
+    /// The node broadcast `broadcast` is (or was) published on, if it is in `state`, on
+    /// another node, and that node is alive.
+    fn other_node_of(&self, broadcast: &str, state: &str) -> anyhow::Result<Option<NodeInfo>> {
         self.with(|c| {
             c.query_opt(
                 "SELECT n.name, n.http_url, n.rtmp_url, n.region, n.seen_at, n.publishers, n.viewers
                  FROM broadcasts b JOIN nodes n ON n.name = b.node
-                 WHERE b.id = ?1 AND b.state = 'ended' AND b.node != ?2 AND n.seen_at >= ?3",
-                args![broadcast, self.node.name, now_ms() - STALE_MS],
+                 WHERE b.id = ?1 AND b.state = ?2 AND b.node != ?3 AND n.seen_at >= ?4",
+                args![broadcast, state, self.node.name, now_ms() - STALE_MS],
             )?
             .map(|r| node_row(&r))
             .transpose()
@@ -232,6 +229,14 @@ mod tests {
             assert!(b.start("on-b").unwrap());
             assert_eq!(a.origin("on-b").unwrap().unwrap().http_url, "http://b");
             assert!(b.origin("on-b").unwrap().is_none(), "not another node's");
+            assert!(a.recorded_at("on-b").unwrap().is_none(), "live, not a replay yet");
+            // A broadcast b recorded and ended: its replay is b's to serve.
+            a.create_broadcast("ended-on-b", owner, "k2", "", None).unwrap();
+            assert!(b.start("ended-on-b").unwrap());
+            b.end("ended-on-b").unwrap();
+            assert_eq!(a.recorded_at("ended-on-b").unwrap().unwrap().http_url, "http://b");
+            assert!(a.origin("ended-on-b").unwrap().is_none(), "not live");
+            assert!(b.recorded_at("ended-on-b").unwrap().is_none(), "not another node's");
             // b falls silent: a's next beat ends b's broadcast, at b's last beat.
             b.with(|c| {
                 c.execute(
@@ -247,6 +252,10 @@ mod tests {
             a.beat(0, 0).unwrap();
             assert_eq!(a.get("on-b").unwrap().unwrap().state, super::super::State::Ended);
             assert!(a.nodes().unwrap().iter().all(|n| n.name != "b"));
+            assert!(
+                a.recorded_at("ended-on-b").unwrap().is_none(),
+                "b's disk is out of reach"
+            );
         }
     }
 }
