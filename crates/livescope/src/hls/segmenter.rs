@@ -89,18 +89,21 @@ struct Track {
 }
 
 impl Track {
-    /// The held-back sample's duration, once the next sample's decode time is known.
-    fn pending_duration(&self, next_dts: Option<u64>) -> Option<u32> {
+    /// The held-back sample's duration, once the next sample's decode time is known: the
+    /// span to the next sample, at most `longest` ticks. A longer span is a gap (frames
+    /// lost upstream, or skipped by a segmenter that fell behind the hub's ring): it stays
+    /// a gap in the timeline rather than one sample that would outgrow every part.
+    fn pending_duration(&self, next_dts: Option<u64>, longest: u64) -> Option<u32> {
         let p = self.pending.as_ref()?;
         Some(match next_dts {
-            Some(next) if next > p.dts => (next - p.dts).min(u64::from(u32::MAX)) as u32,
+            Some(next) if next > p.dts => (next - p.dts).min(longest.max(1)).min(u64::from(u32::MAX)) as u32,
             _ => self.last_duration,
         })
     }
 
     /// Gives the held-back sample its duration and moves it into the chunk being built.
-    fn finish_pending(&mut self, next_dts: Option<u64>) {
-        let Some(duration) = self.pending_duration(next_dts) else {
+    fn finish_pending(&mut self, next_dts: Option<u64>, longest: u64) {
+        let Some(duration) = self.pending_duration(next_dts, longest) else {
             return;
         };
         let Some(p) = self.pending.take() else { return };
@@ -271,7 +274,7 @@ impl Segmenter {
         }
         // Audio first, so that its last frames travel with the last video frame.
         if self.has_video {
-            self.audio.finish_pending(None);
+            self.audio.finish_pending(None, u64::MAX);
         }
         self.driving_sample(None, false, out);
         self.flush(out);
@@ -355,7 +358,8 @@ impl Segmenter {
     /// end; `boundary`: a segment may begin with it): finishes the held-back sample,
     /// cutting the part or segment around it as the limits demand.
     fn driving_sample(&mut self, next_dts: Option<u64>, boundary: bool, out: &mut Vec<Output>) {
-        let Some(duration) = self.driving().pending_duration(next_dts).map(u64::from) else {
+        let longest = self.part_limit();
+        let Some(duration) = self.driving().pending_duration(next_dts, longest).map(u64::from) else {
             return;
         };
         // Cut before the sample when it would not fit.
@@ -370,7 +374,7 @@ impl Segmenter {
             self.flush(out);
             self.end_part(out);
         }
-        self.driving().finish_pending(next_dts);
+        self.driving().finish_pending(next_dts, longest);
         // Cut after it where a segment should start, or when the next would not fit.
         let part = self.part_ticks();
         if self.segment_due(next_dts, boundary, self.segment_so_far() + part) {
@@ -500,7 +504,9 @@ impl Segmenter {
         };
         self.audio_next = Some(dts + AAC_FRAME);
         if self.has_video {
-            self.audio.finish_pending(Some(dts));
+            // Audio's part limit in its own timescale, as the cap on a sample before a gap.
+            let longest = (self.part_target * rate as f64) as u64;
+            self.audio.finish_pending(Some(dts), longest);
             // Audio waits for video to carry it into a chunk. If the video stops while
             // the audio goes on, what waits is dropped rather than held without end.
             if self.audio.samples.len() > MAX_AUDIO_WAITING {
@@ -822,6 +828,36 @@ mod tests {
         assert_by_the_book(&parts, 0.2, 2);
         assert_eq!(seg.info().codecs, "avc1.4d400d");
         assert_eq!(segments(&parts).len(), 5);
+    }
+
+    #[test]
+    fn a_gap_in_the_stream_stays_a_gap_and_no_part_outgrows_the_target() {
+        // A segmenter that fell 1.9 s behind the hub's ring skips to the next keyframe:
+        // the frame before the gap must not last the whole gap.
+        let mut seg = Segmenter::new(0.334, 2.0, true);
+        let mut out = Vec::new();
+        for f in frames(DEFAULT)
+            .iter()
+            .filter(|f| !(4_100..6_000).contains(&f.timestamp))
+        {
+            seg.push(f, &mut out);
+        }
+        seg.finish(&mut out);
+        let parts: Vec<Part> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::PartEnd {
+                    duration,
+                    independent,
+                    new_segment,
+                    ..
+                } => Some((*duration, *independent, *new_segment)),
+                _ => None,
+            })
+            .collect();
+        assert_by_the_book(&parts, 0.334, 2);
+        let total: f64 = parts.iter().map(|p| p.0).sum();
+        assert!(total < 8.5, "the 1.9 s gap is not media: {total} s in parts");
     }
 
     #[test]
