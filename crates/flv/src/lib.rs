@@ -1,18 +1,23 @@
 //! FLV for livescope: the container (Adobe FLV specification v10.1, annex E) and the
 //! audio/video tag headers that say codec, keyframe and sequence header, including
-//! Enhanced RTMP's extended video header (FourCC codecs such as HEVC).
+//! Enhanced RTMP's extended headers (FourCC codecs such as HEVC and Opus); and H.264 from
+//! Annex B (as WebRTC carries it) into FLV tags.
 //!
 //! No I/O: the [`Demuxer`] takes bytes as they arrive and hands out tags whose payloads
 //! are slices of the received buffer.
 
+mod annexb;
 mod avc;
 mod hevc;
 mod media;
+mod opus;
 mod tag;
 
+pub use annexb::{AvcTagger, AvcTags, nal_units};
 pub use avc::{AudioSpecificConfig, AvcConfig};
 pub use hevc::{HevcConfig, unescape};
 pub use media::{AudioCodec, AudioTag, VideoCodec, VideoPacket, VideoTag};
+pub use opus::OpusHead;
 pub use tag::{Demuxer, FILE_HEADER_LEN, Tag, TagKind, encode_header, encode_tag};
 
 /// Why bytes are not valid FLV. One error ends one stream.

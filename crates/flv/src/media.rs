@@ -121,6 +121,8 @@ fn legacy_video_name(id: u8) -> &'static str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AudioCodec {
     Aac,
+    /// Opus (Enhanced RTMP v2 `Opus`): what browsers send over WebRTC.
+    Opus,
 }
 
 /// A parsed audio tag header.
@@ -145,11 +147,34 @@ impl AudioTag {
                     header_len: 2,
                 })
             }
+            9 => {
+                // Enhanced RTMP v2: [SoundFormat 9|AudioPacketType(4)] FourCC ...
+                let fourcc = body.get(1..5).ok_or(Error::Truncated("audio"))?;
+                let codec = match fourcc {
+                    b"Opus" => AudioCodec::Opus,
+                    other => {
+                        return Err(Error::UnsupportedCodec {
+                            kind: "audio",
+                            name: String::from_utf8_lossy(other).into_owned(),
+                        });
+                    }
+                };
+                Ok(AudioTag {
+                    codec,
+                    sequence_header: first & 0x0f == 0,
+                    header_len: 5,
+                })
+            }
             id => Err(Error::UnsupportedCodec {
                 kind: "audio",
                 name: legacy_audio_name(id).to_owned(),
             }),
         }
+    }
+
+    /// The header of an Enhanced RTMP Opus tag: the OpusHead (`config`) or coded frames.
+    pub fn opus_header(config: bool) -> [u8; 5] {
+        [0x90 | u8::from(!config), b'O', b'p', b'u', b's']
     }
 }
 
@@ -169,6 +194,22 @@ fn legacy_audio_name(id: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_enhanced_opus_tags_and_refuses_other_fourccs() {
+        let head = AudioTag::parse(&AudioTag::opus_header(true)).unwrap();
+        assert_eq!(
+            (head.codec, head.sequence_header, head.header_len),
+            (AudioCodec::Opus, true, 5)
+        );
+        let frame = AudioTag::parse(&[&AudioTag::opus_header(false)[..], &[0xfc]].concat()).unwrap();
+        assert!(!frame.sequence_header);
+        assert!(matches!(
+            AudioTag::parse(b"\x91fLaC"),
+            Err(Error::UnsupportedCodec { kind: "audio", .. })
+        ));
+        assert_eq!(AudioTag::parse(&[0x91, b'O']), Err(Error::Truncated("audio")));
+    }
 
     #[test]
     fn reads_avc_keyframes_configs_and_negative_composition_times() {

@@ -1,4 +1,4 @@
-//! CMAF (ISO/IEC 23000-19) for livescope: the init segment of an H.264 or HEVC / AAC
+//! CMAF (ISO/IEC 23000-19) for livescope: the init segment of an H.264 or HEVC / AAC or Opus
 //! stream and the fragments (`moof` + `mdat`) that carry its samples, as ISO/IEC 14496-12
 //! and -15 lay them out. Boxes are built with `mp4-atom`; nothing here does I/O.
 //!
@@ -7,9 +7,9 @@
 use bytes::{Bytes, BytesMut};
 use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor, SLConfig};
 use mp4_atom::{
-    Atom, Audio, Avc1, Avcc, Codec, Dinf, Dref, DrefEntry, Encode, Esds, Ftyp, Hdlr, Hvc1, Hvcc, Mdat, Mdhd, Mdia,
-    Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, Smhd, Stbl, Stco, Stsc, Stsd, Stsz, Stts, Tfdt, Tfhd, Tkhd, Traf, Trak,
-    Trex, Trun, TrunEntry, TrunSamples, Url, Visual, Vmhd,
+    Atom, Audio, Avc1, Avcc, Codec, Dinf, Dops, Dref, DrefEntry, Encode, Esds, Ftyp, Hdlr, Hvc1, Hvcc, Mdat, Mdhd,
+    Mdia, Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, Opus, Smhd, Stbl, Stco, Stsc, Stsd, Stsz, Stts, Tfdt, Tfhd, Tkhd,
+    Traf, Trak, Trex, Trun, TrunEntry, TrunSamples, Url, Visual, Vmhd,
 };
 
 pub mod read;
@@ -58,13 +58,27 @@ pub struct VideoTrack {
     pub height: u16,
 }
 
-/// An AAC track.
+/// An audio track.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioTrack {
-    /// The AudioSpecificConfig, as FLV carries it.
+    pub codec: AudioCodec,
+    /// AAC's AudioSpecificConfig, as FLV carries it (empty for Opus, whose few fields are
+    /// in [`AudioCodec::Opus`]).
     pub config: Bytes,
+    /// The track's timescale: the AAC sample rate, or 48 kHz for Opus.
     pub sample_rate: u32,
     pub channels: u8,
+}
+
+/// An audio track's codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioCodec {
+    Aac,
+    /// Opus in ISOBMFF (the `Opus` sample entry and its `dOps` box).
+    Opus {
+        pre_skip: u16,
+        input_sample_rate: u32,
+    },
 }
 
 /// One sample: a video frame (length-prefixed NAL units) or an AAC frame.
@@ -228,36 +242,30 @@ fn video_trak(v: &VideoTrack) -> Result<Trak, Error> {
 
 fn audio_trak(a: &AudioTrack) -> Trak {
     let raw = a.config.to_vec();
-    let codec = Codec::Mp4a(Mp4a {
-        audio: Audio {
-            data_reference_index: 1,
-            channel_count: u16::from(a.channels.max(1)),
-            sample_size: 16,
-            // The 16.16 field cannot hold 88.2 and 96 kHz; the decoder reads the config.
-            sample_rate: (a.sample_rate.min(65_535) as u16).into(),
-        },
-        esds: Esds {
-            es_desc: EsDescriptor {
-                es_id: AUDIO_TRACK as u16,
-                dec_config: DecoderConfig {
-                    object_type_indication: 0x40, // MPEG-4 Audio
-                    stream_type: 0x05,            // audio
-                    up_stream: 0,
-                    dec_specific: Some(DecoderSpecific {
-                        profile: 0,
-                        freq_index: 0,
-                        chan_conf: 0,
-                        raw,
-                    }),
-                    ..Default::default()
-                },
-                sl_config: SLConfig::default(),
-                ..Default::default()
+    let audio = Audio {
+        data_reference_index: 1,
+        channel_count: u16::from(a.channels.max(1)),
+        sample_size: 16,
+        // The 16.16 field cannot hold 88.2 and 96 kHz; the decoder reads the config.
+        sample_rate: (a.sample_rate.min(65_535) as u16).into(),
+    };
+    let codec = match a.codec {
+        AudioCodec::Aac => aac_entry(audio, raw),
+        AudioCodec::Opus {
+            pre_skip,
+            input_sample_rate,
+        } => Codec::Opus(Opus {
+            audio,
+            dops: Dops {
+                output_channel_count: a.channels.max(1),
+                pre_skip,
+                input_sample_rate,
+                output_gain: 0,
+                channel_mapping: None,
             },
-        },
-        btrt: None,
-        taic: None,
-    });
+            btrt: None,
+        }),
+    };
     Trak {
         tkhd: Tkhd {
             track_id: AUDIO_TRACK,
@@ -286,6 +294,34 @@ fn audio_trak(a: &AudioTrack) -> Trak {
         },
         ..Default::default()
     }
+}
+
+/// AAC's sample entry: `mp4a` with the AudioSpecificConfig in its `esds`.
+fn aac_entry(audio: Audio, raw: Vec<u8>) -> Codec {
+    Codec::Mp4a(Mp4a {
+        audio,
+        esds: Esds {
+            es_desc: EsDescriptor {
+                es_id: AUDIO_TRACK as u16,
+                dec_config: DecoderConfig {
+                    object_type_indication: 0x40, // MPEG-4 Audio
+                    stream_type: 0x05,            // audio
+                    up_stream: 0,
+                    dec_specific: Some(DecoderSpecific {
+                        profile: 0,
+                        freq_index: 0,
+                        chan_conf: 0,
+                        raw,
+                    }),
+                    ..Default::default()
+                },
+                sl_config: SLConfig::default(),
+                ..Default::default()
+            },
+        },
+        btrt: None,
+        taic: None,
+    })
 }
 
 /// Sample flags (ISO/IEC 14496-12 8.8.3.1): a sync sample depends on nothing; any other
@@ -400,6 +436,7 @@ mod tests {
                 height,
             },
             AudioTrack {
+                codec: AudioCodec::Aac,
                 config: Bytes::from_static(ASC),
                 sample_rate: 44_100,
                 channels: 1,

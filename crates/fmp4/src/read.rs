@@ -169,6 +169,7 @@ mod tests {
             height: 240,
         };
         let audio = AudioTrack {
+            codec: crate::AudioCodec::Aac,
             config: Bytes::from_static(&[0x11, 0x90]),
             sample_rate: 48_000,
             channels: 2,

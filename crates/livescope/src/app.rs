@@ -55,6 +55,9 @@ pub struct App {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Where broadcasts' arrival traces are kept.
     pub traces: crate::trace::Traces,
+    /// WebRTC sessions (WHIP publishers, WHEP viewers), and the IP their media uses.
+    pub webrtc: Arc<crate::webrtc::sessions::Sessions>,
+    pub webrtc_ip: std::net::IpAddr,
 }
 
 impl App {
@@ -68,6 +71,7 @@ impl App {
         bus: crate::bus::Bus,
     ) -> anyhow::Result<App> {
         let traces = crate::trace::Traces::new(config.data.join("traces"));
+        let config_webrtc_ip = config.webrtc_ip;
         let store = Store::open(
             &crate::store::Location::new(config.database.as_deref(), &config.data)?,
             &crate::store::Node {
@@ -140,6 +144,8 @@ impl App {
             key_changes: Default::default(),
             metrics,
             traces,
+            webrtc: Default::default(),
+            webrtc_ip: crate::webrtc::media_ip(config_webrtc_ip, http_addr),
         })
     }
 
@@ -436,10 +442,16 @@ pub fn describe(kind: MediaKind, payload: &Bytes, has_video: &mut bool) -> Resul
             }
         }
         Codec::Audio(tag) if tag.sequence_header => {
-            let audio = AudioSpecificConfig::parse(&payload[tag.header_len..])?;
+            let (rate, channels) = match tag.codec {
+                flv::AudioCodec::Aac => {
+                    let aac = AudioSpecificConfig::parse(&payload[tag.header_len..])?;
+                    (aac.sample_rate, aac.channels)
+                }
+                flv::AudioCodec::Opus => (48_000, flv::OpusHead::parse(&payload[tag.header_len..])?.channels),
+            };
             config = Some(format!(
-                "audio configuration {} Hz, {} channels",
-                audio.sample_rate, audio.channels
+                "audio configuration {:?} {rate} Hz, {channels} channels",
+                tag.codec
             ));
             (false, Some(HeaderKind::AudioConfig))
         }

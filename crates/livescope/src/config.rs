@@ -53,6 +53,11 @@ pub struct Settings {
     /// [default: 127.0.0.1:1936]
     #[arg(long, value_name = "ADDR")]
     pub rtmps: Option<SocketAddr>,
+    /// The IP address WebRTC publishers (WHIP) and viewers (WHEP) send media to: each
+    /// peer connection gets a UDP port on it [default: the --http address's IP, or when
+    /// that is unspecified, the address of the default route's interface]
+    #[arg(long, value_name = "IP")]
+    pub webrtc_ip: Option<std::net::IpAddr>,
     /// Certificate chain (PEM, leaf first) for HTTPS and RTMPS; with --tls-key
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -127,6 +132,7 @@ impl Settings {
             region: self.region.or(base.region),
             public_host: self.public_host.or(base.public_host),
             rtmps: self.rtmps.or(base.rtmps),
+            webrtc_ip: self.webrtc_ip.or(base.webrtc_ip),
             tls_cert: self.tls_cert.or(base.tls_cert),
             tls_key: self.tls_key.or(base.tls_key),
             tls_self_signed: self.tls_self_signed.or(base.tls_self_signed),
@@ -167,6 +173,8 @@ pub struct Config {
     pub region: Option<String>,
     pub public_host: Option<String>,
     pub rtmps: SocketAddr,
+    /// Where WebRTC media is received and sent; `None`: chosen from the HTTP listener.
+    pub webrtc_ip: Option<std::net::IpAddr>,
     /// Where the TLS certificate comes from; `None` serves plain HTTP and RTMP only.
     pub tls: Option<crate::tls::Source>,
     pub max_rtmp_connections: usize,
@@ -224,6 +232,7 @@ impl From<Settings> for Config {
                 _ => None,
             },
             public_host: s.public_host,
+            webrtc_ip: s.webrtc_ip,
             max_rtmp_connections: s.max_rtmp_connections.unwrap_or(20_000),
             max_http_connections: s.max_http_connections.unwrap_or(20_000),
             max_connections_per_address: s.max_connections_per_address.unwrap_or(256),

@@ -51,6 +51,20 @@ pub fn router(app: Arc<App>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        .route(
+            "/whip",
+            post(crate::webrtc::whip::publish_bearer).layer(DefaultBodyLimit::max(crate::webrtc::whip::MAX_OFFER)),
+        )
+        .route(
+            "/whip/{key}",
+            post(crate::webrtc::whip::publish_keyed).layer(DefaultBodyLimit::max(crate::webrtc::whip::MAX_OFFER)),
+        )
+        .route(
+            "/whip/resource/{id}",
+            axum::routing::patch(crate::webrtc::whip::patch_whip)
+                .delete(crate::webrtc::whip::delete_whip)
+                .layer(DefaultBodyLimit::max(crate::webrtc::sdpfrag::MAX_LEN)),
+        )
         // An upload lasts as long as its broadcast: it has its own idle timeout instead.
         .route("/ingest/{file}", post(ingest_flv).layer(DefaultBodyLimit::disable()))
         .layer(CatchPanicLayer::new())

@@ -1,5 +1,6 @@
-//! livescope: a self-hosted personal livestreaming server. Publish over RTMP or a chunked
-//! HTTP POST of FLV; watch over RTMP or HTTP-FLV; manage broadcasts over a JSON API.
+//! livescope: a self-hosted personal livestreaming server. Publish over RTMP, a chunked
+//! HTTP POST of FLV or WebRTC (WHIP); watch over RTMP, HTTP-FLV, LL-HLS or WebRTC (WHEP);
+//! manage broadcasts over a JSON API.
 
 pub mod access;
 pub mod admission;
@@ -41,3 +42,4 @@ pub mod tls;
 pub mod trace;
 pub mod watch;
 pub mod web;
+pub mod webrtc;

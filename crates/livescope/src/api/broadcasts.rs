@@ -50,6 +50,9 @@ pub struct PublishUrls {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtmps: Option<String>,
     pub http: String,
+    /// WHIP (RFC 9725): POST an SDP offer of H.264 and Opus here, from a browser or OBS
+    /// 30+. OBS can also take `<server>/whip` with the stream key as its bearer token.
+    pub whip: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -201,6 +204,7 @@ impl Views {
             rtmp: self.urls.rtmp(host, &format!("live/{key}")),
             rtmps: self.urls.rtmps(host, &format!("live/{key}")),
             http: self.urls.http(host, &format!("ingest/{key}.flv")),
+            whip: self.urls.http(host, &format!("whip/{key}")),
         }
     }
 }

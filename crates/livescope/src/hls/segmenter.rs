@@ -421,15 +421,36 @@ impl Segmenter {
         if self.audio_config.is_some() {
             return;
         }
-        let Ok(asc) = AudioSpecificConfig::parse(&config) else {
-            return;
+        let track = match tag.codec {
+            flv::AudioCodec::Aac => {
+                let Ok(asc) = AudioSpecificConfig::parse(&config) else {
+                    return;
+                };
+                self.audio_codec = Some(format!("mp4a.40.{}", asc.object_type));
+                AudioTrack {
+                    codec: fmp4::AudioCodec::Aac,
+                    config,
+                    sample_rate: asc.sample_rate,
+                    channels: asc.channels,
+                }
+            }
+            flv::AudioCodec::Opus => {
+                let Ok(head) = flv::OpusHead::parse(&config) else {
+                    return;
+                };
+                self.audio_codec = Some("opus".to_owned());
+                AudioTrack {
+                    codec: fmp4::AudioCodec::Opus {
+                        pre_skip: head.pre_skip,
+                        input_sample_rate: head.input_sample_rate,
+                    },
+                    config: Bytes::new(),
+                    sample_rate: 48_000,
+                    channels: head.channels,
+                }
+            }
         };
-        self.audio_codec = Some(format!("mp4a.40.{}", asc.object_type));
-        self.audio_config = Some(AudioTrack {
-            config,
-            sample_rate: asc.sample_rate,
-            channels: asc.channels,
-        });
+        self.audio_config = Some(track);
     }
 
     /// Emits the init segment at the first sync point, with the tracks known by then.
@@ -497,9 +518,11 @@ impl Segmenter {
         }
         // AAC frames are 1024 samples: the decode time counts them, and follows the
         // encoder's millisecond clock only where it says a frame is missing or extra.
+        // Opus frames vary (2.5 to 120 ms), and WebRTC's are whole milliseconds at 48 kHz:
+        // the clock is exact.
         let stamped = frame.timestamp * rate / 1000;
         let dts = match self.audio_next {
-            Some(next) if stamped.abs_diff(next) < AAC_FRAME => next,
+            Some(next) if tag.codec == flv::AudioCodec::Aac && stamped.abs_diff(next) < AAC_FRAME => next,
             _ => stamped,
         };
         self.audio_next = Some(dts + AAC_FRAME);

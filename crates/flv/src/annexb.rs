@@ -1,0 +1,172 @@
+//! H.264 from Annex B into FLV: access units as an RTP depacketizer hands them over
+//! (NAL units behind start codes, parameter sets in band) become the tag bodies an RTMP
+//! encoder would have sent: an AVCDecoderConfigurationRecord whenever the parameter sets
+//! change, then length-prefixed frames.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::Error;
+
+const NAL_IDR: u8 = 5;
+const NAL_SPS: u8 = 7;
+const NAL_PPS: u8 = 8;
+const NAL_AUD: u8 = 9;
+
+/// The NAL units of an Annex B byte stream, without their start codes or trailing zeros.
+pub fn nal_units(stream: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = stream;
+    std::iter::from_fn(move || {
+        loop {
+            let start = find_start_code(rest)?;
+            let body = &rest[start..];
+            let end = find_start_code_at(body).unwrap_or(body.len());
+            let mut nal = &body[..end];
+            rest = &body[end..];
+            while let [head @ .., 0] = nal {
+                nal = head;
+            }
+            if !nal.is_empty() {
+                return Some(nal);
+            }
+        }
+    })
+}
+
+/// Where the first NAL unit begins (after `00 00 01`); `None` without a start code.
+fn find_start_code(b: &[u8]) -> Option<usize> {
+    b.windows(3).position(|w| w == [0, 0, 1]).map(|i| i + 3)
+}
+
+/// Where the next start code (`00 00 01`, with a leading zero or not) begins.
+fn find_start_code_at(b: &[u8]) -> Option<usize> {
+    b.windows(3).position(|w| w == [0, 0, 1])
+}
+
+/// The FLV tag bodies one access unit makes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct AvcTags {
+    /// A new decoder configuration, sent before the frame.
+    pub config: Option<Bytes>,
+    /// The frame, and whether it is a keyframe (an IDR picture). `None` until a
+    /// configuration is known (frames before it cannot be decoded) or when the unit
+    /// held only parameter sets.
+    pub frame: Option<(Bytes, bool)>,
+}
+
+/// Tags the access units of one H.264 stream.
+#[derive(Debug, Default)]
+pub struct AvcTagger {
+    sps: Option<Bytes>,
+    pps: Option<Bytes>,
+    /// The parameter sets of the configuration sent last.
+    sent: Option<(Bytes, Bytes)>,
+}
+
+impl AvcTagger {
+    /// Tags one access unit (without B-frames, as WebRTC sends: decode order is
+    /// presentation order, so the composition time is 0).
+    pub fn push(&mut self, unit: &[u8]) -> Result<AvcTags, Error> {
+        let mut keyframe = false;
+        let mut slices = Vec::new();
+        for nal in nal_units(unit) {
+            match nal[0] & 0x1f {
+                NAL_SPS => {
+                    if nal.len() < 4 {
+                        return Err(Error::Malformed("sequence parameter set"));
+                    }
+                    self.sps = Some(Bytes::copy_from_slice(nal));
+                }
+                NAL_PPS => self.pps = Some(Bytes::copy_from_slice(nal)),
+                NAL_AUD => {}
+                kind => {
+                    keyframe |= kind == NAL_IDR;
+                    slices.push(nal);
+                }
+            }
+        }
+        let mut tags = AvcTags::default();
+        if let (Some(sps), Some(pps)) = (&self.sps, &self.pps)
+            && self.sent.as_ref() != Some(&(sps.clone(), pps.clone()))
+        {
+            tags.config = Some(config_tag(sps, pps));
+            self.sent = Some((sps.clone(), pps.clone()));
+        }
+        if self.sent.is_some() && !slices.is_empty() {
+            let size: usize = slices.iter().map(|n| n.len() + 4).sum();
+            let mut body = BytesMut::with_capacity(5 + size);
+            body.put_slice(&[if keyframe { 0x17 } else { 0x27 }, 1, 0, 0, 0]);
+            for nal in slices {
+                body.put_u32(nal.len() as u32);
+                body.put_slice(nal);
+            }
+            tags.frame = Some((body.freeze(), keyframe));
+        }
+        Ok(tags)
+    }
+}
+
+/// A video sequence header: the 5-byte tag header and an AVCDecoderConfigurationRecord
+/// with one SPS and one PPS and 4-byte NAL lengths.
+fn config_tag(sps: &[u8], pps: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(16 + sps.len() + pps.len());
+    b.put_slice(&[0x17, 0, 0, 0, 0]);
+    b.put_slice(&[1, sps[1], sps[2], sps[3], 0xff, 0xe1]);
+    b.put_u16(sps.len() as u16);
+    b.put_slice(sps);
+    b.put_u8(1);
+    b.put_u16(pps.len() as u16);
+    b.put_slice(pps);
+    b.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AvcConfig, VideoPacket, VideoTag};
+
+    /// A 320x240 High-profile SPS and its PPS, as x264 wrote them.
+    const SPS: &[u8] = &[
+        0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
+        0x03, 0x03, 0xc0, 0xf1, 0x42, 0x99, 0x60,
+    ];
+    const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
+
+    fn annexb(nals: &[&[u8]]) -> Vec<u8> {
+        nals.iter().flat_map(|n| [&[0, 0, 0, 1][..], n].concat()).collect()
+    }
+
+    #[test]
+    fn a_keyframe_brings_its_configuration_once() {
+        let mut tagger = AvcTagger::default();
+        let idr: &[u8] = &[0x65, 0x88, 0x84, 0x21];
+        let first = tagger.push(&annexb(&[&[0x09, 0xf0], SPS, PPS, idr])).unwrap();
+        let config = first.config.expect("a configuration");
+        assert_eq!(VideoTag::parse(&config).unwrap().packet, VideoPacket::SequenceHeader);
+        let record = AvcConfig::parse(&config.slice(5..)).unwrap();
+        assert_eq!((record.profile, record.level, record.nal_length_size), (0x64, 0x0d, 4));
+        assert_eq!((&record.sps[0][..], &record.pps[0][..]), (SPS, PPS));
+        let (frame, key) = first.frame.expect("a frame");
+        assert!(key);
+        assert_eq!(&frame[..], &[&[0x17, 1, 0, 0, 0, 0, 0, 0, 4][..], idr].concat());
+        // The same parameter sets again: no new configuration.
+        let again = tagger.push(&annexb(&[SPS, PPS, idr])).unwrap();
+        assert!(again.config.is_none() && again.frame.is_some());
+        // A P-frame with a three-byte start code and trailing zeros.
+        let p = tagger.push(&[0, 0, 1, 0x41, 0x9a, 0x02, 0, 0]).unwrap();
+        assert_eq!(
+            p.frame,
+            Some((
+                Bytes::from_static(&[0x27, 1, 0, 0, 0, 0, 0, 0, 3, 0x41, 0x9a, 0x02]),
+                false
+            ))
+        );
+    }
+
+    #[test]
+    fn frames_before_a_configuration_are_not_tagged() {
+        let mut tagger = AvcTagger::default();
+        assert_eq!(tagger.push(&annexb(&[&[0x41, 0x9a]])).unwrap(), AvcTags::default());
+        assert_eq!(tagger.push(&[1, 2, 3]).unwrap(), AvcTags::default(), "no start code");
+        assert!(tagger.push(&annexb(&[&[0x67, 0x64]])).is_err(), "an SPS too short");
+    }
+}

@@ -1,0 +1,461 @@
+//! WHIP ingest (RFC 9725): `POST /whip/<stream_key>` (or `POST /whip` with the stream key
+//! as a bearer token, as OBS sends it) with an SDP offer of H.264 and Opus answers with
+//! the SDP answer and a resource URL; `PATCH` on it trickles candidates or restarts ICE,
+//! `DELETE` ends the broadcast. Media enters the hub through [`Publishing`], the one way
+//! into publishing that RTMP and HTTP ingest take: H.264 access units become FLV AVC tags,
+//! Opus packets Enhanced RTMP Opus tags.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rtmp::MediaKind as Kind;
+use str0m::format::Codec;
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds};
+use tokio::sync::mpsc;
+
+use super::peer::{OfferError, Peer};
+use super::sdpfrag::{self, SdpFrag};
+use super::sessions::{self, Command, Entry};
+use crate::api::ApiError;
+use crate::app::{App, Publishing};
+
+/// A publisher whose ICE has not connected by then is given up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// A connected publisher that sends no media for this long has gone.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An SDP offer is a few kilobytes; a body larger than this is not one.
+pub const MAX_OFFER: usize = 64 * 1024;
+
+/// `POST /whip/<stream_key>`.
+pub async fn publish_keyed(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    publish(app, &key, &headers, &body).await
+}
+
+/// `POST /whip` with `Authorization: Bearer <stream_key>`.
+pub async fn publish_bearer(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "give the stream key in the URL (/whip/<stream_key>) or as a bearer token",
+            )
+        })?
+        .to_owned();
+    publish(app, &key, &headers, &body).await
+}
+
+/// Whether a request body is of the given media type.
+pub fn is_content_type(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
+}
+
+/// Reads an SDP offer from a request body.
+pub fn offer_text<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<&'a str, ApiError> {
+    if !is_content_type(headers, "application/sdp") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the SDP offer as application/sdp",
+        ));
+    }
+    std::str::from_utf8(body).map_err(|_| bad_sdp("the SDP offer is not UTF-8"))
+}
+
+pub fn bad_sdp(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_sdp", message)
+}
+
+impl From<OfferError> for ApiError {
+    fn from(e: OfferError) -> Self {
+        match e {
+            OfferError::Malformed(_) => bad_sdp(e.to_string()),
+            OfferError::Unsupported(_) => ApiError::new(StatusCode::BAD_REQUEST, "unsupported_codec", e.to_string()),
+            OfferError::Socket(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_media_port", e.to_string()),
+        }
+    }
+}
+
+/// What the offer's media sections ask for: a video section must offer H.264 and an
+/// audio section Opus, the codecs livescope relays; at least one of them is needed.
+fn check_codecs(offer: &str) -> Result<(), ApiError> {
+    let mut sections = Vec::new();
+    for line in offer.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            sections.push((m.split(' ').next().unwrap_or("").to_owned(), String::new()));
+        } else if let (Some(rtpmap), Some(last)) = (line.strip_prefix("a=rtpmap:"), sections.last_mut()) {
+            last.1.push_str(&rtpmap.to_ascii_lowercase());
+            last.1.push('\n');
+        }
+    }
+    let has = |kind: &str| sections.iter().any(|(k, _)| k == kind);
+    if !has("video") && !has("audio") {
+        return Err(bad_sdp("the offer has no audio or video section"));
+    }
+    for (kind, codecs) in &sections {
+        let (wanted, name) = match kind.as_str() {
+            "video" => (" h264/", "H.264"),
+            "audio" => (" opus/", "Opus"),
+            _ => continue,
+        };
+        if !codecs.contains(wanted) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_codec",
+                format!("the offer's {kind} has no {name}, the only {kind} codec livescope takes over WebRTC"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn publish(app: Arc<App>, key: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let offer = offer_text(headers, body)?;
+    check_codecs(offer)?;
+    let (entry, commands) = app.webrtc.add(sessions::Kind::Whip).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "this node has as many WebRTC sessions as it takes",
+        )
+    })?;
+    let mut peer = Peer::new(app.webrtc_ip).await?;
+    let answer = peer.accept(offer)?;
+    // The broadcast goes live once the offer is known to be good.
+    let publishing = Publishing::begin(&app, key).await?;
+    let location = format!("/whip/resource/{}", entry.id);
+    let etag = format!("\"{}\"", peer.rtc.direct_api().local_ice_credentials().ufrag);
+    tracing::info!(broadcast = %publishing.broadcast_id, "WHIP publisher offered media");
+    let keyframes = app
+        .hls_config
+        .as_ref()
+        .map_or(Duration::from_secs(2), |hls| hls.segment_target);
+    tokio::spawn(run(peer, publishing, commands, entry, keyframes));
+    Ok((
+        StatusCode::CREATED,
+        [
+            (header::CONTENT_TYPE, "application/sdp".to_owned()),
+            (header::LOCATION, location),
+            (header::ETAG, etag),
+        ],
+        answer,
+    )
+        .into_response())
+}
+
+/// `PATCH /whip/resource/<id>` (and WHEP's): trickle ICE or an ICE restart.
+pub async fn patch(
+    sessions: &sessions::Sessions,
+    kind: sessions::Kind,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    if !is_content_type(headers, "application/trickle-ice-sdpfrag") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send an ICE fragment as application/trickle-ice-sdpfrag",
+        ));
+    }
+    if body.len() > sdpfrag::MAX_LEN {
+        return Err(bad_sdp("an ICE fragment this long is not one"));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| bad_sdp("the ICE fragment is not UTF-8"))?;
+    let frag = SdpFrag::parse(text).map_err(bad_sdp)?;
+    let session = sessions.get(kind, id).ok_or_else(|| ApiError::not_found("session"))?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    session
+        .send(Command::Patch(frag, reply))
+        .await
+        .map_err(|_| ApiError::not_found("session"))?;
+    match tokio::time::timeout(Duration::from_secs(5), answer).await {
+        Ok(Ok(Ok(Some(frag)))) => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/trickle-ice-sdpfrag")],
+            frag,
+        )
+            .into_response()),
+        Ok(Ok(Ok(None))) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(Ok(Err(why))) => Err(bad_sdp(why)),
+        _ => Err(ApiError::not_found("session")),
+    }
+}
+
+/// `DELETE /whip/resource/<id>` (and WHEP's): ends the session, answering once it has.
+pub async fn delete(sessions: &sessions::Sessions, kind: sessions::Kind, id: &str) -> Result<Response, ApiError> {
+    let session = sessions.get(kind, id).ok_or_else(|| ApiError::not_found("session"))?;
+    let (reply, ended) = tokio::sync::oneshot::channel();
+    session
+        .send(Command::Close(reply))
+        .await
+        .map_err(|_| ApiError::not_found("session"))?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), ended).await;
+    Ok(StatusCode::OK.into_response())
+}
+
+pub async fn patch_whip(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    patch(&app.webrtc, sessions::Kind::Whip, &id, &headers, &body).await
+}
+
+pub async fn delete_whip(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    delete(&app.webrtc, sessions::Kind::Whip, &id).await
+}
+
+/// Applies a PATCH to a running peer connection.
+pub fn apply_patch(peer: &mut Peer, frag: SdpFrag) -> Result<Option<String>, String> {
+    let mut candidates = Vec::new();
+    for line in &frag.candidates {
+        candidates.push(Candidate::from_sdp_string(line).map_err(|e| format!("a candidate does not parse: {e}"))?);
+    }
+    for c in candidates {
+        peer.rtc.add_remote_candidate(c);
+    }
+    let Some((ufrag, pass)) = frag.credentials else {
+        return Ok(None);
+    };
+    if peer.remote_ufrag.as_deref() == Some(ufrag.as_str()) {
+        // The same credentials: candidates only.
+        return Ok(None);
+    }
+    let local = IceCreds::new();
+    peer.remote_ufrag = Some(ufrag.clone());
+    let mut api = peer.rtc.direct_api();
+    api.set_remote_ice_credentials(IceCreds { ufrag, pass });
+    api.set_local_ice_credentials(local.clone());
+    Ok(Some(sdpfrag::answer(&local.ufrag, &local.pass, &peer.candidate())))
+}
+
+/// A track's clock: RTP time to milliseconds on the broadcast's timeline, anchored at the
+/// arrival of its first frame. (Audio and video are aligned by arrival, which on the
+/// links WebRTC is used on is within a few tens of milliseconds.)
+struct Clock {
+    at_ms: u64,
+    rtp: u64,
+    hz: u64,
+}
+
+impl Clock {
+    fn place(clock: &mut Option<Clock>, epoch: Instant, data: &MediaData) -> u32 {
+        let c = clock.get_or_insert_with(|| Clock {
+            at_ms: data.network_time.saturating_duration_since(epoch).as_millis() as u64,
+            rtp: data.time.numer(),
+            hz: u64::from(data.time.denom()).max(1),
+        });
+        let ticks = data.time.numer().saturating_sub(c.rtp);
+        (c.at_ms + ticks * 1000 / c.hz) as u32
+    }
+}
+
+/// Turns a publisher's media into FLV tag bodies for [`Publishing::push`].
+pub struct Ingest {
+    epoch: Instant,
+    tagger: flv::AvcTagger,
+    video: Option<Clock>,
+    audio: Option<Clock>,
+    audio_config_sent: bool,
+    /// Frames that could not be relayed, for one warning.
+    refused: u64,
+}
+
+impl Ingest {
+    pub fn new(epoch: Instant) -> Ingest {
+        Ingest {
+            epoch,
+            tagger: flv::AvcTagger::default(),
+            video: None,
+            audio: None,
+            audio_config_sent: false,
+            refused: 0,
+        }
+    }
+
+    /// Pushes one depacketized frame; `true` when a keyframe should be asked for (a
+    /// frame was lost, or none that can be decoded has come yet).
+    pub fn push(&mut self, publishing: &mut Publishing, data: &MediaData) -> bool {
+        let result = match data.params.spec().codec {
+            Codec::H264 => self.video(publishing, data),
+            Codec::Opus => self.audio(publishing, data),
+            _ => Ok(false),
+        };
+        result.unwrap_or_else(|e| {
+            self.refused += 1;
+            if self.refused == 1 {
+                tracing::warn!(broadcast = %publishing.broadcast_id, "a WebRTC frame was not relayed: {e}");
+            }
+            true
+        })
+    }
+
+    fn video(&mut self, publishing: &mut Publishing, data: &MediaData) -> Result<bool, flv::Error> {
+        let at = Clock::place(&mut self.video, self.epoch, data);
+        let tags = self.tagger.push(&data.data)?;
+        if let Some(config) = tags.config {
+            publishing.push(Kind::Video, at, config)?;
+        }
+        let decodable = tags.frame.is_some();
+        if let Some((frame, _)) = tags.frame {
+            publishing.push(Kind::Video, at, frame)?;
+        }
+        Ok(!data.contiguous || !decodable)
+    }
+
+    fn audio(&mut self, publishing: &mut Publishing, data: &MediaData) -> Result<bool, flv::Error> {
+        let at = Clock::place(&mut self.audio, self.epoch, data);
+        if !self.audio_config_sent {
+            self.audio_config_sent = true;
+            let head = flv::OpusHead::webrtc(2).encode();
+            let config = [&flv::AudioTag::opus_header(true)[..], &head].concat();
+            publishing.push(Kind::Audio, at, config.into())?;
+        }
+        let frame = [&flv::AudioTag::opus_header(false)[..], &data.data].concat();
+        publishing.push(Kind::Audio, at, frame.into())?;
+        Ok(false)
+    }
+}
+
+/// What woke the session's loop.
+enum Step {
+    Peer(super::peer::Woke),
+    Command(Option<Command>),
+    Evicted(&'static str),
+    Tick,
+}
+
+/// Runs one WHIP session until its publisher goes, is deleted or is evicted.
+async fn run(
+    mut peer: Peer,
+    mut publishing: Publishing,
+    mut commands: mpsc::Receiver<Command>,
+    entry: Entry,
+    keyframes: Duration,
+) {
+    let id = publishing.broadcast_id.clone();
+    let epoch = Instant::now();
+    let mut ingest = Ingest::new(epoch);
+    let mut video: Option<Mid> = None;
+    let mut events = Vec::new();
+    let mut connected = false;
+    let mut last_media = Instant::now();
+    let mut tick = tokio::time::interval(keyframes.min(Duration::from_secs(2)));
+    let mut closer = None;
+    let why: String = 'session: loop {
+        if let Err(e) = peer.poll(&mut events) {
+            break format!("WebRTC failed: {e}");
+        }
+        let mut want_keyframe = false;
+        for event in events.drain(..) {
+            match event {
+                Event::Connected => {
+                    connected = true;
+                    tracing::info!(broadcast = %id, "WHIP publisher connected");
+                }
+                Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                    break 'session "the publisher's connection was lost".into();
+                }
+                Event::MediaAdded(m) if m.kind == MediaKind::Video => {
+                    video = Some(m.mid);
+                    want_keyframe = true;
+                }
+                Event::MediaData(data) => {
+                    last_media = Instant::now();
+                    want_keyframe |= ingest.push(&mut publishing, &data);
+                }
+                _ => {}
+            }
+        }
+        if want_keyframe {
+            request_keyframe(&mut peer, video);
+        }
+        let step = tokio::select! {
+            woke = peer.wait() => Step::Peer(woke),
+            command = commands.recv() => Step::Command(command),
+            why = publishing.evicted() => Step::Evicted(why),
+            _ = tick.tick() => Step::Tick,
+        };
+        match step {
+            Step::Peer(woke) => {
+                if let Err(e) = peer.feed(woke) {
+                    break format!("WebRTC failed: {e}");
+                }
+            }
+            Step::Command(Some(Command::Patch(frag, reply))) => {
+                let _ = reply.send(apply_patch(&mut peer, frag));
+            }
+            Step::Command(Some(Command::Close(reply))) => {
+                closer = Some(reply);
+                break "ended by its publisher".into();
+            }
+            Step::Command(None) => break "the server is shutting down".into(),
+            Step::Evicted(why) => break why.into(),
+            Step::Tick => {
+                if !connected && epoch.elapsed() > CONNECT_TIMEOUT {
+                    break "the publisher never connected (ICE)".into();
+                }
+                if connected && last_media.elapsed() > IDLE_TIMEOUT {
+                    break "the publisher sent no media".into();
+                }
+                // Browsers send a keyframe only when asked: one per segment keeps LL-HLS
+                // segments and new viewers' starts short.
+                request_keyframe(&mut peer, video);
+            }
+        }
+    };
+    tracing::info!(broadcast = %id, "WHIP session ended: {why}");
+    peer.rtc.disconnect();
+    publishing.finish().await;
+    drop(entry);
+    if let Some(reply) = closer {
+        let _ = reply.send(());
+    }
+}
+
+fn request_keyframe(peer: &mut Peer, video: Option<Mid>) {
+    if let Some(mut writer) = video.and_then(|mid| peer.rtc.writer(mid)) {
+        let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_offer_must_carry_h264_video_or_opus_audio() {
+        let chromium = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 63\r\na=rtpmap:111 opus/48000/2\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 102\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000\r\n";
+        assert!(check_codecs(chromium).is_ok());
+        let vp8_only = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
+        assert_eq!(check_codecs(vp8_only).unwrap_err().code, "unsupported_codec");
+        assert_eq!(check_codecs("v=0\r\n").unwrap_err().code, "bad_sdp");
+        let pcmu = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\n";
+        assert_eq!(check_codecs(pcmu).unwrap_err().code, "unsupported_codec");
+    }
+}

@@ -1,0 +1,99 @@
+// WHIP (RFC 9725) from the browser: sends a camera and microphone to livescope over
+// WebRTC. The offer goes out once the browser's candidates are gathered (a second at
+// most); later candidates trickle in PATCH requests, and a connection that fails is
+// restarted (ICE restart, also by PATCH) before it is given up. DELETE ends the broadcast.
+
+/** H.264 first (the one video codec every livescope player decodes), packetization mode 1. */
+function preferH264(transceiver) {
+  const caps = globalThis.RTCRtpSender?.getCapabilities?.("video");
+  if (!caps || !transceiver.setCodecPreferences) return;
+  const h264 = caps.codecs.filter((c) => /h264/i.test(c.mimeType) && /packetization-mode=1/.test(c.sdpFmtpLine || ""));
+  const rest = caps.codecs.filter((c) => /rtx|red|ulpfec/i.test(c.mimeType));
+  if (h264.length) transceiver.setCodecPreferences([...h264, ...rest]);
+}
+
+const gathered = (pc, ms) => new Promise((resolve) => {
+  if (pc.iceGatheringState === "complete") return resolve();
+  const done = () => { clearTimeout(timer); pc.removeEventListener("icegatheringstatechange", check); resolve(); };
+  const check = () => { if (pc.iceGatheringState === "complete") done(); };
+  const timer = setTimeout(done, ms);
+  pc.addEventListener("icegatheringstatechange", check);
+});
+
+async function failure(res) {
+  let message = `${res.status} ${res.statusText}`;
+  try { message = (await res.json()).message || message; } catch { /* not JSON */ }
+  return new Error(message);
+}
+
+/** The ICE credentials of an SDP: [ufrag, pwd]. */
+const iceCreds = (sdp) => [sdp.match(/a=ice-ufrag:(.*)/)?.[1]?.trim(), sdp.match(/a=ice-pwd:(.*)/)?.[1]?.trim()];
+
+/**
+ * Negotiates with a WHIP or WHEP endpoint: `pc` has its transceivers. Returns the
+ * resource URL. `headers` are sent with every request (a bearer token, say).
+ */
+export async function negotiate(pc, url, { headers = {} } = {}) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc, 1000);
+  const res = await fetch(url, { method: "POST", headers: { ...headers, "Content-Type": "application/sdp" }, body: pc.localDescription.sdp });
+  if (res.status !== 201) throw await failure(res);
+  const resource = new URL(res.headers.get("Location"), url).href;
+  await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+  const patch = (frag) => fetch(resource, { method: "PATCH", headers: { ...headers, "Content-Type": "application/trickle-ice-sdpfrag" }, body: frag });
+  // Candidates found after the offer went out.
+  pc.addEventListener("icecandidate", (e) => {
+    if (!e.candidate?.candidate) return;
+    const [ufrag, pwd] = iceCreds(pc.localDescription.sdp);
+    patch(`a=ice-ufrag:${ufrag}\r\na=ice-pwd:${pwd}\r\na=${e.candidate.candidate}\r\n`).catch(() => {});
+  });
+  // A failed connection: new credentials both ways, then the same media again.
+  let restarts = 0;
+  pc.addEventListener("iceconnectionstatechange", async () => {
+    if (pc.iceConnectionState !== "failed" || restarts++ >= 3) return;
+    try { await restartIce(pc, patch); } catch { /* the state change says it failed */ }
+  });
+  return { resource, patch, restart: () => restartIce(pc, patch) };
+}
+
+/** An ICE restart as RFC 9725 4.4 lays it out: new local credentials in a PATCH, the
+ * server's new ones in its answer. */
+async function restartIce(pc, patch) {
+  await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
+  const [ufrag, pwd] = iceCreds(pc.localDescription.sdp);
+  const res = await patch(`a=ice-ufrag:${ufrag}\r\na=ice-pwd:${pwd}\r\n`);
+  if (res.status !== 200) throw await failure(res);
+  const [rufrag, rpwd] = iceCreds(await res.text());
+  const sdp = pc.remoteDescription.sdp
+    .replace(/a=ice-ufrag:.*\r?\n/g, `a=ice-ufrag:${rufrag}\r\n`)
+    .replace(/a=ice-pwd:.*\r?\n/g, `a=ice-pwd:${rpwd}\r\n`);
+  await pc.setRemoteDescription({ type: "answer", sdp });
+}
+
+/**
+ * Goes live: sends `stream` (a camera and microphone) to the WHIP URL. Returns
+ * {pc, resource, replaceVideo(track), restart(), stop()}; stop() ends the broadcast.
+ */
+export async function publish(url, stream) {
+  const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+  const [video] = stream.getVideoTracks();
+  const [audio] = stream.getAudioTracks();
+  const vt = video ? pc.addTransceiver(video, { direction: "sendonly", streams: [stream], sendEncodings: [{ maxBitrate: 2_500_000 }] }) : null;
+  if (audio) pc.addTransceiver(audio, { direction: "sendonly", streams: [stream] });
+  if (vt) preferH264(vt);
+  try {
+    const { resource, restart } = await negotiate(pc, url);
+    return {
+      pc,
+      resource,
+      restart,
+      replaceVideo: (track) => vt?.sender.replaceTrack(track),
+      async stop() {
+        try { await fetch(resource, { method: "DELETE" }); } finally { pc.close(); }
+      },
+    };
+  } catch (e) {
+    pc.close();
+    throw e;
+  }
+}
