@@ -105,6 +105,32 @@ impl AvcTagger {
     }
 }
 
+/// An FLV AVC frame's NAL units (length-prefixed, `length_size` bytes each) in Annex B,
+/// after the NAL units of `before` (the parameter sets, which a WebRTC decoder needs in
+/// band before a keyframe).
+pub fn to_annexb(frame: &[u8], length_size: u8, before: &[Bytes]) -> Result<Vec<u8>, Error> {
+    const WHAT: &str = "length-prefixed NAL units";
+    let size = usize::from(length_size);
+    if !matches!(size, 1 | 2 | 4) {
+        return Err(Error::Malformed(WHAT));
+    }
+    let mut out = Vec::with_capacity(frame.len() + before.iter().map(|n| n.len() + 4).sum::<usize>());
+    for nal in before {
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(nal);
+    }
+    let mut rest = frame;
+    while !rest.is_empty() {
+        let len_bytes = rest.get(..size).ok_or(Error::Malformed(WHAT))?;
+        let len = len_bytes.iter().fold(0usize, |n, b| n << 8 | usize::from(*b));
+        let nal = rest.get(size..size + len).ok_or(Error::Malformed(WHAT))?;
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(nal);
+        rest = &rest[size + len..];
+    }
+    Ok(out)
+}
+
 /// A video sequence header: the 5-byte tag header and an AVCDecoderConfigurationRecord
 /// with one SPS and one PPS and 4-byte NAL lengths.
 fn config_tag(sps: &[u8], pps: &[u8]) -> Bytes {
@@ -160,6 +186,23 @@ mod tests {
                 false
             ))
         );
+    }
+
+    #[test]
+    fn frames_go_back_to_annex_b_with_their_parameter_sets() {
+        let mut tagger = AvcTagger::default();
+        let idr: &[u8] = &[0x65, 0x88, 0x84, 0x21];
+        let unit = annexb(&[SPS, PPS, idr]);
+        let (frame, _) = tagger.push(&unit).unwrap().frame.unwrap();
+        let sets = [Bytes::from_static(SPS), Bytes::from_static(PPS)];
+        assert_eq!(to_annexb(&frame[5..], 4, &sets).unwrap(), unit, "a round trip");
+        assert_eq!(
+            to_annexb(&[0, 2, 0x41, 0x9a], 2, &[]).unwrap(),
+            [0, 0, 0, 1, 0x41, 0x9a]
+        );
+        assert!(to_annexb(&[0, 0, 0, 9, 0x41], 4, &[]).is_err(), "a length past the end");
+        assert!(to_annexb(&[0, 0], 4, &[]).is_err(), "a cut length");
+        assert!(to_annexb(&[], 3, &[]).is_err());
     }
 
     #[test]

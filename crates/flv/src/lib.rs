@@ -13,7 +13,7 @@ mod media;
 mod opus;
 mod tag;
 
-pub use annexb::{AvcTagger, AvcTags, nal_units};
+pub use annexb::{AvcTagger, AvcTags, nal_units, to_annexb};
 pub use avc::{AudioSpecificConfig, AvcConfig};
 pub use hevc::{HevcConfig, unescape};
 pub use media::{AudioCodec, AudioTag, VideoCodec, VideoPacket, VideoTag};

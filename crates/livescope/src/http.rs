@@ -60,6 +60,18 @@ pub fn router(app: Arc<App>) -> Router {
             post(crate::webrtc::whip::publish_keyed).layer(DefaultBodyLimit::max(crate::webrtc::whip::MAX_OFFER)),
         )
         .route(
+            "/whep/{id}",
+            post(crate::webrtc::whep::play)
+                .options(preflight_whep)
+                .layer(DefaultBodyLimit::max(crate::webrtc::whip::MAX_OFFER)),
+        )
+        .route(
+            "/whep/resource/{id}",
+            axum::routing::patch(crate::webrtc::whep::patch_whep)
+                .delete(crate::webrtc::whep::delete_whep)
+                .layer(DefaultBodyLimit::max(crate::webrtc::sdpfrag::MAX_LEN)),
+        )
+        .route(
             "/whip/resource/{id}",
             axum::routing::patch(crate::webrtc::whip::patch_whip)
                 .delete(crate::webrtc::whip::delete_whip)
@@ -69,6 +81,34 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ingest/{file}", post(ingest_flv).layer(DefaultBodyLimit::disable()))
         .layer(CatchPanicLayer::new())
         .with_state(app)
+}
+
+impl axum::extract::FromRef<Arc<App>> for crate::webrtc::whep::Whep {
+    fn from_ref(app: &Arc<App>) -> Self {
+        crate::webrtc::whep::Whep {
+            relays: app.relays.clone(),
+            admission: app.admission.clone(),
+            store: app.store.clone(),
+            metrics: app.metrics.clone(),
+            sessions: app.webrtc.clone(),
+            ip: app.webrtc_ip,
+        }
+    }
+}
+
+/// WHEP's CORS preflight: a player on another origin may POST its offer.
+async fn preflight_whep() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type, Authorization"),
+            (header::ACCESS_CONTROL_EXPOSE_HEADERS, "Location, ETag"),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+        ],
+    )
+        .into_response()
 }
 
 impl axum::extract::FromRef<Arc<App>> for crate::hls::Serving {

@@ -216,6 +216,9 @@ pub struct Stream {
     pending: AtomicBool,
     /// Tells the flusher a batch window has opened.
     flush: Notify,
+    /// A viewer that starts at the next keyframe (WebRTC) asked for one: a publisher that
+    /// can make one on demand (a WHIP session) listens.
+    keyframe_wanted: Notify,
 }
 
 /// Releases each batch of frames to viewers when its window closes.
@@ -313,7 +316,19 @@ impl Stream {
             batch,
             pending: AtomicBool::new(false),
             flush: Notify::new(),
+            keyframe_wanted: Notify::new(),
         }
+    }
+
+    /// Asks the publisher for a keyframe, if it can make one (one request is kept until
+    /// the publisher looks).
+    pub fn want_keyframe(&self) {
+        self.keyframe_wanted.notify_one();
+    }
+
+    /// Resolves when a viewer asked for a keyframe.
+    pub async fn keyframe_wanted(&self) {
+        self.keyframe_wanted.notified().await;
     }
 
     /// Appends a frame and wakes the viewers. Never waits for any viewer.
@@ -387,6 +402,27 @@ impl Stream {
     /// Joins as a viewer, starting at the current GOP.
     pub fn subscribe(self: &Arc<Self>) -> (Headers, Subscription) {
         self.subscribe_from_gop(true)
+    }
+
+    /// Joins as a viewer at the live edge: from the next keyframe on. For a player that
+    /// plays frames as they come (WebRTC), where the current GOP sent at once would put it
+    /// that far behind for good.
+    pub fn subscribe_at_edge(self: &Arc<Self>) -> (Headers, Subscription) {
+        let ring = self.ring.lock().expect("ring lock");
+        let headers = ring.headers();
+        let cursor = ring.next_seq();
+        drop(ring);
+        self.viewers.fetch_add(1, Ordering::Relaxed);
+        (
+            headers,
+            Subscription {
+                stream: self.clone(),
+                cursor,
+                need_sync: true,
+                skipped: 0,
+                counted: true,
+            },
+        )
     }
 
     /// Joins as another node's relay: as a viewer does, but not counted as one (that

@@ -34,6 +34,7 @@ const iceCreds = (sdp) => [sdp.match(/a=ice-ufrag:(.*)/)?.[1]?.trim(), sdp.match
  * resource URL. `headers` are sent with every request (a bearer token, say).
  */
 export async function negotiate(pc, url, { headers = {} } = {}) {
+  url = new URL(url, location.href).href;
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc, 1000);
   const res = await fetch(url, { method: "POST", headers: { ...headers, "Content-Type": "application/sdp" }, body: pc.localDescription.sdp });
@@ -90,6 +91,41 @@ export async function publish(url, stream) {
       replaceVideo: (track) => vt?.sender.replaceTrack(track),
       async stop() {
         try { await fetch(resource, { method: "DELETE" }); } finally { pc.close(); }
+      },
+    };
+  } catch (e) {
+    pc.close();
+    throw e;
+  }
+}
+
+/**
+ * Watches over WHEP: plays the broadcast at `url` in `video` with the lowest delay WebRTC
+ * gives (no jitter buffer held beyond what the network needs). Returns {pc, resource,
+ * stop()}.
+ */
+export async function watch(url, video) {
+  const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+  const vt = pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  const caps = globalThis.RTCRtpReceiver?.getCapabilities?.("video");
+  if (caps && vt.setCodecPreferences) {
+    const h264 = caps.codecs.filter((c) => /h264/i.test(c.mimeType) || /rtx|red|ulpfec/i.test(c.mimeType));
+    if (h264.some((c) => /h264/i.test(c.mimeType))) vt.setCodecPreferences(h264);
+  }
+  const media = new MediaStream();
+  pc.addEventListener("track", (e) => {
+    media.addTrack(e.track);
+    if ("jitterBufferTarget" in e.receiver) e.receiver.jitterBufferTarget = 0;
+    video.srcObject = media;
+  });
+  try {
+    const { resource } = await negotiate(pc, url);
+    return {
+      pc,
+      resource,
+      async stop() {
+        try { await fetch(resource, { method: "DELETE" }); } finally { pc.close(); video.srcObject = null; }
       },
     };
   } catch (e) {

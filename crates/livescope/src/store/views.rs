@@ -16,6 +16,8 @@ pub enum DeliveryPath {
     Rtmp,
     Flv,
     Hls,
+    /// WHEP.
+    Webrtc,
 }
 
 impl DeliveryPath {
@@ -24,6 +26,7 @@ impl DeliveryPath {
             DeliveryPath::Rtmp => "rtmp",
             DeliveryPath::Flv => "flv",
             DeliveryPath::Hls => "hls",
+            DeliveryPath::Webrtc => "webrtc",
         }
     }
 }

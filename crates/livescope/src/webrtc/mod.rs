@@ -6,6 +6,7 @@
 pub mod peer;
 pub mod sdpfrag;
 pub mod sessions;
+pub mod whep;
 pub mod whip;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};

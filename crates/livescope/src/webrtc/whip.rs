@@ -348,6 +348,7 @@ enum Step {
     Command(Option<Command>),
     Evicted(&'static str),
     Tick,
+    KeyframeWanted,
 }
 
 /// Runs one WHIP session until its publisher goes, is deleted or is evicted.
@@ -367,6 +368,7 @@ async fn run(
     let mut last_media = Instant::now();
     let mut tick = tokio::time::interval(keyframes.min(Duration::from_secs(2)));
     let mut closer = None;
+    let stream = publishing.stream.clone();
     let why: String = 'session: loop {
         if let Err(e) = peer.poll(&mut events) {
             break format!("WebRTC failed: {e}");
@@ -400,6 +402,7 @@ async fn run(
             command = commands.recv() => Step::Command(command),
             why = publishing.evicted() => Step::Evicted(why),
             _ = tick.tick() => Step::Tick,
+            () = stream.keyframe_wanted() => Step::KeyframeWanted,
         };
         match step {
             Step::Peer(woke) => {
@@ -407,6 +410,8 @@ async fn run(
                     break format!("WebRTC failed: {e}");
                 }
             }
+            // A WebRTC viewer starts at the next keyframe: make it now.
+            Step::KeyframeWanted => request_keyframe(&mut peer, video),
             Step::Command(Some(Command::Patch(frag, reply))) => {
                 let _ = reply.send(apply_patch(&mut peer, frag));
             }
