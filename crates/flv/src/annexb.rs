@@ -70,13 +70,20 @@ impl AvcTagger {
         let mut slices = Vec::new();
         for nal in nal_units(unit) {
             match nal[0] & 0x1f {
+                // Parameter sets also stay in band: a WebRTC encoder changes resolution
+                // as its bandwidth estimate moves, and a decoder that was configured
+                // with the first set follows the new one from there.
                 NAL_SPS => {
                     if nal.len() < 4 {
                         return Err(Error::Malformed("sequence parameter set"));
                     }
                     self.sps = Some(Bytes::copy_from_slice(nal));
+                    slices.push(nal);
                 }
-                NAL_PPS => self.pps = Some(Bytes::copy_from_slice(nal)),
+                NAL_PPS => {
+                    self.pps = Some(Bytes::copy_from_slice(nal));
+                    slices.push(nal);
+                }
                 NAL_AUD => {}
                 kind => {
                     keyframe |= kind == NAL_IDR;
@@ -91,7 +98,8 @@ impl AvcTagger {
             tags.config = Some(config_tag(sps, pps));
             self.sent = Some((sps.clone(), pps.clone()));
         }
-        if self.sent.is_some() && !slices.is_empty() {
+        let pictures = slices.iter().any(|n| !matches!(n[0] & 0x1f, NAL_SPS | NAL_PPS));
+        if self.sent.is_some() && pictures {
             let size: usize = slices.iter().map(|n| n.len() + 4).sum();
             let mut body = BytesMut::with_capacity(5 + size);
             body.put_slice(&[if keyframe { 0x17 } else { 0x27 }, 1, 0, 0, 0]);
@@ -173,7 +181,23 @@ mod tests {
         assert_eq!((&record.sps[0][..], &record.pps[0][..]), (SPS, PPS));
         let (frame, key) = first.frame.expect("a frame");
         assert!(key);
-        assert_eq!(&frame[..], &[&[0x17, 1, 0, 0, 0, 0, 0, 0, 4][..], idr].concat());
+        let sps_len = [0, 0, 0, SPS.len() as u8];
+        let pps_len = [0, 0, 0, PPS.len() as u8];
+        let expected = [
+            &[0x17, 1, 0, 0, 0][..],
+            &sps_len,
+            SPS,
+            &pps_len,
+            PPS,
+            &[0, 0, 0, 4],
+            idr,
+        ]
+        .concat();
+        assert_eq!(
+            &frame[..],
+            &expected[..],
+            "parameter sets stay in band, the delimiter goes"
+        );
         // The same parameter sets again: no new configuration.
         let again = tagger.push(&annexb(&[SPS, PPS, idr])).unwrap();
         assert!(again.config.is_none() && again.frame.is_some());
@@ -194,8 +218,10 @@ mod tests {
         let idr: &[u8] = &[0x65, 0x88, 0x84, 0x21];
         let unit = annexb(&[SPS, PPS, idr]);
         let (frame, _) = tagger.push(&unit).unwrap().frame.unwrap();
+        assert_eq!(to_annexb(&frame[5..], 4, &[]).unwrap(), unit, "a round trip");
         let sets = [Bytes::from_static(SPS), Bytes::from_static(PPS)];
-        assert_eq!(to_annexb(&frame[5..], 4, &sets).unwrap(), unit, "a round trip");
+        let p: &[u8] = &[0, 0, 0, 2, 0x41, 0x9a];
+        assert_eq!(to_annexb(p, 4, &sets).unwrap(), annexb(&[SPS, PPS, &[0x41, 0x9a]]));
         assert_eq!(
             to_annexb(&[0, 2, 0x41, 0x9a], 2, &[]).unwrap(),
             [0, 0, 0, 1, 0x41, 0x9a]

@@ -1,5 +1,6 @@
 // Plays a broadcast in a <video>: LL-HLS with hls.js (low-latency mode; also the replay,
-// where the same URL is a VOD playlist), or HTTP-FLV with mpegts.js for the lowest delay.
+// where the same URL is a VOD playlist), HTTP-FLV with mpegts.js for a low delay, or
+// WebRTC (WHEP) for the lowest.
 // The libraries are loaded only here, on the pages that play video.
 import { local } from "./lib.js";
 import { adaptivePlayout, bufferedAhead } from "./playout.js";
@@ -19,18 +20,53 @@ function loadMpegts() {
   }));
 }
 
+/** Whether this browser can watch over WebRTC. */
+export const webrtcSupported = () => typeof RTCPeerConnection === "function";
+
 /**
- * Starts playing. `mode` is "hls" or "flv"; `live` false plays a replay from the start.
+ * Starts playing. `mode` is "hls", "flv" or "webrtc"; `live` false plays a replay from
+ * the start.
  * Returns {latencyMs(), bufferMs(), streamMs(), destroy()}:
  *  - latencyMs: how far behind the live edge playback is (null when unknown or a replay);
  *  - bufferMs: media buffered ahead of the playhead (null before playing);
  *  - streamMs: the stream time (ms, the broadcast's own frame timestamps) on screen, or
  *    undefined when the player cannot tell (FLV: mpegts.js rebases time to 0).
  */
-export async function play(video, { hls: hlsUrl, flv: flvUrl }, { mode = "hls", live = true, onError, tap } = {}) {
+export async function play(video, { hls: hlsUrl, flv: flvUrl, whep: whepUrl }, { mode = "hls", live = true, onError, tap } = {}) {
   video.muted = true; // autoplay is allowed muted; the controls unmute
   video.playsInline = true;
   const kick = () => video.play().catch(() => {});
+  if (mode === "webrtc" && live) {
+    if (!webrtcSupported() || !whepUrl) throw new Error("this browser cannot watch over WebRTC");
+    const { watch } = await import("./whip.js");
+    const session = await watch(local(whepUrl), video);
+    // WebRTC has no buffer to read off the <video>: the jitter buffer's mean hold over
+    // the last second, from the receiver's statistics, is what stands behind live.
+    let held = null;
+    let last = null;
+    const sample = setInterval(async () => {
+      const stats = await session.pc.getStats().catch(() => null);
+      stats?.forEach((s) => {
+        if (s.type !== "inbound-rtp" || s.kind !== "video") return;
+        if (last && s.jitterBufferEmittedCount > last.n) held = Math.round(((s.jitterBufferDelay - last.d) / (s.jitterBufferEmittedCount - last.n)) * 1000);
+        last = { d: s.jitterBufferDelay, n: s.jitterBufferEmittedCount };
+      });
+    }, 1000);
+    session.pc.addEventListener("connectionstatechange", () => {
+      if (session.pc.connectionState === "failed") onError?.("the WebRTC connection failed");
+    });
+    kick();
+    return {
+      webrtc: session,
+      latencyMs: () => held,
+      bufferMs: () => held,
+      streamMs: () => undefined,
+      destroy() {
+        clearInterval(sample);
+        session.stop().catch(() => {});
+      },
+    };
+  }
   if (mode === "flv" && live) {
     const mpegts = await loadMpegts();
     mpegts.LoggingControl.enableAll = false;

@@ -81,7 +81,14 @@ export async function publish(url, stream) {
   const [audio] = stream.getAudioTracks();
   const vt = video ? pc.addTransceiver(video, { direction: "sendonly", streams: [stream], sendEncodings: [{ maxBitrate: 2_500_000 }] }) : null;
   if (audio) pc.addTransceiver(audio, { direction: "sendonly", streams: [stream] });
-  if (vt) preferH264(vt);
+  if (vt) {
+    preferH264(vt);
+    // Viewers' players (HTTP-FLV, LL-HLS) take one picture size per stream: under a thin
+    // link the browser lowers the frame rate and quality, not the resolution.
+    const params = vt.sender.getParameters();
+    params.degradationPreference = "maintain-resolution";
+    await vt.sender.setParameters(params).catch(() => {});
+  }
   try {
     const { resource, restart } = await negotiate(pc, url);
     return {

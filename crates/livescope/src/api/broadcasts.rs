@@ -63,6 +63,8 @@ pub struct WatchUrls {
     /// resolution and frame rate). Ended: the replay's multivariant playlist, which names
     /// the whole recording (`recording.m3u8`).
     pub hls: String,
+    /// WHEP (WebRTC playback), the lowest delay: POST an SDP offer here. Live only.
+    pub whep: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -194,6 +196,7 @@ impl Views {
                 rtmp: self.urls.rtmp(host, &format!("live/{}{query}", b.id)),
                 flv: self.urls.http(host, &format!("live/{}.flv{query}", b.id)),
                 hls: self.urls.http(host, &format!("hls/{}/{playlist}{query}", b.id)),
+                whep: self.urls.http(host, &format!("whep/{}{query}", b.id)),
             },
         }
     }

@@ -35,7 +35,7 @@ use crate::relay::Relays;
 use crate::store::{DeliveryPath, Store};
 
 /// A viewer whose ICE has not connected by then is given up.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames taken from the hub at once.
 const BATCH_BYTES: usize = 256 * 1024;
 

@@ -24,8 +24,9 @@ use super::sessions::{self, Command, Entry};
 use crate::api::ApiError;
 use crate::app::{App, Publishing};
 
-/// A publisher whose ICE has not connected by then is given up.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// A publisher whose ICE has not connected by then is given up (a browser connects in
+/// well under a second; the broadcast it took live ends).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connected publisher that sends no media for this long has gone.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// An SDP offer is a few kilobytes; a body larger than this is not one.
@@ -282,9 +283,18 @@ pub struct Ingest {
     video: Option<Clock>,
     audio: Option<Clock>,
     audio_config_sent: bool,
+    /// The offer has video: audio waits for it (see [`Ingest::audio`]).
+    pub expect_video: bool,
+    video_started: bool,
+    /// When the first audio frame came.
+    audio_since: Option<Instant>,
     /// Frames that could not be relayed, for one warning.
     refused: u64,
 }
+
+/// How long audio waits for the first video frame before the stream goes on without
+/// video.
+const VIDEO_WAIT: Duration = Duration::from_secs(3);
 
 impl Ingest {
     pub fn new(epoch: Instant) -> Ingest {
@@ -294,6 +304,9 @@ impl Ingest {
             video: None,
             audio: None,
             audio_config_sent: false,
+            expect_video: false,
+            video_started: false,
+            audio_since: None,
             refused: 0,
         }
     }
@@ -324,18 +337,36 @@ impl Ingest {
         let decodable = tags.frame.is_some();
         if let Some((frame, _)) = tags.frame {
             publishing.push(Kind::Video, at, frame)?;
+            self.video_started = true;
         }
         Ok(!data.contiguous || !decodable)
     }
 
-    fn audio(&mut self, publishing: &mut Publishing, data: &MediaData) -> Result<bool, flv::Error> {
-        let at = Clock::place(&mut self.audio, self.epoch, data);
+    /// Sends the Opus configuration, once: as soon as the offer is known to have audio,
+    /// so that it comes before the first video keyframe, where LL-HLS's init segment is
+    /// made with the tracks known by then (as an RTMP encoder sends both configurations
+    /// first).
+    pub fn announce_audio(&mut self, publishing: &mut Publishing) -> Result<(), flv::Error> {
         if !self.audio_config_sent {
             self.audio_config_sent = true;
             let head = flv::OpusHead::webrtc(2).encode();
             let config = [&flv::AudioTag::opus_header(true)[..], &head].concat();
-            publishing.push(Kind::Audio, at, config.into())?;
+            publishing.push(Kind::Audio, 0, config.into())?;
         }
+        Ok(())
+    }
+
+    fn audio(&mut self, publishing: &mut Publishing, data: &MediaData) -> Result<bool, flv::Error> {
+        // A browser's microphone starts before its camera's first keyframe. Encoders send
+        // video first, and the hub and segmenter take a stream whose first frame is audio
+        // for one without video: audio waits for the video (a few hundred milliseconds),
+        // or goes on alone if none comes.
+        let since = *self.audio_since.get_or_insert_with(Instant::now);
+        if self.expect_video && !self.video_started && since.elapsed() < VIDEO_WAIT {
+            return Ok(false);
+        }
+        let at = Clock::place(&mut self.audio, self.epoch, data);
+        self.announce_audio(publishing)?;
         let frame = [&flv::AudioTag::opus_header(false)[..], &data.data].concat();
         publishing.push(Kind::Audio, at, frame.into())?;
         Ok(false)
@@ -385,7 +416,13 @@ async fn run(
                 }
                 Event::MediaAdded(m) if m.kind == MediaKind::Video => {
                     video = Some(m.mid);
+                    ingest.expect_video = true;
                     want_keyframe = true;
+                }
+                Event::MediaAdded(m) if m.kind == MediaKind::Audio => {
+                    if let Err(e) = ingest.announce_audio(&mut publishing) {
+                        tracing::warn!(broadcast = %id, "cannot announce the audio: {e}");
+                    }
                 }
                 Event::MediaData(data) => {
                     last_media = Instant::now();

@@ -6,6 +6,7 @@ import { session, navigate } from "../app.js";
 import { play } from "../player.js";
 import { joinRoom } from "../room.js";
 import { pollView } from "../poll.js";
+import { publish } from "../whip.js";
 
 const keyStore = (id) => `livescope-key:${id}`;
 const names = (s) => s.split(/[\s,]+/).map((n) => n.trim()).filter(Boolean);
@@ -130,6 +131,103 @@ async function dashboard(main, id, ctx) {
   }
   showKey();
 
+  // --- going live from this browser: camera, microphone, WHIP ---
+  const camera = h("video#camera", { muted: true, autoplay: true, playsInline: true, "aria-label": "Your camera" });
+  const camOverlay = h("div.overlay", {}, h("p", {}, "Turn on your camera to go live from this browser."));
+  const camStatus = h("p#camera-status.small.muted", { role: "status" });
+  const camOn = h("button.btn#camera-on", { type: "button", onclick: startCamera }, "Turn on camera");
+  const camSwitch = h("button.btn#camera-switch", { type: "button", onclick: switchCamera, hidden: true }, "Switch camera");
+  const goLive = h("button.btn.primary#go-live", { type: "button", onclick: goLiveNow, disabled: true }, "Go live");
+  const endLive = h("button.btn.danger#end-live", { type: "button", onclick: endNow, hidden: true }, "End broadcast");
+  let local = null; // the camera and microphone
+  let whip = null; // the WHIP session, while live from here
+  let facing = "user";
+  const liveHere = () => whip !== null;
+  function showCamera() {
+    camOverlay.hidden = !!local;
+    camSwitch.hidden = !local;
+    camOn.hidden = !!local;
+    goLive.hidden = liveHere() || b.state === "ended";
+    goLive.disabled = !local || b.state !== "created";
+    endLive.hidden = !liveHere();
+  }
+  async function cameraTrack(constraints) {
+    const s = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 }, ...constraints } });
+    return s.getVideoTracks()[0];
+  }
+  async function startCamera() {
+    if (!navigator.mediaDevices?.getUserMedia) { camStatus.textContent = "This browser cannot use a camera here (it needs HTTPS, or localhost)."; return; }
+    try {
+      local = await navigator.mediaDevices.getUserMedia({ video: { facingMode: facing, width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } }, audio: true });
+      camera.srcObject = local;
+      camStatus.textContent = b.state === "created" ? "Ready: press Go live." : "";
+    } catch (e) {
+      camStatus.textContent = `No camera: ${e.message}`;
+    }
+    showCamera();
+  }
+  // The next camera: the next device where the browser lists several (a laptop and a USB
+  // camera), else the other side of a phone.
+  async function switchCamera() {
+    const old = local?.getVideoTracks()[0];
+    if (!old) return;
+    const cams = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+    const current = old.getSettings().deviceId;
+    let track;
+    try {
+      if (cams.length > 1) {
+        const next = cams[(cams.findIndex((c) => c.deviceId === current) + 1) % cams.length];
+        old.stop();
+        track = await cameraTrack({ deviceId: { exact: next.deviceId } });
+      } else {
+        facing = facing === "user" ? "environment" : "user";
+        old.stop();
+        track = await cameraTrack({ facingMode: facing });
+      }
+    } catch (e) {
+      camStatus.textContent = `Cannot switch camera: ${e.message}`;
+      return;
+    }
+    local.removeTrack(old);
+    local.addTrack(track);
+    camera.srcObject = local;
+    await whip?.replaceVideo(track);
+    camStatus.textContent = `${liveHere() ? "Live from this browser · " : ""}Camera: ${track.label || "switched"}`;
+    camera.dataset.device = track.getSettings().deviceId || "";
+  }
+  async function goLiveNow() {
+    const saved = JSON.parse(sessionStorage.getItem(keyStore(id)) || "null");
+    if (!saved?.stream_key) { camStatus.textContent = "The stream key is hidden: rotate it to get a new one, then go live."; return; }
+    goLive.disabled = true;
+    camStatus.textContent = "Connecting…";
+    try {
+      whip = await publish(saved.publish?.whip ? new URL(saved.publish.whip).pathname : `/whip/${encodeURIComponent(saved.stream_key)}`, local);
+      whip.pc.addEventListener("connectionstatechange", () => {
+        const st = whip?.pc.connectionState;
+        if (st === "connected") camStatus.textContent = "You are live from this browser. Keep this page open.";
+        if (st === "failed") camStatus.textContent = "The connection to the server was lost.";
+      });
+      camStatus.textContent = "Live: connecting media…";
+      poll();
+    } catch (e) {
+      camStatus.textContent = e.message;
+      goLive.disabled = false;
+    }
+    showCamera();
+  }
+  async function endNow() {
+    endLive.disabled = true;
+    try { await whip?.stop(); } catch { /* the server ends it anyway when the connection goes */ }
+    whip = null;
+    local?.getTracks().forEach((t) => t.stop());
+    local = null;
+    camera.srcObject = null;
+    camStatus.textContent = "The broadcast has ended.";
+    await poll();
+    showCamera();
+  }
+  showCamera();
+
   // --- preview and audience ---
   // Signatures, as the server checks them at ingest, and what to do if they do not match.
   const sigState = h("p#dash-signature.small", { role: "status" });
@@ -166,7 +264,7 @@ async function dashboard(main, id, ctx) {
   }
 
   const video = h("video#preview", { muted: true, autoplay: true, playsInline: true, controls: true, "aria-label": "Preview of your stream" });
-  const overlay = h("div.overlay", {}, h("p", {}, "Not live yet: start OBS or ffmpeg with the settings beside."));
+  const overlay = h("div.overlay", {}, h("p", {}, "Not live yet: go live from your camera, or from OBS or ffmpeg."));
   const badge = h("span");
   const viewers = h("span#dash-viewers.big", {}, String(b.viewers));
   const delays = h("p.muted.small");
@@ -200,8 +298,10 @@ async function dashboard(main, id, ctx) {
     h("div.row.spread", {},
       h("div", {}, h("h1", {}, b.title || "Untitled broadcast"), h("p.muted", {}, badge, " ", h("a", { href: `/b/${encodeURIComponent(id)}` }, "Open the watch page"), " · ", h("a", { href: "/studio" }, "All broadcasts")))),
     h("div.studio", {},
-      h("section.panel.span-7", { "aria-labelledby": "pv-h" }, h("h2#pv-h", {}, "Preview"), h("div.video-wrap", {}, video, overlay)),
-      h("section.panel.span-5", { "aria-labelledby": "gl-h" }, h("h2#gl-h", {}, "Go live"),
+      h("section.panel.span-7#camera-panel", { "aria-labelledby": "cam-h" }, h("h2#cam-h", {}, "Go live from this browser"),
+        h("div.video-wrap", {}, camera, camOverlay),
+        h("div.row", {}, camOn, camSwitch, goLive, endLive), camStatus),
+      h("section.panel.span-5", { "aria-labelledby": "gl-h" }, h("h2#gl-h", {}, "Or from OBS or ffmpeg"),
         keyNote,
         field("Stream key", h("div.copy-row", {}, keyInput, copyBtn("Copy stream key", () => keyInput.value))),
         field("OBS server (Settings → Stream → Custom)", h("div.copy-row", {}, serverInput, copyBtn("Copy OBS server", () => serverInput.value))),
@@ -210,10 +310,11 @@ async function dashboard(main, id, ctx) {
         keyMsg,
         h("h3.small", {}, "Signatures"), sigState,
         field("If the stream does not match its signatures", policySel, "Drop holds each second back until its signature has been checked; choose it before going live."), policyMsg),
-      h("section.panel.span-4", { "aria-labelledby": "au-h" }, h("h2#au-h", {}, "Audience"),
+      h("section.panel.span-7", { "aria-labelledby": "pv-h" }, h("h2#pv-h", {}, "What viewers see"), h("div.video-wrap", {}, video, overlay)),
+      h("section.panel.span-5", { "aria-labelledby": "au-h" }, h("h2#au-h", {}, "Audience"),
         h("div.row", {}, viewers, h("span.muted", {}, "watching now")), h("h3.small", {}, "Delay behind live"), chart, delays,
         h("h3.small", {}, "Where the delay goes"), breakdown, breakdownLegend, breakdownNote),
-      h("section.panel.span-8", { "aria-labelledby": "re-h" }, h("h2#re-h", {}, "Reactions, on the moment they answer"),
+      h("section.panel.span-12", { "aria-labelledby": "re-h" }, h("h2#re-h", {}, "Reactions, on the moment they answer"),
         roomError, dashComments,
         h("h3.small", {}, "Hearts ", h("span.muted", {}, "(", heartTotal, " so far)")), heartsLog),
       h("section.panel.span-6", { "aria-labelledby": "po-h" }, h("h2#po-h", {}, "Polls"),
@@ -398,6 +499,7 @@ async function dashboard(main, id, ctx) {
       startingPreview = false;
     }
     if (b.state === "ended") { preview?.destroy(); preview = null; room?.stop(); }
+    showCamera();
   }
 
   setLive();
@@ -411,6 +513,9 @@ async function dashboard(main, id, ctx) {
   stops.push(every(2000, poll));
   return () => {
     stopped = true;
+    // Leaving the studio ends a broadcast that goes out from this page.
+    whip?.stop().catch(() => {});
+    local?.getTracks().forEach((t) => t.stop());
     stops.forEach((s) => s());
     room?.stop();
     preview?.destroy();

@@ -2,7 +2,7 @@
 // delay) with the room's comments, hearts and polls; once it has ended, its replay from
 // the start with everything said shown at the moment it was said (the timeline).
 import { h, fill, api, every, clock, userLink, tokenQuery, secs, icon } from "../lib.js";
-import { play } from "../player.js";
+import { play, webrtcSupported } from "../player.js";
 import { BroadcastCheck, supported as canVerify } from "../verify.js";
 import { joinRoom } from "../room.js";
 import { session } from "../app.js";
@@ -31,7 +31,8 @@ export default async function watch(main, [id], ctx) {
   if (!ctx.alive()) return;
   document.title = `${b.title || "Untitled broadcast"} · ${b.owner ?? ""} · livescope`;
   const token = tokenQuery(b.watch.hls);
-  let mode = ctx.query.get("mode") === "flv" ? "flv" : "hls";
+  const modes = webrtcSupported() ? ["webrtc", "flv", "hls"] : ["flv", "hls"];
+  let mode = modes.includes(ctx.query.get("mode")) ? ctx.query.get("mode") : "hls";
   let player = null;
   let room = null;
   let state = b.state;
@@ -50,8 +51,9 @@ export default async function watch(main, [id], ctx) {
   const badge = h("span.badge");
   const viewersChip = h("span.chip", {}, icon("eye"), viewers, h("span.label", {}, "watching"));
   const signatureChip = h("span.chip.signature#signature", { hidden: true, role: "status" });
-  const modeSel = h("select#mode", { "aria-label": "Playback mode", onchange: () => { mode = modeSel.value; history.replaceState(null, "", mode === "flv" ? "?mode=flv" : location.pathname); startLive(); } },
-    h("option", { value: "hls", selected: mode === "hls" }, "LL-HLS"), h("option", { value: "flv", selected: mode === "flv" }, "Lowest delay"));
+  const modeLabels = { webrtc: "Lowest delay (WebRTC)", flv: "Low delay (HTTP-FLV)", hls: "LL-HLS" };
+  const modeSel = h("select#mode", { "aria-label": "Playback mode", onchange: () => { mode = modeSel.value; history.replaceState(null, "", mode === "hls" ? location.pathname : `?mode=${mode}`); startLive(); } },
+    [...modes].reverse().map((m) => h("option", { value: m, selected: mode === m }, modeLabels[m])));
   const heartsTotal = h("span#hearts-total", {}, "0");
   const heartBtn = h("button.heart-btn#heart", { type: "button", "aria-label": "Send a heart", onclick: sendHeart }, icon("heart"));
   const pollBox = h("section.poll#poll", { hidden: true, "aria-label": "Poll" });
@@ -139,12 +141,21 @@ export default async function watch(main, [id], ctx) {
     player?.destroy();
     player = null;
     if (state !== "live" || stopped) return;
-    try {
-      const p = await play(video, b.watch, { mode, live: true, onError: restartAfterError, tap: await signatureTap(true) });
-      if (stopped || mine !== starts) return p.destroy();
-      player = p;
-    } catch (e) {
-      roomError.textContent = e.message;
+    // WebRTC falls back to HTTP-FLV, and HTTP-FLV to LL-HLS, where this browser or this
+    // broadcast cannot take the lower delay.
+    const tries = modes.slice(modes.indexOf(mode));
+    for (const [i, m] of tries.entries()) {
+      try {
+        const p = await play(video, b.watch, { mode: m, live: true, onError: restartAfterError, tap: m === "webrtc" ? null : await signatureTap(true) });
+        if (stopped || mine !== starts) return p.destroy();
+        player = p;
+        video.dataset.mode = m;
+        if (m !== mode) roomError.textContent = `${modeLabels[mode]} is not available here: playing ${modeLabels[m]}.`;
+        return;
+      } catch (e) {
+        if (stopped || mine !== starts) return;
+        if (i === tries.length - 1) roomError.textContent = e.message;
+      }
     }
   }
 
