@@ -162,6 +162,7 @@ fn bad_offers_get_clear_errors_and_garbage_datagrams_harm_nobody() {
     let got = flv_bytes_for(&server.http, &other, Duration::from_secs(2));
     assert!(got > 10_000, "the FLV viewer got {got} bytes");
     let _ = publisher.kill();
+    let _ = publisher.wait();
     // The WHIP session that never connected ends by itself, and with it the broadcast.
     let ended = server.wait_state(&id, "ended");
     assert_eq!(ended["state"], "ended");
