@@ -202,6 +202,7 @@ fn audio_track(body: &Bytes) -> Option<AudioTrack> {
     let codec = format!("mp4a.40.{}", asc.object_type);
     assert!(codec.len() <= 10);
     Some(AudioTrack {
+        codec: fmp4::AudioCodec::Aac,
         config,
         sample_rate: asc.sample_rate,
         channels: asc.channels,
