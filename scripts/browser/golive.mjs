@@ -232,6 +232,44 @@ try {
     await shot(host, "golive-studio");
   });
 
+  await run("an ICE restart (PATCH) keeps another WHIP publisher connected", async () => {
+    const r = await host.evaluate(async () => {
+      const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+      const made = await fetch("/api/broadcasts", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ title: "restart" }) });
+      const b = await made.json();
+      const { publish } = await import(document.querySelector("script[type=module]").src.replace("app.js", "whip.js"));
+      const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true });
+      const s = await publish(new URL(b.publish.whip).pathname, stream);
+      const until = async (f, ms = 10_000) => { const t = Date.now(); while (!(await f())) { if (Date.now() - t > ms) return false; await sleep(100); } return true; };
+      const pair = async () => {
+        let id = null, pairs = {};
+        (await s.pc.getStats()).forEach((x) => { if (x.type === "transport") id = x.selectedCandidatePairId; if (x.type === "candidate-pair") pairs[x.id] = x; });
+        return id ? pairs[id] : null;
+      };
+      await until(() => s.pc.connectionState === "connected");
+      const before = await pair();
+      const ufrag = (sdp) => sdp.match(/a=ice-ufrag:(.*)/)[1].trim();
+      const serverBefore = ufrag(s.pc.remoteDescription.sdp);
+      await s.restart();
+      const serverAfter = ufrag(s.pc.remoteDescription.sdp);
+      // The new pair answers the browser's checks with the server's new credentials.
+      const moved = await until(async () => { const p = await pair(); return p && p.id !== before.id && p.responsesReceived > 0; });
+      await sleep(2000);
+      const state = s.pc.connectionState;
+      const live = (await (await fetch(`/api/broadcasts/${b.id}`)).json()).state;
+      await s.stop();
+      stream.getTracks().forEach((t) => t.stop());
+      await until(async () => (await (await fetch(`/api/broadcasts/${b.id}`)).json()).state === "ended");
+      const after = (await (await fetch(`/api/broadcasts/${b.id}`)).json()).state;
+      return { serverBefore, serverAfter, moved, state, live, after };
+    });
+    assert.notEqual(r.serverAfter, r.serverBefore, "the server answered with new credentials");
+    assert.ok(r.moved, "checks on the new candidate pair were answered");
+    assert.equal(r.state, "connected");
+    assert.equal(r.live, "live");
+    assert.equal(r.after, "ended", "DELETE ended it");
+  });
+
   await run("End broadcast ends it for everyone", async () => {
     await host.locator("#end-live").click();
     await host.locator("#camera-status", { hasText: "ended" }).waitFor({ timeout: T.short });
@@ -239,6 +277,11 @@ try {
     assert.equal((await res.json()).state, "ended");
     await anon.locator("#ended").waitFor({ state: "visible", timeout: T.media });
     await ann.locator("#ended").waitFor({ state: "visible", timeout: T.media });
+  });
+
+  await run("the replay plays", async () => {
+    await anon.getByRole("button", { name: "Watch the replay", exact: true }).click();
+    report.replay_first_play_ms = await playing(anon, "video#player");
   });
 
   await browser.close();

@@ -3,6 +3,7 @@
 //! resource URL is what lets a client act on it, as RFC 9725 lays out.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
@@ -12,6 +13,8 @@ use super::sdpfrag::SdpFrag;
 /// At most this many peer connections at once on a node: each holds a UDP socket and a
 /// task.
 pub const MAX_SESSIONS: usize = 2000;
+/// And at most this many from one address, so that one client cannot take them all.
+pub const MAX_PER_ADDRESS: usize = 64;
 
 /// What the HTTP side asks of a running session.
 #[derive(Debug)]
@@ -32,7 +35,20 @@ pub enum Kind {
 
 #[derive(Default)]
 pub struct Sessions {
-    map: Mutex<HashMap<String, (Kind, mpsc::Sender<Command>)>>,
+    map: Mutex<HashMap<String, Session>>,
+}
+
+struct Session {
+    kind: Kind,
+    from: IpAddr,
+    commands: mpsc::Sender<Command>,
+}
+
+/// Why a session was not added.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Full {
+    Node,
+    Address,
 }
 
 /// A session's hold on its entry: dropping it (the session ended) removes the entry.
@@ -48,18 +64,29 @@ impl Drop for Entry {
 }
 
 impl Sessions {
-    /// Registers a new session; `None` when the node has as many as it takes.
-    pub fn add(self: &Arc<Self>, kind: Kind) -> Option<(Entry, mpsc::Receiver<Command>)> {
+    /// Registers a new session of a client at `from`; refused when the node, or that
+    /// address, has as many as it takes.
+    pub fn add(self: &Arc<Self>, kind: Kind, from: IpAddr) -> Result<(Entry, mpsc::Receiver<Command>), Full> {
         let mut map = self.map.lock().expect("sessions lock");
         if map.len() >= MAX_SESSIONS {
-            return None;
+            return Err(Full::Node);
+        }
+        if map.values().filter(|s| s.from == from).count() >= MAX_PER_ADDRESS {
+            return Err(Full::Address);
         }
         let mut raw = [0u8; 16];
-        getrandom::fill(&mut raw).ok()?;
+        getrandom::fill(&mut raw).map_err(|_| Full::Node)?;
         let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         let (tx, rx) = mpsc::channel(8);
-        map.insert(id.clone(), (kind, tx));
-        Some((
+        map.insert(
+            id.clone(),
+            Session {
+                kind,
+                from,
+                commands: tx,
+            },
+        );
+        Ok((
             Entry {
                 sessions: self.clone(),
                 id,
@@ -71,7 +98,7 @@ impl Sessions {
     /// The command line of a session of `kind`.
     pub fn get(&self, kind: Kind, id: &str) -> Option<mpsc::Sender<Command>> {
         let map = self.map.lock().expect("sessions lock");
-        map.get(id).filter(|(k, _)| *k == kind).map(|(_, tx)| tx.clone())
+        map.get(id).filter(|s| s.kind == kind).map(|s| s.commands.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -80,5 +107,41 @@ impl Sessions {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl From<Full> for crate::api::ApiError {
+    fn from(full: Full) -> Self {
+        let message = match full {
+            Full::Node => "this node has as many WebRTC sessions as it takes",
+            Full::Address => "this address has as many WebRTC sessions as it may",
+        };
+        crate::api::ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_address_cannot_take_every_session_and_an_ended_one_frees_its_place() {
+        let sessions = Arc::new(Sessions::default());
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let mut held: Vec<_> = (0..MAX_PER_ADDRESS)
+            .map(|_| sessions.add(Kind::Whep, a).unwrap())
+            .collect();
+        assert_eq!(sessions.add(Kind::Whep, a).err(), Some(Full::Address));
+        let (entry, _) = sessions.add(Kind::Whip, b).unwrap();
+        assert!(sessions.get(Kind::Whip, &entry.id).is_some());
+        assert!(
+            sessions.get(Kind::Whep, &entry.id).is_none(),
+            "a WHIP session is not WHEP's"
+        );
+        held.pop();
+        assert!(sessions.add(Kind::Whep, a).is_ok());
+        drop(entry);
+        assert_eq!(sessions.len(), MAX_PER_ADDRESS - 1);
     }
 }

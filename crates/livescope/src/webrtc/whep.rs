@@ -87,13 +87,7 @@ pub async fn play(
             "this broadcast is HEVC; WebRTC playback takes H.264 (watch it over HTTP-FLV or LL-HLS)",
         ));
     }
-    let (entry, commands) = whep.sessions.add(sessions::Kind::Whep).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "this node has as many WebRTC sessions as it takes",
-        )
-    })?;
+    let (entry, commands) = whep.sessions.add(sessions::Kind::Whep, peer_addr.addr.ip())?;
     let mut peer = Peer::new(whep.ip).await?;
     let answer = peer.accept(offer)?;
     let watching = Watching::begin(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rtmp::MediaKind as Kind;
@@ -36,15 +36,17 @@ pub const MAX_OFFER: usize = 64 * 1024;
 pub async fn publish_keyed(
     State(app): State<Arc<App>>,
     Path(key): Path<String>,
+    ConnectInfo(peer): ConnectInfo<crate::peer::Peer>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    publish(app, &key, &headers, &body).await
+    publish(app, &key, peer.addr.ip(), &headers, &body).await
 }
 
 /// `POST /whip` with `Authorization: Bearer <stream_key>`.
 pub async fn publish_bearer(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<crate::peer::Peer>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -62,7 +64,7 @@ pub async fn publish_bearer(
             )
         })?
         .to_owned();
-    publish(app, &key, &headers, &body).await
+    publish(app, &key, peer.addr.ip(), &headers, &body).await
 }
 
 /// Whether a request body is of the given media type.
@@ -133,16 +135,16 @@ fn check_codecs(offer: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn publish(app: Arc<App>, key: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+async fn publish(
+    app: Arc<App>,
+    key: &str,
+    from: std::net::IpAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let offer = offer_text(headers, body)?;
     check_codecs(offer)?;
-    let (entry, commands) = app.webrtc.add(sessions::Kind::Whip).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "this node has as many WebRTC sessions as it takes",
-        )
-    })?;
+    let (entry, commands) = app.webrtc.add(sessions::Kind::Whip, from)?;
     let mut peer = Peer::new(app.webrtc_ip).await?;
     let answer = peer.accept(offer)?;
     // The broadcast goes live once the offer is known to be good.
