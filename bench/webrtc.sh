@@ -42,6 +42,7 @@ model = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -
 date = subprocess.run(["date", "-u", "+%Y-%m-%d"], capture_output=True, text=True).stdout.strip()
 chromium = subprocess.run(["chromium", "--version"], capture_output=True, text=True).stdout.strip()
 ms = lambda v: "–" if v is None else f"{v:.0f} ms"
+count = lambda v: "–" if v is None else f"{v:.0f}"
 print("# Going live from a browser: glass to glass, and the server's cost\n")
 print(f"Made by `bench/webrtc.sh` (SECONDS_PER_RUN={secs} RUNS={runs} VIEWERS={viewers}) on {cpu} cores ({model}), {date},")
 print(f"release build, {chromium} headless, everything on loopback. The publisher page draws the clock of")
@@ -58,9 +59,9 @@ print("| publisher | watched over | glass to glass (median) | p90 | first frame 
 print("|---|---|---|---|---|---|")
 for mode, label in [("webrtc", "WebRTC (WHEP)"), ("flv", "HTTP-FLV (mpegts.js)"), ("hls", "LL-HLS (hls.js)")]:
     g = lambda k: field(lambda r: r["browser"][mode][k])
-    print(f"| browser, WHIP | {label} | {ms(g('glass_ms'))} | {ms(g('glass_p90_ms'))} | {ms(g('first_frame_ms'))} | {g('stalls'):.0f} |")
+    print(f"| browser, WHIP | {label} | {ms(g('glass_ms'))} | {ms(g('glass_p90_ms'))} | {ms(g('first_frame_ms'))} | {count(g('stalls'))} |")
 g = lambda k: field(lambda r: r["rtmp"]["flv"][k])
-print(f"| ffmpeg, RTMP (reference) | HTTP-FLV (mpegts.js) | {ms(g('glass_ms'))} | {ms(g('glass_p90_ms'))} | {ms(g('first_frame_ms'))} | {g('stalls'):.0f} |")
+print(f"| ffmpeg, RTMP (reference) | HTTP-FLV (mpegts.js) | {ms(g('glass_ms'))} | {ms(g('glass_p90_ms'))} | {ms(g('first_frame_ms'))} | {count(g('stalls'))} |")
 whep, ref = field(lambda r: r["browser"]["webrtc"]["glass_ms"]), field(lambda r: r["rtmp"]["flv"]["glass_ms"])
 if whep and ref:
     print(f"\nBrowser to browser over WebRTC against ffmpeg to browser over HTTP-FLV: {whep/ref:.2f}x. The issue's target was under 300 ms on loopback.")

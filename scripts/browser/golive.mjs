@@ -232,7 +232,7 @@ try {
     await shot(host, "golive-studio");
   });
 
-  await run("an ICE restart (PATCH) keeps another WHIP publisher connected", async () => {
+  await run("an ICE restart and trickled candidates (PATCH) keep another WHIP publisher connected", async () => {
     const r = await host.evaluate(async () => {
       const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
       const made = await fetch("/api/broadcasts", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ title: "restart" }) });
@@ -246,7 +246,7 @@ try {
         (await s.pc.getStats()).forEach((x) => { if (x.type === "transport") id = x.selectedCandidatePairId; if (x.type === "candidate-pair") pairs[x.id] = x; });
         return id ? pairs[id] : null;
       };
-      await until(() => s.pc.connectionState === "connected");
+      const connectedFirst = await until(() => s.pc.connectionState === "connected");
       const before = await pair();
       const ufrag = (sdp) => sdp.match(/a=ice-ufrag:(.*)/)[1].trim();
       const serverBefore = ufrag(s.pc.remoteDescription.sdp);
@@ -254,6 +254,12 @@ try {
       const serverAfter = ufrag(s.pc.remoteDescription.sdp);
       // The new pair answers the browser's checks with the server's new credentials.
       const moved = await until(async () => { const p = await pair(); return p && p.id !== before.id && p.responsesReceived > 0; });
+      // A trickled candidate is taken (204); one that does not parse is refused (400).
+      const [lufrag, lpwd] = [ufrag(s.pc.localDescription.sdp), s.pc.localDescription.sdp.match(/a=ice-pwd:(.*)/)[1].trim()];
+      const trickle = (line) => fetch(s.resource, { method: "PATCH", headers: { "Content-Type": "application/trickle-ice-sdpfrag" },
+        body: `a=ice-ufrag:${lufrag}\r\na=ice-pwd:${lpwd}\r\na=${line}\r\n` }).then((res) => res.status);
+      const trickled = await trickle("candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host");
+      const halfRestart = await fetch(s.resource, { method: "PATCH", headers: { "Content-Type": "application/trickle-ice-sdpfrag" }, body: "a=ice-ufrag:only\r\n" }).then((res) => res.status);
       await sleep(2000);
       const state = s.pc.connectionState;
       const live = (await (await fetch(`/api/broadcasts/${b.id}`)).json()).state;
@@ -261,13 +267,16 @@ try {
       stream.getTracks().forEach((t) => t.stop());
       await until(async () => (await (await fetch(`/api/broadcasts/${b.id}`)).json()).state === "ended");
       const after = (await (await fetch(`/api/broadcasts/${b.id}`)).json()).state;
-      return { serverBefore, serverAfter, moved, state, live, after };
+      return { serverBefore, serverAfter, connectedFirst, moved, state, live, after, trickled, halfRestart };
     });
     assert.notEqual(r.serverAfter, r.serverBefore, "the server answered with new credentials");
     assert.ok(r.moved, "checks on the new candidate pair were answered");
     assert.equal(r.state, "connected");
     assert.equal(r.live, "live");
     assert.equal(r.after, "ended", "DELETE ended it");
+    assert.ok(r.connectedFirst, "the publisher connected");
+    assert.equal(r.trickled, 204, "a trickled candidate is taken");
+    assert.equal(r.halfRestart, 400, "a restart with half its credentials is refused");
   });
 
   await run("End broadcast ends it for everyone", async () => {

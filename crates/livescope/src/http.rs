@@ -47,10 +47,6 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::hls::routes())
         .merge(crate::web::routes(crate::web::Assets::load()))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
         .route(
             "/whip",
             post(crate::webrtc::whip::publish_bearer).layer(DefaultBodyLimit::max(crate::webrtc::whip::MAX_OFFER)),
@@ -77,6 +73,10 @@ pub fn router(app: Arc<App>) -> Router {
                 .delete(crate::webrtc::whip::delete_whip)
                 .layer(DefaultBodyLimit::max(crate::webrtc::sdpfrag::MAX_LEN)),
         )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         // An upload lasts as long as its broadcast: it has its own idle timeout instead.
         .route("/ingest/{file}", post(ingest_flv).layer(DefaultBodyLimit::disable()))
         .layer(CatchPanicLayer::new())

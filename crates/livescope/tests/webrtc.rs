@@ -126,34 +126,52 @@ fn bad_offers_get_clear_errors_and_garbage_datagrams_harm_nobody() {
     // A bad offer did not take the broadcast live, nor end it.
     assert_eq!(server.broadcast(&id)["state"], "created");
 
-    // A good offer: the broadcast goes live, with a resource URL and a UDP port in the
-    // answer. Nobody completes ICE here; the port takes garbage meanwhile.
-    let (got, answer) = request(&server.http, "POST", &whip, "application/sdp", OFFER.as_bytes());
+    // A good offer: an answer, a resource URL and a UDP port; the broadcast goes live
+    // only once media can flow, so it is still `created`.
+    let (got, answer, location) = post_offer(&server.http, &whip);
     assert_eq!(got, 201, "{answer}");
     assert!(answer.contains("a=ice-lite") && answer.contains("H264"), "{answer}");
-    assert_eq!(server.broadcast(&id)["state"], "live");
-    let candidate = answer
-        .lines()
-        .find_map(|l| l.strip_prefix("a=candidate:"))
-        .expect("a host candidate");
-    let fields: Vec<&str> = candidate.split(' ').collect();
-    let port: u16 = fields[5].parse().unwrap();
+    assert_eq!(server.broadcast(&id)["state"], "created");
+    let attr = |name: &str| {
+        answer
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {answer}"))
+            .trim()
+            .to_owned()
+    };
+    let (server_ufrag, server_pwd) = (attr("a=ice-ufrag:"), attr("a=ice-pwd:"));
+    let candidate = attr("a=candidate:");
+    let port: u16 = candidate.split(' ').nth(5).unwrap().parse().unwrap();
     // Meanwhile another broadcast goes out over RTMP, watched over HTTP-FLV.
     let (other, other_key, _) = server.create_broadcast();
     let clip = clip(Tracks::AudioVideo, 12, 400);
     let mut publisher = publish(&clip, &server.rtmp_url(&other_key));
     server.wait_state(&other, "live");
+    // A client that passes the connectivity check (a STUN binding request signed with
+    // the server's ICE password, as the offer's owner would send it), so that what it
+    // sends next reaches the DTLS and RTP handling, then garbage: random bytes, something
+    // like RTP (version 2), like DTLS records, like STUN.
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    socket
+        .send_to(
+            &binding_request(&server_ufrag, "abcd", &server_pwd),
+            ("127.0.0.1", port),
+        )
+        .unwrap();
+    let mut reply = [0u8; 1500];
+    let (n, _) = socket.recv_from(&mut reply).expect("a STUN answer");
+    assert_eq!(&reply[..2], &[0x01, 0x01], "a binding success ({n} bytes)");
     let mut noise = 0u64;
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
-        // Random bytes, something like RTP (version 2), something like STUN, DTLS-ish.
-        for first in [0x00u8, 0x80, 0x16, 0x17, 0xff] {
+        for first in [0x00u8, 0x80, 0x90, 0x16, 0x17, 0x14, 0x15, 0xff] {
             noise = noise
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            let mut datagram = vec![first, 0x60];
-            datagram.extend((0..200).map(|i| (noise >> (i % 56)) as u8));
+            let mut datagram = vec![first, 0xfe, 0xfd];
+            datagram.extend((0..(noise % 1200) as usize).map(|i| (noise >> (i % 56)) as u8));
             socket.send_to(&datagram, ("127.0.0.1", port)).unwrap();
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -163,9 +181,85 @@ fn bad_offers_get_clear_errors_and_garbage_datagrams_harm_nobody() {
     assert!(got > 10_000, "the FLV viewer got {got} bytes");
     let _ = publisher.kill();
     let _ = publisher.wait();
-    // The WHIP session that never connected ends by itself, and with it the broadcast.
-    let ended = server.wait_state(&id, "ended");
-    assert_eq!(ended["state"], "ended");
+    // The session that never connected ends by itself (its resource is gone), and leaves
+    // the broadcast as it was: the key goes live on the next attempt.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _) = request(&server.http, "DELETE", &location, "text/plain", b"");
+        if status == 404 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the unconnected session never ended");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(server.broadcast(&id)["state"], "created");
+    let (got, _, location) = post_offer(&server.http, &whip);
+    assert_eq!(got, 201);
+    let (status, _) = request(&server.http, "DELETE", &location, "text/plain", b"");
+    assert_eq!(status, 200);
+    assert_eq!(server.broadcast(&id)["state"], "created", "ended before it went live");
+}
+
+/// POSTs [`OFFER`]; (status, body, Location).
+fn post_offer(addr: &str, path: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{OFFER}",
+        OFFER.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    let _ = s.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let location = text
+        .lines()
+        .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let (status, body) = common::parse_response(&response);
+    (status, body, location)
+}
+
+/// A STUN binding request (RFC 8489) as an ICE agent sends it to a peer whose username
+/// fragment is `to` and password `password`: USERNAME, PRIORITY, ICE-CONTROLLING,
+/// USE-CANDIDATE, MESSAGE-INTEGRITY and FINGERPRINT.
+fn binding_request(to: &str, from: &str, password: &str) -> Vec<u8> {
+    use hmac_sha1::{Hmac, Mac};
+    let mut attrs = Vec::new();
+    let mut attr = |kind: u16, value: &[u8]| {
+        attrs.extend_from_slice(&kind.to_be_bytes());
+        attrs.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        attrs.extend_from_slice(value);
+        attrs.resize(attrs.len().div_ceil(4) * 4, 0);
+    };
+    attr(0x0006, format!("{to}:{from}").as_bytes());
+    attr(0x0024, &0x6e00_1eff_u32.to_be_bytes());
+    attr(0x802a, &0x1234_5678_9abc_def0_u64.to_be_bytes());
+    attr(0x0025, &[]);
+    let header = |len: usize| {
+        let mut h = vec![0x00, 0x01];
+        h.extend_from_slice(&(len as u16).to_be_bytes());
+        h.extend_from_slice(&0x2112_a442_u32.to_be_bytes());
+        h.extend_from_slice(b"livescope-tx");
+        h
+    };
+    // The integrity covers the message with a length that counts it (24 bytes).
+    let mut message = [header(attrs.len() + 24), attrs.clone()].concat();
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(password.as_bytes()).unwrap();
+    mac.update(&message);
+    let integrity = mac.finalize().into_bytes();
+    message.extend_from_slice(&[0x00, 0x08, 0x00, 0x14]);
+    message.extend_from_slice(&integrity);
+    // The fingerprint covers everything before it, with a length that counts it too.
+    message[2..4].copy_from_slice(&((attrs.len() + 24 + 8) as u16).to_be_bytes());
+    let crc = crc32fast::hash(&message) ^ 0x5354_554e;
+    message.extend_from_slice(&[0x80, 0x28, 0x00, 0x04]);
+    message.extend_from_slice(&crc.to_be_bytes());
+    message
 }
 
 /// Bytes an HTTP-FLV viewer of `id` receives in `window`.

@@ -48,11 +48,19 @@ export async function negotiate(pc, url, { headers = {} } = {}) {
     const [ufrag, pwd] = iceCreds(pc.localDescription.sdp);
     patch(`a=ice-ufrag:${ufrag}\r\na=ice-pwd:${pwd}\r\na=${e.candidate.candidate}\r\n`).catch(() => {});
   });
-  // A failed connection: new credentials both ways, then the same media again.
+  // A lost connection (a network change on a phone): new credentials both ways, then the
+  // same media again. "disconnected" may mend by itself; after 3 s it is restarted, well
+  // within the server's 20 s of grace.
   let restarts = 0;
-  pc.addEventListener("iceconnectionstatechange", async () => {
-    if (pc.iceConnectionState !== "failed" || restarts++ >= 3) return;
+  let timer = null;
+  const restart = async () => {
+    if (restarts++ >= 3 || pc.signalingState === "closed") return;
     try { await restartIce(pc, patch); } catch { /* the state change says it failed */ }
+  };
+  pc.addEventListener("iceconnectionstatechange", () => {
+    clearTimeout(timer);
+    if (pc.iceConnectionState === "failed") restart();
+    else if (pc.iceConnectionState === "disconnected") timer = setTimeout(restart, 3000);
   });
   return { resource, patch, restart: () => restartIce(pc, patch) };
 }
@@ -126,17 +134,33 @@ export async function watch(url, video) {
     if ("jitterBufferTarget" in e.receiver) e.receiver.jitterBufferTarget = 0;
     video.srcObject = media;
   });
+  let resource = null;
+  const stop = async () => {
+    try {
+      if (resource) await fetch(resource, { method: "DELETE" });
+    } finally {
+      pc.close();
+      // A newer session may play in the same <video> by now.
+      if (video.srcObject === media) video.srcObject = null;
+    }
+  };
   try {
-    const { resource } = await negotiate(pc, url);
-    return {
-      pc,
-      resource,
-      async stop() {
-        try { await fetch(resource, { method: "DELETE" }); } finally { pc.close(); video.srcObject = null; }
-      },
-    };
+    ({ resource } = await negotiate(pc, url));
+    // Answered is not connected: a network that blocks UDP fails here, and the player
+    // falls back to the next way of watching.
+    const connected = await new Promise((resolve) => {
+      const check = () => {
+        if (pc.connectionState === "connected") resolve(true);
+        if (pc.connectionState === "failed" || pc.connectionState === "closed") resolve(false);
+      };
+      pc.addEventListener("connectionstatechange", check);
+      setTimeout(() => resolve(false), 8000);
+      check();
+    });
+    if (!connected) throw new Error("the WebRTC connection did not come up");
+    return { pc, resource, stop };
   } catch (e) {
-    pc.close();
+    await stop().catch(() => {});
     throw e;
   }
 }

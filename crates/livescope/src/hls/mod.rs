@@ -385,9 +385,15 @@ pub async fn run(
         let info = segmenter.as_ref().map(Segmenter::info).unwrap_or_default();
         publish(&rendition, &mut out, &info, recorder.as_mut(), &metrics).await;
         batch.clear();
+        let skipped = sub.skipped;
         match sub.next_batch(&mut batch, 1 << 20).await {
             Next::Frames => pending.append(&mut batch),
             Next::Ended => break,
+        }
+        if sub.skipped > skipped
+            && let Some(seg) = segmenter.as_mut()
+        {
+            seg.mark_gap();
         }
     }
     if let Some(seg) = segmenter.as_mut() {

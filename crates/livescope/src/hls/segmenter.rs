@@ -167,6 +167,9 @@ pub struct Segmenter {
     part_starts_segment: bool,
     part: PartProgress,
     sequence: u32,
+    /// Frames were skipped before the next video and audio sample (see
+    /// [`Segmenter::mark_gap`]).
+    gap: [bool; 2],
 }
 
 /// What the chunks of the part in progress add up to.
@@ -234,6 +237,7 @@ impl Segmenter {
             part_starts_segment: true,
             part: PartProgress::default(),
             sequence: 0,
+            gap: [false; 2],
         }
     }
 
@@ -265,6 +269,15 @@ impl Segmenter {
             (_, Codec::Audio(tag)) => self.audio_frame(tag, frame, out),
             _ => {}
         }
+    }
+
+    /// Frames are missing before the next ones (the segmenter fell behind the hub's ring
+    /// and was moved on to a keyframe): the sample held back before the gap lasts at most
+    /// a part, and the rest of the gap stays a gap in the timeline, rather than one sample
+    /// spanning it and outgrowing every part. Without a known gap a long sample keeps its
+    /// duration: a stream at a low frame rate is not a gap.
+    pub fn mark_gap(&mut self) {
+        self.gap = [true; 2];
     }
 
     /// Ends the stream: the held-back samples make a last part.
@@ -358,7 +371,8 @@ impl Segmenter {
     /// end; `boundary`: a segment may begin with it): finishes the held-back sample,
     /// cutting the part or segment around it as the limits demand.
     fn driving_sample(&mut self, next_dts: Option<u64>, boundary: bool, out: &mut Vec<Output>) {
-        let longest = self.part_limit();
+        let track = usize::from(!self.has_video);
+        let longest = if self.gap[track] { self.part_limit() } else { u64::MAX };
         let Some(duration) = self.driving().pending_duration(next_dts, longest).map(u64::from) else {
             return;
         };
@@ -375,6 +389,7 @@ impl Segmenter {
             self.end_part(out);
         }
         self.driving().finish_pending(next_dts, longest);
+        self.gap[track] = false;
         // Cut after it where a segment should start, or when the next would not fit.
         let part = self.part_ticks();
         if self.segment_due(next_dts, boundary, self.segment_so_far() + part) {
@@ -528,8 +543,13 @@ impl Segmenter {
         self.audio_next = Some(dts + AAC_FRAME);
         if self.has_video {
             // Audio's part limit in its own timescale, as the cap on a sample before a gap.
-            let longest = (self.part_target * rate as f64) as u64;
+            let longest = if self.gap[1] {
+                (self.part_target * rate as f64) as u64
+            } else {
+                u64::MAX
+            };
             self.audio.finish_pending(Some(dts), longest);
+            self.gap[1] = false;
             // Audio waits for video to carry it into a chunk. If the video stops while
             // the audio goes on, what waits is dropped rather than held without end.
             if self.audio.samples.len() > MAX_AUDIO_WAITING {
@@ -859,10 +879,16 @@ mod tests {
         // the frame before the gap must not last the whole gap.
         let mut seg = Segmenter::new(0.334, 2.0, true);
         let mut out = Vec::new();
+        let mut marked = false;
         for f in frames(DEFAULT)
             .iter()
             .filter(|f| !(4_100..6_000).contains(&f.timestamp))
         {
+            // As the LL-HLS task does when the hub moved it on: before the first frame after.
+            if f.timestamp >= 6_000 && !marked {
+                seg.mark_gap();
+                marked = true;
+            }
             seg.push(f, &mut out);
         }
         seg.finish(&mut out);

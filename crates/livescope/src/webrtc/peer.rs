@@ -44,6 +44,8 @@ pub struct Peer {
     deadline: Instant,
     /// The remote ICE username fragment in force (an ICE restart changes it).
     pub remote_ufrag: Option<String>,
+    /// The last ICE restart: the client's new username fragment and the server's answer.
+    pub restarted: Option<(String, String)>,
 }
 
 /// The crypto str0m uses (pure Rust), made once.
@@ -73,6 +75,7 @@ impl Peer {
             buf: vec![0; DATAGRAM_MAX],
             deadline: Instant::now(),
             remote_ufrag: None,
+            restarted: None,
         };
         let candidate =
             Candidate::host(local, "udp").map_err(|e| OfferError::Socket(std::io::Error::other(e.to_string())))?;
@@ -117,6 +120,21 @@ impl Peer {
                 }
                 Output::Event(e) => events.push(e),
             }
+        }
+    }
+
+    /// Ends the connection the way the other side hears of at once (RTCP BYE, DTLS
+    /// close_notify), sending what that takes.
+    pub fn close(&mut self) {
+        if self.rtc.close().is_err() {
+            self.rtc.disconnect();
+        }
+        let mut events = Vec::new();
+        for _ in 0..16 {
+            if !self.rtc.is_alive() || self.poll(&mut events).is_err() {
+                break;
+            }
+            let _ = self.rtc.handle_input(Input::Timeout(Instant::now()));
         }
     }
 

@@ -36,6 +36,8 @@ use crate::store::{DeliveryPath, Store};
 
 /// A viewer whose ICE has not connected by then is given up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A viewer whose connection was lost has this long to come back (an ICE restart).
+const RECONNECT_GRACE: Duration = Duration::from_secs(15);
 /// Frames taken from the hub at once.
 const BATCH_BYTES: usize = 256 * 1024;
 
@@ -118,6 +120,7 @@ pub async fn play(
             (header::CONTENT_TYPE, "application/sdp".to_owned()),
             (header::LOCATION, location),
             (header::ETAG, etag),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_owned()),
             (header::ACCESS_CONTROL_EXPOSE_HEADERS, "Location, ETag".to_owned()),
         ],
         answer,
@@ -212,9 +215,13 @@ impl Session {
         let mut batch: Vec<Arc<Frame>> = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut closer = None;
+        let mut lost: Option<Instant> = None;
         let why: String = 'session: loop {
             if let Err(e) = self.peer.poll(&mut events) {
                 break format!("WebRTC failed: {e}");
+            }
+            if !self.peer.rtc.is_alive() {
+                break "the connection closed".into();
             }
             for event in events.drain(..) {
                 tracing::debug!(broadcast = %self.id, "WHEP event {event:?}");
@@ -226,14 +233,20 @@ impl Session {
                     }
                     Event::Connected => {
                         connected = true;
+                        // From the live edge as it is now, not as it was at the offer.
+                        self.sub = self.stream.subscribe_at_edge().1;
                         outputs = self.outputs(&added);
                         tracing::debug!(broadcast = %self.id, video = ?outputs.video, audio = ?outputs.audio, "WHEP viewer connected");
                         // Start at a keyframe made now, where the publisher can make one.
                         self.stream.want_keyframe();
                     }
+                    Event::Closed => break 'session "the viewer closed the connection".into(),
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                        break 'session "the viewer's connection was lost".into();
+                        lost.get_or_insert_with(Instant::now);
                     }
+                    Event::IceConnectionStateChange(
+                        IceConnectionState::Checking | IceConnectionState::Connected | IceConnectionState::Completed,
+                    ) => lost = None,
                     Event::KeyframeRequest(_) => self.stream.want_keyframe(),
                     _ => {}
                 }
@@ -275,12 +288,14 @@ impl Session {
                     if !connected && started.elapsed() > CONNECT_TIMEOUT {
                         break "the viewer never connected (ICE)".into();
                     }
+                    if lost.is_some_and(|at| at.elapsed() > RECONNECT_GRACE) {
+                        break "the viewer's connection was lost".into();
+                    }
                 }
             }
         };
         tracing::debug!(broadcast = %self.id, "WHEP session ended: {why}");
-        self.peer.rtc.disconnect();
-        let _ = self.peer.poll(&mut events);
+        self.peer.close();
         drop(self);
         drop(entry);
         if let Some(reply) = closer {

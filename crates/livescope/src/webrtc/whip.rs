@@ -15,20 +15,21 @@ use axum::response::{IntoResponse, Response};
 use rtmp::MediaKind as Kind;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
-use str0m::{Candidate, Event, IceConnectionState, IceCreds};
+use str0m::{Event, IceConnectionState, IceCreds};
 use tokio::sync::mpsc;
 
 use super::peer::{OfferError, Peer};
 use super::sdpfrag::{self, SdpFrag};
 use super::sessions::{self, Command, Entry};
 use crate::api::ApiError;
-use crate::app::{App, Publishing};
+use crate::app::{App, PublishError, Publishing};
+use crate::store::State as BroadcastState;
 
 /// A publisher whose ICE has not connected by then is given up (a browser connects in
-/// well under a second; the broadcast it took live ends).
+/// well under a second); its broadcast stays as it was.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connected publisher that sends no media for this long has gone.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// An SDP offer is a few kilobytes; a body larger than this is not one.
 pub const MAX_OFFER: usize = 64 * 1024;
 
@@ -144,19 +145,18 @@ async fn publish(
 ) -> Result<Response, ApiError> {
     let offer = offer_text(headers, body)?;
     check_codecs(offer)?;
+    let broadcast = publishable(&app, key).await?;
     let (entry, commands) = app.webrtc.add(sessions::Kind::Whip, from)?;
     let mut peer = Peer::new(app.webrtc_ip).await?;
     let answer = peer.accept(offer)?;
-    // The broadcast goes live once the offer is known to be good.
-    let publishing = Publishing::begin(&app, key).await?;
     let location = format!("/whip/resource/{}", entry.id);
     let etag = format!("\"{}\"", peer.rtc.direct_api().local_ice_credentials().ufrag);
-    tracing::info!(broadcast = %publishing.broadcast_id, "WHIP publisher offered media");
+    tracing::info!(broadcast = %broadcast, "WHIP publisher offered media");
     let keyframes = app
         .hls_config
         .as_ref()
         .map_or(Duration::from_secs(2), |hls| hls.segment_target);
-    tokio::spawn(run(peer, publishing, commands, entry, keyframes));
+    tokio::spawn(run(app, key.to_owned(), broadcast, peer, commands, entry, keyframes));
     Ok((
         StatusCode::CREATED,
         [
@@ -167,6 +167,23 @@ async fn publish(
         answer,
     )
         .into_response())
+}
+
+/// The broadcast a stream key publishes to, if it can be published to now. The broadcast
+/// goes live only once media can flow (ICE and DTLS connected): an attempt that never
+/// connects leaves it as it was, ready for the next.
+async fn publishable(app: &App, key: &str) -> Result<String, ApiError> {
+    let k = key.to_owned();
+    let broadcast = app
+        .store
+        .call(move |db| db.by_stream_key(&k))
+        .await?
+        .ok_or(PublishError::UnknownKey)?;
+    match broadcast.state {
+        BroadcastState::Created => Ok(broadcast.id),
+        BroadcastState::Live => Err(PublishError::AlreadyLive.into()),
+        BroadcastState::Ended => Err(PublishError::Ended.into()),
+    }
 }
 
 /// `PATCH /whip/resource/<id>` (and WHEP's): trickle ICE or an ICE restart.
@@ -196,12 +213,19 @@ pub async fn patch(
         .await
         .map_err(|_| ApiError::not_found("session"))?;
     match tokio::time::timeout(Duration::from_secs(5), answer).await {
-        Ok(Ok(Ok(Some(frag)))) => Ok((
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/trickle-ice-sdpfrag")],
-            frag,
-        )
-            .into_response()),
+        Ok(Ok(Ok(Some(frag)))) => {
+            // The new ICE session's tag, as for the one the POST began.
+            let ufrag = frag.lines().find_map(|l| l.strip_prefix("a=ice-ufrag:")).unwrap_or("");
+            Ok((
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "application/trickle-ice-sdpfrag".to_owned()),
+                    (header::ETAG, format!("\"{ufrag}\"")),
+                ],
+                frag,
+            )
+                .into_response())
+        }
         Ok(Ok(Ok(None))) => Ok(StatusCode::NO_CONTENT.into_response()),
         Ok(Ok(Err(why))) => Err(bad_sdp(why)),
         _ => Err(ApiError::not_found("session")),
@@ -233,28 +257,36 @@ pub async fn delete_whip(State(app): State<Arc<App>>, Path(id): Path<String>) ->
     delete(&app.webrtc, sessions::Kind::Whip, &id).await
 }
 
-/// Applies a PATCH to a running peer connection.
+/// Applies a PATCH to a running peer connection. The server is ICE-lite: it answers the
+/// checks the client sends and needs none of its candidates, so trickled ones are taken
+/// and dropped (browsers' mDNS `.local` ones too), which also bounds what a PATCH can
+/// make the server keep. New credentials restart ICE; the same new ones again, alone, get
+/// the same answer, as a trickle PATCH carrying them may come before the restart's own.
 pub fn apply_patch(peer: &mut Peer, frag: SdpFrag) -> Result<Option<String>, String> {
-    let mut candidates = Vec::new();
-    for line in &frag.candidates {
-        candidates.push(Candidate::from_sdp_string(line).map_err(|e| format!("a candidate does not parse: {e}"))?);
-    }
-    for c in candidates {
-        peer.rtc.add_remote_candidate(c);
-    }
     let Some((ufrag, pass)) = frag.credentials else {
         return Ok(None);
     };
+    if let Some((restarted, answer)) = &peer.restarted
+        && *restarted == ufrag
+    {
+        // The restart's own PATCH (credentials alone) gets the answer; candidates that
+        // follow it are trickle.
+        return Ok(frag.candidates.is_empty().then(|| answer.clone()));
+    }
     if peer.remote_ufrag.as_deref() == Some(ufrag.as_str()) {
-        // The same credentials: candidates only.
         return Ok(None);
     }
     let local = IceCreds::new();
     peer.remote_ufrag = Some(ufrag.clone());
     let mut api = peer.rtc.direct_api();
-    api.set_remote_ice_credentials(IceCreds { ufrag, pass });
+    api.set_remote_ice_credentials(IceCreds {
+        ufrag: ufrag.clone(),
+        pass,
+    });
     api.set_local_ice_credentials(local.clone());
-    Ok(Some(sdpfrag::answer(&local.ufrag, &local.pass, &peer.candidate())))
+    let answer = sdpfrag::answer(&local.ufrag, &local.pass, &peer.candidate());
+    peer.restarted = Some((ufrag, answer.clone()));
+    Ok(Some(answer))
 }
 
 /// A track's clock: RTP time to milliseconds on the broadcast's timeline, anchored at the
@@ -287,6 +319,8 @@ pub struct Ingest {
     audio_config_sent: bool,
     /// The offer has video: audio waits for it (see [`Ingest::audio`]).
     pub expect_video: bool,
+    /// The offer has audio: its configuration goes out as the broadcast goes live.
+    pub expect_audio: bool,
     video_started: bool,
     /// When the first audio frame came.
     audio_since: Option<Instant>,
@@ -307,6 +341,7 @@ impl Ingest {
             audio: None,
             audio_config_sent: false,
             expect_video: false,
+            expect_audio: false,
             video_started: false,
             audio_since: None,
             refused: 0,
@@ -384,64 +419,111 @@ enum Step {
     KeyframeWanted,
 }
 
-/// Runs one WHIP session until its publisher goes, is deleted or is evicted.
+/// A publisher whose connection was lost has this long to come back (an ICE restart)
+/// before its broadcast ends.
+const RECONNECT_GRACE: Duration = Duration::from_secs(20);
+/// Keyframe requests to the publisher at most this often, whoever asks (the periodic
+/// one, a viewer joining, a lost frame): each keyframe costs every viewer bandwidth.
+const KEYFRAME_SPACING: Duration = Duration::from_millis(1000);
+
+/// Runs one WHIP session: the broadcast goes live once media can flow, and ends when its
+/// publisher goes (DELETE, a closed or lost connection, no media), or is evicted.
 async fn run(
+    app: Arc<App>,
+    key: String,
+    id: String,
     mut peer: Peer,
-    mut publishing: Publishing,
     mut commands: mpsc::Receiver<Command>,
     entry: Entry,
     keyframes: Duration,
 ) {
-    let id = publishing.broadcast_id.clone();
     let epoch = Instant::now();
     let mut ingest = Ingest::new(epoch);
+    let mut publishing: Option<Publishing> = None;
+    let mut stream = None;
     let mut video: Option<Mid> = None;
     let mut events = Vec::new();
     let mut connected = false;
+    let mut lost: Option<Instant> = None;
     let mut last_media = Instant::now();
+    let mut last_keyframe_request: Option<Instant> = None;
     let mut tick = tokio::time::interval(keyframes.min(Duration::from_secs(2)));
     let mut closer = None;
-    let stream = publishing.stream.clone();
     let why: String = 'session: loop {
         if let Err(e) = peer.poll(&mut events) {
             break format!("WebRTC failed: {e}");
         }
+        if !peer.rtc.is_alive() {
+            break "the connection closed".into();
+        }
         let mut want_keyframe = false;
         for event in events.drain(..) {
             match event {
-                Event::Connected => {
+                Event::Connected if publishing.is_none() => {
                     connected = true;
-                    tracing::info!(broadcast = %id, "WHIP publisher connected");
+                    last_media = Instant::now();
+                    match Publishing::begin(&app, &key).await {
+                        Ok(mut p) => {
+                            tracing::info!(broadcast = %id, "WHIP publisher connected: live");
+                            if ingest.expect_audio
+                                && let Err(e) = ingest.announce_audio(&mut p)
+                            {
+                                tracing::warn!(broadcast = %id, "cannot announce the audio: {e}");
+                            }
+                            stream = Some(p.stream.clone());
+                            publishing = Some(p);
+                        }
+                        Err(e) => break 'session format!("refused: {e}"),
+                    }
                 }
+                Event::Closed => break 'session "the publisher closed the connection".into(),
                 Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                    break 'session "the publisher's connection was lost".into();
+                    lost.get_or_insert_with(Instant::now);
                 }
+                Event::IceConnectionStateChange(
+                    IceConnectionState::Checking | IceConnectionState::Connected | IceConnectionState::Completed,
+                ) => lost = None,
                 Event::MediaAdded(m) if m.kind == MediaKind::Video => {
                     video = Some(m.mid);
                     ingest.expect_video = true;
                     want_keyframe = true;
                 }
                 Event::MediaAdded(m) if m.kind == MediaKind::Audio => {
-                    if let Err(e) = ingest.announce_audio(&mut publishing) {
+                    ingest.expect_audio = true;
+                    if let Some(p) = publishing.as_mut()
+                        && let Err(e) = ingest.announce_audio(p)
+                    {
                         tracing::warn!(broadcast = %id, "cannot announce the audio: {e}");
                     }
                 }
                 Event::MediaData(data) => {
-                    last_media = Instant::now();
-                    want_keyframe |= ingest.push(&mut publishing, &data);
+                    if let Some(p) = publishing.as_mut() {
+                        last_media = Instant::now();
+                        want_keyframe |= ingest.push(p, &data);
+                    }
                 }
                 _ => {}
             }
         }
         if want_keyframe {
-            request_keyframe(&mut peer, video);
+            request_keyframe(&mut peer, video, &mut last_keyframe_request);
         }
         let step = tokio::select! {
             woke = peer.wait() => Step::Peer(woke),
             command = commands.recv() => Step::Command(command),
-            why = publishing.evicted() => Step::Evicted(why),
+            why = async {
+                match publishing.as_mut() {
+                    Some(p) => p.evicted().await,
+                    None => std::future::pending().await,
+                }
+            } => Step::Evicted(why),
             _ = tick.tick() => Step::Tick,
-            () = stream.keyframe_wanted() => Step::KeyframeWanted,
+            () = async {
+                match &stream {
+                    Some(s) => s.keyframe_wanted().await,
+                    None => std::future::pending().await,
+                }
+            } => Step::KeyframeWanted,
         };
         match step {
             Step::Peer(woke) => {
@@ -450,7 +532,7 @@ async fn run(
                 }
             }
             // A WebRTC viewer starts at the next keyframe: make it now.
-            Step::KeyframeWanted => request_keyframe(&mut peer, video),
+            Step::KeyframeWanted => request_keyframe(&mut peer, video, &mut last_keyframe_request),
             Step::Command(Some(Command::Patch(frag, reply))) => {
                 let _ = reply.send(apply_patch(&mut peer, frag));
             }
@@ -464,27 +546,38 @@ async fn run(
                 if !connected && epoch.elapsed() > CONNECT_TIMEOUT {
                     break "the publisher never connected (ICE)".into();
                 }
+                if lost.is_some_and(|at| at.elapsed() > RECONNECT_GRACE) {
+                    break "the publisher's connection was lost".into();
+                }
                 if connected && last_media.elapsed() > IDLE_TIMEOUT {
                     break "the publisher sent no media".into();
                 }
                 // Browsers send a keyframe only when asked: one per segment keeps LL-HLS
                 // segments and new viewers' starts short.
-                request_keyframe(&mut peer, video);
+                request_keyframe(&mut peer, video, &mut last_keyframe_request);
             }
         }
     };
     tracing::info!(broadcast = %id, "WHIP session ended: {why}");
-    peer.rtc.disconnect();
-    publishing.finish().await;
+    peer.close();
+    if let Some(p) = publishing {
+        p.finish().await;
+    }
     drop(entry);
     if let Some(reply) = closer {
         let _ = reply.send(());
     }
 }
 
-fn request_keyframe(peer: &mut Peer, video: Option<Mid>) {
+/// Asks the publisher for a keyframe, unless one was asked for within
+/// [`KEYFRAME_SPACING`].
+fn request_keyframe(peer: &mut Peer, video: Option<Mid>, last: &mut Option<Instant>) {
+    if last.is_some_and(|at| at.elapsed() < KEYFRAME_SPACING) {
+        return;
+    }
     if let Some(mut writer) = video.and_then(|mid| peer.rtc.writer(mid)) {
         let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
+        *last = Some(Instant::now());
     }
 }
 

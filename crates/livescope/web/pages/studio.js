@@ -168,31 +168,36 @@ async function dashboard(main, id, ctx) {
   }
   // The next camera: the next device where the browser lists several (a laptop and a USB
   // camera), else the other side of a phone.
+  let switching = false;
   async function switchCamera() {
     const old = local?.getVideoTracks()[0];
-    if (!old) return;
+    if (!old || switching) return;
+    switching = camSwitch.disabled = true;
     const cams = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
     const current = old.getSettings().deviceId;
+    // Phones open one camera at a time: the old one stops first, and comes back if the
+    // new one cannot open.
     let track;
+    old.stop();
     try {
       if (cams.length > 1) {
         const next = cams[(cams.findIndex((c) => c.deviceId === current) + 1) % cams.length];
-        old.stop();
         track = await cameraTrack({ deviceId: { exact: next.deviceId } });
       } else {
         facing = facing === "user" ? "environment" : "user";
-        old.stop();
         track = await cameraTrack({ facingMode: facing });
       }
     } catch (e) {
       camStatus.textContent = `Cannot switch camera: ${e.message}`;
-      return;
+      try { track = await cameraTrack({ deviceId: { exact: current } }); } catch { track = null; }
     }
+    switching = camSwitch.disabled = false;
+    if (!track) return;
     local.removeTrack(old);
     local.addTrack(track);
     camera.srcObject = local;
     await whip?.replaceVideo(track);
-    camStatus.textContent = `${liveHere() ? "Live from this browser · " : ""}Camera: ${track.label || "switched"}`;
+    if (track.getSettings().deviceId !== current) camStatus.textContent = `${liveHere() ? "Live from this browser · " : ""}Camera: ${track.label || "switched"}`;
     camera.dataset.device = track.getSettings().deviceId || "";
   }
   async function goLiveNow() {
