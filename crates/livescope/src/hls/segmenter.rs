@@ -272,10 +272,11 @@ impl Segmenter {
     }
 
     /// Frames are missing before the next ones (the segmenter fell behind the hub's ring
-    /// and was moved on to a keyframe): the sample held back before the gap lasts at most
-    /// a part, and the rest of the gap stays a gap in the timeline, rather than one sample
-    /// spanning it and outgrowing every part. Without a known gap a long sample keeps its
-    /// duration: a stream at a low frame rate is not a gap.
+    /// and was moved on to a keyframe): the sample held back before the gap lasts as long
+    /// as the one before it, the rest of the gap stays a gap in the timeline (rather than
+    /// one sample spanning it and outgrowing every part), and the keyframe after it starts
+    /// a segment. Without a known gap a long sample keeps its duration: a stream at a low
+    /// frame rate is not a gap.
     pub fn mark_gap(&mut self) {
         self.gap = [true; 2];
     }
@@ -372,7 +373,9 @@ impl Segmenter {
     /// cutting the part or segment around it as the limits demand.
     fn driving_sample(&mut self, next_dts: Option<u64>, boundary: bool, out: &mut Vec<Output>) {
         let track = usize::from(!self.has_video);
-        let longest = if self.gap[track] { self.part_limit() } else { u64::MAX };
+        // Before a known gap a sample lasts as long as the one before it (at most a part).
+        let usual = u64::from(self.driving().last_duration).clamp(1, self.part_limit().max(1));
+        let longest = if self.gap[track] { usual } else { u64::MAX };
         let Some(duration) = self.driving().pending_duration(next_dts, longest).map(u64::from) else {
             return;
         };
@@ -389,10 +392,12 @@ impl Segmenter {
             self.end_part(out);
         }
         self.driving().finish_pending(next_dts, longest);
-        self.gap[track] = false;
-        // Cut after it where a segment should start, or when the next would not fit.
+        let after_gap = std::mem::take(&mut self.gap[track]);
+        // Cut after it where a segment should start, or when the next would not fit. The
+        // keyframe after a gap starts a segment whatever its length: the part cut short
+        // by the gap is then its segment's last, the one part allowed to be short.
         let part = self.part_ticks();
-        if self.segment_due(next_dts, boundary, self.segment_so_far() + part) {
+        if (after_gap && boundary) || self.segment_due(next_dts, boundary, self.segment_so_far() + part) {
             self.flush(out);
             self.end_part(out);
             self.part_starts_segment = true;
@@ -542,12 +547,9 @@ impl Segmenter {
         };
         self.audio_next = Some(dts + AAC_FRAME);
         if self.has_video {
-            // Audio's part limit in its own timescale, as the cap on a sample before a gap.
-            let longest = if self.gap[1] {
-                (self.part_target * rate as f64) as u64
-            } else {
-                u64::MAX
-            };
+            // Before a known gap a sample lasts as long as the one before it.
+            let usual = u64::from(self.audio.last_duration).clamp(1, ((self.part_target * rate as f64) as u64).max(1));
+            let longest = if self.gap[1] { usual } else { u64::MAX };
             self.audio.finish_pending(Some(dts), longest);
             self.gap[1] = false;
             // Audio waits for video to carry it into a chunk. If the video stops while
@@ -776,6 +778,13 @@ mod tests {
     fn assert_by_the_book(parts: &[Part], part_target: f64, target_duration: u32) {
         for (i, p) in parts.iter().enumerate() {
             assert!(p.0 <= part_target + 1e-9, "part {i} of {} s: {parts:?}", p.0);
+            // Only the last part of a segment may be shorter than 85% of the target.
+            let ends_segment = parts.get(i + 1).is_none_or(|next| next.2);
+            assert!(
+                ends_segment || p.0 >= 0.85 * part_target - 1e-9,
+                "part {i} of {} s mid-segment: {parts:?}",
+                p.0
+            );
         }
         for (i, s) in segments(parts).iter().enumerate() {
             assert!(s.0.round() as u32 <= target_duration, "segment {i} of {} s", s.0);
