@@ -584,6 +584,101 @@ fn request_keyframe(peer: &mut Peer, video: Option<Mid>, last: &mut Option<Insta
 #[cfg(test)]
 mod tests {
     use super::*;
+    use str0m::format::CodecExtra;
+    use str0m::unversioned::{Depacketizer, H264Depacketizer, H264Packetizer, Packetizer};
+
+    /// 2.5 s of H.264 as Chromium 156 (OpenH264, 320x240, 15 fps) sent it to a WHIP
+    /// session, decrypted and captured at the server (str0m's raw packets): 60 RTP packets
+    /// of single NAL units, STAP-A (the parameter sets) and FU-A fragments. Each record is
+    /// the payload length (u16), payload type, marker, sequence number (u16), timestamp
+    /// (u32), all big-endian, then the payload.
+    const CAPTURE: &[u8] = include_bytes!("testdata/chromium-h264.rtp");
+
+    struct Packet<'a> {
+        marker: bool,
+        sequence: u16,
+        payload: &'a [u8],
+    }
+
+    fn captured() -> Vec<Packet<'static>> {
+        let mut packets = Vec::new();
+        let mut rest = CAPTURE;
+        while rest.len() >= 10 {
+            let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+            packets.push(Packet {
+                marker: rest[3] == 1,
+                sequence: u16::from_be_bytes([rest[4], rest[5]]),
+                payload: &rest[10..10 + len],
+            });
+            rest = &rest[10 + len..];
+        }
+        packets
+    }
+
+    /// Depacketizes RTP payloads into access units (Annex B), one per marker.
+    fn access_units<'a>(payloads: impl IntoIterator<Item = (bool, &'a [u8])>) -> Vec<Vec<u8>> {
+        let mut depacketizer = H264Depacketizer::default();
+        let (mut units, mut unit, mut extra) = (Vec::new(), Vec::new(), CodecExtra::None);
+        for (marker, payload) in payloads {
+            depacketizer
+                .depacketize(payload, &mut unit, &mut extra)
+                .expect("a payload that depacketizes");
+            if marker {
+                units.push(std::mem::take(&mut unit));
+            }
+        }
+        units
+    }
+
+    #[test]
+    fn captured_chromium_rtp_becomes_flv_frames_and_goes_back_to_rtp() {
+        let packets = captured();
+        assert_eq!(packets.len(), 60);
+        assert!(
+            packets
+                .windows(2)
+                .all(|w| w[1].sequence == w[0].sequence.wrapping_add(1))
+        );
+        let units = access_units(packets.iter().map(|p| (p.marker, p.payload)));
+        assert_eq!(units.len(), 36, "one access unit per marker");
+        // Into FLV, as a WHIP session hands them to publishing.
+        let mut tagger = flv::AvcTagger::default();
+        let mut frames = Vec::new();
+        let mut configs = Vec::new();
+        for unit in &units {
+            let tags = tagger.push(unit).expect("Chromium's units tag");
+            configs.extend(tags.config);
+            frames.extend(tags.frame);
+        }
+        assert_eq!(configs.len(), 1, "one configuration");
+        let record = flv::AvcConfig::parse(&configs[0].slice(5..)).unwrap();
+        assert_eq!(record.codec_string(), "avc1.42c015", "constrained baseline, level 2.1");
+        assert_eq!(fmp4::avc_dimensions(&configs[0][5..]), Some((320, 240)));
+        assert_eq!(frames.len(), units.len(), "every unit is a frame");
+        assert!(frames[0].1, "the first frame is a keyframe");
+        // And back, as a WHEP session sends them: Annex B with the parameter sets before
+        // keyframes, packetized for a 1,200-byte MTU, depacketized again: the same units.
+        let mut packetizer = H264Packetizer::default();
+        let mut resent = Vec::new();
+        for (frame, keyframe) in &frames {
+            let sets = if *keyframe {
+                [record.sps.clone(), record.pps.clone()].concat()
+            } else {
+                Vec::new()
+            };
+            let annexb = flv::to_annexb(&frame[5..], record.nal_length_size, &sets).unwrap();
+            let payloads = packetizer.packetize(1200, &annexb).unwrap();
+            assert!(payloads.iter().all(|p| p.len() <= 1200));
+            let last = payloads.len() - 1;
+            resent.extend(payloads.into_iter().enumerate().map(|(i, p)| (i == last, p)));
+        }
+        let again = access_units(resent.iter().map(|(m, p)| (*m, p.as_slice())));
+        assert_eq!(again.len(), units.len());
+        let nals = |u: &[u8]| flv::nal_units(u).map(<[u8]>::to_vec).collect::<Vec<_>>();
+        for (a, b) in units.iter().zip(&again) {
+            assert_eq!(nals(a), nals(b), "the same NAL units, parameter sets included");
+        }
+    }
 
     #[test]
     fn an_offer_must_carry_h264_video_or_opus_audio() {
