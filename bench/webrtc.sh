@@ -68,13 +68,15 @@ if whep and ref:
 print("\n## The server's CPU (percent of one core, means over 10 s)\n")
 print("| | livescope |")
 print("|---|---|")
-# /proc counts CPU in 10 ms ticks: over 10 s, 0.1% of a core is one tick, shared by the viewers.
-pc = lambda v: "–" if v is None else ("below the resolution (0.1% over all of them)" if v < 0.1 else f"{v:.2f}%")
+# /proc counts CPU in 10 ms ticks: over 10 s, one tick is 0.1% of a core.
+pc = lambda v: "–" if v is None else ("< 0.1%" if v < 0.1 else f"{v:.2f}%")
 print(f"| idle | {pc(field(lambda r: r['idle_cpu_pct']))} |")
 print(f"| per WHIP publisher (640x480, 30 fps, Opus) | {pc(field(lambda r: r['whip_publisher_cpu_pct']))} |")
 print(f"| per RTMP publisher (reference: 320x240, 30 fps, no audio) | {pc(field(lambda r: r['rtmp_publisher_cpu_pct']))} |")
 print(f"| per WHEP viewer ({viewers} at once) | {pc(field(lambda r: r['whep_viewer_cpu_pct']))} |")
 print(f"| per HTTP-FLV viewer (reference, {viewers} at once) | {pc(field(lambda r: r['flv_viewer_cpu_pct']))} |")
+print("\n/proc counts CPU in 10 ms ticks: over 10 s one tick is 0.1% of a core (for the per-viewer rows, of all")
+print("the viewers together).")
 print("\nEach publisher's figure counts what it sets going: ingest, the LL-HLS segmenter and recorder, the")
 print("signature and trace checks. A WHEP viewer costs more than an HTTP-FLV one: its frames are")
 print("converted to Annex B, packetized into RTP and encrypted (SRTP) per viewer, where HTTP-FLV sends the")

@@ -447,6 +447,7 @@ async fn run(
     let mut lost: Option<Instant> = None;
     let mut last_media = Instant::now();
     let mut last_keyframe_request: Option<Instant> = None;
+    let mut keyframe_deferred = false;
     let mut tick = tokio::time::interval(keyframes.min(Duration::from_secs(2)));
     let mut closer = None;
     let why: String = 'session: loop {
@@ -506,7 +507,7 @@ async fn run(
             }
         }
         if want_keyframe {
-            request_keyframe(&mut peer, video, &mut last_keyframe_request);
+            request_keyframe(&mut peer, video, &mut last_keyframe_request, &mut keyframe_deferred);
         }
         let step = tokio::select! {
             woke = peer.wait() => Step::Peer(woke),
@@ -524,6 +525,9 @@ async fn run(
                     None => std::future::pending().await,
                 }
             } => Step::KeyframeWanted,
+            () = tokio::time::sleep_until(
+                last_keyframe_request.map_or_else(tokio::time::Instant::now, |at| (at + KEYFRAME_SPACING).into()),
+            ), if keyframe_deferred => Step::KeyframeWanted,
         };
         match step {
             Step::Peer(woke) => {
@@ -532,7 +536,9 @@ async fn run(
                 }
             }
             // A WebRTC viewer starts at the next keyframe: make it now.
-            Step::KeyframeWanted => request_keyframe(&mut peer, video, &mut last_keyframe_request),
+            Step::KeyframeWanted => {
+                request_keyframe(&mut peer, video, &mut last_keyframe_request, &mut keyframe_deferred)
+            }
             Step::Command(Some(Command::Patch(frag, reply))) => {
                 let _ = reply.send(apply_patch(&mut peer, frag));
             }
@@ -554,7 +560,7 @@ async fn run(
                 }
                 // Browsers send a keyframe only when asked: one per segment keeps LL-HLS
                 // segments and new viewers' starts short.
-                request_keyframe(&mut peer, video, &mut last_keyframe_request);
+                request_keyframe(&mut peer, video, &mut last_keyframe_request, &mut keyframe_deferred);
             }
         }
     };
@@ -569,15 +575,18 @@ async fn run(
     }
 }
 
-/// Asks the publisher for a keyframe, unless one was asked for within
-/// [`KEYFRAME_SPACING`].
-fn request_keyframe(peer: &mut Peer, video: Option<Mid>, last: &mut Option<Instant>) {
+/// Asks the publisher for a keyframe now, or, within [`KEYFRAME_SPACING`] of the last
+/// request, once the spacing has passed (`deferred`): a viewer who joins just after the
+/// periodic request still gets its keyframe a second later, not a segment later.
+fn request_keyframe(peer: &mut Peer, video: Option<Mid>, last: &mut Option<Instant>, deferred: &mut bool) {
     if last.is_some_and(|at| at.elapsed() < KEYFRAME_SPACING) {
+        *deferred = true;
         return;
     }
     if let Some(mut writer) = video.and_then(|mid| peer.rtc.writer(mid)) {
         let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
         *last = Some(Instant::now());
+        *deferred = false;
     }
 }
 
