@@ -38,6 +38,25 @@ pub struct Credentials {
     pub user: Option<i64>,
 }
 
+impl Credentials {
+    /// What a player's request carries: a playback token in its query (`?token=`), and the
+    /// session of a logged-in viewer (a store lookup; none when it fails).
+    pub async fn of_request(
+        store: &crate::store::Store,
+        query: Option<&str>,
+        headers: &axum::http::HeaderMap,
+    ) -> Credentials {
+        Credentials {
+            token: query.and_then(crate::playback::token_in_query).map(str::to_owned),
+            user: crate::auth::current_user(store, headers)
+                .await
+                .ok()
+                .flatten()
+                .map(|u| u.id),
+        }
+    }
+}
+
 /// The live access of one broadcast.
 pub struct Gate {
     access: watch::Sender<Access>,

@@ -163,17 +163,7 @@ async fn watch_flv(
 ) -> Result<Response, ApiError> {
     let id = file.strip_suffix(".flv").ok_or_else(|| ApiError::not_found("stream"))?;
     let not_live = || ApiError::new(StatusCode::NOT_FOUND, "not_live", "the broadcast is not live");
-    let viewer = Credentials {
-        token: query
-            .as_deref()
-            .and_then(crate::playback::token_in_query)
-            .map(str::to_owned),
-        user: crate::auth::current_user(&app.store, &request_headers)
-            .await
-            .ok()
-            .flatten()
-            .map(|u| u.id),
-    };
+    let viewer = Credentials::of_request(&app.store, query.as_deref(), &request_headers).await;
     // Another node pulling the stream for its own viewers (who it admits itself): not a
     // viewer here.
     let relay = request_headers

@@ -63,17 +63,7 @@ pub async fn play(
 ) -> Result<Response, ApiError> {
     let offer = offer_text(&headers, &body)?;
     let not_live = || ApiError::new(StatusCode::NOT_FOUND, "not_live", "the broadcast is not live");
-    let viewer = Credentials {
-        token: query
-            .as_deref()
-            .and_then(crate::playback::token_in_query)
-            .map(str::to_owned),
-        user: crate::auth::current_user(&whep.store, &headers)
-            .await
-            .ok()
-            .flatten()
-            .map(|u| u.id),
-    };
+    let viewer = Credentials::of_request(&whep.store, query.as_deref(), &headers).await;
     // Access first: a stranger learns nothing of a private broadcast.
     let gate = whep.admission.gate(&id).await?.ok_or_else(not_live)?;
     if !whep.admission.admits(&id, &gate.access(), &viewer) {
