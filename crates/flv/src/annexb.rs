@@ -11,6 +11,22 @@ const NAL_IDR: u8 = 5;
 const NAL_SPS: u8 = 7;
 const NAL_PPS: u8 = 8;
 const NAL_AUD: u8 = 9;
+const NAL_FILLER: u8 = 12;
+
+/// The largest parameter set taken (a real SPS or PPS is tens of bytes, a few hundred with
+/// scaling lists); the configuration record holds it behind a 16-bit length, and a WebRTC
+/// viewer gets the sets together in one RTP packet.
+const MAX_PARAMETER_SET: usize = 1024;
+
+/// Whether a NAL unit is one a decoder may be given: `forbidden_zero_bit` clear (a sender
+/// sets it on a unit it knows is damaged, RFC 6184 section 5.3) and a type H.264 defines
+/// (1 to 23). Types 0 and 24 to 31 are unspecified; RTP uses 24 to 29 for its own
+/// aggregation and fragmentation packets, so passing one on would garble a WebRTC viewer's
+/// stream.
+fn is_decodable_nal(nal: &[u8]) -> bool {
+    nal.first()
+        .is_some_and(|h| h & 0x80 == 0 && (1..=23).contains(&(h & 0x1f)))
+}
 
 /// The NAL units of an Annex B byte stream, without their start codes or trailing zeros.
 pub fn nal_units(stream: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -68,7 +84,10 @@ impl AvcTagger {
     pub fn push(&mut self, unit: &[u8]) -> Result<AvcTags, Error> {
         let mut keyframe = false;
         let mut slices = Vec::new();
-        for nal in nal_units(unit) {
+        for nal in nal_units(unit).filter(|nal| is_decodable_nal(nal)) {
+            if matches!(nal[0] & 0x1f, NAL_SPS | NAL_PPS) && nal.len() > MAX_PARAMETER_SET {
+                return Err(Error::Malformed("parameter set larger than 1024 bytes"));
+            }
             match nal[0] & 0x1f {
                 // Parameter sets also stay in band: a WebRTC encoder changes resolution
                 // as its bandwidth estimate moves, and a decoder that was configured
@@ -84,7 +103,9 @@ impl AvcTagger {
                     self.pps = Some(Bytes::copy_from_slice(nal));
                     slices.push(nal);
                 }
-                NAL_AUD => {}
+                // Delimiters and padding carry no picture (FLV frames are access units
+                // already, and an RTP packetizer drops filler anyway).
+                NAL_AUD | NAL_FILLER => {}
                 kind => {
                     keyframe |= kind == NAL_IDR;
                     slices.push(nal);
@@ -115,7 +136,8 @@ impl AvcTagger {
 
 /// An FLV AVC frame's NAL units (length-prefixed, `length_size` bytes each) in Annex B,
 /// after the NAL units of `before` (the parameter sets, which a WebRTC decoder needs in
-/// band before a keyframe).
+/// band before a keyframe). Units no decoder may be given (damaged, or of a type RTP
+/// would read as its own) are left out.
 pub fn to_annexb(frame: &[u8], length_size: u8, before: &[Bytes]) -> Result<Vec<u8>, Error> {
     const WHAT: &str = "length-prefixed NAL units";
     let size = usize::from(length_size);
@@ -132,8 +154,10 @@ pub fn to_annexb(frame: &[u8], length_size: u8, before: &[Bytes]) -> Result<Vec<
         let len_bytes = rest.get(..size).ok_or(Error::Malformed(WHAT))?;
         let len = len_bytes.iter().fold(0usize, |n, b| n << 8 | usize::from(*b));
         let nal = rest.get(size..size + len).ok_or(Error::Malformed(WHAT))?;
-        out.extend_from_slice(&[0, 0, 0, 1]);
-        out.extend_from_slice(nal);
+        if is_decodable_nal(nal) {
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(nal);
+        }
         rest = &rest[size + len..];
     }
     Ok(out)
@@ -229,6 +253,25 @@ mod tests {
         assert!(to_annexb(&[0, 0, 0, 9, 0x41], 4, &[]).is_err(), "a length past the end");
         assert!(to_annexb(&[0, 0], 4, &[]).is_err(), "a cut length");
         assert!(to_annexb(&[], 3, &[]).is_err());
+    }
+
+    #[test]
+    fn damaged_and_unspecified_nal_units_never_reach_a_decoder() {
+        let slice: &[u8] = &[0x65, 0x88, 0x84];
+        // A unit marked damaged (forbidden_zero_bit), type 0, and type 28 (which RTP reads
+        // as a fragment), around a good slice.
+        let unit = annexb(&[SPS, PPS, &[0xe5, 0x88], &[0x00, 0x11], &[0x7c, 0x85, 0x01], slice]);
+        let mut tagger = AvcTagger::default();
+        let (frame, keyframe) = tagger.push(&unit).unwrap().frame.unwrap();
+        assert!(keyframe);
+        let back = to_annexb(&frame[5..], 4, &[]).unwrap();
+        assert_eq!(nal_units(&back).collect::<Vec<_>>(), [SPS, PPS, slice]);
+        // From FLV (an RTMP publisher's frame) to a WebRTC viewer, the same.
+        let flv_frame = [&[0, 0, 0, 2, 0x00, 0x11][..], &[0, 0, 0, 3], slice].concat();
+        assert_eq!(to_annexb(&flv_frame, 4, &[]).unwrap(), annexb(&[slice]));
+        // A parameter set too large to travel is refused.
+        let huge = [&[0x67, 0x42, 0xc0, 0x15][..], &[0x11; 2000]].concat();
+        assert!(AvcTagger::default().push(&annexb(&[&huge, PPS, slice])).is_err());
     }
 
     #[test]
