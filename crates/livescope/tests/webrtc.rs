@@ -181,14 +181,23 @@ fn bad_offers_get_clear_errors_and_garbage_datagrams_harm_nobody() {
     assert!(got > 10_000, "the FLV viewer got {got} bytes");
     let _ = publisher.kill();
     let _ = publisher.wait();
-    // The session that never connected ends by itself (its resource is gone), and leaves
-    // the broadcast as it was: the key goes live on the next attempt.
+    // The session that never connected ends by itself (its resource is gone: a trickled
+    // candidate is refused), and leaves the broadcast as it was: the key goes live on the
+    // next attempt.
+    let candidate = b"a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n";
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (status, _) = request(&server.http, "DELETE", &location, "text/plain", b"");
+        let (status, _) = request(
+            &server.http,
+            "PATCH",
+            &location,
+            "application/trickle-ice-sdpfrag",
+            candidate,
+        );
         if status == 404 {
             break;
         }
+        assert_eq!(status, 204, "a trickled candidate for a running session");
         assert!(Instant::now() < deadline, "the unconnected session never ended");
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -198,6 +207,10 @@ fn bad_offers_get_clear_errors_and_garbage_datagrams_harm_nobody() {
     let (status, _) = request(&server.http, "DELETE", &location, "text/plain", b"");
     assert_eq!(status, 200);
     assert_eq!(server.broadcast(&id)["state"], "created", "ended before it went live");
+    // A DELETE that crosses the session's own end (OBS closes the connection first) is
+    // answered as done; a resource that never was is not.
+    let (status, _) = request(&server.http, "DELETE", &location, "text/plain", b"");
+    assert_eq!(status, 200, "a DELETE of a session that ended lately");
 }
 
 /// POSTs [`OFFER`]; (status, body, Location).

@@ -2,9 +2,10 @@
 //! ICE restart) and `DELETE` (the end) reach. The id is random and long, so knowing a
 //! resource URL is what lets a client act on it, as RFC 9725 lays out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -15,6 +16,10 @@ use super::sdpfrag::SdpFrag;
 pub const MAX_SESSIONS: usize = 2000;
 /// And at most this many from one address, so that one client cannot take them all.
 pub const MAX_PER_ADDRESS: usize = 64;
+/// How long an ended session's id is remembered: a client's `DELETE` that crosses the
+/// session's own end (OBS closes its peer connection, which ends the session, then sends
+/// `DELETE`) is still answered as done, not `404`.
+const REMEMBER_ENDED: Duration = Duration::from_secs(60);
 
 /// What the HTTP side asks of a running session.
 #[derive(Debug)]
@@ -36,6 +41,8 @@ pub enum Kind {
 #[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
+    /// Sessions that ended lately, oldest first (at most [`MAX_SESSIONS`]).
+    ended: Mutex<VecDeque<(Instant, Kind, String)>>,
 }
 
 struct Session {
@@ -54,12 +61,25 @@ pub enum Full {
 /// A session's hold on its entry: dropping it (the session ended) removes the entry.
 pub struct Entry {
     sessions: Arc<Sessions>,
+    kind: Kind,
     pub id: String,
 }
 
 impl Drop for Entry {
     fn drop(&mut self) {
         self.sessions.map.lock().expect("sessions lock").remove(&self.id);
+        let mut ended = self.sessions.ended.lock().expect("sessions lock");
+        forget_old(&mut ended);
+        if ended.len() >= MAX_SESSIONS {
+            ended.pop_front();
+        }
+        ended.push_back((Instant::now(), self.kind, std::mem::take(&mut self.id)));
+    }
+}
+
+fn forget_old(ended: &mut VecDeque<(Instant, Kind, String)>) {
+    while ended.front().is_some_and(|(at, ..)| at.elapsed() > REMEMBER_ENDED) {
+        ended.pop_front();
     }
 }
 
@@ -89,6 +109,7 @@ impl Sessions {
         Ok((
             Entry {
                 sessions: self.clone(),
+                kind,
                 id,
             },
             rx,
@@ -99,6 +120,13 @@ impl Sessions {
     pub fn get(&self, kind: Kind, id: &str) -> Option<mpsc::Sender<Command>> {
         let map = self.map.lock().expect("sessions lock");
         map.get(id).filter(|s| s.kind == kind).map(|s| s.commands.clone())
+    }
+
+    /// Whether a session of `kind` with this id ended in the last minute.
+    pub fn ended_lately(&self, kind: Kind, id: &str) -> bool {
+        let mut ended = self.ended.lock().expect("sessions lock");
+        forget_old(&mut ended);
+        ended.iter().any(|(_, k, i)| *k == kind && i == id)
     }
 
     pub fn len(&self) -> usize {
@@ -141,7 +169,12 @@ mod tests {
         );
         held.pop();
         assert!(sessions.add(Kind::Whep, a).is_ok());
+        let id = entry.id.clone();
+        assert!(!sessions.ended_lately(Kind::Whip, &id));
         drop(entry);
         assert_eq!(sessions.len(), MAX_PER_ADDRESS - 1);
+        assert!(sessions.get(Kind::Whip, &id).is_none());
+        assert!(sessions.ended_lately(Kind::Whip, &id), "remembered as ended");
+        assert!(!sessions.ended_lately(Kind::Whep, &id));
     }
 }

@@ -234,7 +234,15 @@ pub async fn patch(
 
 /// `DELETE /whip/resource/<id>` (and WHEP's): ends the session, answering once it has.
 pub async fn delete(sessions: &sessions::Sessions, kind: sessions::Kind, id: &str) -> Result<Response, ApiError> {
-    let session = sessions.get(kind, id).ok_or_else(|| ApiError::not_found("session"))?;
+    let Some(session) = sessions.get(kind, id) else {
+        // Ended already (its client closed the connection just before): what DELETE
+        // asks is done.
+        return if sessions.ended_lately(kind, id) {
+            Ok(StatusCode::OK.into_response())
+        } else {
+            Err(ApiError::not_found("session"))
+        };
+    };
     let (reply, ended) = tokio::sync::oneshot::channel();
     session
         .send(Command::Close(reply))
