@@ -89,6 +89,16 @@ struct Track {
 }
 
 impl Track {
+    /// The longest the held-back sample may last: before a known gap (`gap`), as long as
+    /// the sample before it, at most `part_limit` ticks; otherwise any span.
+    fn longest_pending(&self, gap: bool, part_limit: u64) -> u64 {
+        if gap {
+            u64::from(self.last_duration).clamp(1, part_limit.max(1))
+        } else {
+            u64::MAX
+        }
+    }
+
     /// The held-back sample's duration, once the next sample's decode time is known: the
     /// span to the next sample, at most `longest` ticks. A longer span is a gap (frames
     /// lost upstream, or skipped by a segmenter that fell behind the hub's ring): it stays
@@ -373,9 +383,8 @@ impl Segmenter {
     /// cutting the part or segment around it as the limits demand.
     fn driving_sample(&mut self, next_dts: Option<u64>, boundary: bool, out: &mut Vec<Output>) {
         let track = usize::from(!self.has_video);
-        // Before a known gap a sample lasts as long as the one before it (at most a part).
-        let usual = u64::from(self.driving().last_duration).clamp(1, self.part_limit().max(1));
-        let longest = if self.gap[track] { usual } else { u64::MAX };
+        let (gap, part_limit) = (self.gap[track], self.part_limit());
+        let longest = self.driving().longest_pending(gap, part_limit);
         let Some(duration) = self.driving().pending_duration(next_dts, longest).map(u64::from) else {
             return;
         };
@@ -547,9 +556,10 @@ impl Segmenter {
         };
         self.audio_next = Some(dts + AAC_FRAME);
         if self.has_video {
-            // Before a known gap a sample lasts as long as the one before it.
-            let usual = u64::from(self.audio.last_duration).clamp(1, ((self.part_target * rate as f64) as u64).max(1));
-            let longest = if self.gap[1] { usual } else { u64::MAX };
+            // Audio's part limit is in its own timescale.
+            let longest = self
+                .audio
+                .longest_pending(self.gap[1], (self.part_target * rate as f64) as u64);
             self.audio.finish_pending(Some(dts), longest);
             self.gap[1] = false;
             // Audio waits for video to carry it into a chunk. If the video stops while

@@ -453,8 +453,7 @@ async fn run(
     let mut connected = false;
     let mut lost: Option<Instant> = None;
     let mut last_media = Instant::now();
-    let mut last_keyframe_request: Option<Instant> = None;
-    let mut keyframe_deferred = false;
+    let mut keyframes_asked = KeyframeRequests::default();
     let mut tick = tokio::time::interval(keyframes.min(Duration::from_secs(2)));
     let mut closer = None;
     let why: String = 'session: loop {
@@ -514,7 +513,7 @@ async fn run(
             }
         }
         if want_keyframe {
-            request_keyframe(&mut peer, video, &mut last_keyframe_request, &mut keyframe_deferred);
+            keyframes_asked.ask(&mut peer, video);
         }
         let step = tokio::select! {
             woke = peer.wait() => Step::Peer(woke),
@@ -532,9 +531,12 @@ async fn run(
                     None => std::future::pending().await,
                 }
             } => Step::KeyframeWanted,
-            () = tokio::time::sleep_until(
-                last_keyframe_request.map_or_else(tokio::time::Instant::now, |at| (at + KEYFRAME_SPACING).into()),
-            ), if keyframe_deferred => Step::KeyframeWanted,
+            () = async {
+                match keyframes_asked.deferred_until() {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => Step::KeyframeWanted,
         };
         match step {
             Step::Peer(woke) => {
@@ -543,9 +545,7 @@ async fn run(
                 }
             }
             // A WebRTC viewer starts at the next keyframe: make it now.
-            Step::KeyframeWanted => {
-                request_keyframe(&mut peer, video, &mut last_keyframe_request, &mut keyframe_deferred)
-            }
+            Step::KeyframeWanted => keyframes_asked.ask(&mut peer, video),
             Step::Command(Some(Command::Patch(frag, reply))) => {
                 let _ = reply.send(apply_patch(&mut peer, frag));
             }
@@ -567,7 +567,7 @@ async fn run(
                 }
                 // Browsers send a keyframe only when asked: one per segment keeps LL-HLS
                 // segments and new viewers' starts short.
-                request_keyframe(&mut peer, video, &mut last_keyframe_request, &mut keyframe_deferred);
+                keyframes_asked.ask(&mut peer, video);
             }
         }
     };
@@ -582,18 +582,33 @@ async fn run(
     }
 }
 
-/// Asks the publisher for a keyframe now, or, within [`KEYFRAME_SPACING`] of the last
-/// request, once the spacing has passed (`deferred`): a viewer who joins just after the
-/// periodic request still gets its keyframe a second later, not a segment later.
-fn request_keyframe(peer: &mut Peer, video: Option<Mid>, last: &mut Option<Instant>, deferred: &mut bool) {
-    if last.is_some_and(|at| at.elapsed() < KEYFRAME_SPACING) {
-        *deferred = true;
-        return;
+/// The keyframes a session asks its publisher for: at most one request per
+/// [`KEYFRAME_SPACING`]; one that comes sooner is deferred to the end of the spacing, not
+/// dropped, so a viewer who joins just after the periodic request gets its keyframe a
+/// second later, not a segment later.
+#[derive(Default)]
+struct KeyframeRequests {
+    last: Option<Instant>,
+    deferred: bool,
+}
+
+impl KeyframeRequests {
+    /// Asks for a keyframe now, or defers the request.
+    fn ask(&mut self, peer: &mut Peer, video: Option<Mid>) {
+        if self.last.is_some_and(|at| at.elapsed() < KEYFRAME_SPACING) {
+            self.deferred = true;
+            return;
+        }
+        if let Some(mut writer) = video.and_then(|mid| peer.rtc.writer(mid)) {
+            let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
+            self.last = Some(Instant::now());
+            self.deferred = false;
+        }
     }
-    if let Some(mut writer) = video.and_then(|mid| peer.rtc.writer(mid)) {
-        let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
-        *last = Some(Instant::now());
-        *deferred = false;
+
+    /// When a deferred request is due.
+    fn deferred_until(&self) -> Option<Instant> {
+        self.last.filter(|_| self.deferred).map(|at| at + KEYFRAME_SPACING)
     }
 }
 
